@@ -1,0 +1,215 @@
+//! The one error type every machine ends with, and the secret store's error
+
+use crate::http::TransportError;
+
+/// Why an authentication flow ended without a result
+///
+/// Every variant has a stable machine-readable [`AuthError::code`] (used by `--json` output, the
+/// WIT `auth-error` variant and the JS bindings) and a message that says what happened and what to
+/// do next. Messages never contain secrets.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// The user (or the provider) refused the authorization request
+    #[error("the authorization request was denied; run the login again and approve it")]
+    Denied,
+    /// The device code or the login window expired before approval
+    #[error("the login expired before it was approved; run the login again and approve it sooner")]
+    Expired,
+    /// The provider asked to slow down too many times (usually a wrong clock, cli/cli#9370)
+    #[error(
+        "the provider asked to slow down {count} times; check that this machine's clock is right, then log in again"
+    )]
+    ClockDrift {
+        /// How many `slow_down` answers were seen
+        count: u32,
+    },
+    /// The API key was rejected (401)
+    #[error("the API key was rejected; check it, or create a new key and log in with it")]
+    InvalidKey,
+    /// The credential is valid but lacks permission (403)
+    #[error(
+        "the credential is valid but lacks permission for this request; use a key with more permissions"
+    )]
+    InsufficientPermission,
+    /// The provider is rate limiting (429)
+    #[error("{}", rate_limited_message(*retry_after_s))]
+    RateLimited {
+        /// Seconds the provider asked us to wait, when it said
+        retry_after_s: Option<u64>,
+    },
+    /// The provider answered with a server error or is unreachable after retries
+    #[error("{}", unavailable_message(*status))]
+    Unavailable {
+        /// The last HTTP status seen, if any response arrived
+        status: Option<u16>,
+    },
+    /// The stored session can no longer be used (refresh token revoked, expired or rotated away)
+    #[error("the session has ended ({reason}); log in again")]
+    ReloginRequired {
+        /// What the provider said, for example `invalid_grant`
+        reason: String,
+    },
+    /// No credential was found
+    #[error("not logged in; run `login` or set an API key")]
+    NotLoggedIn,
+    /// An endpoint is plain http on a non-loopback host
+    #[error("refusing insecure endpoint {url}; use https (plain http is allowed only on loopback)")]
+    InsecureEndpoint {
+        /// The offending URL (URLs never carry secrets here)
+        url: String,
+    },
+    /// A response arrived and was readable but broke the protocol (a field missing or of the wrong type)
+    #[error("the provider's response has a bad `{field}`: {detail}; report this to the provider")]
+    Protocol {
+        /// The offending field
+        field: String,
+        /// What was wrong with it
+        detail: String,
+    },
+    /// A response arrived but could not be read at all
+    #[error(
+        "the provider sent an unreadable response (HTTP {status}: {reason}); try again later or check the provider URL"
+    )]
+    Malformed {
+        /// Its HTTP status
+        status: u16,
+        /// Why it could not be read
+        reason: String,
+    },
+    /// The provider refused with an OAuth error this flow does not map to anything more specific
+    #[error("the provider refused the request: {code}{}; check the remote's client id and scopes", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    Provider {
+        /// The OAuth `error` code
+        code: String,
+        /// The `error_description`, if any
+        description: Option<String>,
+    },
+    /// No response arrived
+    #[error("could not reach the provider: {0}; check the network and the remote's URL")]
+    Transport(TransportError),
+    /// The secret store failed
+    #[error("{0}")]
+    Storage(#[from] StoreError),
+    /// A browser-login callback carried the wrong `state` (a forged or stale redirect)
+    #[error("the login callback did not match this login (state mismatch); start the login again")]
+    StateMismatch,
+    /// No browser-login callback arrived in time
+    #[error("no login callback arrived in time; run the login again, or use the device login")]
+    CallbackTimeout,
+    /// The configuration cannot work
+    #[error("invalid configuration: {detail}")]
+    Config {
+        /// What is wrong
+        detail: String,
+    },
+}
+
+fn rate_limited_message(retry_after_s: Option<u64>) -> String {
+    match retry_after_s {
+        Some(s) => format!("the provider is rate limiting requests; try again in {s} s"),
+        None => "the provider is rate limiting requests; try again later".into(),
+    }
+}
+
+fn unavailable_message(status: Option<u16>) -> String {
+    match status {
+        Some(s) => format!("the provider is unavailable (HTTP {s}); try again later"),
+        None => "the provider is unavailable; try again later".into(),
+    }
+}
+
+impl AuthError {
+    /// The stable machine-readable code of this error
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthError::Denied => "denied",
+            AuthError::Expired => "expired",
+            AuthError::ClockDrift { .. } => "clock_drift",
+            AuthError::InvalidKey => "invalid_key",
+            AuthError::InsufficientPermission => "insufficient_permission",
+            AuthError::RateLimited { .. } => "rate_limited",
+            AuthError::Unavailable { .. } => "unavailable",
+            AuthError::ReloginRequired { .. } => "relogin_required",
+            AuthError::NotLoggedIn => "not_logged_in",
+            AuthError::InsecureEndpoint { .. } => "insecure_endpoint",
+            AuthError::Protocol { .. } => "protocol",
+            AuthError::Malformed { .. } => "malformed",
+            AuthError::Provider { .. } => "provider",
+            AuthError::Transport(_) => "transport",
+            AuthError::Storage(_) => "storage",
+            AuthError::StateMismatch => "state_mismatch",
+            AuthError::CallbackTimeout => "callback_timeout",
+            AuthError::Config { .. } => "config",
+        }
+    }
+
+    /// Whether a new login is what the user needs (CLI exit code 4)
+    pub fn needs_login(&self) -> bool {
+        matches!(
+            self,
+            AuthError::ReloginRequired { .. } | AuthError::NotLoggedIn | AuthError::InvalidKey
+        )
+    }
+
+    /// Shorthand for a protocol error on `field`
+    pub fn protocol(field: &str, detail: impl Into<String>) -> Self {
+        AuthError::Protocol {
+            field: field.to_owned(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Why the secret store could not answer (distinct from "not found", which is `Ok(None)`)
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// No usable backend (no keyring, locked keyring, timed out)
+    #[error(
+        "the secret store is unavailable ({0}); unlock the keyring or set KEYHOLE_NO_KEYRING=1 to use a file"
+    )]
+    Unavailable(String),
+    /// The backend refused access
+    #[error(
+        "access to the secret store was denied ({0}); allow access in the keyring prompt or set KEYHOLE_NO_KEYRING=1"
+    )]
+    Denied(String),
+    /// Anything else (a full disk, a corrupt record)
+    #[error(
+        "the secret store failed ({0}); check free disk space and permissions of the config directory"
+    )]
+    Other(String),
+}
+
+impl StoreError {
+    /// Stable name: `unavailable`, `denied`, `other`
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StoreError::Unavailable(_) => "unavailable",
+            StoreError::Denied(_) => "denied",
+            StoreError::Other(_) => "other",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_say_what_to_do() {
+        assert_eq!(
+            AuthError::RateLimited {
+                retry_after_s: Some(3)
+            }
+            .to_string(),
+            "the provider is rate limiting requests; try again in 3 s"
+        );
+        let e = AuthError::Provider {
+            code: "invalid_client".into(),
+            description: Some("unknown client".into()),
+        };
+        assert_eq!(e.code(), "provider");
+        assert!(e.to_string().contains("invalid_client (unknown client)"));
+    }
+}

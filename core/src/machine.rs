@@ -1,0 +1,125 @@
+//! The one shape every flow has: inputs in, outputs out, time passed in
+
+use crate::error::{AuthError, StoreError};
+use crate::http::{HttpRequest, HttpResponse, TransportError};
+use crate::secret::Secret;
+
+/// An event fed to a machine with [`Machine::handle_input`]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// The first input, once, right after construction
+    Start,
+    /// The answer to the last [`Output::Send`]
+    Response(HttpResponse),
+    /// The last [`Output::Send`] produced no response
+    TransportFailed(TransportError),
+    /// The answer to the last [`Output::Store`]: the record in the store *after* the operation
+    ///
+    /// For `Load` that is the current record; for `CompareAndSwap` it is the new record when the
+    /// swap happened and the current one when it did not; for `Delete`, `Lock` and `Unlock` it is
+    /// `None`. `Ok(None)` means "not found" and is not an error.
+    Stored(Result<Option<Secret>, StoreError>),
+    /// Browser login: the request target (`/callback?code=…&state=…`) seen on the loopback listener
+    Callback(String),
+    /// The last [`Output::Wait`] deadline passed
+    Timer,
+}
+
+/// A secret-store operation; keys are built by [`crate::record::storage_key`]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreOp {
+    /// Read the record under `key`
+    Load {
+        /// The record's key
+        key: String,
+    },
+    /// Atomically replace the record under `key` with `new` if it is still `expected`
+    ///
+    /// `expected: None` means "only if absent". The store answers with the record it holds
+    /// afterwards, so the machine sees whether it won.
+    CompareAndSwap {
+        /// The record's key
+        key: String,
+        /// What the machine last read
+        expected: Option<Secret>,
+        /// What to write
+        new: Secret,
+    },
+    /// Remove the record under `key` (absent is fine)
+    Delete {
+        /// The record's key
+        key: String,
+    },
+    /// Take the cross-process lock for `key` (blocking up to a host-chosen time)
+    ///
+    /// Held around a refresh so that concurrent processes send one refresh request, not one each.
+    /// `Err(StoreError::Unavailable)` means the lock could not be taken in time; the machine then
+    /// goes on without it and relies on compare-and-swap.
+    Lock {
+        /// The record's key
+        key: String,
+    },
+    /// Release the lock taken with `Lock`
+    Unlock {
+        /// The record's key
+        key: String,
+    },
+}
+
+/// What the user must see to approve a device login
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prompt {
+    /// The code to type at the verification page (short-lived and meant to be shown)
+    pub user_code: String,
+    /// Where to type it
+    pub verification_uri: String,
+    /// The same page with the code filled in, when the provider gives one
+    pub verification_uri_complete: Option<String>,
+    /// Seconds the code stays valid, as clamped by the machine
+    pub expires_in_s: u64,
+    /// When the code expires (unix ms)
+    pub expires_at_ms: u64,
+}
+
+/// What a machine needs done next; drain with [`Machine::poll_output`] until `Wait` or `Done`
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum Output<T> {
+    /// Perform it; answer with [`Input::Response`] or [`Input::TransportFailed`]
+    Send(HttpRequest),
+    /// Perform it; answer with [`Input::Stored`]
+    Store(StoreOp),
+    /// Show the device-login prompt to the user; no answer
+    Show(Prompt),
+    /// Open this URL in the user's browser; no answer (a host that cannot open one shows it)
+    OpenBrowser(String),
+    /// Nothing to do until `until_ms` (answer with [`Input::Timer`] then, or earlier with a
+    /// [`Input::Callback`]); `None` means "until the answer to the pending Send or Store"
+    Wait {
+        /// Unix ms, always later than the `now_ms` of the last input; `None` for no deadline
+        until_ms: Option<u64>,
+    },
+    /// The flow is over; every later poll returns the same `Done`
+    Done(Result<T, AuthError>),
+}
+
+/// A flow: discovery, device login, browser login, refresh, credential, key check, revocation
+///
+/// A machine has two groups of methods. `handle_input` feeds it one event together with the
+/// current time; `poll_output` asks what it needs done.
+/// **After every `handle_input`, call `poll_output` until it returns `Wait` or `Done`.**
+///
+/// Handlers are tolerant: a spurious or early `Timer`, a late `Response`, a second `Start` or any
+/// input after `Done` is ignored, and the next drain repeats the same `Wait` or `Done`. A `now_ms`
+/// lower than one seen before counts as the latest seen, so time never runs backwards inside.
+pub trait Machine {
+    /// What a successful `Done` carries
+    type Value;
+
+    /// Feeds one event; `now_ms` is the current unix time in milliseconds
+    fn handle_input(&mut self, now_ms: u64, input: Input);
+
+    /// The next thing to do; may change after `handle_input` only
+    #[must_use]
+    fn poll_output(&mut self) -> Output<Self::Value>;
+}

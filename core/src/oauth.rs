@@ -1,0 +1,409 @@
+//! What every OAuth flow shares: endpoints, the client, token sets and token-endpoint replies
+//!
+//! Pure functions only; the machines compose them.
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::AuthError;
+use crate::http::{HttpResponse, Param, json_object};
+use crate::secret::Secret;
+
+/// `expires_in` is clamped to this many seconds (one year): larger values are treated as a year
+pub const MAX_EXPIRES_IN_S: u64 = 365 * 24 * 3600;
+/// `expires_in` below one second is treated as one second
+pub const MIN_EXPIRES_IN_S: u64 = 1;
+
+/// The provider's endpoints, from discovery or configured explicitly
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoints {
+    /// The issuer identifier, when known
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// Browser login ([RFC 6749 §3.1](https://www.rfc-editor.org/rfc/rfc6749#section-3.1))
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_endpoint: Option<String>,
+    /// Token exchange and refresh ([RFC 6749 §3.2](https://www.rfc-editor.org/rfc/rfc6749#section-3.2))
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint: Option<String>,
+    /// Device authorization ([RFC 8628 §3.1](https://www.rfc-editor.org/rfc/rfc8628#section-3.1))
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_authorization_endpoint: Option<String>,
+    /// Token revocation ([RFC 7009 §2](https://www.rfc-editor.org/rfc/rfc7009#section-2))
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_endpoint: Option<String>,
+    /// OpenID Connect UserInfo
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userinfo_endpoint: Option<String>,
+    /// Token introspection ([RFC 7662](https://www.rfc-editor.org/rfc/rfc7662))
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub introspection_endpoint: Option<String>,
+}
+
+impl Endpoints {
+    /// The named endpoint, checked to be https or loopback, or a config error naming it
+    pub fn require(&self, name: &str) -> Result<url::Url, AuthError> {
+        let value = match name {
+            "authorization_endpoint" => &self.authorization_endpoint,
+            "token_endpoint" => &self.token_endpoint,
+            "device_authorization_endpoint" => &self.device_authorization_endpoint,
+            "revocation_endpoint" => &self.revocation_endpoint,
+            "userinfo_endpoint" => &self.userinfo_endpoint,
+            "introspection_endpoint" => &self.introspection_endpoint,
+            _ => &None,
+        };
+        match value {
+            Some(raw) => crate::http::check_endpoint(raw),
+            None => Err(AuthError::Config {
+                detail: format!(
+                    "the provider has no {name}; configure it on the remote or use another login method"
+                ),
+            }),
+        }
+    }
+}
+
+/// The OAuth client: its id, optional secret (sent as `client_secret_post`) and scopes
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct Client {
+    /// The registered client id
+    pub client_id: String,
+    /// A confidential client's secret; CLIs are normally public clients without one
+    #[serde(default)]
+    pub client_secret: Option<Secret>,
+    /// Scopes to request
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+impl Client {
+    /// `client_id` (and `client_secret`) form fields ([RFC 6749 §2.3.1](https://www.rfc-editor.org/rfc/rfc6749#section-2.3.1))
+    pub(crate) fn auth_params(&self) -> Vec<(String, Param)> {
+        let mut params = vec![("client_id".to_owned(), Param::from(self.client_id.as_str()))];
+        if let Some(secret) = &self.client_secret {
+            params.push(("client_secret".to_owned(), Param::Secret(secret.clone())));
+        }
+        params
+    }
+
+    /// The scopes as one space-separated string, if any
+    pub(crate) fn scope_param(&self) -> Option<String> {
+        (!self.scopes.is_empty()).then(|| self.scopes.join(" "))
+    }
+}
+
+/// Tokens from a token endpoint, with absolute times computed from the `now` they arrived at
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSet {
+    /// The bearer credential
+    pub access_token: Secret,
+    /// Usually `Bearer`
+    pub token_type: String,
+    /// Present when the provider allows refreshing
+    pub refresh_token: Option<Secret>,
+    /// OpenID Connect ID token
+    pub id_token: Option<Secret>,
+    /// Granted scopes, when the provider says
+    pub scope: Option<String>,
+    /// When the access token expires (unix ms), when the provider says
+    pub expires_at_ms: Option<u64>,
+    /// When the provider suggests refreshing (unix ms), from a `refresh_in` hint
+    pub refresh_at_ms: Option<u64>,
+}
+
+impl TokenSet {
+    /// Whether the access token is still usable at `now_ms` (unknown expiry counts as usable)
+    pub fn is_valid_at(&self, now_ms: u64) -> bool {
+        self.expires_at_ms.is_none_or(|at| now_ms < at)
+    }
+}
+
+/// An OAuth error body ([RFC 6749 §5.2](https://www.rfc-editor.org/rfc/rfc6749#section-5.2))
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OAuthRefusal {
+    pub(crate) error: String,
+    pub(crate) description: Option<String>,
+}
+
+impl OAuthRefusal {
+    /// The refusal as a generic provider error
+    pub(crate) fn into_error(self) -> AuthError {
+        AuthError::Provider {
+            code: self.error,
+            description: self.description,
+        }
+    }
+}
+
+/// What a token endpoint said, once transport and server errors are out of the way
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TokenReply {
+    Tokens(TokenSet),
+    Refused(OAuthRefusal),
+}
+
+/// Reads a token-endpoint response ([RFC 6749 §5.1](https://www.rfc-editor.org/rfc/rfc6749#section-5.1), §5.2)
+///
+/// 2xx with a valid body gives tokens, 4xx with an `error` gives a refusal, 429 gives
+/// `RateLimited`, 5xx gives `Unavailable`; anything else is `Malformed` or `Protocol`.
+pub(crate) fn read_token_response(
+    response: &HttpResponse,
+    now_ms: u64,
+    max_bytes: usize,
+) -> Result<TokenReply, AuthError> {
+    if let Some(error) = server_trouble(response, now_ms) {
+        return Err(error);
+    }
+    let body = json_object(response, max_bytes)?;
+    if response.is_success() {
+        return token_set_from(&body, now_ms).map(TokenReply::Tokens);
+    }
+    match read_refusal(&body) {
+        Some(refusal) if (400..500).contains(&response.status) => Ok(TokenReply::Refused(refusal)),
+        _ => Err(AuthError::Malformed {
+            status: response.status,
+            reason: "an unexpected status without an OAuth error".into(),
+        }),
+    }
+}
+
+/// 429 and 5xx answers, which every endpoint treats the same way
+pub(crate) fn server_trouble(response: &HttpResponse, now_ms: u64) -> Option<AuthError> {
+    match response.status {
+        429 => Some(AuthError::RateLimited {
+            retry_after_s: retry_after_s(response, now_ms),
+        }),
+        500..=599 => Some(AuthError::Unavailable {
+            status: Some(response.status),
+        }),
+        _ => None,
+    }
+}
+
+/// The `error` and `error_description` of an OAuth error body, if it has a string `error`
+pub(crate) fn read_refusal(body: &Map<String, Value>) -> Option<OAuthRefusal> {
+    let error = body.get("error")?.as_str()?.to_owned();
+    let description = body
+        .get("error_description")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    Some(OAuthRefusal { error, description })
+}
+
+/// Builds a token set from a successful token response body
+pub(crate) fn token_set_from(
+    body: &Map<String, Value>,
+    now_ms: u64,
+) -> Result<TokenSet, AuthError> {
+    let access_token = required_string(body, "access_token")?;
+    let token_type = match body.get("token_type") {
+        None | Some(Value::Null) => "Bearer".to_owned(),
+        Some(Value::String(t)) if !t.is_empty() => t.clone(),
+        Some(_) => {
+            return Err(AuthError::protocol(
+                "token_type",
+                "must be a non-empty string",
+            ));
+        }
+    };
+    let expires_at_ms = seconds_field(body, "expires_in")?
+        .map(|s| now_ms.saturating_add(s.clamp(MIN_EXPIRES_IN_S, MAX_EXPIRES_IN_S) * 1000));
+    let refresh_at_ms = seconds_field(body, "refresh_in")?
+        .map(|s| now_ms.saturating_add(s.min(MAX_EXPIRES_IN_S) * 1000));
+    Ok(TokenSet {
+        access_token: Secret::new(access_token),
+        token_type,
+        refresh_token: optional_string(body, "refresh_token")?.map(Secret::new),
+        id_token: optional_string(body, "id_token")?.map(Secret::new),
+        scope: optional_string(body, "scope")?,
+        expires_at_ms,
+        refresh_at_ms,
+    })
+}
+
+/// A required non-empty string field, or a protocol error naming it
+pub(crate) fn required_string(body: &Map<String, Value>, field: &str) -> Result<String, AuthError> {
+    match body.get(field) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        Some(Value::String(_)) => Err(AuthError::protocol(field, "is empty")),
+        None | Some(Value::Null) => Err(AuthError::protocol(field, "is missing")),
+        Some(_) => Err(AuthError::protocol(field, "must be a string")),
+    }
+}
+
+/// An optional string field (absent or null is `None`)
+pub(crate) fn optional_string(
+    body: &Map<String, Value>,
+    field: &str,
+) -> Result<Option<String>, AuthError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(AuthError::protocol(field, "must be a string")),
+    }
+}
+
+/// A non-negative whole number of seconds; numeric strings are accepted because some providers
+/// send them; negative, fractional-looking garbage and other types are protocol errors
+pub(crate) fn seconds_field(
+    body: &Map<String, Value>,
+    field: &str,
+) -> Result<Option<u64>, AuthError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => match (n.as_u64(), n.as_f64()) {
+            (Some(v), _) => Ok(Some(v)),
+            (None, Some(f)) if f >= 0.0 && f.is_finite() => Ok(Some(f.min(u64::MAX as f64) as u64)),
+            _ => Err(AuthError::protocol(field, "must not be negative")),
+        },
+        Some(Value::String(s)) => s
+            .trim()
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| AuthError::protocol(field, "must be a whole number of seconds")),
+        Some(_) => Err(AuthError::protocol(field, "must be a number of seconds")),
+    }
+}
+
+/// Seconds to wait from a `Retry-After` header: delta-seconds or an IMF-fixdate
+/// ([RFC 9110 §10.2.3](https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3)); capped at a day
+pub(crate) fn retry_after_s(response: &HttpResponse, now_ms: u64) -> Option<u64> {
+    const MAX_RETRY_AFTER_S: u64 = 24 * 3600;
+    let value = response.header("retry-after")?.trim();
+    let seconds = match value.parse::<u64>() {
+        Ok(s) => s,
+        Err(_) => imf_fixdate_ms(value)?.saturating_sub(now_ms).div_ceil(1000),
+    };
+    Some(seconds.min(MAX_RETRY_AFTER_S))
+}
+
+/// Parses `Sun, 06 Nov 1994 08:49:37 GMT` to unix ms
+fn imf_fixdate_ms(value: &str) -> Option<u64> {
+    let mut parts = value.split_ascii_whitespace();
+    let _weekday = parts.next()?;
+    let day: u64 = parts.next()?.parse().ok()?;
+    let month = match parts.next()? {
+        "Jan" => 1,
+        "Feb" => 2,
+        "Mar" => 3,
+        "Apr" => 4,
+        "May" => 5,
+        "Jun" => 6,
+        "Jul" => 7,
+        "Aug" => 8,
+        "Sep" => 9,
+        "Oct" => 10,
+        "Nov" => 11,
+        "Dec" => 12,
+        _ => return None,
+    };
+    let year: i64 = parts.next()?.parse().ok()?;
+    let mut hms = parts.next()?.split(':').map(|p| p.parse::<u64>().ok());
+    let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
+    if parts.next()? != "GMT" || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp as i64 + 2) / 5 + day as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = u64::try_from(days).ok()? * 86_400 + h * 3600 + m * 60 + s;
+    Some(secs * 1000)
+}
+
+/// Who a token belongs to, read from an ID token's claims for display and account naming only
+///
+/// The signature is not checked: this never decides access, it only labels the account.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Identity {
+    /// The `sub` claim
+    pub subject: Option<String>,
+    /// The `email` claim
+    pub email: Option<String>,
+    /// The `name` or `preferred_username` claim
+    pub name: Option<String>,
+}
+
+impl Identity {
+    /// The best label for the account: email, then name, then subject
+    pub fn label(&self) -> Option<&str> {
+        self.email
+            .as_deref()
+            .or(self.name.as_deref())
+            .or(self.subject.as_deref())
+    }
+}
+
+/// Reads the identity claims of a JWT ID token, or `None` if it is not a readable JWT
+pub fn identity_from_id_token(id_token: &Secret) -> Option<Identity> {
+    let payload = id_token.expose().split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: Map<String, Value> = serde_json::from_slice(&bytes).ok()?;
+    let text = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_owned);
+    Some(Identity {
+        subject: text("sub"),
+        email: text("email"),
+        name: text("name").or_else(|| text("preferred_username")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn token_set_clamps_and_validates() {
+        let t = token_set_from(
+            &body(serde_json::json!({"access_token":"a","expires_in":99999999999u64})),
+            1000,
+        )
+        .unwrap();
+        assert_eq!(t.expires_at_ms, Some(1000 + MAX_EXPIRES_IN_S * 1000));
+        assert_eq!(t.token_type, "Bearer");
+        let t = token_set_from(
+            &body(serde_json::json!({"access_token":"a","expires_in":"60"})),
+            0,
+        )
+        .unwrap();
+        assert_eq!(t.expires_at_ms, Some(60_000));
+        let e = token_set_from(
+            &body(serde_json::json!({"access_token":"a","expires_in":-5})),
+            0,
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), "protocol");
+        let e = token_set_from(&body(serde_json::json!({"access_token":7})), 0).unwrap_err();
+        assert!(matches!(e, AuthError::Protocol { ref field, .. } if field == "access_token"));
+    }
+
+    #[test]
+    fn retry_after_both_forms() {
+        let mut r = HttpResponse::new(429, "");
+        r.headers.push(("retry-after".into(), "7".into()));
+        assert_eq!(retry_after_s(&r, 0), Some(7));
+        r.headers[0].1 = "Sun, 06 Nov 1994 08:49:37 GMT".into();
+        assert_eq!(retry_after_s(&r, 784_111_770_000), Some(7));
+        r.headers[0].1 = "garbage".into();
+        assert_eq!(retry_after_s(&r, 0), None);
+    }
+
+    #[test]
+    fn identity_from_unsigned_claims() {
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(r#"{"sub":"u1","email":"a@b.c"}"#);
+        let id = identity_from_id_token(&Secret::new(format!("x.{payload}.y"))).unwrap();
+        assert_eq!(id.label(), Some("a@b.c"));
+        assert!(identity_from_id_token(&Secret::new("nope")).is_none());
+    }
+}

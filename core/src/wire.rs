@@ -1,0 +1,253 @@
+//! The JSON form of inputs and outputs: the transcript format, and what the JS and WIT `machines`
+//! exports speak
+//!
+//! `tests/transcripts/README.md` documents it. This is the one place besides `record.rs` that
+//! writes secrets out (requests must carry them), and it does so only when asked to serialise.
+
+use std::fmt::Debug;
+
+use base64::Engine as _;
+use serde_json::{Map, Value, json};
+
+use crate::error::{AuthError, StoreError};
+use crate::http::{Body, HttpRequest, HttpResponse, TransportError};
+use crate::machine::{Input, Machine, Output, StoreOp};
+use crate::secret::Secret;
+
+/// Why a wire value could not be used
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct WireError(pub String);
+
+fn wire_err(msg: impl Into<String>) -> WireError {
+    WireError(msg.into())
+}
+
+/// A machine's successful result in JSON (secrets exposed: these go to the host that asked)
+pub trait WireValue {
+    /// The value as JSON
+    fn to_wire(&self) -> Value;
+}
+
+impl WireValue for () {
+    fn to_wire(&self) -> Value {
+        Value::Null
+    }
+}
+
+/// Any machine, driven with JSON outputs; what transcript runners, JS and the component use
+pub trait WireMachine: Debug {
+    /// Feeds one input (see [`Machine::handle_input`])
+    fn handle_input(&mut self, now_ms: u64, input: Input);
+    /// The next output as JSON (see [`Machine::poll_output`])
+    fn poll_output_wire(&mut self) -> Value;
+    /// The next output as JSON and as its `Debug` text (for the redaction tests)
+    fn poll_output_with_debug(&mut self) -> (Value, String);
+}
+
+impl<M> WireMachine for M
+where
+    M: Machine + Debug,
+    M::Value: WireValue + Debug,
+{
+    fn handle_input(&mut self, now_ms: u64, input: Input) {
+        Machine::handle_input(self, now_ms, input)
+    }
+
+    fn poll_output_wire(&mut self) -> Value {
+        output_to_wire(&self.poll_output())
+    }
+
+    fn poll_output_with_debug(&mut self) -> (Value, String) {
+        let output = self.poll_output();
+        (output_to_wire(&output), format!("{output:?}"))
+    }
+}
+
+/// The names [`new_machine`] accepts
+pub const MACHINE_KINDS: &[&str] = &[];
+
+/// Builds a machine by name from its JSON config, the time and the random bytes it may need
+pub fn new_machine(
+    kind: &str,
+    _config: &Value,
+    _now_ms: u64,
+    _random: &[u8],
+) -> Result<Box<dyn WireMachine>, WireError> {
+    #[allow(clippy::match_single_binding)]
+    match kind {
+        _ => Err(wire_err(format!(
+            "unknown machine `{kind}`; expected one of {MACHINE_KINDS:?}"
+        ))),
+    }
+}
+
+/// Reads a JSON config into a machine's config type, naming the problem
+pub fn config_from_wire<C: serde::de::DeserializeOwned>(
+    kind: &str,
+    config: &Value,
+) -> Result<C, WireError> {
+    C::deserialize(config).map_err(|e| wire_err(format!("bad `{kind}` config: {e}")))
+}
+
+/// The JSON form of an error: `{"code": …, "message": …}`
+pub fn error_to_wire(error: &AuthError) -> Value {
+    json!({ "code": error.code(), "message": error.to_string() })
+}
+
+/// The JSON form of an output
+pub fn output_to_wire<T: WireValue>(output: &Output<T>) -> Value {
+    match output {
+        Output::Send(request) => request_to_wire(request),
+        Output::Store(op) => store_op_to_wire(op),
+        Output::Show(p) => json!({
+            "type": "show",
+            "user_code": p.user_code,
+            "verification_uri": p.verification_uri,
+            "verification_uri_complete": p.verification_uri_complete,
+            "expires_in_s": p.expires_in_s,
+            "expires_at_ms": p.expires_at_ms,
+        }),
+        Output::OpenBrowser(url) => json!({ "type": "open_browser", "url": url }),
+        Output::Wait { until_ms } => json!({ "type": "wait", "until_ms": until_ms }),
+        Output::Done(Ok(value)) => json!({ "type": "done", "ok": value.to_wire() }),
+        Output::Done(Err(error)) => json!({ "type": "done", "error": error_to_wire(error) }),
+    }
+}
+
+fn request_to_wire(request: &HttpRequest) -> Value {
+    let pairs = |fields: &[(String, crate::http::Param)]| {
+        Value::Array(fields.iter().map(|(k, v)| json!([k, v.expose()])).collect())
+    };
+    let mut out = Map::new();
+    out.insert("type".into(), json!("send"));
+    out.insert("method".into(), json!(request.method.as_str()));
+    out.insert("url".into(), json!(request.url));
+    out.insert("headers".into(), pairs(&request.headers));
+    if let Body::Form(fields) = &request.body {
+        out.insert("form".into(), pairs(fields));
+    }
+    out.insert(
+        "max_response_bytes".into(),
+        json!(request.max_response_bytes),
+    );
+    Value::Object(out)
+}
+
+fn store_op_to_wire(op: &StoreOp) -> Value {
+    match op {
+        StoreOp::Load { key } => json!({ "type": "store", "op": "load", "key": key }),
+        StoreOp::CompareAndSwap { key, expected, new } => json!({
+            "type": "store",
+            "op": "compare_and_swap",
+            "key": key,
+            "expected": expected.as_ref().map(Secret::expose),
+            "new": new.expose(),
+        }),
+        StoreOp::Delete { key } => json!({ "type": "store", "op": "delete", "key": key }),
+        StoreOp::Lock { key } => json!({ "type": "store", "op": "lock", "key": key }),
+        StoreOp::Unlock { key } => json!({ "type": "store", "op": "unlock", "key": key }),
+    }
+}
+
+/// Reads the JSON form of an input
+pub fn input_from_wire(value: &Value) -> Result<Input, WireError> {
+    let obj = value
+        .as_object()
+        .ok_or_else(|| wire_err("an input must be a JSON object"))?;
+    let kind = obj
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or_else(|| wire_err("an input needs a string `type`"))?;
+    let text = |field: &str| -> Result<String, WireError> {
+        obj.get(field)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| wire_err(format!("a `{kind}` input needs a string `{field}`")))
+    };
+    match kind {
+        "start" => Ok(Input::Start),
+        "timer" => Ok(Input::Timer),
+        "callback" => Ok(Input::Callback(text("target")?)),
+        "response" => Ok(Input::Response(response_from_wire(obj)?)),
+        "transport_failed" => {
+            let message = obj
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("transport error");
+            Ok(Input::TransportFailed(match text("error")?.as_str() {
+                "dns" => TransportError::Dns,
+                "connect" => TransportError::Connect,
+                "timeout" => TransportError::Timeout,
+                "tls" => TransportError::Tls,
+                "too_large" => TransportError::TooLarge,
+                "other" => TransportError::Other(message.to_owned()),
+                other => return Err(wire_err(format!("unknown transport error `{other}`"))),
+            }))
+        }
+        "stored" => {
+            if let Some(error) = obj.get("error") {
+                let error = error
+                    .as_str()
+                    .ok_or_else(|| wire_err("`error` must be a string"))?;
+                let message = obj
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned();
+                return Ok(Input::Stored(Err(match error {
+                    "unavailable" => StoreError::Unavailable(message),
+                    "denied" => StoreError::Denied(message),
+                    "other" => StoreError::Other(message),
+                    other => return Err(wire_err(format!("unknown store error `{other}`"))),
+                })));
+            }
+            match obj.get("value") {
+                None | Some(Value::Null) => Ok(Input::Stored(Ok(None))),
+                Some(Value::String(s)) => Ok(Input::Stored(Ok(Some(Secret::new(s.clone()))))),
+                Some(_) => Err(wire_err(
+                    "a `stored` input's `value` must be a string or null",
+                )),
+            }
+        }
+        other => Err(wire_err(format!(
+            "unknown input type `{other}`; expected start, response, transport_failed, stored, callback or timer"
+        ))),
+    }
+}
+
+fn response_from_wire(obj: &Map<String, Value>) -> Result<HttpResponse, WireError> {
+    let status = obj
+        .get("status")
+        .and_then(Value::as_u64)
+        .filter(|s| (100..=999).contains(s))
+        .ok_or_else(|| wire_err("a `response` input needs a numeric `status` from 100 to 999"))?;
+    let headers = match obj.get("headers") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Object(map)) => map
+            .iter()
+            .map(|(k, v)| match v.as_str() {
+                Some(v) => Ok((k.to_ascii_lowercase(), v.to_owned())),
+                None => Err(wire_err(format!("header `{k}` must be a string"))),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(wire_err("`headers` must be an object of strings")),
+    };
+    let body = match (obj.get("body"), obj.get("body_base64")) {
+        (Some(Value::String(s)), None) => s.as_bytes().to_vec(),
+        (None, Some(Value::String(b))) => base64::engine::general_purpose::STANDARD
+            .decode(b)
+            .map_err(|_| wire_err("`body_base64` is not base64"))?,
+        (None, None) => Vec::new(),
+        _ => {
+            return Err(wire_err(
+                "a `response` has either a string `body` or a `body_base64`",
+            ));
+        }
+    };
+    Ok(HttpResponse {
+        status: status as u16,
+        headers,
+        body,
+    })
+}
