@@ -17,6 +17,7 @@ mod error;
 pub mod http;
 mod machine;
 pub mod oauth;
+mod outbox;
 pub mod record;
 mod secret;
 pub mod wire;
