@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use crate::error::AuthError;
 use crate::http::{HttpResponse, Param, json_object};
 use crate::secret::Secret;
+use crate::wire::WireValue;
 
 /// `expires_in` is clamped to this many seconds (one year): larger values are treated as a year
 pub const MAX_EXPIRES_IN_S: u64 = 365 * 24 * 3600;
@@ -94,22 +95,54 @@ impl Client {
 }
 
 /// Tokens from a token endpoint, with absolute times computed from the `now` they arrived at
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Deserialises from the same JSON its [`WireValue`] form produces (a refresh config carries one).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct TokenSet {
     /// The bearer credential
     pub access_token: Secret,
     /// Usually `Bearer`
+    #[serde(default = "bearer")]
     pub token_type: String,
     /// Present when the provider allows refreshing
+    #[serde(default)]
     pub refresh_token: Option<Secret>,
     /// OpenID Connect ID token
+    #[serde(default)]
     pub id_token: Option<Secret>,
     /// Granted scopes, when the provider says
+    #[serde(default)]
     pub scope: Option<String>,
     /// When the access token expires (unix ms), when the provider says
+    #[serde(default)]
     pub expires_at_ms: Option<u64>,
     /// When the provider suggests refreshing (unix ms), from a `refresh_in` hint
+    #[serde(default)]
     pub refresh_at_ms: Option<u64>,
+}
+
+fn bearer() -> String {
+    "Bearer".to_owned()
+}
+
+impl WireValue for TokenSet {
+    fn to_wire(&self) -> Value {
+        serde_json::json!({
+            "access_token": self.access_token.expose(),
+            "token_type": self.token_type,
+            "refresh_token": self.refresh_token.as_ref().map(Secret::expose),
+            "id_token": self.id_token.as_ref().map(Secret::expose),
+            "scope": self.scope,
+            "expires_at_ms": self.expires_at_ms,
+            "refresh_at_ms": self.refresh_at_ms,
+        })
+    }
+}
+
+impl WireValue for Endpoints {
+    fn to_wire(&self) -> Value {
+        serde_json::to_value(self).expect("Endpoints holds only strings")
+    }
 }
 
 impl TokenSet {
