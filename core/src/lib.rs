@@ -12,6 +12,7 @@
 //! loop with `await`. See `docs/architecture.md` for the picture.
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod client;
 mod drive;
 mod error;
 pub mod http;
