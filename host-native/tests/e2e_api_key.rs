@@ -21,8 +21,14 @@ fn a_valid_key_is_checked_then_saved() {
     assert_eq!(last["event"], "login", "{}", run.describe());
     assert_eq!(last["auth_type"], "api_key");
     assert_eq!(last["account"], "frank@example.test");
-    assert!(!run.stdout.contains("key_valid_frank"), "the key is never echoed");
-    assert!(!run.stderr.contains("key_valid_frank"), "the key is never echoed");
+    assert!(
+        !run.stdout.contains("key_valid_frank"),
+        "the key is never echoed"
+    );
+    assert!(
+        !run.stderr.contains("key_valid_frank"),
+        "the key is never echoed"
+    );
 
     let (code, status) = env.status();
     assert_eq!(code, Some(0), "{status}");

@@ -36,7 +36,13 @@ fn browser_login_with_pkce_through_chromium() {
     env.set("KEYHOLE_E2E_LOGIN", "erin");
     let port = free_port().to_string();
     let run = env.run([
-        "login", "--browser", "--port", &port, "--timeout", "60", "--json",
+        "login",
+        "--browser",
+        "--port",
+        &port,
+        "--timeout",
+        "60",
+        "--json",
     ]);
     let runs = browser_runs(&log);
     run.expect_ok();
@@ -48,11 +54,16 @@ fn browser_login_with_pkce_through_chromium() {
     assert_eq!(runs.len(), 1, "the CLI opened the browser once: {runs:?}");
     let url = runs[0]["url"].as_str().expect("the browser got a URL");
     assert!(url.starts_with(&provider.url("/auth?")), "{url}");
-    assert!(url.contains("code_challenge_method=S256"), "PKCE S256: {url}");
+    assert!(
+        url.contains("code_challenge_method=S256"),
+        "PKCE S256: {url}"
+    );
     assert!(url.contains("code_challenge="), "{url}");
     assert!(url.contains("state="), "{url}");
     assert!(
-        url.contains(&format!("redirect_uri=http%3A%2F%2F127.0.0.1%3A{port}%2Fcallback")),
+        url.contains(&format!(
+            "redirect_uri=http%3A%2F%2F127.0.0.1%3A{port}%2Fcallback"
+        )),
         "loopback redirect on the chosen port: {url}"
     );
     assert_eq!(runs[0]["callback_reached"], true, "{runs:?}");
@@ -72,7 +83,13 @@ fn denying_in_the_browser_fails_the_login() {
     env.set("KEYHOLE_E2E_DENY", "1");
     let port = free_port().to_string();
     let run = env.run([
-        "login", "--browser", "--port", &port, "--timeout", "60", "--json",
+        "login",
+        "--browser",
+        "--port",
+        &port,
+        "--timeout",
+        "60",
+        "--json",
     ]);
     run.expect_code(1);
     let last = run.json_lines().pop().expect("an error event");
@@ -94,10 +111,20 @@ fn browser_login_times_out_when_nobody_comes_back() {
     let port = free_port().to_string();
     let began = std::time::Instant::now();
     let run = env.run([
-        "login", "--browser", "--port", &port, "--timeout", "2", "--json",
+        "login",
+        "--browser",
+        "--port",
+        &port,
+        "--timeout",
+        "2",
+        "--json",
     ]);
     run.expect_code(1);
-    assert!(began.elapsed() < Duration::from_secs(20), "{:?}", began.elapsed());
+    assert!(
+        began.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        began.elapsed()
+    );
     let last = run.json_lines().pop().expect("an error event");
     assert_eq!(last["event"], "error", "{}", run.describe());
 }

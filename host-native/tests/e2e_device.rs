@@ -35,7 +35,10 @@ fn device_login_status_token_expiry_refresh_logout() {
         prompt["verification_uri_complete"],
         provider.url(&format!("/device?user_code={user_code}"))
     );
-    assert!(prompt["expires_in"].as_u64().is_some_and(|s| s > 0), "{prompt}");
+    assert!(
+        prompt["expires_in"].as_u64().is_some_and(|s| s > 0),
+        "{prompt}"
+    );
     provider.approve_device(user_code, "alice");
     let run = login.finish(support::COMMAND_DEADLINE);
     run.expect_ok();
@@ -95,15 +98,26 @@ fn device_login_status_token_expiry_refresh_logout() {
         "logout names what it revoked: {out}"
     );
     assert!(provider.revocations() >= 1);
-    assert!(!provider.introspect(&refreshed), "the grant is gone at the provider");
+    assert!(
+        !provider.introspect(&refreshed),
+        "the grant is gone at the provider"
+    );
 
     let (code, status) = env.status();
     assert_eq!(code, Some(4), "{status}");
     assert_eq!(status["logged_in"], false);
     let run = env.run(["token"]);
     run.expect_code(4);
-    assert!(run.stdout.is_empty(), "token prints nothing on failure\n{}", run.describe());
-    assert!(env.stored_records().iter().all(|(_, r)| r.get("oauth").is_none_or(Value::is_null)));
+    assert!(
+        run.stdout.is_empty(),
+        "token prints nothing on failure\n{}",
+        run.describe()
+    );
+    assert!(
+        env.stored_records()
+            .iter()
+            .all(|(_, r)| r.get("oauth").is_none_or(Value::is_null))
+    );
 }
 
 #[test]
@@ -119,7 +133,10 @@ fn denial_is_an_error_event_and_nothing_is_stored() {
     let last = run.json_lines().pop().expect("an error event");
     assert_eq!(last["event"], "error", "{}", run.describe());
     let code = last["code"].as_str().unwrap_or_default();
-    assert!(code.contains("denied"), "error code names the denial: {last}");
+    assert!(
+        code.contains("denied"),
+        "error code names the denial: {last}"
+    );
     assert!(last["message"].as_str().is_some_and(|m| !m.is_empty()));
     let (status_code, status) = env.status();
     assert_eq!(status_code, Some(4), "{status}");
@@ -134,16 +151,25 @@ fn an_expired_device_code_ends_the_login() {
     let began = Instant::now();
     let mut login = Spawned::start(&mut env.keyhole(["login", "--device", "--no-open", "--json"]));
     let prompt = login.wait_event("prompt", Duration::from_secs(30));
-    assert!(prompt["expires_in"].as_u64().is_some_and(|s| s <= 3), "{prompt}");
+    assert!(
+        prompt["expires_in"].as_u64().is_some_and(|s| s <= 3),
+        "{prompt}"
+    );
     let run = login.finish(Duration::from_secs(30));
     run.expect_code(1);
     let last = run.json_lines().pop().expect("an error event");
     assert_eq!(last["event"], "error", "{}", run.describe());
     assert!(
-        last["code"].as_str().unwrap_or_default().contains("expired"),
+        last["code"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("expired"),
         "error code names the expiry: {last}"
     );
-    assert!(began.elapsed() < Duration::from_secs(25), "gave up promptly after expiry");
+    assert!(
+        began.elapsed() < Duration::from_secs(25),
+        "gave up promptly after expiry"
+    );
 }
 
 #[test]
@@ -163,7 +189,10 @@ fn slow_down_widens_the_polling_interval_and_the_login_still_succeeds() {
     provider.approve_device(prompt["user_code"].as_str().expect("user_code"), "bob");
     let run = login.finish(support::COMMAND_DEADLINE);
     run.expect_ok();
-    assert_eq!(run.json_lines().last().expect("result")["account"], "bob@example.test");
+    assert_eq!(
+        run.json_lines().last().expect("result")["account"],
+        "bob@example.test"
+    );
     // RFC 8628 §3.5: after slow_down the interval grows by 5 s, so the next poll waits >= 6 s.
     assert!(
         seen.elapsed() >= Duration::from_secs(5),
@@ -181,7 +210,11 @@ fn token_retries_a_refresh_through_one_server_error() {
     provider.set(json!({ "access_ttl": 3600, "fail_token": 1, "fail_status": 503 }));
     let token = env.token();
     assert!(provider.introspect(&token));
-    assert_eq!(provider.token_requests("refresh_token"), 2, "one 503, then success");
+    assert_eq!(
+        provider.token_requests("refresh_token"),
+        2,
+        "one 503, then success"
+    );
 }
 
 #[test]

@@ -43,9 +43,9 @@ fn provider_dir() -> PathBuf {
 
 /// Fails the test when a tool the e2e suite needs is not installed
 pub fn require_tool(tool: &str, what_for: &str) {
-    let found = std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file())
-    }) || Path::new(tool).is_file();
+    let found = std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
+        || Path::new(tool).is_file();
     assert!(
         found,
         "the e2e tests need `{tool}` ({what_for}) and it is not installed; \
@@ -84,9 +84,8 @@ impl Run {
 
     /// stdout parsed as one JSON value
     pub fn json(&self) -> Value {
-        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| {
-            panic!("stdout is not one JSON value ({e}):\n{}", self.describe())
-        })
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("stdout is not one JSON value ({e}):\n{}", self.describe()))
     }
 
     /// stdout parsed as JSON lines
@@ -253,7 +252,10 @@ impl Spawned {
             let left = until.saturating_duration_since(Instant::now());
             let Some(line) = self.next_line(left) else {
                 let run = self.finish(Duration::from_secs(5));
-                panic!("no {event:?} event on stdout within {deadline:?}\n{}", run.describe());
+                panic!(
+                    "no {event:?} event on stdout within {deadline:?}\n{}",
+                    run.describe()
+                );
             };
             if let Ok(value) = serde_json::from_str::<Value>(&line)
                 && value["event"] == event
@@ -419,7 +421,11 @@ fn base64(input: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in input.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -562,8 +568,14 @@ impl Provider {
 
     fn device_decision(&self, user_code: &str, login: &str, deny: bool) {
         let mut cmd = Command::new("node");
-        cmd.arg(provider_dir().join("approve-device.mjs"))
-            .args(["--issuer", &self.issuer, "--user-code", user_code, "--login", login]);
+        cmd.arg(provider_dir().join("approve-device.mjs")).args([
+            "--issuer",
+            &self.issuer,
+            "--user-code",
+            user_code,
+            "--login",
+            login,
+        ]);
         if deny {
             cmd.arg("--deny");
         }
@@ -669,14 +681,25 @@ impl Env {
         std::fs::create_dir_all(root.join("home")).expect("a fresh temp dir is writable");
         env.set("KEYHOLE_CONFIG_DIR", root.join("config").to_string_lossy());
         env.set("HOME", root.join("home").to_string_lossy());
-        env.set("XDG_CONFIG_HOME", root.join("home/.config").to_string_lossy());
+        env.set(
+            "XDG_CONFIG_HOME",
+            root.join("home/.config").to_string_lossy(),
+        );
         env.set("KEYHOLE_NO_KEYRING", "1");
         env.set("NO_COLOR", "1");
         // Opening a browser by accident must not find a real one.
         env.set("BROWSER", "false");
         // No ambient keyring bus unless a test brings its own.
-        env.set("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/keyhole-e2e-no-bus");
-        for inherited in ["KEYHOLE_API_KEY", "KEYHOLE_REMOTE", "DISPLAY", "WAYLAND_DISPLAY"] {
+        env.set(
+            "DBUS_SESSION_BUS_ADDRESS",
+            "unix:path=/nonexistent/keyhole-e2e-no-bus",
+        );
+        for inherited in [
+            "KEYHOLE_API_KEY",
+            "KEYHOLE_REMOTE",
+            "DISPLAY",
+            "WAYLAND_DISPLAY",
+        ] {
             env.remove(inherited);
         }
         env
@@ -684,7 +707,8 @@ impl Env {
 
     pub fn set(&mut self, key: &str, value: impl AsRef<str>) -> &mut Self {
         self.removed.retain(|k| k != key);
-        self.vars.insert(key.to_string(), value.as_ref().to_string());
+        self.vars
+            .insert(key.to_string(), value.as_ref().to_string());
         self
     }
 
@@ -869,8 +893,14 @@ pub struct Keyring {
 impl Keyring {
     pub fn start() -> Self {
         for (tool, why) in [
-            ("dbus-run-session", "a private D-Bus session for the keyring tests"),
-            ("gnome-keyring-daemon", "the real Secret Service for the keyring tests"),
+            (
+                "dbus-run-session",
+                "a private D-Bus session for the keyring tests",
+            ),
+            (
+                "gnome-keyring-daemon",
+                "the real Secret Service for the keyring tests",
+            ),
         ] {
             require_tool(tool, why);
         }
@@ -902,7 +932,10 @@ impl Keyring {
 
     /// `secret-tool ARGS…` against this keyring
     pub fn secret_tool(&self, args: &[&str]) -> Run {
-        require_tool("secret-tool", "looks into the keyring (Debian libsecret-tools)");
+        require_tool(
+            "secret-tool",
+            "looks into the keyring (Debian libsecret-tools)",
+        );
         let mut cmd = Command::new("secret-tool");
         cmd.args(args)
             .env("DBUS_SESSION_BUS_ADDRESS", &self.bus_address);
