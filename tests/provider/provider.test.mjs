@@ -146,6 +146,7 @@ describe('test switches', () => {
     assert.equal(state.switches.slow_downs, 0);
     assert.equal(state.counters.token_requests[DEVICE_GRANT], 3);
     assert.equal(state.counters.device_authorizations, 1);
+    assert.equal(state.counters.last_user_code, auth.body.user_code);
   });
 
   test('5xx injection, delay and access-token TTL', async () => {

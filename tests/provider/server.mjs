@@ -14,7 +14,8 @@
 //   access_ttl       access-token lifetime in seconds (for tokens issued from now on)
 //   device_code_ttl  device-code lifetime in seconds
 //   refresh_ttl      refresh-token lifetime in seconds
-// Counters: token_requests {grant_type: n}, device_authorizations, revocations.
+// Counters: token_requests {grant_type: n}, device_authorizations, revocations, last_user_code
+// (so a test can approve a code the CLI showed only on a terminal).
 //
 // Start-up values come from the environment: KEYHOLE_TEST_ACCESS_TTL, KEYHOLE_TEST_DEVICE_CODE_TTL,
 // KEYHOLE_TEST_REFRESH_TTL, KEYHOLE_TEST_INTERVAL; PORT (0 = a free port).
@@ -49,7 +50,9 @@ const initialSwitches = () => ({
   refresh_ttl: envInt('KEYHOLE_TEST_REFRESH_TTL', 3600),
 });
 
-const initialCounters = () => ({ token_requests: {}, device_authorizations: 0, revocations: 0 });
+const initialCounters = () => ({
+  token_requests: {}, device_authorizations: 0, revocations: 0, last_user_code: null,
+});
 
 const state = { switches: initialSwitches(), counters: initialCounters() };
 
@@ -240,6 +243,7 @@ function buildProvider(issuer) {
     await next();
     if (ctx.oidc?.route === 'device_authorization' && ctx.status === 200) {
       state.counters.device_authorizations += 1;
+      state.counters.last_user_code = ctx.body?.user_code ?? null;
       if (state.switches.interval !== null && ctx.body && typeof ctx.body === 'object') {
         ctx.body = { ...ctx.body, interval: state.switches.interval };
       }

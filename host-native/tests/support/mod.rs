@@ -306,6 +306,16 @@ impl Spawned {
     }
 }
 
+impl Spawned {
+    /// SIGKILLs the process now and reaps it (for crash tests)
+    pub fn close_with_kill(&mut self) -> Option<ExitStatus> {
+        drop(self.stdin.take());
+        let mut child = self.child.take()?;
+        let _ = child.kill();
+        child.wait().ok()
+    }
+}
+
 impl Drop for Spawned {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
