@@ -44,8 +44,13 @@ fn browser_login_with_pkce_through_chromium() {
         "60",
         "--json",
     ]);
-    let runs = browser_runs(&log);
     run.expect_ok();
+    // The browser script logs after Chromium has closed, which may be just after the CLI is done.
+    let runs = support::poll(100, Duration::from_millis(100), || {
+        let runs = browser_runs(&log);
+        (!runs.is_empty()).then_some(runs)
+    })
+    .unwrap_or_default();
     let last = run.json_lines().pop().expect("a result event");
     assert_eq!(last["event"], "login", "{}", run.describe());
     assert_eq!(last["account"], "erin@example.test");
