@@ -21,6 +21,21 @@ fn browser_env(provider: &Provider) -> (Env, std::path::PathBuf) {
     (env, log)
 }
 
+/// `keyhole login --browser --port <free> --timeout SECS --json`; the port and the run
+fn login_browser(env: &Env, timeout_s: &str) -> (String, support::Run) {
+    let port = free_port().to_string();
+    let run = env.run([
+        "login",
+        "--browser",
+        "--port",
+        &port,
+        "--timeout",
+        timeout_s,
+        "--json",
+    ]);
+    (port, run)
+}
+
 fn browser_runs(log: &std::path::Path) -> Vec<Value> {
     std::fs::read_to_string(log)
         .unwrap_or_default()
@@ -34,16 +49,7 @@ fn browser_login_with_pkce_through_chromium() {
     let provider = Provider::start();
     let (mut env, log) = browser_env(&provider);
     env.set("KEYHOLE_E2E_LOGIN", "erin");
-    let port = free_port().to_string();
-    let run = env.run([
-        "login",
-        "--browser",
-        "--port",
-        &port,
-        "--timeout",
-        "60",
-        "--json",
-    ]);
+    let (port, run) = login_browser(&env, "60");
     run.expect_ok();
     // The browser script logs after Chromium has closed, which may be just after the CLI is done.
     let runs = support::poll(100, Duration::from_millis(100), || {
@@ -86,16 +92,7 @@ fn denying_in_the_browser_fails_the_login() {
     let provider = Provider::start();
     let (mut env, _log) = browser_env(&provider);
     env.set("KEYHOLE_E2E_DENY", "1");
-    let port = free_port().to_string();
-    let run = env.run([
-        "login",
-        "--browser",
-        "--port",
-        &port,
-        "--timeout",
-        "60",
-        "--json",
-    ]);
+    let (_, run) = login_browser(&env, "60");
     run.expect_code(1);
     let last = run.json_lines().pop().expect("an error event");
     assert_eq!(last["event"], "error", "{}", run.describe());
@@ -113,17 +110,8 @@ fn browser_login_times_out_when_nobody_comes_back() {
     env.add_remote("dev", &provider, &[]);
     // A "browser" that accepts the URL and does nothing.
     env.set("BROWSER", "true");
-    let port = free_port().to_string();
     let began = std::time::Instant::now();
-    let run = env.run([
-        "login",
-        "--browser",
-        "--port",
-        &port,
-        "--timeout",
-        "2",
-        "--json",
-    ]);
+    let (_, run) = login_browser(&env, "2");
     run.expect_code(1);
     assert!(
         began.elapsed() < Duration::from_secs(20),

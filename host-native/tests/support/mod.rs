@@ -77,6 +77,27 @@ pub struct Run {
 }
 
 impl Run {
+    /// The run of a process that exited (`Some`), or a panic naming `what` with its output when it
+    /// had to be killed at the deadline (`None`)
+    fn finished(
+        what: &str,
+        status: Option<ExitStatus>,
+        stdout: String,
+        stderr: String,
+        deadline: Duration,
+    ) -> Self {
+        match status {
+            Some(status) => Self {
+                status,
+                stdout,
+                stderr,
+            },
+            None => panic!(
+                "{what} did not finish within {deadline:?} and was killed\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
+            ),
+        }
+    }
+
     /// The exit code (None when killed by a signal)
     pub fn code(&self) -> Option<i32> {
         self.status.code()
@@ -160,16 +181,7 @@ pub fn run_with_input(cmd: &mut Command, input: Option<&[u8]>, deadline: Duratio
     let status = wait_deadline(&mut child, deadline);
     let stdout = out.join().unwrap_or_default();
     let stderr = err.join().unwrap_or_default();
-    match status {
-        Some(status) => Run {
-            status,
-            stdout,
-            stderr,
-        },
-        None => panic!(
-            "{cmd:?} did not finish within {deadline:?} and was killed\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
-        ),
-    }
+    Run::finished(&format!("{cmd:?}"), status, stdout, stderr, deadline)
 }
 
 /// Waits for a child at most `deadline`; kills it and returns None when it overstays
@@ -280,16 +292,7 @@ impl Spawned {
             .map(|h| h.join().unwrap_or_default())
             .unwrap_or_default();
         let stdout = self.seen.iter().map(|l| format!("{l}\n")).collect();
-        match status {
-            Some(status) => Run {
-                status,
-                stdout,
-                stderr,
-            },
-            None => panic!(
-                "process did not finish within {deadline:?} and was killed\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
-            ),
-        }
+        Run::finished("process", status, stdout, stderr, deadline)
     }
 
     pub fn id(&self) -> u32 {
