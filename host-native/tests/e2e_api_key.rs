@@ -84,11 +84,15 @@ fn a_forbidden_key_is_refused_with_its_own_error() {
     let (code, _) = env.status();
     assert_eq!(code, Some(4));
 
-    let run = env.run(["test", "--key", "key_forbidden_hal", "--json"]);
-    assert_ne!(run.code(), Some(0));
-    let out = run.json();
-    assert_eq!(out["ok"], false, "{out}");
-    assert_eq!(out["status"], 403);
+    // `test` with an explicit key tells the two apart the same way.
+    let forbidden = env.run(["test", "--key", "key_forbidden_hal", "--json"]);
+    let invalid = env.run(["test", "--key", "garbage-key", "--json"]);
+    assert_ne!(forbidden.code(), Some(0), "{}", forbidden.describe());
+    assert_ne!(invalid.code(), Some(0), "{}", invalid.describe());
+    let (forbidden, invalid) = (forbidden.json(), invalid.json());
+    assert_eq!(forbidden["ok"], false, "{forbidden}");
+    assert_eq!(invalid["ok"], false, "{invalid}");
+    assert_ne!(forbidden["code"], invalid["code"], "{forbidden} vs {invalid}");
 }
 
 #[test]
