@@ -92,7 +92,10 @@ fn a_forbidden_key_is_refused_with_its_own_error() {
     let (forbidden, invalid) = (forbidden.json(), invalid.json());
     assert_eq!(forbidden["ok"], false, "{forbidden}");
     assert_eq!(invalid["ok"], false, "{invalid}");
-    assert_ne!(forbidden["code"], invalid["code"], "{forbidden} vs {invalid}");
+    assert_ne!(
+        forbidden["code"], invalid["code"],
+        "{forbidden} vs {invalid}"
+    );
 }
 
 #[test]

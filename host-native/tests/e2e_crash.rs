@@ -65,36 +65,44 @@ fn set_key_killed_at_any_moment_leaves_the_old_or_the_new_key() {
 }
 
 #[test]
-fn token_refresh_killed_at_any_moment_leaves_a_whole_record() {
+fn token_refresh_killed_at_any_moment_leaves_the_old_or_a_new_record() {
     let provider = Provider::start();
-    provider.set(json!({ "access_ttl": 1 }));
+    // Every `token` refreshes (lifetime below the refresh skew). Rotation is off here so that a
+    // kill between the provider's answer and the save cannot end the grant: every round really
+    // refreshes and writes. (With rotation on, such a kill loses the rotated token by nature.)
+    provider.set(json!({ "access_ttl": 1, "rotate": false }));
     let env = Env::new();
     env.add_remote("dev", &provider, &[]);
     env.device_login(&provider, "vic", &[]);
-    let mut seen_access = std::collections::BTreeSet::new();
-    seen_access.insert(the_record(&env)["oauth"]["access_token"].to_string());
+    let mut current = the_record(&env)["oauth"]["access_token"]
+        .as_str()
+        .expect("an access token is stored")
+        .to_string();
+    let mut changed = 0;
     for round in 0..ROUNDS / 2 {
         let delay = Duration::from_millis((round * 53) % KILL_SPREAD_MS);
         kill_after(&env, &["token"], delay);
         let record = the_record(&env);
+        let stored = record["oauth"]["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("round {round}: the record lost its OAuth tokens: {record}"))
+            .to_string();
         assert!(
-            record["oauth"]["access_token"].is_string(),
-            "round {round}: the record still holds OAuth tokens"
+            record["oauth"]["refresh_token"].is_string(),
+            "round {round}: the refresh token is still there"
         );
-        seen_access.insert(record["oauth"]["access_token"].to_string());
+        if stored != current {
+            // Not the old record, so it must be a whole new one the provider really issued.
+            assert!(
+                provider.introspect(&stored),
+                "round {round}: the stored access token is neither the old one nor a live new one"
+            );
+            changed += 1;
+        }
+        current = stored;
     }
-    // A kill after the provider rotated but before the save loses that rotation: the provider then
-    // sees the old refresh token reused and ends the grant. Either way the CLI must answer cleanly:
-    // a token, or "login required" (4) — never a parse error or a hang.
-    let run = env.run(["token"]);
-    assert!(
-        matches!(run.code(), Some(0 | 4)),
-        "after the kills `token` succeeds or asks for a login\n{}",
-        run.describe()
-    );
-    eprintln!(
-        "{} distinct access tokens stored across {} kills",
-        seen_access.len(),
-        ROUNDS / 2
-    );
+    // No stale lock, and the store still works: a normal `token` refreshes and saves.
+    let token = env.token();
+    assert!(provider.introspect(&token));
+    eprintln!("{changed} of {} killed refreshes had saved", ROUNDS / 2);
 }

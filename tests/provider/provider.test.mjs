@@ -164,6 +164,17 @@ describe('test switches', () => {
     await reset();
   });
 
+  test('rotation can be switched off', async () => {
+    await reset();
+    await setSwitches({ rotate: false });
+    const tokens = await deviceLogin();
+    const first = await refresh(tokens.refresh_token);
+    assert.equal(first.status, 200);
+    assert.equal(first.body.refresh_token, tokens.refresh_token, 'the same refresh token comes back');
+    assert.equal((await refresh(tokens.refresh_token)).status, 200, 'the same refresh token works again');
+    await reset();
+  });
+
   test('unknown switches are refused', async () => {
     const response = await fetch(`${server.issuer}/__test/set`, { method: 'POST', body: '{"nope":1}' });
     assert.equal(response.status, 400);

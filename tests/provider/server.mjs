@@ -14,6 +14,7 @@
 //   access_ttl       access-token lifetime in seconds (for tokens issued from now on)
 //   device_code_ttl  device-code lifetime in seconds
 //   refresh_ttl      refresh-token lifetime in seconds
+//   rotate           rotate refresh tokens on use (default true; false keeps one refresh token)
 // Counters: token_requests {grant_type: n}, device_authorizations, revocations, last_user_code
 // (so a test can approve a code the CLI showed only on a terminal).
 //
@@ -48,6 +49,7 @@ const initialSwitches = () => ({
   access_ttl: envInt('KEYHOLE_TEST_ACCESS_TTL', 300),
   device_code_ttl: envInt('KEYHOLE_TEST_DEVICE_CODE_TTL', 120),
   refresh_ttl: envInt('KEYHOLE_TEST_REFRESH_TTL', 3600),
+  rotate: true,
 });
 
 const initialCounters = () => ({
@@ -127,8 +129,11 @@ async function handleTest(req, res, path) {
     }
     for (const [name, value] of Object.entries(patch ?? {})) {
       if (!SWITCH_NAMES.has(name)) return json(res, 400, { error: `unknown switch ${name}` });
-      if (value !== null && (typeof value !== 'number' || value < 0)) {
-        return json(res, 400, { error: `switch ${name} takes a non-negative number or null` });
+      const valid = name === 'rotate'
+        ? typeof value === 'boolean'
+        : value === null || (typeof value === 'number' && value >= 0);
+      if (!valid) {
+        return json(res, 400, { error: `switch ${name} takes ${name === 'rotate' ? 'a boolean' : 'a non-negative number or null'}` });
       }
     }
     Object.assign(state.switches, patch);
@@ -216,7 +221,7 @@ function buildProvider(issuer) {
       revocation: { enabled: true },
       introspection: { enabled: true },
     },
-    rotateRefreshToken: true,
+    rotateRefreshToken: () => state.switches.rotate,
     // A refresh token for every grant of the CLI client, even when offline_access was dropped.
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     ttl: {
