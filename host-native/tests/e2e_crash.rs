@@ -67,10 +67,11 @@ fn set_key_killed_at_any_moment_leaves_the_old_or_the_new_key() {
 #[test]
 fn token_refresh_killed_at_any_moment_leaves_the_old_or_a_new_record() {
     let provider = Provider::start();
-    // Every `token` refreshes (lifetime below the refresh skew). Rotation is off here so that a
+    // Every `token` refreshes (30 s is inside the 60 s refresh skew) and the new token stays live
+    // long enough to introspect. Rotation is off here so that a
     // kill between the provider's answer and the save cannot end the grant: every round really
     // refreshes and writes. (With rotation on, such a kill loses the rotated token by nature.)
-    provider.set(json!({ "access_ttl": 1, "rotate": false }));
+    provider.set(json!({ "access_ttl": 30, "rotate": false }));
     let env = Env::new();
     env.add_remote("dev", &provider, &[]);
     env.device_login(&provider, "vic", &[]);
