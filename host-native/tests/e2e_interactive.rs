@@ -47,6 +47,10 @@ fn interactive_login_asks_for_the_method_and_masks_the_key() {
         !output.contains("key_valid_mona"),
         "the pasted key is masked on the terminal:\n{output}"
     );
+    assert!(
+        !output.contains("\u{1b}["),
+        "NO_COLOR=1 (set by the harness) means no colour codes:\n{output:?}"
+    );
     let (code, status) = env.status();
     assert_eq!(code, Some(0), "{status}");
     assert_eq!(status["auth_type"], "api_key");
