@@ -12,6 +12,7 @@
 //! loop with `await`. See `docs/architecture.md` for the picture.
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod discovery;
 mod drive;
 mod error;
 pub mod http;
@@ -22,6 +23,7 @@ pub mod record;
 mod secret;
 pub mod wire;
 
+pub use discovery::{Discovery, DiscoveryConfig};
 pub use drive::{Io, drive};
 pub use error::{AuthError, StoreError};
 pub use http::{HttpRequest, HttpResponse, TransportError};
