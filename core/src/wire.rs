@@ -65,7 +65,7 @@ where
 }
 
 /// The names [`new_machine`] accepts
-pub const MACHINE_KINDS: &[&str] = &["discovery"];
+pub const MACHINE_KINDS: &[&str] = &["discovery", "device_login"];
 
 /// Builds a machine by name from its JSON config, the time and the random bytes it may need
 pub fn new_machine(
@@ -77,6 +77,10 @@ pub fn new_machine(
     #[allow(clippy::match_single_binding)]
     match kind {
         "discovery" => Ok(Box::new(crate::discovery::Discovery::new(
+            config_from_wire(kind, _config)?,
+            _now_ms,
+        ))),
+        "device_login" => Ok(Box::new(crate::device::DeviceLogin::new(
             config_from_wire(kind, _config)?,
             _now_ms,
         ))),
