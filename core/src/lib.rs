@@ -12,6 +12,7 @@
 //! loop with `await`. See `docs/architecture.md` for the picture.
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod browser;
 pub mod device;
 pub mod discovery;
 mod drive;
@@ -24,6 +25,7 @@ pub mod record;
 mod secret;
 pub mod wire;
 
+pub use browser::{BrowserLogin, BrowserLoginConfig};
 pub use device::{DeviceLogin, DeviceLoginConfig};
 pub use discovery::{Discovery, DiscoveryConfig};
 pub use drive::{Io, drive};

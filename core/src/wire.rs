@@ -65,7 +65,7 @@ where
 }
 
 /// The names [`new_machine`] accepts
-pub const MACHINE_KINDS: &[&str] = &["discovery", "device_login"];
+pub const MACHINE_KINDS: &[&str] = &["discovery", "device_login", "browser_login"];
 
 /// Builds a machine by name from its JSON config, the time and the random bytes it may need
 pub fn new_machine(
@@ -83,6 +83,11 @@ pub fn new_machine(
         "device_login" => Ok(Box::new(crate::device::DeviceLogin::new(
             config_from_wire(kind, _config)?,
             _now_ms,
+        ))),
+        "browser_login" => Ok(Box::new(crate::browser::BrowserLogin::new(
+            config_from_wire(kind, _config)?,
+            _now_ms,
+            _random,
         ))),
         _ => Err(wire_err(format!(
             "unknown machine `{kind}`; expected one of {MACHINE_KINDS:?}"
