@@ -169,7 +169,7 @@ impl BrowserLogin {
         }
         let issuer = self.config.endpoints.issuer.as_deref();
         match read_callback(target, &self.state, issuer) {
-            CallbackResult::NotOurs => self.rearm(),
+            CallbackResult::NotOurs => self.out.rearm(),
             CallbackResult::Fail(error) => self.out.finish(Err(error)),
             CallbackResult::Code(code) => {
                 self.phase = Phase::Exchanging;
@@ -198,13 +198,6 @@ impl BrowserLogin {
             },
         );
     }
-
-    /// Repeats the current wait, moved past now if an ignored input arrived after it
-    fn rearm(&mut self) {
-        if let Some(until_ms) = self.out.deadline() {
-            self.out.wait_until(until_ms);
-        }
-    }
 }
 
 impl Machine for BrowserLogin {
@@ -226,7 +219,7 @@ impl Machine for BrowserLogin {
                 self.out.finish(Err(AuthError::Transport(error)))
             }
             // A second Start, an early Timer, a stray Response or Callback, a Stored.
-            _ => self.rearm(),
+            _ => self.out.rearm(),
         }
     }
 

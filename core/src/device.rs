@@ -187,7 +187,7 @@ impl DeviceLogin {
         }
         if now < self.next_poll_ms {
             // Early: the same wait again.
-            return self.rearm();
+            return self.out.rearm();
         }
         self.phase = Phase::Polling;
         self.out.send(HttpRequest::post_form(
@@ -224,13 +224,6 @@ impl DeviceLogin {
         let delay = backoff_delay_s(self.interval_s, self.failures).max(retry_after_s.unwrap_or(0));
         self.schedule(delay);
     }
-
-    /// Repeats the current wait, moved past now if an ignored input arrived after it
-    fn rearm(&mut self) {
-        if let Some(until_ms) = self.out.deadline() {
-            self.out.wait_until(until_ms);
-        }
-    }
 }
 
 impl Machine for DeviceLogin {
@@ -254,7 +247,7 @@ impl Machine for DeviceLogin {
             // §3.5: "If the client receives a connection timeout ... it SHOULD use exponential backoff"
             (Phase::Polling, Input::TransportFailed(_)) => self.back_off(None),
             // A second Start, an early Timer, a stray Response, a Callback or a Stored.
-            _ => self.rearm(),
+            _ => self.out.rearm(),
         }
     }
 

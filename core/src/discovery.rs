@@ -123,7 +123,7 @@ impl Machine for Discovery {
                 self.out.finish(Err(AuthError::Transport(error)))
             }
             // A second Start, a Timer, a Callback or a Stored: nothing here asked for them.
-            _ => {}
+            _ => self.out.rearm(),
         }
     }
 

@@ -22,6 +22,7 @@ mod machine;
 pub mod oauth;
 mod outbox;
 pub mod record;
+pub mod revocation;
 mod secret;
 pub mod wire;
 
@@ -34,4 +35,5 @@ pub use http::{HttpRequest, HttpResponse, TransportError};
 pub use machine::{Input, Machine, Output, Prompt, StoreOp};
 pub use oauth::{Endpoints, TokenSet};
 pub use record::StoredRecord;
+pub use revocation::{Revocation, RevocationConfig, RevocationReport};
 pub use secret::Secret;
