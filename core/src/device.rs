@@ -13,8 +13,8 @@ use crate::http::{
 };
 use crate::machine::{Input, Machine, Output, Prompt};
 use crate::oauth::{
-    Client, Endpoints, TokenReply, TokenSet, optional_string, read_refusal, read_token_response,
-    required_string, retry_after_s, seconds_field, server_trouble,
+    Client, Endpoints, OAuthRefusal, TokenReply, TokenSet, optional_string, read_oauth_json,
+    read_token_response, required_string, retry_after_s, seconds_field, server_trouble,
 };
 use crate::outbox::Outbox;
 use crate::secret::Secret;
@@ -322,19 +322,7 @@ pub(crate) fn read_device_authorization(
     now_ms: u64,
     max_bytes: usize,
 ) -> Result<DeviceAuthorization, AuthError> {
-    if let Some(error) = server_trouble(response, now_ms) {
-        return Err(error);
-    }
-    let body = json_object(response, max_bytes)?;
-    if !response.is_success() {
-        return Err(match read_refusal(&body) {
-            Some(refusal) if (400..500).contains(&response.status) => refusal.into_error(),
-            _ => AuthError::Malformed {
-                status: response.status,
-                reason: "an unexpected status without an OAuth error".into(),
-            },
-        });
-    }
+    let body = read_oauth_json(response, now_ms, max_bytes)?.map_err(OAuthRefusal::into_error)?;
     let device_code = Secret::new(required_string(&body, "device_code")?);
     let user_code = required_string(&body, "user_code")?;
     let verification_uri = match optional_string(&body, "verification_uri")? {

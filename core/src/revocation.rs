@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::error::AuthError;
 use crate::http::{DEFAULT_MAX_RESPONSE_BYTES, HttpRequest, HttpResponse, Param, json_object};
 use crate::machine::{Input, Machine, Output};
-use crate::oauth::{Client, Endpoints, read_refusal, retry_after_s, server_trouble};
+use crate::oauth::{Client, Endpoints, refusal_or_malformed, retry_after_s, server_trouble};
 use crate::outbox::Outbox;
 use crate::secret::Secret;
 use crate::wire::WireValue;
@@ -239,19 +239,10 @@ pub(crate) fn read_revocation_response(
     if let Some(error) = server_trouble(response, now_ms) {
         return RevokeStep::Fail(error);
     }
-    let refusal = match json_object(response, max_bytes) {
-        Ok(body) => read_refusal(&body),
-        Err(error) => return RevokeStep::Fail(error),
-    };
-    match refusal {
-        Some(refusal) if refusal.error == "unsupported_token_type" => RevokeStep::Unsupported,
-        Some(refusal) if (400..500).contains(&response.status) => {
-            RevokeStep::Fail(refusal.into_error())
-        }
-        _ => RevokeStep::Fail(AuthError::Malformed {
-            status: response.status,
-            reason: "an unexpected status without an OAuth error".into(),
-        }),
+    match json_object(response, max_bytes).and_then(|body| refusal_or_malformed(response, &body)) {
+        Ok(refusal) if refusal.error == "unsupported_token_type" => RevokeStep::Unsupported,
+        Ok(refusal) => RevokeStep::Fail(refusal.into_error()),
+        Err(error) => RevokeStep::Fail(error),
     }
 }
 
