@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::error::AuthError;
 use crate::http::{
-    DEFAULT_MAX_RESPONSE_BYTES, HttpRequest, HttpResponse, check_endpoint, json_object,
+    DEFAULT_MAX_RESPONSE_BYTES, HttpRequest, HttpResponse, Param, check_endpoint, json_object,
 };
 use crate::machine::{Input, Machine, Output, Prompt};
 use crate::oauth::{
@@ -169,8 +169,12 @@ impl DeviceLogin {
         self.schedule(self.interval_s);
     }
 
-    /// Waits `delay_s` before the next poll, or until the code expires if that comes first
+    /// Waits `delay_s` before the next poll, or until the code expires if that comes first; a
+    /// code that has already expired ends the login here
     fn schedule(&mut self, delay_s: u64) {
+        if self.out.now_ms() >= self.expires_at_ms {
+            return self.out.finish(Err(AuthError::Expired));
+        }
         self.phase = Phase::Waiting;
         self.next_poll_ms = self
             .out
@@ -258,7 +262,7 @@ impl Machine for DeviceLogin {
 
 /// The device authorization request's form: client authentication and `scope`
 /// ([RFC 8628 §3.1](https://www.rfc-editor.org/rfc/rfc8628#section-3.1))
-pub(crate) fn device_authorization_form(client: &Client) -> Vec<(String, crate::http::Param)> {
+pub(crate) fn device_authorization_form(client: &Client) -> Vec<(String, Param)> {
     let mut form = client.auth_params();
     if let Some(scope) = client.scope_param() {
         form.push(("scope".into(), scope.into()));
@@ -268,10 +272,7 @@ pub(crate) fn device_authorization_form(client: &Client) -> Vec<(String, crate::
 
 /// The device access token request's form
 /// ([RFC 8628 §3.4](https://www.rfc-editor.org/rfc/rfc8628#section-3.4))
-pub(crate) fn token_poll_form(
-    client: &Client,
-    device_code: &Secret,
-) -> Vec<(String, crate::http::Param)> {
+pub(crate) fn token_poll_form(client: &Client, device_code: &Secret) -> Vec<(String, Param)> {
     let mut form = vec![
         (
             "grant_type".to_owned(),
