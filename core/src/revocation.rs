@@ -5,6 +5,8 @@
 //! token, each with its `token_type_hint`. A provider without a revocation endpoint is not an
 //! error: the report says revocation was skipped and the host still deletes its local copy.
 
+use std::collections::VecDeque;
+
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -90,7 +92,7 @@ pub struct Revocation {
     phase: Phase,
     url: String,
     /// Tokens still to revoke, in order, with their hints
-    pending: Vec<(&'static str, Secret)>,
+    pending: VecDeque<(&'static str, Secret)>,
     /// Whether the token at the front of `pending` already had its retry
     retried: bool,
     report: RevocationReport,
@@ -135,7 +137,7 @@ impl Revocation {
 
     /// Sends the request for the token at the front of `pending`, or finishes
     fn next(&mut self) {
-        let Some((hint, token)) = self.pending.first() else {
+        let Some((hint, token)) = self.pending.front() else {
             return self.out.finish(Ok(self.report.clone()));
         };
         self.phase = Phase::Sending;
@@ -145,16 +147,9 @@ impl Revocation {
     }
 
     fn on_response(&mut self, response: &HttpResponse) {
-        let step =
-            read_revocation_response(response, self.out.now_ms(), DEFAULT_MAX_RESPONSE_BYTES);
-        let hint = self
-            .pending
-            .first()
-            .map_or("", |(hint, _)| *hint)
-            .to_owned();
-        match step {
-            RevokeStep::Revoked => self.advance(|report| &mut report.revoked, hint),
-            RevokeStep::Unsupported => self.advance(|report| &mut report.unsupported, hint),
+        match read_revocation_response(response, self.out.now_ms(), DEFAULT_MAX_RESPONSE_BYTES) {
+            RevokeStep::Revoked => self.settle(true),
+            RevokeStep::Unsupported => self.settle(false),
             RevokeStep::Retry { after_s } if !self.retried => {
                 self.retried = true;
                 self.phase = Phase::RetryWait;
@@ -168,10 +163,15 @@ impl Revocation {
         }
     }
 
-    fn advance(&mut self, list: fn(&mut RevocationReport) -> &mut Vec<String>, hint: String) {
-        list(&mut self.report).push(hint);
-        if !self.pending.is_empty() {
-            self.pending.remove(0);
+    /// Records the answer for the token at the front of `pending` and moves to the next
+    fn settle(&mut self, revoked: bool) {
+        if let Some((hint, _)) = self.pending.pop_front() {
+            let list = if revoked {
+                &mut self.report.revoked
+            } else {
+                &mut self.report.unsupported
+            };
+            list.push(hint.to_owned());
         }
         self.retried = false;
         self.next();
