@@ -442,21 +442,5 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn is_send() {
-        fn check<T: Send>() {}
-        check::<BrowserLogin>();
-    }
-
-    #[test]
-    fn is_unwind_safe() {
-        fn check<T: std::panic::UnwindSafe>() {}
-        check::<BrowserLogin>();
-    }
-
-    #[test]
-    fn size_is_bounded() {
-        let n = std::mem::size_of::<BrowserLogin>();
-        assert!(n <= 600, "BrowserLogin is {n} bytes");
-    }
+    machine_guard_tests!(BrowserLogin, 600);
 }

@@ -604,21 +604,5 @@ mod tests {
         );
     }
 
-    #[test]
-    fn is_send() {
-        fn check<T: Send>() {}
-        check::<DeviceLogin>();
-    }
-
-    #[test]
-    fn is_unwind_safe() {
-        fn check<T: std::panic::UnwindSafe>() {}
-        check::<DeviceLogin>();
-    }
-
-    #[test]
-    fn size_is_bounded() {
-        let n = std::mem::size_of::<DeviceLogin>();
-        assert!(n <= 600, "DeviceLogin is {n} bytes");
-    }
+    machine_guard_tests!(DeviceLogin, 600);
 }

@@ -422,21 +422,5 @@ mod tests {
         assert_eq!(m.poll_output(), done);
     }
 
-    #[test]
-    fn is_send() {
-        fn check<T: Send>() {}
-        check::<Discovery>();
-    }
-
-    #[test]
-    fn is_unwind_safe() {
-        fn check<T: std::panic::UnwindSafe>() {}
-        check::<Discovery>();
-    }
-
-    #[test]
-    fn size_is_bounded() {
-        let n = std::mem::size_of::<Discovery>();
-        assert!(n <= 300, "Discovery is {n} bytes");
-    }
+    machine_guard_tests!(Discovery, 300);
 }

@@ -339,21 +339,5 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn is_send() {
-        fn check<T: Send>() {}
-        check::<Revocation>();
-    }
-
-    #[test]
-    fn is_unwind_safe() {
-        fn check<T: std::panic::UnwindSafe>() {}
-        check::<Revocation>();
-    }
-
-    #[test]
-    fn size_is_bounded() {
-        let n = std::mem::size_of::<Revocation>();
-        assert!(n <= 512, "Revocation is {n} bytes");
-    }
+    machine_guard_tests!(Revocation, 512);
 }
