@@ -19,6 +19,7 @@ mod machine;
 pub mod oauth;
 mod outbox;
 pub mod record;
+pub mod refresh;
 mod secret;
 pub mod wire;
 
@@ -28,4 +29,5 @@ pub use http::{HttpRequest, HttpResponse, TransportError};
 pub use machine::{Input, Machine, Output, Prompt, StoreOp};
 pub use oauth::{Endpoints, TokenSet};
 pub use record::StoredRecord;
+pub use refresh::{Refresh, RefreshConfig, RefreshOutcome, needs_refresh};
 pub use secret::Secret;

@@ -65,17 +65,22 @@ where
 }
 
 /// The names [`new_machine`] accepts
-pub const MACHINE_KINDS: &[&str] = &[];
+pub const MACHINE_KINDS: &[&str] = &[
+    "refresh", // refresh.rs
+];
 
 /// Builds a machine by name from its JSON config, the time and the random bytes it may need
 pub fn new_machine(
     kind: &str,
-    _config: &Value,
-    _now_ms: u64,
+    config: &Value,
+    now_ms: u64,
     _random: &[u8],
 ) -> Result<Box<dyn WireMachine>, WireError> {
-    #[allow(clippy::match_single_binding)]
     match kind {
+        "refresh" => Ok(Box::new(crate::refresh::Refresh::new(
+            config_from_wire(kind, config)?,
+            now_ms,
+        ))),
         _ => Err(wire_err(format!(
             "unknown machine `{kind}`; expected one of {MACHINE_KINDS:?}"
         ))),
