@@ -12,6 +12,7 @@
 //! loop with `await`. See `docs/architecture.md` for the picture.
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod credential;
 mod drive;
 mod error;
 pub mod http;
@@ -23,6 +24,7 @@ pub mod refresh;
 mod secret;
 pub mod wire;
 
+pub use credential::{Credential, CredentialConfig, ResolvedCredential};
 pub use drive::{Io, drive};
 pub use error::{AuthError, StoreError};
 pub use http::{HttpRequest, HttpResponse, TransportError};

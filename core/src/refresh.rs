@@ -170,7 +170,7 @@ pub(crate) fn classify_refresh_response(
         Ok(TokenReply::Refused(refusal)) if refusal.error == "invalid_grant" => {
             RefreshStep::Rejected(AuthError::ReloginRequired {
                 reason: match refusal.description {
-                    Some(d) => format!("the refresh token was rejected: invalid_grant, {d}"),
+                    Some(d) => format!("the refresh token was rejected: invalid_grant: {d}"),
                     None => "the refresh token was rejected: invalid_grant".into(),
                 },
             })

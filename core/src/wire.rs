@@ -66,7 +66,8 @@ where
 
 /// The names [`new_machine`] accepts
 pub const MACHINE_KINDS: &[&str] = &[
-    "refresh", // refresh.rs
+    "refresh",    // refresh.rs
+    "credential", // credential.rs
 ];
 
 /// Builds a machine by name from its JSON config, the time and the random bytes it may need
@@ -77,6 +78,10 @@ pub fn new_machine(
     _random: &[u8],
 ) -> Result<Box<dyn WireMachine>, WireError> {
     match kind {
+        "credential" => Ok(Box::new(crate::credential::Credential::new(
+            config_from_wire(kind, config)?,
+            now_ms,
+        ))),
         "refresh" => Ok(Box::new(crate::refresh::Refresh::new(
             config_from_wire(kind, config)?,
             now_ms,
