@@ -68,6 +68,7 @@ where
 pub const MACHINE_KINDS: &[&str] = &[
     "refresh",    // refresh.rs
     "credential", // credential.rs
+    "key_check",  // key_check.rs
 ];
 
 /// Builds a machine by name from its JSON config, the time and the random bytes it may need
@@ -79,6 +80,10 @@ pub fn new_machine(
 ) -> Result<Box<dyn WireMachine>, WireError> {
     match kind {
         "credential" => Ok(Box::new(crate::credential::Credential::new(
+            config_from_wire(kind, config)?,
+            now_ms,
+        ))),
+        "key_check" => Ok(Box::new(crate::key_check::KeyCheck::new(
             config_from_wire(kind, config)?,
             now_ms,
         ))),
