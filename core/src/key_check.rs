@@ -210,8 +210,8 @@ pub(crate) fn key_check_error(response: &HttpResponse, now_ms: u64) -> AuthError
         _ => AuthError::Malformed {
             status: response.status,
             reason: match response.status {
-                300..=399 => "a redirect, which is not followed; check the key-check URL".into(),
-                404 => "the key-check URL was not found; check it".into(),
+                300..=399 => "a redirect, which is not followed".into(),
+                404 => "nothing found at the key-check URL".into(),
                 _ => "an unexpected status for a key check".into(),
             },
         },

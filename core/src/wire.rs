@@ -66,9 +66,10 @@ where
 
 /// The names [`new_machine`] accepts
 pub const MACHINE_KINDS: &[&str] = &[
-    "refresh",    // refresh.rs
-    "credential", // credential.rs
-    "key_check",  // key_check.rs
+    // one line per machine, in any order
+    "refresh",
+    "credential",
+    "key_check",
 ];
 
 /// Builds a machine by name from its JSON config, the time and the random bytes it may need
