@@ -429,6 +429,20 @@ mod tests {
         assert_eq!(m.poll_output(), Output::Done(Err(AuthError::InvalidKey)));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn keeps_the_machine_contract(
+            steps in crate::prop_check::any_steps(),
+            key in proptest::sample::select(vec!["k1", "", "k\n1", "ключ"]),
+        ) {
+            let mut s = spec();
+            s.identity.insert("email".into(), "/email".into());
+            s.identity.insert("id".into(), "/id".into());
+            let config = KeyCheckConfig { spec: s, key: Secret::new(key) };
+            crate::prop_check::check_contract(KeyCheck::new(config, crate::prop_check::NOW), steps)?;
+        }
+    }
+
     #[test]
     fn is_send_unwind_safe_and_small() {
         fn is_send<T: Send>() {}

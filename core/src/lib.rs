@@ -20,6 +20,8 @@ pub mod key_check;
 mod machine;
 pub mod oauth;
 mod outbox;
+#[cfg(test)]
+mod prop_check;
 pub mod record;
 pub mod refresh;
 mod secret;
