@@ -557,13 +557,8 @@ impl Machine for Credential {
                 Phase::Refreshing(_),
                 input @ (Input::Response(_) | Input::TransportFailed(_) | Input::Timer),
             ) => self.pump(now_ms, input),
-            // Anything else is spurious or late: the same wait again, moved to just after now if
-            // its deadline has passed meanwhile (every Wait lies in the future).
-            _ => {
-                if let Some(until_ms) = self.outbox.deadline() {
-                    self.outbox.wait_until(until_ms);
-                }
-            }
+            // Anything else is spurious or late: the same wait again (still in the future).
+            _ => self.outbox.rearm(),
         }
     }
 
@@ -859,40 +854,5 @@ mod tests {
         assert!(matches!(m.poll_output(), Output::Done(Err(_))));
     }
 
-    proptest::proptest! {
-        #[test]
-        fn keeps_the_machine_contract(
-            steps in crate::prop_check::any_steps(),
-            env in proptest::option::of(proptest::sample::select(vec!["", "k_env"])),
-            fallback: bool,
-            prefer_key: bool,
-            deep: bool,
-        ) {
-            let mut c = config();
-            c.env_api_key = env.map(Secret::new);
-            c.env_precedence = if fallback { EnvPrecedence::Fallback } else { EnvPrecedence::Override };
-            c.prefer = if prefer_key { Prefer::ApiKey } else { Prefer::OAuth };
-            // Half the runs start from a refresh in flight, which random inputs rarely reach.
-            let mut steps = steps;
-            if deep {
-                let stale = Input::Stored(Ok(Some(StoredRecord {
-                    oauth: Some(tokens("at0", "rt0", crate::prop_check::NOW - 1)),
-                    ..StoredRecord::default()
-                }.to_json())));
-                let prefix = [Input::Start, stale.clone(), Input::Stored(Ok(None)), stale];
-                steps.splice(0..0, prefix.into_iter().map(|i| (crate::prop_check::NOW, i)));
-            }
-            crate::prop_check::check_contract(Credential::new(c, crate::prop_check::NOW), steps)?;
-        }
-    }
-
-    #[test]
-    fn is_send_unwind_safe_and_small() {
-        fn is_send<T: Send>() {}
-        fn is_unwind_safe<T: std::panic::UnwindSafe>() {}
-        is_send::<Credential>();
-        is_unwind_safe::<Credential>();
-        let n = std::mem::size_of::<Credential>();
-        assert!(n < 1024, "{n}");
-    }
+    machine_guard_tests!(Credential, 1024);
 }

@@ -67,6 +67,10 @@ where
 /// The names [`new_machine`] accepts
 pub const MACHINE_KINDS: &[&str] = &[
     // one line per machine, in any order
+    "discovery",
+    "device_login",
+    "browser_login",
+    "revocation",
     "refresh",
     "credential",
     "key_check",
@@ -77,7 +81,7 @@ pub fn new_machine(
     kind: &str,
     config: &Value,
     now_ms: u64,
-    _random: &[u8],
+    random: &[u8],
 ) -> Result<Box<dyn WireMachine>, WireError> {
     match kind {
         "credential" => Ok(Box::new(crate::credential::Credential::new(
@@ -89,6 +93,23 @@ pub fn new_machine(
             now_ms,
         ))),
         "refresh" => Ok(Box::new(crate::refresh::Refresh::new(
+            config_from_wire(kind, config)?,
+            now_ms,
+        ))),
+        "discovery" => Ok(Box::new(crate::discovery::Discovery::new(
+            config_from_wire(kind, config)?,
+            now_ms,
+        ))),
+        "device_login" => Ok(Box::new(crate::device::DeviceLogin::new(
+            config_from_wire(kind, config)?,
+            now_ms,
+        ))),
+        "browser_login" => Ok(Box::new(crate::browser::BrowserLogin::new(
+            config_from_wire(kind, config)?,
+            now_ms,
+            random,
+        ))),
+        "revocation" => Ok(Box::new(crate::revocation::Revocation::new(
             config_from_wire(kind, config)?,
             now_ms,
         ))),
