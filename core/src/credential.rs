@@ -9,7 +9,8 @@
 //!    error; the record is never deleted.
 //! 3. The record's API key or OAuth tokens, by `prefer`, when a record has both. An API key or an
 //!    OAuth token that does not need refreshing ([`crate::refresh::needs_refresh`]) is returned.
-//! 4. A token that needs refreshing: `Lock` (an error answer means "no lock": go on and rely on
+//! 4. A token that needs refreshing but has no refresh token: the still-valid token (warning
+//!    `no_refresh_token`) or `relogin_required`, with no lock and no request. Otherwise: `Lock` (an error answer means "no lock": go on and rely on
 //!    compare-and-swap), `Load` again (another process may have refreshed meanwhile: adopt its
 //!    tokens), run a [`Refresh`] as a sub-machine, then `CompareAndSwap` the record we read for
 //!    one with the new tokens (the API key is kept).
@@ -407,6 +408,11 @@ impl Credential {
             return self.end(Ok(Self::oauth(tokens, false, None)));
         }
         match reading {
+            // Nothing to refresh with: the refresh machine returns the still-valid token (with a
+            // warning) or `relogin_required` without a request, so no lock is needed.
+            Reading::First if tokens.refresh_token.as_ref().is_none_or(Secret::is_empty) => {
+                self.refresh(now_ms, tokens)
+            }
             Reading::First => {
                 self.basis = Some((raw, record));
                 self.phase = Phase::Locking;
@@ -587,23 +593,12 @@ mod tests {
     }
 
     fn config() -> CredentialConfig {
-        CredentialConfig {
-            key: "prod/alice".into(),
-            endpoints: Endpoints {
-                token_endpoint: Some("https://idp.example/token".into()),
-                ..Endpoints::default()
-            },
-            client: Client {
-                client_id: "cli".into(),
-                client_secret: None,
-                scopes: vec![],
-            },
-            env_api_key: None,
-            env_precedence: EnvPrecedence::Override,
-            prefer: Prefer::OAuth,
-            skew_s: 60,
-            api_key_scheme: "Bearer".into(),
-        }
+        serde_json::from_value(json!({
+            "key": "prod/alice",
+            "endpoints": {"token_endpoint": "https://idp.example/token"},
+            "client": {"client_id": "cli"},
+        }))
+        .expect("a valid credential config")
     }
 
     #[test]

@@ -517,27 +517,15 @@ mod tests {
         assert_eq!(m.poll_output(), Output::Wait { until_ms: None });
         m.handle_input(10, Input::Timer);
         assert_eq!(m.poll_output(), Output::Wait { until_ms: None });
+        let backoff = Output::Wait {
+            until_ms: Some(1020),
+        };
         m.handle_input(20, Input::Response(HttpResponse::new(502, "")));
-        assert_eq!(
-            m.poll_output(),
-            Output::Wait {
-                until_ms: Some(1020)
-            }
-        );
+        assert_eq!(m.poll_output(), backoff);
         m.handle_input(5, Input::Timer);
-        assert_eq!(
-            m.poll_output(),
-            Output::Wait {
-                until_ms: Some(1020)
-            }
-        );
+        assert_eq!(m.poll_output(), backoff);
         m.handle_input(30, Input::Response(HttpResponse::new(200, "{}")));
-        assert_eq!(
-            m.poll_output(),
-            Output::Wait {
-                until_ms: Some(1020)
-            }
-        );
+        assert_eq!(m.poll_output(), backoff);
         m.handle_input(1020, Input::Timer);
         assert!(matches!(m.poll_output(), Output::Send(_)));
         m.handle_input(1030, Input::Start);
