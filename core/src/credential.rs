@@ -10,8 +10,8 @@
 //! 3. The record's API key or OAuth tokens, by `prefer`, when a record has both. An API key or an
 //!    OAuth token that does not need refreshing ([`crate::refresh::needs_refresh`]) is returned.
 //! 4. A token that needs refreshing but has no refresh token: the still-valid token (warning
-//!    `no_refresh_token`) or `relogin_required`, with no lock and no request. Otherwise: `Lock` (an error answer means "no lock": go on and rely on
-//!    compare-and-swap), `Load` again (another process may have refreshed meanwhile: adopt its
+//!    `no_refresh_token`) or `relogin_required`, with no lock and no request. Otherwise: `Lock`
+//!    (an error answer means "no lock": go on and rely on compare-and-swap), `Load` again (another process may have refreshed meanwhile: adopt its
 //!    tokens), run a [`Refresh`] as a sub-machine, then `CompareAndSwap` the record we read for
 //!    one with the new tokens (the API key is kept).
 //! 5. The store answers the swap with the record it holds afterwards: ours means success. Someone
