@@ -10,7 +10,11 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use keyhole_core::Endpoints;
-use keyhole_core::client::{AuthType, EnvPrecedence, KeyCheckSpec};
+use keyhole_core::client::AuthType;
+use keyhole_core::client::RemoteSpec;
+use keyhole_core::credential::EnvPrecedence;
+use keyhole_core::key_check::{KeyCheckMethod, KeyCheckSpec};
+use keyhole_core::oauth::Client;
 use serde::{Deserialize, Serialize};
 
 use crate::store::file::write_atomic;
@@ -64,10 +68,10 @@ pub struct RemoteConfig {
     pub api_url: Option<String>,
     /// How to validate an API key
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key_check: Option<KeyCheckSpec>,
+    pub key_check: Option<KeyCheckSettings>,
     /// Whether `<PREFIX>_API_KEY` overrides stored credentials or is only a fallback
     #[serde(default)]
-    pub env_key_precedence: EnvPrecedence,
+    pub env_key_precedence: EnvKeyPrecedence,
     /// The loopback port of browser login (0 or absent: any free port)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_port: Option<u16>,
@@ -77,6 +81,73 @@ pub struct RemoteConfig {
     /// Accounts logged in on this remote
     #[serde(default)]
     pub accounts: BTreeMap<String, AccountConfig>,
+}
+
+/// Whether `<PREFIX>_API_KEY` beats stored credentials (`override`) or only stands in (`fallback`)
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum EnvKeyPrecedence {
+    /// The environment key wins
+    #[default]
+    Override,
+    /// The environment key is used only when nothing is stored
+    Fallback,
+}
+
+impl EnvKeyPrecedence {
+    /// The core's value
+    pub fn to_core(self) -> EnvPrecedence {
+        match self {
+            EnvKeyPrecedence::Override => EnvPrecedence::Override,
+            EnvKeyPrecedence::Fallback => EnvPrecedence::Fallback,
+        }
+    }
+}
+
+/// How to validate an API key, as the config file spells it
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyCheckSettings {
+    /// `GET` or `POST`
+    #[serde(default = "default_method")]
+    pub method: String,
+    /// The URL to call
+    pub url: String,
+    /// The header carrying the key
+    #[serde(default = "default_header")]
+    pub header: String,
+    /// The scheme before the key (`Bearer`, `Api-Key`, or empty for the raw key)
+    #[serde(default = "default_scheme")]
+    pub scheme: String,
+    /// Identity fields of the JSON answer: name → JSON pointer
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub identity: BTreeMap<String, String>,
+}
+
+fn default_method() -> String {
+    "GET".into()
+}
+fn default_header() -> String {
+    "authorization".into()
+}
+fn default_scheme() -> String {
+    "Bearer".into()
+}
+
+impl KeyCheckSettings {
+    /// The core's spec
+    pub fn to_core(&self) -> KeyCheckSpec {
+        KeyCheckSpec {
+            method: if self.method.eq_ignore_ascii_case("POST") {
+                KeyCheckMethod::Post
+            } else {
+                KeyCheckMethod::Get
+            },
+            url: self.url.clone(),
+            header: self.header.clone(),
+            scheme: self.scheme.clone(),
+            identity: self.identity.clone(),
+        }
+    }
 }
 
 /// What the config knows about one account (its credentials are in the secret store)
@@ -121,6 +192,44 @@ pub enum ConfigError {
         /// Its version
         version: u32,
     },
+}
+
+impl RemoteConfig {
+    /// The remote as the core's client operations take it; `extra_scopes` are added to the
+    /// configured ones
+    pub fn spec(&self, name: &str, extra_scopes: &[String]) -> RemoteSpec {
+        let mut scopes = self.scopes.clone();
+        for s in extra_scopes {
+            if !scopes.contains(s) {
+                scopes.push(s.clone());
+            }
+        }
+        RemoteSpec {
+            name: name.to_owned(),
+            issuer: self.issuer.clone(),
+            endpoints: self.endpoints.clone().or_else(|| self.discovered.clone()),
+            client: Client {
+                client_id: self.client_id.clone(),
+                client_secret: None,
+                scopes,
+            },
+            api_url: self.api_url.clone(),
+            key_check: self.key_check.as_ref().map(KeyCheckSettings::to_core),
+            env_precedence: self.env_key_precedence.to_core(),
+        }
+    }
+
+    /// What `status` shows as the remote's URL: the API, else the issuer, else the token endpoint
+    pub fn url(&self) -> Option<String> {
+        self.api_url
+            .clone()
+            .or_else(|| self.issuer.clone())
+            .or_else(|| {
+                self.endpoints
+                    .as_ref()
+                    .and_then(|e| e.token_endpoint.clone())
+            })
+    }
 }
 
 /// The config file inside a config directory
@@ -230,14 +339,14 @@ mod tests {
                 client_id: "cli".into(),
                 scopes: vec!["openid".into(), "offline_access".into()],
                 api_url: Some("https://api.example.com".into()),
-                key_check: Some(KeyCheckSpec {
+                key_check: Some(KeyCheckSettings {
                     method: "GET".into(),
                     url: "https://api.example.com/me".into(),
                     header: "authorization".into(),
                     scheme: "Bearer".into(),
                     identity: BTreeMap::from([("email".into(), "/email".into())]),
                 }),
-                env_key_precedence: EnvPrecedence::Fallback,
+                env_key_precedence: EnvKeyPrecedence::Fallback,
                 callback_port: Some(8400),
                 active_account: Some("me@example.com".into()),
                 accounts: BTreeMap::from([(

@@ -14,3 +14,7 @@ pub mod io;
 pub mod store;
 
 pub use app::App;
+pub mod cli;
+pub mod engine;
+
+pub use engine::{Engine, NativeEngine};

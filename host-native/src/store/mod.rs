@@ -136,6 +136,8 @@ pub struct Store {
     decided: Option<Source>,
     held: HashMap<String, LockGuard>,
     warn: Box<dyn FnMut(&str) + Send>,
+    /// Why the keyring was given up, until the first write tells the user (reads stay quiet)
+    unwarned_fallback: Option<String>,
 }
 
 impl std::fmt::Debug for Store {
@@ -160,6 +162,7 @@ impl Store {
             file,
             held: HashMap::new(),
             warn,
+            unwarned_fallback: None,
         }
     }
 
@@ -183,38 +186,43 @@ impl Store {
     }
 
     /// Runs `op` on the decided backend; the first keyring call that finds no usable keyring
-    /// switches the process to the file
+    /// switches the process to the file, with a one-line warning at the first write
     fn with_backend<T>(
         &mut self,
+        writes: bool,
         op: impl Fn(&dyn SecretStore) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        match (self.decided, &self.keyring) {
-            (Some(Source::Keyring), Some(k)) => op(k.as_ref()),
+        let result = match (self.decided, &self.keyring) {
+            (Some(Source::Keyring), Some(k)) => return op(k.as_ref()),
             (None, Some(k)) => match op(k.as_ref()) {
                 Err(StoreError::Unavailable(why)) => {
-                    (self.warn)(&format!(
-                        "no usable keyring ({why}); storing credentials in a file in the config directory"
-                    ));
                     self.decided = Some(Source::File);
+                    self.unwarned_fallback = Some(why);
                     op(self.file.as_ref())
                 }
                 other => {
                     self.decided = Some(Source::Keyring);
-                    other
+                    return other;
                 }
             },
             _ => op(self.file.as_ref()),
+        };
+        if writes && let Some(why) = self.unwarned_fallback.take() {
+            (self.warn)(&format!(
+                "no usable keyring ({why}); credentials are stored in a file in the config directory"
+            ));
         }
+        result
     }
 
     /// Performs one core store operation
     pub fn perform(&mut self, op: &StoreOp) -> Result<Option<Secret>, StoreError> {
         match op {
-            StoreOp::Load { key } => self.with_backend(|s| s.get(key)),
+            StoreOp::Load { key } => self.with_backend(false, |s| s.get(key)),
             StoreOp::CompareAndSwap { key, expected, new } => {
-                self.with_backend(|s| s.compare_and_swap(key, expected.as_ref(), new))
+                self.with_backend(true, |s| s.compare_and_swap(key, expected.as_ref(), new))
             }
-            StoreOp::Delete { key } => self.with_backend(|s| s.delete(key)).map(|()| None),
+            StoreOp::Delete { key } => self.with_backend(true, |s| s.delete(key)).map(|()| None),
             StoreOp::Lock { key } => {
                 if !self.held.contains_key(key) {
                     let guard = self.file.lock(key)?;
@@ -267,7 +275,7 @@ mod tests {
     }
 
     #[test]
-    fn falls_back_to_the_file_once_with_one_warning() {
+    fn falls_back_to_the_file_quietly_for_reads_and_warns_once_at_a_write() {
         let dir = tempfile::tempdir().unwrap();
         let locks = LockDir::new(dir.path().join("locks"));
         let warnings = Arc::new(Mutex::new(Vec::new()));
@@ -278,6 +286,11 @@ mod tests {
             Box::new(move |l| sink.lock().unwrap().push(l.to_owned())),
         );
         assert_eq!(store.source(), None);
+        assert_eq!(
+            store.perform(&StoreOp::Load { key: "r/a".into() }).unwrap(),
+            None
+        );
+        assert!(warnings.lock().unwrap().is_empty());
         let new = Secret::new("rec");
         let op = StoreOp::CompareAndSwap {
             key: "r/a".into(),
@@ -290,6 +303,9 @@ mod tests {
             Some(new)
         );
         assert_eq!(store.source(), Some(Source::File));
+        store
+            .perform(&StoreOp::Delete { key: "r/b".into() })
+            .unwrap();
         let warnings = warnings.lock().unwrap();
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].contains("no usable keyring"), "{}", warnings[0]);
