@@ -121,3 +121,30 @@ fn browser_login_times_out_when_nobody_comes_back() {
     let last = run.json_lines().pop().expect("an error event");
     assert_eq!(last["event"], "error", "{}", run.describe());
 }
+
+#[test]
+fn no_browser_falls_back_to_the_device_flow() {
+    let provider = Provider::start();
+    let mut env = Env::new();
+    env.add_remote("dev", &provider, &[]);
+    // A BROWSER that cannot open anything.
+    env.set("BROWSER", "false");
+    let port = free_port().to_string();
+    let mut login = support::Spawned::start(&mut env.keyhole([
+        "login",
+        "--browser",
+        "--port",
+        &port,
+        "--timeout",
+        "10",
+        "--json",
+    ]));
+    // Issue 4: "falls back to the device flow when no browser can be opened".
+    let prompt = login.wait_event("prompt", Duration::from_secs(15));
+    provider.approve_device(prompt["user_code"].as_str().expect("user_code"), "fay");
+    let run = login.finish(support::COMMAND_DEADLINE);
+    run.expect_ok();
+    let last = run.json_lines().pop().expect("a result event");
+    assert_eq!(last["event"], "login", "{}", run.describe());
+    assert_eq!(last["account"], "fay@example.test");
+}
