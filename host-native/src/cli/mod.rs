@@ -322,21 +322,20 @@ impl Ctx<'_> {
             }
         };
         self.remember_login(&name, &outcome)?;
-        if self.out.json {
-            self.out.json_line(&json!({
+        self.out.report(
+            &json!({
                 "event": "login",
                 "remote": outcome.remote,
                 "account": outcome.account,
                 "auth_type": outcome.auth_type.as_str(),
-            }));
-        } else {
-            self.out.success(&format!(
+            }),
+            &format!(
                 "Logged in to {} as {} ({})",
                 outcome.remote,
                 self.out.bold(&outcome.account),
                 outcome.auth_type.as_str()
-            ));
-        }
+            ),
+        );
         Ok(EXIT_OK)
     }
 
@@ -365,16 +364,12 @@ impl Ctx<'_> {
         let account = current_account(&remote);
         let outcome = engine.set_key(&remote.spec(&name, &[]), &account, key)?;
         self.remember_login(&name, &outcome)?;
-        if self.out.json {
-            self.out.json_line(&json!({
+        self.out.report(&json!({
                 "event": "set_key", "remote": outcome.remote, "account": outcome.account, "auth_type": "api_key",
-            }));
-        } else {
-            self.out.success(&format!(
+            }), &format!(
                 "Saved the API key of {} on {}",
                 outcome.account, outcome.remote
             ));
-        }
         Ok(EXIT_OK)
     }
 
@@ -493,15 +488,15 @@ impl Ctx<'_> {
         let (name, remote) = self.remote_of(&config)?;
         let account = current_account(&remote);
         let options = self.credential_options(&remote, &account);
-        let outcome = engine.token(&remote.spec(&name, &[]), &account, &options)?;
-        if let Some(w) = &outcome.warning {
+        let resolved = engine.token(&remote.spec(&name, &[]), &account, &options)?;
+        if let Some(w) = &resolved.warning {
             self.out.warn(&format!(
                 "the credential works but: {w} (run `{} status` for details)",
                 self.app.name()
             ));
         }
         let mut stdout = std::io::stdout().lock();
-        writeln!(stdout, "{}", outcome.credential.expose())
+        writeln!(stdout, "{}", resolved.secret.expose())
             .and_then(|()| stdout.flush())
             .map_err(|e| CliError::Other(format!("cannot write the token: {e}")))?;
         Ok(EXIT_OK)
@@ -706,12 +701,10 @@ impl Ctx<'_> {
                 }
                 config.current_remote = Some(name.clone());
                 self.app.save_config(&config)?;
-                if self.out.json {
-                    self.out
-                        .json_line(&json!({"event": "remote_used", "remote": name}));
-                } else {
-                    self.out.success(&format!("Now using remote {name}"));
-                }
+                self.out.report(
+                    &json!({"event": "remote_used", "remote": name}),
+                    &format!("Now using remote {name}"),
+                );
             }
             RemoteCommand::Remove { name } => {
                 let Some(removed) = config.remotes.remove(&name) else {
@@ -727,12 +720,10 @@ impl Ctx<'_> {
                     config.current_remote = config.remotes.keys().next().cloned();
                 }
                 self.app.save_config(&config)?;
-                if self.out.json {
-                    self.out
-                        .json_line(&json!({"event": "remote_removed", "remote": name}));
-                } else {
-                    self.out.success(&format!("Removed remote {name}"));
-                }
+                self.out.report(
+                    &json!({"event": "remote_removed", "remote": name}),
+                    &format!("Removed remote {name}"),
+                );
             }
         }
         Ok(EXIT_OK)
@@ -786,12 +777,10 @@ impl Ctx<'_> {
             }
         };
         self.update_remote(&name, |r| r.active_account = Some(target.clone()))?;
-        if self.out.json {
-            self.out
-                .json_line(&json!({"event": "switch", "remote": name, "account": target}));
-        } else {
-            self.out.success(&format!("Switched to {target} on {name}"));
-        }
+        self.out.report(
+            &json!({"event": "switch", "remote": name, "account": target}),
+            &format!("Switched to {target} on {name}"),
+        );
         Ok(EXIT_OK)
     }
 
@@ -807,13 +796,10 @@ impl Ctx<'_> {
                 self.update_remote(&name, |r| {
                     r.accounts.entry(account.clone()).or_default().project = Some(id.clone());
                 })?;
-                if self.out.json {
-                    self.out
-                        .json_line(&json!({"remote": name, "account": account, "project": id}));
-                } else {
-                    self.out
-                        .success(&format!("Active project of {account} on {name}: {id}"));
-                }
+                self.out.report(
+                    &json!({"remote": name, "account": account, "project": id}),
+                    &format!("Active project of {account} on {name}: {id}"),
+                );
                 Ok(EXIT_OK)
             }
             None => {

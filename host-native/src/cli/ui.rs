@@ -52,6 +52,15 @@ impl Out {
         let _ = writeln!(stdout, "{text}");
     }
 
+    /// The outcome of a command: `value` as a JSON line, or `✓ human` on stderr
+    pub fn report(&self, value: &Value, human: &str) {
+        if self.json {
+            self.json_line(value);
+        } else {
+            self.success(human);
+        }
+    }
+
     /// `✓ text` on stderr (human mode only)
     pub fn success(&self, text: &str) {
         if !self.json {

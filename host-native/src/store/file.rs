@@ -7,12 +7,11 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use keyhole_core::{Secret, StoreError};
 
 use super::lock::LockDir;
-use super::{CAS_LOCK_WAIT, SecretStore, Source, create_private_dir, file_name_for_key};
+use super::{SecretStore, Source, create_private_dir, file_name_for_key};
 
 /// Credentials in files under a directory
 #[derive(Debug, Clone)]
@@ -125,10 +124,6 @@ impl SecretStore for FileStore {
     fn locks(&self) -> &LockDir {
         &self.locks
     }
-
-    fn cas_lock_wait(&self) -> Duration {
-        CAS_LOCK_WAIT
-    }
 }
 
 #[cfg(test)]
@@ -136,6 +131,7 @@ mod tests {
     use super::*;
     use std::process::{Command, Stdio};
     use std::thread;
+    use std::time::Duration;
 
     fn store(dir: &Path) -> FileStore {
         FileStore::new(dir.join("credentials"), LockDir::new(dir.join("locks")))
@@ -207,15 +203,20 @@ mod tests {
     }
 
     /// Increments a counter record `n` times with compare-and-swap, retrying lost races
+    ///
+    /// Each write carries a unique tag: the store answers a swap with the record it holds
+    /// afterwards, so two writers must never write equal records or a loser would think it won.
     fn increment(s: &FileStore, n: usize) {
+        static ATTEMPT: AtomicU64 = AtomicU64::new(0);
         for _ in 0..n {
             loop {
                 let current = s.get("counter").unwrap();
                 let value: u64 = current
                     .as_ref()
-                    .map(|c| c.expose().parse().unwrap())
+                    .map(|c| c.expose().split(' ').next().unwrap().parse().unwrap())
                     .unwrap_or(0);
-                let next = Secret::new((value + 1).to_string());
+                let tag = ATTEMPT.fetch_add(1, Ordering::Relaxed);
+                let next = Secret::new(format!("{} {}-{tag}", value + 1, std::process::id()));
                 if s.compare_and_swap("counter", current.as_ref(), &next)
                     .unwrap()
                     == Some(next.clone())
@@ -224,6 +225,11 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn counter(s: &FileStore) -> String {
+        let held = s.get("counter").unwrap().unwrap();
+        held.expose().split(' ').next().unwrap().to_owned()
     }
 
     #[test]
@@ -239,7 +245,7 @@ mod tests {
         for w in workers {
             w.join().unwrap();
         }
-        assert_eq!(s.get("counter").unwrap().unwrap().expose(), "120");
+        assert_eq!(counter(&s), "120");
     }
 
     const CHILD_DIR: &str = "KEYHOLE_TEST_CHILD_DIR";
@@ -273,10 +279,7 @@ mod tests {
         for mut c in children {
             assert!(c.wait().unwrap().success());
         }
-        assert_eq!(
-            store(dir.path()).get("counter").unwrap().unwrap().expose(),
-            "100"
-        );
+        assert_eq!(counter(&store(dir.path())), "100");
     }
 
     fn record(fill: char) -> String {
