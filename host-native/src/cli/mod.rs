@@ -168,10 +168,10 @@ fn read_stdin_secret(what: &str) -> Result<Secret, CliError> {
     Ok(Secret::new(value))
 }
 
-fn non_empty_secret(value: String, flag: &str) -> Result<Secret, CliError> {
+fn non_empty_secret(value: String, what: &str) -> Result<Secret, CliError> {
     let value = value.trim().to_owned();
     if value.is_empty() {
-        return Err(CliError::Usage(format!("{flag} needs a non-empty key")));
+        return Err(CliError::Usage(format!("{what} got an empty key")));
     }
     Ok(Secret::new(value))
 }
@@ -282,7 +282,7 @@ impl Ctx<'_> {
         } else if a.browser {
             Method::Browser
         } else if let Some(key) = a.api_key {
-            Method::ApiKey(non_empty_secret(key, "--api-key")?)
+            Method::ApiKey(key)
         } else if a.api_key_stdin {
             Method::ApiKey(read_stdin_secret("API key")?)
         } else if self.interactive && !self.out.json {
@@ -356,7 +356,7 @@ impl Ctx<'_> {
 
     fn set_key(&mut self, engine: &mut dyn Engine, a: SetKeyArgs) -> CliResult {
         let key = match a.key {
-            Some(key) => non_empty_secret(key, "KEY")?,
+            Some(key) => key,
             None => read_stdin_secret("API key")?,
         };
         let config = self.config()?;
@@ -578,7 +578,7 @@ impl Ctx<'_> {
         let options = TestOptions {
             method: a.method.into(),
             url: a.url,
-            key: a.key.map(|k| non_empty_secret(k, "--key")).transpose()?,
+            key: a.key,
             credential: self.credential_options(&remote, &account),
         };
         let spec = remote.spec(&name, &[]);
