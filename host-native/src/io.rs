@@ -28,7 +28,8 @@ const TICK: Duration = Duration::from_millis(100);
 pub trait Frontend {
     /// Shows the device-login prompt (code and URL)
     fn show_prompt(&mut self, prompt: &Prompt);
-    /// Opens `url` in a browser; `false` when none could be opened (the URL must then be shown)
+    /// Delivers `url` to the user: opens a browser, or shows the URL when the user asked for
+    /// that; `false` when no browser could be opened and the login should not wait for one
     fn open_browser(&mut self, url: &str) -> bool {
         open_url(url)
     }
@@ -56,6 +57,10 @@ pub struct NativeIo<'a> {
     store: &'a mut Store,
     frontend: &'a mut dyn Frontend,
     listener: Option<TcpListener>,
+    /// After a browser could not be opened for a browser login, the clock is moved past every
+    /// deadline so the flow ends at once (with `callback_timeout`) instead of waiting for nothing
+    skipped_to_ms: u64,
+    no_browser: bool,
 }
 
 impl std::fmt::Debug for NativeIo<'_> {
@@ -80,6 +85,8 @@ impl<'a> NativeIo<'a> {
             store,
             frontend,
             listener: None,
+            skipped_to_ms: 0,
+            no_browser: false,
         }
     }
 
@@ -215,7 +222,7 @@ pub fn unix_now_ms() -> u64 {
 
 impl Io for NativeIo<'_> {
     fn now_ms(&mut self) -> u64 {
-        unix_now_ms()
+        unix_now_ms().max(self.skipped_to_ms)
     }
 
     fn send(&mut self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
@@ -232,10 +239,18 @@ impl Io for NativeIo<'_> {
     }
 
     fn open_browser(&mut self, url: &str) -> bool {
-        self.frontend.open_browser(url)
+        let opened = self.frontend.open_browser(url);
+        if !opened && self.listener.is_some() {
+            self.no_browser = true;
+        }
+        opened
     }
 
     fn wait_until(&mut self, until_ms: u64) -> Option<String> {
+        if self.no_browser {
+            self.skipped_to_ms = self.skipped_to_ms.max(until_ms);
+            return None;
+        }
         let result = match &self.listener {
             Some(listener) => accept_callback(listener, until_ms, &mut *self.frontend),
             None => {

@@ -294,9 +294,20 @@ impl Ctx<'_> {
         };
         let spec = remote.spec(&name, &a.scopes);
         let hint = remote.active_account.clone();
+        let device = |engine: &mut dyn Engine| {
+            let mut frontend =
+                ui::CliFrontend::new(self.out, a.no_open, a.qr, "Waiting for approval");
+            engine.login_device(&spec, hint.as_deref(), &mut frontend)
+        };
+        let no_browser = "no browser can be opened here; using the device login instead";
         let outcome = match method {
             Method::ApiKey(key) => engine.login_api_key(&spec, key)?,
-            Method::Browser if a.no_open || ui::browser_available() => {
+            Method::Device => device(engine)?,
+            Method::Browser if !a.no_open && !ui::browser_available() => {
+                self.out.warn(no_browser);
+                device(engine)?
+            }
+            Method::Browser => {
                 let port = a.port.or(remote.callback_port).unwrap_or(0);
                 let listener = TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
                     CliError::Other(format!(
@@ -309,16 +320,20 @@ impl Ctx<'_> {
                     a.qr,
                     "Waiting for the browser login",
                 );
-                engine.login_browser(&spec, hint.as_deref(), listener, a.timeout, &mut frontend)?
-            }
-            Method::Browser | Method::Device => {
-                if a.browser {
-                    self.out
-                        .warn("no browser can be opened here; using the device login instead");
+                match engine.login_browser(
+                    &spec,
+                    hint.as_deref(),
+                    listener,
+                    a.timeout,
+                    &mut frontend,
+                ) {
+                    // The browser command failed: the host gave up waiting at once.
+                    Err(AuthError::CallbackTimeout) if frontend.browser_failed() => {
+                        self.out.warn(no_browser);
+                        device(engine)?
+                    }
+                    other => other?,
                 }
-                let mut frontend =
-                    ui::CliFrontend::new(self.out, a.no_open, a.qr, "Waiting for approval");
-                engine.login_device(&spec, hint.as_deref(), &mut frontend)?
             }
         };
         self.remember_login(&name, &outcome)?;
