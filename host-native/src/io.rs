@@ -270,8 +270,13 @@ impl Io for NativeIo<'_> {
     }
 }
 
-const CLOSE_TAB_PAGE: &str = "<!doctype html><html><head><meta charset=\"utf-8\"><title>Login</title></head>\
-<body style=\"font-family:sans-serif\"><h1>Login received</h1><p>You can close this tab and return to the terminal.</p></body></html>";
+/// The page the browser shows after the redirect; `title` says whether the provider sent a code
+fn close_tab_page(title: &str) -> String {
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head>\
+<body style=\"font-family:sans-serif\"><h1>{title}</h1><p>You can close this tab and return to the terminal.</p></body></html>"
+    )
+}
 
 /// Accepts loopback connections until `until_ms`; answers each, and returns the first
 /// `/callback` request target
@@ -326,10 +331,10 @@ fn answer_request(stream: TcpStream) -> Option<String> {
     let (method, target) = (parts.next()?, parts.next()?.to_owned());
     let is_callback =
         method == "GET" && (target == "/callback" || target.starts_with("/callback?"));
-    let (status, body) = if is_callback {
-        ("200 OK", CLOSE_TAB_PAGE)
-    } else {
-        ("404 Not Found", "not found")
+    let (status, body) = match (is_callback, target.contains("error=")) {
+        (true, false) => ("200 OK", close_tab_page("Login received")),
+        (true, true) => ("200 OK", close_tab_page("Login not completed")),
+        (false, _) => ("404 Not Found", "not found".to_owned()),
     };
     let mut out = &stream;
     let _ = write!(

@@ -76,7 +76,32 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), StoreErro
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
+    remove_stale_temporaries(dir, &name);
     result
+}
+
+/// How old a temporary file must be before it counts as left behind by a killed writer
+const STALE_TEMPORARY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Removes temporary files of `name` that a killed writer left behind (they may hold secrets)
+fn remove_stale_temporaries(dir: &Path, name: &str) {
+    let prefix = format!(".{name}.");
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let file_name = file_name.to_string_lossy();
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_TEMPORARY);
+        if file_name.starts_with(&prefix) && file_name.ends_with(".tmp") && stale {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Makes a rename or removal in `dir` durable
@@ -170,6 +195,28 @@ mod tests {
         s.delete("work/me@x.org").unwrap();
         s.delete("work/me@x.org").unwrap();
         assert_eq!(s.get("work/me@x.org").unwrap(), None);
+    }
+
+    #[test]
+    fn temporaries_left_by_killed_writers_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path());
+        s.set("r/a", &Secret::new("1")).unwrap();
+        let creds = dir.path().join("credentials");
+        let stale = creds.join(".r%2Fa.json.999.0.tmp");
+        let fresh = creds.join(".r%2Fa.json.998.0.tmp");
+        fs::write(&stale, "old secret").unwrap();
+        fs::write(&fresh, "a writer is busy with this one").unwrap();
+        let old = std::time::SystemTime::now() - Duration::from_secs(3600);
+        File::options()
+            .write(true)
+            .open(&stale)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        s.set("r/a", &Secret::new("2")).unwrap();
+        assert!(!stale.exists());
+        assert!(fresh.exists());
     }
 
     #[test]
