@@ -6,8 +6,9 @@ use std::net::TcpListener;
 
 use keyhole_core::client::{
     self, CredentialOptions, LoginOutcome, LogoutOutcome, RemoteSpec, StatusReport, TestOptions,
-    TestReport, TokenOutcome,
+    TestReport,
 };
+use keyhole_core::credential::ResolvedCredential;
 use keyhole_core::{AuthError, Secret, StoreError};
 
 use crate::app::App;
@@ -51,7 +52,7 @@ pub trait Engine {
         remote: &RemoteSpec,
         account: &str,
         options: &CredentialOptions,
-    ) -> Result<TokenOutcome, AuthError>;
+    ) -> Result<ResolvedCredential, AuthError>;
     /// Login state from the store alone
     fn status(
         &mut self,
@@ -164,7 +165,7 @@ impl Engine for NativeEngine {
         remote: &RemoteSpec,
         account: &str,
         options: &CredentialOptions,
-    ) -> Result<TokenOutcome, AuthError> {
+    ) -> Result<ResolvedCredential, AuthError> {
         client::token(&mut self.io(&mut Silent), remote, account, options)
     }
 

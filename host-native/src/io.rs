@@ -28,7 +28,8 @@ const TICK: Duration = Duration::from_millis(100);
 pub trait Frontend {
     /// Shows the device-login prompt (code and URL)
     fn show_prompt(&mut self, prompt: &Prompt);
-    /// Opens `url` in a browser; `false` when none could be opened (the URL must then be shown)
+    /// Delivers `url` to the user: opens a browser, or shows the URL when the user asked for
+    /// that; `false` when no browser could be opened and the login should not wait for one
     fn open_browser(&mut self, url: &str) -> bool {
         open_url(url)
     }
@@ -56,6 +57,10 @@ pub struct NativeIo<'a> {
     store: &'a mut Store,
     frontend: &'a mut dyn Frontend,
     listener: Option<TcpListener>,
+    /// After a browser could not be opened for a browser login, the clock is moved past every
+    /// deadline so the flow ends at once (with `callback_timeout`) instead of waiting for nothing
+    skipped_to_ms: u64,
+    no_browser: bool,
 }
 
 impl std::fmt::Debug for NativeIo<'_> {
@@ -80,6 +85,8 @@ impl<'a> NativeIo<'a> {
             store,
             frontend,
             listener: None,
+            skipped_to_ms: 0,
+            no_browser: false,
         }
     }
 
@@ -215,7 +222,7 @@ pub fn unix_now_ms() -> u64 {
 
 impl Io for NativeIo<'_> {
     fn now_ms(&mut self) -> u64 {
-        unix_now_ms()
+        unix_now_ms().max(self.skipped_to_ms)
     }
 
     fn send(&mut self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
@@ -232,10 +239,18 @@ impl Io for NativeIo<'_> {
     }
 
     fn open_browser(&mut self, url: &str) -> bool {
-        self.frontend.open_browser(url)
+        let opened = self.frontend.open_browser(url);
+        if !opened && self.listener.is_some() {
+            self.no_browser = true;
+        }
+        opened
     }
 
     fn wait_until(&mut self, until_ms: u64) -> Option<String> {
+        if self.no_browser {
+            self.skipped_to_ms = self.skipped_to_ms.max(until_ms);
+            return None;
+        }
         let result = match &self.listener {
             Some(listener) => accept_callback(listener, until_ms, &mut *self.frontend),
             None => {
@@ -255,8 +270,13 @@ impl Io for NativeIo<'_> {
     }
 }
 
-const CLOSE_TAB_PAGE: &str = "<!doctype html><html><head><meta charset=\"utf-8\"><title>Login</title></head>\
-<body style=\"font-family:sans-serif\"><h1>Login received</h1><p>You can close this tab and return to the terminal.</p></body></html>";
+/// The page the browser shows after the redirect; `title` says whether the provider sent a code
+fn close_tab_page(title: &str) -> String {
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head>\
+<body style=\"font-family:sans-serif\"><h1>{title}</h1><p>You can close this tab and return to the terminal.</p></body></html>"
+    )
+}
 
 /// Accepts loopback connections until `until_ms`; answers each, and returns the first
 /// `/callback` request target
@@ -311,10 +331,10 @@ fn answer_request(stream: TcpStream) -> Option<String> {
     let (method, target) = (parts.next()?, parts.next()?.to_owned());
     let is_callback =
         method == "GET" && (target == "/callback" || target.starts_with("/callback?"));
-    let (status, body) = if is_callback {
-        ("200 OK", CLOSE_TAB_PAGE)
-    } else {
-        ("404 Not Found", "not found")
+    let (status, body) = match (is_callback, target.contains("error=")) {
+        (true, false) => ("200 OK", close_tab_page("Login received")),
+        (true, true) => ("200 OK", close_tab_page("Login not completed")),
+        (false, _) => ("404 Not Found", "not found".to_owned()),
     };
     let mut out = &stream;
     let _ = write!(

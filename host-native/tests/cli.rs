@@ -598,3 +598,45 @@ fn concurrent_token_calls_refresh_once() {
     );
     assert_eq!(p.count("POST /token refresh_token"), 1);
 }
+
+#[test]
+fn browser_login_with_no_open_prints_the_url_as_a_json_line() {
+    let env = Env::new();
+    let p = Provider::start();
+    env.add_remote(&p);
+    let mut child = Command::new(BIN)
+        .args([
+            "login",
+            "--browser",
+            "--no-open",
+            "--json",
+            "--timeout",
+            "30",
+        ])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", env.dir.path())
+        .env("KEYHOLE_CONFIG_DIR", env.config_dir())
+        .env("KEYHOLE_NO_KEYRING", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(first["event"], "open_browser");
+    let url = first["url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with(&format!("{}/authorize?", p.base)), "{url}");
+    assert!(url.contains("code_challenge_method=S256"), "{url}");
+    // The user opens the URL; the provider redirects to the CLI's loopback callback.
+    let status = Command::new("curl")
+        .args(["-s", "-L", "-o", "/dev/null", &url])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let last: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(last["event"], "login");
+    assert_eq!(last["account"], "ada@example.com");
+    assert!(child.wait().unwrap().success());
+}

@@ -168,10 +168,10 @@ fn read_stdin_secret(what: &str) -> Result<Secret, CliError> {
     Ok(Secret::new(value))
 }
 
-fn non_empty_secret(value: String, flag: &str) -> Result<Secret, CliError> {
+fn non_empty_secret(value: String, what: &str) -> Result<Secret, CliError> {
     let value = value.trim().to_owned();
     if value.is_empty() {
-        return Err(CliError::Usage(format!("{flag} needs a non-empty key")));
+        return Err(CliError::Usage(format!("{what} got an empty key")));
     }
     Ok(Secret::new(value))
 }
@@ -282,7 +282,7 @@ impl Ctx<'_> {
         } else if a.browser {
             Method::Browser
         } else if let Some(key) = a.api_key {
-            Method::ApiKey(non_empty_secret(key, "--api-key")?)
+            Method::ApiKey(key)
         } else if a.api_key_stdin {
             Method::ApiKey(read_stdin_secret("API key")?)
         } else if self.interactive && !self.out.json {
@@ -294,9 +294,20 @@ impl Ctx<'_> {
         };
         let spec = remote.spec(&name, &a.scopes);
         let hint = remote.active_account.clone();
+        let device = |engine: &mut dyn Engine| {
+            let mut frontend =
+                ui::CliFrontend::new(self.out, a.no_open, a.qr, "Waiting for approval");
+            engine.login_device(&spec, hint.as_deref(), &mut frontend)
+        };
+        let no_browser = "no browser can be opened here; using the device login instead";
         let outcome = match method {
             Method::ApiKey(key) => engine.login_api_key(&spec, key)?,
-            Method::Browser if a.no_open || ui::browser_available() => {
+            Method::Device => device(engine)?,
+            Method::Browser if !a.no_open && !ui::browser_available() => {
+                self.out.warn(no_browser);
+                device(engine)?
+            }
+            Method::Browser => {
                 let port = a.port.or(remote.callback_port).unwrap_or(0);
                 let listener = TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
                     CliError::Other(format!(
@@ -309,34 +320,37 @@ impl Ctx<'_> {
                     a.qr,
                     "Waiting for the browser login",
                 );
-                engine.login_browser(&spec, hint.as_deref(), listener, a.timeout, &mut frontend)?
-            }
-            Method::Browser | Method::Device => {
-                if a.browser {
-                    self.out
-                        .warn("no browser can be opened here; using the device login instead");
+                match engine.login_browser(
+                    &spec,
+                    hint.as_deref(),
+                    listener,
+                    a.timeout,
+                    &mut frontend,
+                ) {
+                    // The browser command failed: the host gave up waiting at once.
+                    Err(AuthError::CallbackTimeout) if frontend.browser_failed() => {
+                        self.out.warn(no_browser);
+                        device(engine)?
+                    }
+                    other => other?,
                 }
-                let mut frontend =
-                    ui::CliFrontend::new(self.out, a.no_open, a.qr, "Waiting for approval");
-                engine.login_device(&spec, hint.as_deref(), &mut frontend)?
             }
         };
         self.remember_login(&name, &outcome)?;
-        if self.out.json {
-            self.out.json_line(&json!({
+        self.out.report(
+            &json!({
                 "event": "login",
                 "remote": outcome.remote,
                 "account": outcome.account,
                 "auth_type": outcome.auth_type.as_str(),
-            }));
-        } else {
-            self.out.success(&format!(
+            }),
+            &format!(
                 "Logged in to {} as {} ({})",
                 outcome.remote,
                 self.out.bold(&outcome.account),
                 outcome.auth_type.as_str()
-            ));
-        }
+            ),
+        );
         Ok(EXIT_OK)
     }
 
@@ -357,7 +371,7 @@ impl Ctx<'_> {
 
     fn set_key(&mut self, engine: &mut dyn Engine, a: SetKeyArgs) -> CliResult {
         let key = match a.key {
-            Some(key) => non_empty_secret(key, "KEY")?,
+            Some(key) => key,
             None => read_stdin_secret("API key")?,
         };
         let config = self.config()?;
@@ -365,16 +379,12 @@ impl Ctx<'_> {
         let account = current_account(&remote);
         let outcome = engine.set_key(&remote.spec(&name, &[]), &account, key)?;
         self.remember_login(&name, &outcome)?;
-        if self.out.json {
-            self.out.json_line(&json!({
+        self.out.report(&json!({
                 "event": "set_key", "remote": outcome.remote, "account": outcome.account, "auth_type": "api_key",
-            }));
-        } else {
-            self.out.success(&format!(
+            }), &format!(
                 "Saved the API key of {} on {}",
                 outcome.account, outcome.remote
             ));
-        }
         Ok(EXIT_OK)
     }
 
@@ -493,15 +503,15 @@ impl Ctx<'_> {
         let (name, remote) = self.remote_of(&config)?;
         let account = current_account(&remote);
         let options = self.credential_options(&remote, &account);
-        let outcome = engine.token(&remote.spec(&name, &[]), &account, &options)?;
-        if let Some(w) = &outcome.warning {
+        let resolved = engine.token(&remote.spec(&name, &[]), &account, &options)?;
+        if let Some(w) = &resolved.warning {
             self.out.warn(&format!(
                 "the credential works but: {w} (run `{} status` for details)",
                 self.app.name()
             ));
         }
         let mut stdout = std::io::stdout().lock();
-        writeln!(stdout, "{}", outcome.credential.expose())
+        writeln!(stdout, "{}", resolved.secret.expose())
             .and_then(|()| stdout.flush())
             .map_err(|e| CliError::Other(format!("cannot write the token: {e}")))?;
         Ok(EXIT_OK)
@@ -583,7 +593,7 @@ impl Ctx<'_> {
         let options = TestOptions {
             method: a.method.into(),
             url: a.url,
-            key: a.key.map(|k| non_empty_secret(k, "--key")).transpose()?,
+            key: a.key,
             credential: self.credential_options(&remote, &account),
         };
         let spec = remote.spec(&name, &[]);
@@ -706,12 +716,10 @@ impl Ctx<'_> {
                 }
                 config.current_remote = Some(name.clone());
                 self.app.save_config(&config)?;
-                if self.out.json {
-                    self.out
-                        .json_line(&json!({"event": "remote_used", "remote": name}));
-                } else {
-                    self.out.success(&format!("Now using remote {name}"));
-                }
+                self.out.report(
+                    &json!({"event": "remote_used", "remote": name}),
+                    &format!("Now using remote {name}"),
+                );
             }
             RemoteCommand::Remove { name } => {
                 let Some(removed) = config.remotes.remove(&name) else {
@@ -727,12 +735,10 @@ impl Ctx<'_> {
                     config.current_remote = config.remotes.keys().next().cloned();
                 }
                 self.app.save_config(&config)?;
-                if self.out.json {
-                    self.out
-                        .json_line(&json!({"event": "remote_removed", "remote": name}));
-                } else {
-                    self.out.success(&format!("Removed remote {name}"));
-                }
+                self.out.report(
+                    &json!({"event": "remote_removed", "remote": name}),
+                    &format!("Removed remote {name}"),
+                );
             }
         }
         Ok(EXIT_OK)
@@ -786,12 +792,10 @@ impl Ctx<'_> {
             }
         };
         self.update_remote(&name, |r| r.active_account = Some(target.clone()))?;
-        if self.out.json {
-            self.out
-                .json_line(&json!({"event": "switch", "remote": name, "account": target}));
-        } else {
-            self.out.success(&format!("Switched to {target} on {name}"));
-        }
+        self.out.report(
+            &json!({"event": "switch", "remote": name, "account": target}),
+            &format!("Switched to {target} on {name}"),
+        );
         Ok(EXIT_OK)
     }
 
@@ -807,13 +811,10 @@ impl Ctx<'_> {
                 self.update_remote(&name, |r| {
                     r.accounts.entry(account.clone()).or_default().project = Some(id.clone());
                 })?;
-                if self.out.json {
-                    self.out
-                        .json_line(&json!({"remote": name, "account": account, "project": id}));
-                } else {
-                    self.out
-                        .success(&format!("Active project of {account} on {name}: {id}"));
-                }
+                self.out.report(
+                    &json!({"remote": name, "account": account, "project": id}),
+                    &format!("Active project of {account} on {name}: {id}"),
+                );
                 Ok(EXIT_OK)
             }
             None => {

@@ -52,6 +52,15 @@ impl Out {
         let _ = writeln!(stdout, "{text}");
     }
 
+    /// The outcome of a command: `value` as a JSON line, or `✓ human` on stderr
+    pub fn report(&self, value: &Value, human: &str) {
+        if self.json {
+            self.json_line(value);
+        } else {
+            self.success(human);
+        }
+    }
+
     /// `✓ text` on stderr (human mode only)
     pub fn success(&self, text: &str) {
         if !self.json {
@@ -104,6 +113,7 @@ pub struct CliFrontend {
     prompt_expires_at_ms: Option<u64>,
     frame: usize,
     drawn: bool,
+    browser_failed: bool,
 }
 
 impl CliFrontend {
@@ -117,7 +127,13 @@ impl CliFrontend {
             prompt_expires_at_ms: None,
             frame: 0,
             drawn: false,
+            browser_failed: false,
         }
+    }
+
+    /// Whether a browser was tried and could not be opened
+    pub fn browser_failed(&self) -> bool {
+        self.browser_failed
     }
 
     fn spinner_on(&self) -> bool {
@@ -178,17 +194,25 @@ impl Frontend for CliFrontend {
         }
     }
 
+    /// With `--no-open` the URL is printed for the user and counts as delivered (`true`); a
+    /// browser that fails to start gives `false`, and the caller falls back to the device login
     fn open_browser(&mut self, url: &str) -> bool {
-        let opened = !self.no_open && open_url(url);
-        if opened {
-            self.out.info("Opened the login page in your browser.");
-        } else if self.out.json {
-            self.out
-                .json_line(&json!({"event": "open_browser", "url": url}));
-        } else {
-            eprintln!("Open this URL in your browser to log in:\n  {url}");
+        if self.no_open {
+            if self.out.json {
+                self.out
+                    .json_line(&json!({"event": "open_browser", "url": url}));
+            } else {
+                eprintln!("Open this URL in your browser to log in:\n  {url}");
+            }
+            return true;
         }
-        opened
+        if open_url(url) {
+            self.out.info("Opened the login page in your browser.");
+            true
+        } else {
+            self.browser_failed = true;
+            false
+        }
     }
 
     fn tick(&mut self, now_ms: u64, until_ms: u64) {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use keyhole_core::{Secret, StoreError};
 
 use super::lock::LockDir;
-use super::{CAS_LOCK_WAIT, SecretStore, Source};
+use super::{SecretStore, Source};
 
 /// How long one keyring call may take before the keyring counts as unavailable
 pub const KEYRING_TIMEOUT: Duration = Duration::from_secs(3);
@@ -117,10 +117,6 @@ impl SecretStore for KeyringStore {
 
     fn locks(&self) -> &LockDir {
         &self.locks
-    }
-
-    fn cas_lock_wait(&self) -> Duration {
-        CAS_LOCK_WAIT
     }
 }
 
