@@ -88,6 +88,10 @@ fn interactive_device_choice_shows_the_code_and_logs_in() {
             .contains(&code),
         "the terminal showed the user code: {result}"
     );
+    assert!(
+        shows_time_left(result["output"].as_str().unwrap_or_default()),
+        "the terminal shows the time left (m:ss) while waiting: {result}"
+    );
     let (status_code, status) = env.status();
     assert_eq!(status_code, Some(0), "{status}");
     assert_eq!(status["auth_type"], "oauth");
@@ -110,4 +114,14 @@ fn login_without_a_method_and_without_a_terminal_is_a_usage_error() {
     }
     let run = env.run(["--non-interactive", "login"]);
     run.expect_code(2);
+}
+
+/// Whether some line shows a countdown like `1:59`
+fn shows_time_left(output: &str) -> bool {
+    output.lines().any(|line| {
+        let bytes = line.as_bytes();
+        bytes.windows(4).any(|w| {
+            w[0].is_ascii_digit() && w[1] == b':' && w[2].is_ascii_digit() && w[3].is_ascii_digit()
+        })
+    })
 }
