@@ -116,12 +116,19 @@ fn login_without_a_method_and_without_a_terminal_is_a_usage_error() {
     run.expect_code(2);
 }
 
-/// Whether some line shows a countdown like `1:59`
+/// Whether some line shows a countdown like ` 1:59` (a free-standing m:ss, not part of `host:port`)
 fn shows_time_left(output: &str) -> bool {
     output.lines().any(|line| {
-        let bytes = line.as_bytes();
-        bytes.windows(4).any(|w| {
-            w[0].is_ascii_digit() && w[1] == b':' && w[2].is_ascii_digit() && w[3].is_ascii_digit()
+        let b = line.as_bytes();
+        (0..b.len().saturating_sub(3)).any(|i| {
+            let before_ok = i == 0 || b[i - 1] == b' ';
+            let after_ok = b.get(i + 4).is_none_or(|c| !c.is_ascii_digit());
+            before_ok
+                && after_ok
+                && b[i].is_ascii_digit()
+                && b[i + 1] == b':'
+                && b[i + 2].is_ascii_digit()
+                && b[i + 3].is_ascii_digit()
         })
     })
 }
