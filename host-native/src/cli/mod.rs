@@ -13,6 +13,7 @@ use std::ffi::OsString;
 use std::io::{IsTerminal, Read, Write};
 use std::net::TcpListener;
 use std::process::ExitCode;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, UNIX_EPOCH};
 
 use clap::{CommandFactory, FromArgMatches};
@@ -295,9 +296,8 @@ impl Ctx<'_> {
         let spec = remote.spec(&name, &a.scopes);
         let hint = remote.active_account.clone();
         let device = |engine: &mut dyn Engine| {
-            let mut frontend =
-                ui::CliFrontend::new(self.out, a.no_open, a.qr, "Waiting for approval");
-            engine.login_device(&spec, hint.as_deref(), &mut frontend)
+            let frontend = ui::CliFrontend::new(self.out, a.no_open, a.qr, "Waiting for approval");
+            engine.login_device(&spec, hint.as_deref(), Box::new(frontend))
         };
         let no_browser = "no browser can be opened here; using the device login instead";
         let outcome = match method {
@@ -314,21 +314,17 @@ impl Ctx<'_> {
                         "cannot listen on 127.0.0.1:{port} for the login callback ({e}); pass another --port"
                     ))
                 })?;
-                let mut frontend = ui::CliFrontend::new(
+                let frontend = ui::CliFrontend::new(
                     self.out,
                     a.no_open,
                     a.qr,
                     "Waiting for the browser login",
                 );
-                match engine.login_browser(
-                    &spec,
-                    hint.as_deref(),
-                    listener,
-                    a.timeout,
-                    &mut frontend,
-                ) {
+                let browser_failed = frontend.browser_failed();
+                let ui = Box::new(frontend);
+                match engine.login_browser(&spec, hint.as_deref(), listener, a.timeout, ui) {
                     // The browser command failed: the host gave up waiting at once.
-                    Err(AuthError::CallbackTimeout) if frontend.browser_failed() => {
+                    Err(AuthError::CallbackTimeout) if browser_failed.load(Ordering::SeqCst) => {
                         self.out.warn(no_browser);
                         device(engine)?
                     }

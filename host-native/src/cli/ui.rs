@@ -2,6 +2,8 @@
 //! device prompt with an optional QR code, and a spinner with the time left on a terminal only
 
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use keyhole_core::Prompt;
 use serde_json::{Value, json};
@@ -113,7 +115,7 @@ pub struct CliFrontend {
     prompt_expires_at_ms: Option<u64>,
     frame: usize,
     drawn: bool,
-    browser_failed: bool,
+    browser_failed: Arc<AtomicBool>,
 }
 
 impl CliFrontend {
@@ -127,13 +129,14 @@ impl CliFrontend {
             prompt_expires_at_ms: None,
             frame: 0,
             drawn: false,
-            browser_failed: false,
+            browser_failed: Arc::new(AtomicBool::new(false)),
         }
     }
 
-    /// Whether a browser was tried and could not be opened
-    pub fn browser_failed(&self) -> bool {
-        self.browser_failed
+    /// Becomes true when a browser was tried and could not be opened (readable after the
+    /// frontend was handed to an engine)
+    pub fn browser_failed(&self) -> Arc<AtomicBool> {
+        self.browser_failed.clone()
     }
 
     fn spinner_on(&self) -> bool {
@@ -210,7 +213,7 @@ impl Frontend for CliFrontend {
             self.out.info("Opened the login page in your browser.");
             true
         } else {
-            self.browser_failed = true;
+            self.browser_failed.store(true, Ordering::SeqCst);
             false
         }
     }
