@@ -449,26 +449,7 @@ impl Ctx<'_> {
 
     fn status(&mut self, engine: &mut dyn Engine, all: bool) -> CliResult {
         let config = self.config()?;
-        let targets: Vec<(String, RemoteConfig, String)> = if all {
-            config
-                .remotes
-                .iter()
-                .flat_map(|(name, r)| {
-                    let mut accounts: Vec<String> = r.accounts.keys().cloned().collect();
-                    if accounts.is_empty() {
-                        accounts.push(current_account(r));
-                    }
-                    accounts
-                        .into_iter()
-                        .map(|a| (name.clone(), r.clone(), a))
-                        .collect::<Vec<_>>()
-                })
-                .collect()
-        } else {
-            let (name, r) = self.remote_of(&config)?;
-            let account = current_account(&r);
-            vec![(name, r, account)]
-        };
+        let targets = self.targets(&config, all, true)?;
         let mut results = Vec::new();
         for (name, remote, account) in &targets {
             let options = self.credential_options(remote, account);
@@ -477,11 +458,7 @@ impl Ctx<'_> {
         }
         let any_logged_in = results.iter().any(|v| v["logged_in"] == json!(true));
         if self.out.json {
-            if all {
-                self.out.json_line(&Value::Array(results));
-            } else {
-                self.out.json_line(&results[0]);
-            }
+            self.json_results(all, results);
         } else {
             if results.is_empty() {
                 self.out
@@ -492,6 +469,42 @@ impl Ctx<'_> {
             }
         }
         Ok(if any_logged_in { EXIT_OK } else { EXIT_AUTH })
+    }
+
+    /// The (remote, config, account) triples a command acts on: every account of every remote
+    /// with `all` (plus the current account of a remote without any when `with_empty`), else the
+    /// selected remote's current account
+    fn targets(
+        &self,
+        config: &Config,
+        all: bool,
+        with_empty: bool,
+    ) -> Result<Vec<(String, RemoteConfig, String)>, CliError> {
+        if !all {
+            let (name, r) = self.remote_of(config)?;
+            let account = current_account(&r);
+            return Ok(vec![(name, r, account)]);
+        }
+        let mut targets = Vec::new();
+        for (name, r) in &config.remotes {
+            let mut accounts: Vec<String> = r.accounts.keys().cloned().collect();
+            if accounts.is_empty() && with_empty {
+                accounts.push(current_account(r));
+            }
+            for account in accounts {
+                targets.push((name.clone(), r.clone(), account));
+            }
+        }
+        Ok(targets)
+    }
+
+    /// `--all` prints one JSON array, otherwise the one object
+    fn json_results(&self, all: bool, mut results: Vec<Value>) {
+        if all || results.len() != 1 {
+            self.out.json_line(&Value::Array(results));
+        } else {
+            self.out.json_line(&results.remove(0));
+        }
     }
 
     fn token(&mut self, engine: &mut dyn Engine) -> CliResult {
@@ -515,25 +528,10 @@ impl Ctx<'_> {
 
     fn logout(&mut self, engine: &mut dyn Engine, all: bool) -> CliResult {
         let config = self.config()?;
-        let targets: Vec<(String, RemoteConfig, String)> = if all {
-            config
-                .remotes
-                .iter()
-                .flat_map(|(name, r)| {
-                    r.accounts
-                        .keys()
-                        .map(|a| (name.clone(), r.clone(), a.clone()))
-                        .collect::<Vec<_>>()
-                })
-                .collect()
-        } else {
-            let (name, r) = self.remote_of(&config)?;
-            if r.accounts.is_empty() {
-                return Err(AuthError::NotLoggedIn.into());
-            }
-            let account = current_account(&r);
-            vec![(name, r, account)]
-        };
+        if !all && self.remote_of(&config)?.1.accounts.is_empty() {
+            return Err(AuthError::NotLoggedIn.into());
+        }
+        let targets = self.targets(&config, all, false)?;
         let mut results = Vec::new();
         for (name, remote, account) in &targets {
             let outcome = engine.logout(&remote.spec(name, &[]), account)?;
@@ -571,11 +569,7 @@ impl Ctx<'_> {
             results.push(v);
         }
         if self.out.json {
-            if all {
-                self.out.json_line(&Value::Array(results));
-            } else {
-                self.out.json_line(&results[0]);
-            }
+            self.json_results(all, results);
         } else if all && results.is_empty() {
             self.out.info("No accounts were logged in.");
         }
