@@ -435,7 +435,7 @@ impl Ctx<'_> {
         if let Some(ms) = v["expires_at_ms"].as_u64() {
             let now = unix_now_ms();
             let when = if ms > now {
-                format!("in {}", ui::mm_ss(ms - now))
+                format!("in {}", ui::human_duration(ms - now))
             } else {
                 "expired; `token` refreshes it".into()
             };

@@ -105,6 +105,23 @@ pub fn mm_ss(ms: u64) -> String {
     format!("{}:{:02}", s / 60, s % 60)
 }
 
+/// A rough length of time for people: `45 s`, `12 min`, `3 h 5 min`, `2 days`
+pub fn human_duration(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min", s / 60),
+        3600..86_400 => match (s % 3600) / 60 {
+            0 => format!("{} h", s / 3600),
+            m => format!("{} h {m} min", s / 3600),
+        },
+        _ => match s / 86_400 {
+            1 => "1 day".into(),
+            d => format!("{d} days"),
+        },
+    }
+}
+
 /// The CLI's [`Frontend`]: prompt, browser, spinner
 #[derive(Debug)]
 pub struct CliFrontend {
@@ -279,6 +296,11 @@ mod tests {
     fn time_left_and_qr() {
         assert_eq!(mm_ss(0), "0:00");
         assert_eq!(mm_ss(245_001), "4:06");
+        assert_eq!(human_duration(59_999), "59 s");
+        assert_eq!(human_duration(3_599_000), "59 min");
+        assert_eq!(human_duration(3_600_000), "1 h");
+        assert_eq!(human_duration(3_900_000), "1 h 5 min");
+        assert_eq!(human_duration(3 * 86_400_000), "3 days");
         let qr = qr_text("https://id.example.com/device?user_code=ABCD-EFGH").unwrap();
         assert!(qr.lines().count() > 10);
         assert!(program_exists("sh"));
