@@ -732,6 +732,27 @@ mod tests {
     }
 
     #[test]
+    fn a_login_replaces_a_corrupt_record_but_never_a_newer_one() {
+        let mut io = Mem::new(provider);
+        let key = storage_key("work", "ada@example.com");
+        io.store.insert(key.clone(), Secret::new("{not json"));
+        let options = CredentialOptions {
+            prefer: AuthType::Oauth,
+            env_api_key: None,
+        };
+        let e = status(&mut io, &remote(), "ada@example.com", &options).unwrap_err();
+        assert_eq!(e.code(), "corrupt_credential");
+        login_device(&mut io, &remote(), None).unwrap();
+        assert!(io.record(&key).oauth.is_some());
+
+        io.store
+            .insert(key.clone(), Secret::new(r#"{"version":99}"#));
+        let e = login_device(&mut io, &remote(), None).unwrap_err();
+        assert!(e.to_string().contains("newer keyhole"), "{e}");
+        assert_eq!(io.store[&key], Secret::new(r#"{"version":99}"#));
+    }
+
+    #[test]
     fn api_keys_are_checked_first_and_set_key_keeps_tokens() {
         let mut io = Mem::new(provider);
         let e = login_api_key(&mut io, &remote(), None, Secret::new("bad")).unwrap_err();

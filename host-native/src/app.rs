@@ -3,7 +3,7 @@
 //!
 //! ```no_run
 //! let app = keyhole_native::App::new("myapp"); // MYAPP_API_KEY, ~/.config/myapp, keyring "myapp"
-//! let mut engine = keyhole_native::NativeEngine::new(app.clone());
+//! let mut engine = keyhole_native::NativeEngine::new(&app);
 //! let code: std::process::ExitCode = keyhole_native::cli::run_from_env(&mut engine, &app);
 //! ```
 

@@ -51,11 +51,16 @@ impl Frontend for Silent {
 }
 
 /// The native host's [`Io`]
-pub struct NativeIo<'a> {
+///
+/// It owns everything it uses (no borrowed state), so a wasmtime host can keep one in its store
+/// data and implement the component's imports by calling its [`Io`] methods. Per operation, a
+/// caller installs the user-facing [`Frontend`] (and the loopback listener of a browser login)
+/// with [`NativeIo::begin`] and removes them with [`NativeIo::finish`].
+pub struct NativeIo {
     http: Option<reqwest::blocking::Client>,
     user_agent: String,
-    store: &'a mut Store,
-    frontend: &'a mut dyn Frontend,
+    store: Store,
+    frontend: Box<dyn Frontend + Send>,
     listener: Option<TcpListener>,
     /// After a browser could not be opened for a browser login, the clock is moved past every
     /// deadline so the flow ends at once (with `callback_timeout`) instead of waiting for nothing
@@ -63,36 +68,46 @@ pub struct NativeIo<'a> {
     no_browser: bool,
 }
 
-impl std::fmt::Debug for NativeIo<'_> {
+impl std::fmt::Debug for NativeIo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NativeIo")
             .field("http_built", &self.http.is_some())
+            .field("store", &self.store)
             .field("listener", &self.listener)
             .finish()
     }
 }
 
-impl<'a> NativeIo<'a> {
-    /// An `Io` over `store`, showing prompts through `frontend`
-    pub fn new(
-        user_agent: impl Into<String>,
-        store: &'a mut Store,
-        frontend: &'a mut dyn Frontend,
-    ) -> Self {
+impl NativeIo {
+    /// An `Io` over `store`; it shows nothing until [`NativeIo::begin`] installs a frontend
+    pub fn new(user_agent: impl Into<String>, store: Store) -> Self {
         Self {
             http: None,
             user_agent: user_agent.into(),
             store,
-            frontend,
+            frontend: Box::new(Silent),
             listener: None,
             skipped_to_ms: 0,
             no_browser: false,
         }
     }
 
-    /// Browser login: callbacks are accepted on this listener while waiting
-    pub fn set_listener(&mut self, listener: Option<TcpListener>) {
+    /// Starts an operation: prompts go to `frontend`; a browser login passes its bound listener
+    pub fn begin(&mut self, frontend: Box<dyn Frontend + Send>, listener: Option<TcpListener>) {
+        self.frontend = frontend;
         self.listener = listener;
+        self.skipped_to_ms = 0;
+        self.no_browser = false;
+    }
+
+    /// Ends an operation: drops its frontend and listener, and the clock is real again
+    pub fn finish(&mut self) {
+        self.begin(Box::new(Silent), None);
+    }
+
+    /// The secret store (its [`Store::source`] says keyring or file once it has been used)
+    pub fn secret_store(&self) -> &Store {
+        &self.store
     }
 
     /// Whether an HTTP client has been built (it is only built for a request)
@@ -220,7 +235,7 @@ pub fn unix_now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-impl Io for NativeIo<'_> {
+impl Io for NativeIo {
     fn now_ms(&mut self) -> u64 {
         unix_now_ms().max(self.skipped_to_ms)
     }
@@ -252,7 +267,7 @@ impl Io for NativeIo<'_> {
             return None;
         }
         let result = match &self.listener {
-            Some(listener) => accept_callback(listener, until_ms, &mut *self.frontend),
+            Some(listener) => accept_callback(listener, until_ms, self.frontend.as_mut()),
             None => {
                 loop {
                     let now = unix_now_ms();
@@ -435,6 +450,13 @@ mod tests {
     }
 
     #[test]
+    fn native_io_can_live_in_a_wasmtime_store() {
+        // wasmtime's `Store<T>` needs `T: 'static` (and `Send` for async use).
+        fn check<T: Send + 'static>() {}
+        check::<NativeIo>();
+    }
+
+    #[test]
     fn does_not_follow_redirects() {
         let base = serve(vec![
             "HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:1/elsewhere\r\ncontent-length: 0\r\n\r\n".into(),
@@ -484,13 +506,12 @@ mod tests {
             format!("http://localhost:{port}/token"),
             vec![("grant_type".into(), "x".into())],
         );
-        let mut store = Store::open(
+        let io_store = Store::open(
             "t",
             tempfile::tempdir().unwrap().path(),
             crate::store::Backend::File,
         );
-        let mut silent = Silent;
-        let mut io = NativeIo::new("keyhole-test/1", &mut store, &mut silent);
+        let mut io = NativeIo::new("keyhole-test/1", io_store);
         assert!(!io.http_client_built());
         assert_eq!(io.send(&req).unwrap().status, 200);
         assert!(io.http_client_built());
@@ -538,14 +559,13 @@ mod tests {
             };
             (get("/favicon.ico"), get("/callback?code=c&state=s"))
         });
-        let mut store = Store::open(
+        let store = Store::open(
             "t",
             tempfile::tempdir().unwrap().path(),
             crate::store::Backend::File,
         );
-        let mut silent = Silent;
-        let mut io = NativeIo::new("ua", &mut store, &mut silent);
-        io.set_listener(Some(listener));
+        let mut io = NativeIo::new("ua", store);
+        io.begin(Box::new(Silent), Some(listener));
         let target = io.wait_until(unix_now_ms() + 10_000);
         assert_eq!(target.as_deref(), Some("/callback?code=c&state=s"));
         let (favicon, page) = browser.join().unwrap();
@@ -555,13 +575,12 @@ mod tests {
 
     #[test]
     fn waits_until_the_deadline_without_a_listener() {
-        let mut store = Store::open(
+        let store = Store::open(
             "t",
             tempfile::tempdir().unwrap().path(),
             crate::store::Backend::File,
         );
-        let mut silent = Silent;
-        let mut io = NativeIo::new("ua", &mut store, &mut silent);
+        let mut io = NativeIo::new("ua", store);
         let start = unix_now_ms();
         assert_eq!(io.wait_until(start + 150), None);
         assert!(unix_now_ms() >= start + 150);

@@ -221,7 +221,8 @@ impl Env {
         self.dir.path().join("cfg")
     }
 
-    fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+    /// `keyhole ARGS` in this environment only, with piped stdio
+    fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.args(args)
             .env_clear()
@@ -235,7 +236,11 @@ impl Env {
         for (k, v) in &self.vars {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().unwrap();
+        cmd
+    }
+
+    fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = self.command(args).spawn().unwrap();
         child
             .stdin
             .take()
@@ -570,18 +575,7 @@ fn concurrent_token_calls_refresh_once() {
     assert_eq!(code(&out), 0);
     assert_eq!(code(&env.run(&["login", "--device", "--no-open"])), 0);
     let children: Vec<_> = (0..16)
-        .map(|_| {
-            let mut cmd = Command::new(BIN);
-            cmd.arg("token")
-                .env_clear()
-                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-                .env("HOME", env.dir.path())
-                .env("KEYHOLE_CONFIG_DIR", env.config_dir())
-                .env("KEYHOLE_NO_KEYRING", "1")
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped());
-            cmd.spawn().unwrap()
-        })
+        .map(|_| env.command(&["token"]).spawn().unwrap())
         .collect();
     let outputs: Vec<Output> = children
         .into_iter()
@@ -604,8 +598,8 @@ fn browser_login_with_no_open_prints_the_url_as_a_json_line() {
     let env = Env::new();
     let p = Provider::start();
     env.add_remote(&p);
-    let mut child = Command::new(BIN)
-        .args([
+    let mut child = env
+        .command(&[
             "login",
             "--browser",
             "--no-open",
@@ -613,14 +607,7 @@ fn browser_login_with_no_open_prints_the_url_as_a_json_line() {
             "--timeout",
             "30",
         ])
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", env.dir.path())
-        .env("KEYHOLE_CONFIG_DIR", env.config_dir())
-        .env("KEYHOLE_NO_KEYRING", "1")
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();

@@ -13,6 +13,7 @@ use std::ffi::OsString;
 use std::io::{IsTerminal, Read, Write};
 use std::net::TcpListener;
 use std::process::ExitCode;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, UNIX_EPOCH};
 
 use clap::{CommandFactory, FromArgMatches};
@@ -295,9 +296,8 @@ impl Ctx<'_> {
         let spec = remote.spec(&name, &a.scopes);
         let hint = remote.active_account.clone();
         let device = |engine: &mut dyn Engine| {
-            let mut frontend =
-                ui::CliFrontend::new(self.out, a.no_open, a.qr, "Waiting for approval");
-            engine.login_device(&spec, hint.as_deref(), &mut frontend)
+            let frontend = ui::CliFrontend::new(self.out, a.no_open, a.qr, "Waiting for approval");
+            engine.login_device(&spec, hint.as_deref(), Box::new(frontend))
         };
         let no_browser = "no browser can be opened here; using the device login instead";
         let outcome = match method {
@@ -314,21 +314,17 @@ impl Ctx<'_> {
                         "cannot listen on 127.0.0.1:{port} for the login callback ({e}); pass another --port"
                     ))
                 })?;
-                let mut frontend = ui::CliFrontend::new(
+                let frontend = ui::CliFrontend::new(
                     self.out,
                     a.no_open,
                     a.qr,
                     "Waiting for the browser login",
                 );
-                match engine.login_browser(
-                    &spec,
-                    hint.as_deref(),
-                    listener,
-                    a.timeout,
-                    &mut frontend,
-                ) {
+                let browser_failed = frontend.browser_failed();
+                let ui = Box::new(frontend);
+                match engine.login_browser(&spec, hint.as_deref(), listener, a.timeout, ui) {
                     // The browser command failed: the host gave up waiting at once.
-                    Err(AuthError::CallbackTimeout) if frontend.browser_failed() => {
+                    Err(AuthError::CallbackTimeout) if browser_failed.load(Ordering::SeqCst) => {
                         self.out.warn(no_browser);
                         device(engine)?
                     }
@@ -439,7 +435,7 @@ impl Ctx<'_> {
         if let Some(ms) = v["expires_at_ms"].as_u64() {
             let now = unix_now_ms();
             let when = if ms > now {
-                format!("in {}", ui::mm_ss(ms - now))
+                format!("in {}", ui::human_duration(ms - now))
             } else {
                 "expired; `token` refreshes it".into()
             };
@@ -453,26 +449,7 @@ impl Ctx<'_> {
 
     fn status(&mut self, engine: &mut dyn Engine, all: bool) -> CliResult {
         let config = self.config()?;
-        let targets: Vec<(String, RemoteConfig, String)> = if all {
-            config
-                .remotes
-                .iter()
-                .flat_map(|(name, r)| {
-                    let mut accounts: Vec<String> = r.accounts.keys().cloned().collect();
-                    if accounts.is_empty() {
-                        accounts.push(current_account(r));
-                    }
-                    accounts
-                        .into_iter()
-                        .map(|a| (name.clone(), r.clone(), a))
-                        .collect::<Vec<_>>()
-                })
-                .collect()
-        } else {
-            let (name, r) = self.remote_of(&config)?;
-            let account = current_account(&r);
-            vec![(name, r, account)]
-        };
+        let targets = self.targets(&config, all, true)?;
         let mut results = Vec::new();
         for (name, remote, account) in &targets {
             let options = self.credential_options(remote, account);
@@ -481,11 +458,7 @@ impl Ctx<'_> {
         }
         let any_logged_in = results.iter().any(|v| v["logged_in"] == json!(true));
         if self.out.json {
-            if all {
-                self.out.json_line(&Value::Array(results));
-            } else {
-                self.out.json_line(&results[0]);
-            }
+            self.json_results(all, results);
         } else {
             if results.is_empty() {
                 self.out
@@ -496,6 +469,42 @@ impl Ctx<'_> {
             }
         }
         Ok(if any_logged_in { EXIT_OK } else { EXIT_AUTH })
+    }
+
+    /// The (remote, config, account) triples a command acts on: every account of every remote
+    /// with `all` (plus the current account of a remote without any when `with_empty`), else the
+    /// selected remote's current account
+    fn targets(
+        &self,
+        config: &Config,
+        all: bool,
+        with_empty: bool,
+    ) -> Result<Vec<(String, RemoteConfig, String)>, CliError> {
+        if !all {
+            let (name, r) = self.remote_of(config)?;
+            let account = current_account(&r);
+            return Ok(vec![(name, r, account)]);
+        }
+        let mut targets = Vec::new();
+        for (name, r) in &config.remotes {
+            let mut accounts: Vec<String> = r.accounts.keys().cloned().collect();
+            if accounts.is_empty() && with_empty {
+                accounts.push(current_account(r));
+            }
+            for account in accounts {
+                targets.push((name.clone(), r.clone(), account));
+            }
+        }
+        Ok(targets)
+    }
+
+    /// `--all` prints one JSON array, otherwise the one object
+    fn json_results(&self, all: bool, mut results: Vec<Value>) {
+        if all || results.len() != 1 {
+            self.out.json_line(&Value::Array(results));
+        } else {
+            self.out.json_line(&results.remove(0));
+        }
     }
 
     fn token(&mut self, engine: &mut dyn Engine) -> CliResult {
@@ -519,25 +528,10 @@ impl Ctx<'_> {
 
     fn logout(&mut self, engine: &mut dyn Engine, all: bool) -> CliResult {
         let config = self.config()?;
-        let targets: Vec<(String, RemoteConfig, String)> = if all {
-            config
-                .remotes
-                .iter()
-                .flat_map(|(name, r)| {
-                    r.accounts
-                        .keys()
-                        .map(|a| (name.clone(), r.clone(), a.clone()))
-                        .collect::<Vec<_>>()
-                })
-                .collect()
-        } else {
-            let (name, r) = self.remote_of(&config)?;
-            if r.accounts.is_empty() {
-                return Err(AuthError::NotLoggedIn.into());
-            }
-            let account = current_account(&r);
-            vec![(name, r, account)]
-        };
+        if !all && self.remote_of(&config)?.1.accounts.is_empty() {
+            return Err(AuthError::NotLoggedIn.into());
+        }
+        let targets = self.targets(&config, all, false)?;
         let mut results = Vec::new();
         for (name, remote, account) in &targets {
             let outcome = engine.logout(&remote.spec(name, &[]), account)?;
@@ -575,11 +569,7 @@ impl Ctx<'_> {
             results.push(v);
         }
         if self.out.json {
-            if all {
-                self.out.json_line(&Value::Array(results));
-            } else {
-                self.out.json_line(&results[0]);
-            }
+            self.json_results(all, results);
         } else if all && results.is_empty() {
             self.out.info("No accounts were logged in.");
         }

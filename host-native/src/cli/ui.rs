@@ -2,6 +2,8 @@
 //! device prompt with an optional QR code, and a spinner with the time left on a terminal only
 
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use keyhole_core::Prompt;
 use serde_json::{Value, json};
@@ -103,6 +105,23 @@ pub fn mm_ss(ms: u64) -> String {
     format!("{}:{:02}", s / 60, s % 60)
 }
 
+/// A rough length of time for people: `45 s`, `12 min`, `3 h 5 min`, `2 days`
+pub fn human_duration(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min", s / 60),
+        3600..86_400 => match (s % 3600) / 60 {
+            0 => format!("{} h", s / 3600),
+            m => format!("{} h {m} min", s / 3600),
+        },
+        _ => match s / 86_400 {
+            1 => "1 day".into(),
+            d => format!("{d} days"),
+        },
+    }
+}
+
 /// The CLI's [`Frontend`]: prompt, browser, spinner
 #[derive(Debug)]
 pub struct CliFrontend {
@@ -113,7 +132,7 @@ pub struct CliFrontend {
     prompt_expires_at_ms: Option<u64>,
     frame: usize,
     drawn: bool,
-    browser_failed: bool,
+    browser_failed: Arc<AtomicBool>,
 }
 
 impl CliFrontend {
@@ -127,13 +146,14 @@ impl CliFrontend {
             prompt_expires_at_ms: None,
             frame: 0,
             drawn: false,
-            browser_failed: false,
+            browser_failed: Arc::new(AtomicBool::new(false)),
         }
     }
 
-    /// Whether a browser was tried and could not be opened
-    pub fn browser_failed(&self) -> bool {
-        self.browser_failed
+    /// Becomes true when a browser was tried and could not be opened (readable after the
+    /// frontend was handed to an engine)
+    pub fn browser_failed(&self) -> Arc<AtomicBool> {
+        self.browser_failed.clone()
     }
 
     fn spinner_on(&self) -> bool {
@@ -210,7 +230,7 @@ impl Frontend for CliFrontend {
             self.out.info("Opened the login page in your browser.");
             true
         } else {
-            self.browser_failed = true;
+            self.browser_failed.store(true, Ordering::SeqCst);
             false
         }
     }
@@ -276,6 +296,11 @@ mod tests {
     fn time_left_and_qr() {
         assert_eq!(mm_ss(0), "0:00");
         assert_eq!(mm_ss(245_001), "4:06");
+        assert_eq!(human_duration(59_999), "59 s");
+        assert_eq!(human_duration(3_599_000), "59 min");
+        assert_eq!(human_duration(3_600_000), "1 h");
+        assert_eq!(human_duration(3_900_000), "1 h 5 min");
+        assert_eq!(human_duration(3 * 86_400_000), "3 days");
         let qr = qr_text("https://id.example.com/device?user_code=ABCD-EFGH").unwrap();
         assert!(qr.lines().count() > 10);
         assert!(program_exists("sh"));
