@@ -91,6 +91,15 @@ fn test_checks_oauth_credentials_against_the_api_and_verbose_shows_the_request()
         run.describe()
     );
 
+    // A failing check is when --verbose matters most: the request is still shown.
+    let run = env.run(["test", "--key", "garbage-key", "--verbose"]);
+    assert_ne!(run.code(), Some(0));
+    assert!(
+        run.stderr.contains(&provider.url("/api/me")),
+        "--verbose names the request URL on stderr when the check fails too\n{}",
+        run.describe()
+    );
+
     // After logout the same check says a login is needed.
     env.run(["logout"]).expect_ok();
     let run = env.run(["test", "--json"]);
