@@ -293,6 +293,11 @@ impl Ctx<'_> {
                 "no login method given and no terminal to ask on; pass --device, --browser, --api-key KEY or --api-key-stdin".into(),
             ));
         };
+        if !matches!(method, Method::ApiKey(_)) && remote.client_id.is_empty() {
+            return Err(CliError::Other(format!(
+                "remote `{name}` has no OAuth client id; add it again with `remote remove {name}` and `remote add {name} … --client-id ID`, or log in with --api-key"
+            )));
+        }
         let spec = remote.spec(&name, &a.scopes);
         let hint = remote.active_account.clone();
         let device = |engine: &mut dyn Engine| {
