@@ -2,6 +2,7 @@
 //!
 //! The real-provider suite (node-oidc-provider, gnome-keyring, Chromium) lives in the `e2e_*`
 //! tests; these check the CLI's own behaviour: arguments, outputs, exit codes, config and store.
+#![cfg(unix)] // the scripted browser is a shell script running curl
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
