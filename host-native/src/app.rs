@@ -92,7 +92,7 @@ impl App {
         format!("{}/{} (keyhole)", self.name, env!("CARGO_PKG_VERSION"))
     }
 
-    /// The secret store: the keyring with a file fallback, or the file when `<PREFIX>_NO_KEYRING`
+    /// The secret store: the keyring with a file fallback, or the file when `KEYHOLE_NO_KEYRING` (the app's prefix)
     /// is set to anything but `0`
     pub fn store(&self) -> Store {
         let forced_file = self.env("NO_KEYRING").is_some_and(|v| v != "0");
