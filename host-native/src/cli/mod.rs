@@ -112,9 +112,14 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    let remote_help = format!(
+        "The remote to use (default: the current one, or the only one; env `{}`)",
+        app.env_name("REMOTE")
+    );
     let command = Cli::command()
         .name(app.name().to_owned())
-        .bin_name(app.name().to_owned());
+        .bin_name(app.name().to_owned())
+        .mut_arg("remote", |a| a.help(remote_help));
     let cli = match command
         .try_get_matches_from(args)
         .and_then(|m| Cli::from_arg_matches(&m))
