@@ -10,7 +10,10 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::{Config, ConfigError};
-use crate::store::{Backend, Store};
+use crate::store::{Backend, LockDir, LockGuard, Store};
+
+/// Longest wait for another process's config change
+const CONFIG_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Who is embedding keyhole
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,6 +115,20 @@ impl App {
     /// Writes the config file atomically
     pub fn save_config(&self, config: &Config) -> Result<(), ConfigError> {
         config.save(&self.config_dir)
+    }
+
+    /// The cross-process lock to hold from loading the config to saving it, so that two
+    /// processes changing it at once do not lose each other's change
+    pub fn lock_config(&self) -> Result<LockGuard, ConfigError> {
+        LockDir::new(self.config_dir.join("locks"))
+            .acquire("config", "write", CONFIG_LOCK_WAIT)
+            .map_err(|e| ConfigError::Io {
+                what: "lock",
+                path: crate::config::config_path(&self.config_dir)
+                    .display()
+                    .to_string(),
+                detail: e.to_string(),
+            })
     }
 }
 

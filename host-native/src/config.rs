@@ -167,7 +167,7 @@ pub enum ConfigError {
     /// The file could not be read or written
     #[error("cannot {what} {path}: {detail}; check the permissions of the config directory")]
     Io {
-        /// `read` or `write`
+        /// `read`, `write` or `lock`
         what: &'static str,
         /// The file
         path: String,

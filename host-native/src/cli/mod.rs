@@ -256,6 +256,7 @@ impl Ctx<'_> {
         name: &str,
         change: impl FnOnce(&mut RemoteConfig),
     ) -> Result<(), CliError> {
+        let _lock = self.app.lock_config()?;
         let mut config = self.config()?;
         let remote = config.remotes.get_mut(name).ok_or_else(|| {
             CliError::Other(format!(
@@ -661,6 +662,7 @@ impl Ctx<'_> {
     }
 
     fn remote(&mut self, engine: &mut dyn Engine, c: RemoteCommand) -> CliResult {
+        let _lock = self.app.lock_config()?;
         let mut config = self.config()?;
         match c {
             RemoteCommand::Add(a) => {
