@@ -2,6 +2,7 @@
 //!
 //! The real-provider suite (node-oidc-provider, gnome-keyring, Chromium) lives in the `e2e_*`
 //! tests; these check the CLI's own behaviour: arguments, outputs, exit codes, config and store.
+#![cfg(unix)] // the scripted browser is a shell script running curl
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -626,4 +627,38 @@ fn browser_login_with_no_open_prints_the_url_as_a_json_line() {
     assert_eq!(last["event"], "login");
     assert_eq!(last["account"], "ada@example.com");
     assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn concurrent_config_changes_are_all_kept() {
+    let env = Env::new();
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            let name = format!("r{i}");
+            env.command(&[
+                "remote",
+                "add",
+                &name,
+                "--issuer",
+                "https://id.example.com",
+                "--client-id",
+                "c",
+            ])
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for c in children {
+        assert!(c.wait_with_output().unwrap().status.success());
+    }
+    let list = json_of(&env.run(&["remote", "list", "--json"]));
+    assert_eq!(list.as_array().unwrap().len(), 8, "{list}");
+    assert_eq!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["current"] == true)
+            .count(),
+        1
+    );
 }

@@ -10,7 +10,7 @@ use crate::config::EnvKeyPrecedence;
 #[derive(Debug, Parser)]
 #[command(version, propagate_version = true, arg_required_else_help = true)]
 pub struct Cli {
-    /// The remote to use (default: the current one, or the only one; env <PREFIX>_REMOTE)
+    /// The remote to use (default: the current one, or the only one; env `KEYHOLE_REMOTE`)
     #[arg(long, global = true, value_name = "NAME")]
     pub remote: Option<String>,
     /// Machine-readable output: one JSON object per line on stdout
@@ -223,7 +223,7 @@ pub struct RemoteAddArgs {
     /// An identity field of the key check's JSON answer: NAME=/json/pointer (repeatable)
     #[arg(long, value_name = "NAME=/pointer", requires = "key_check_url")]
     pub key_check_identity: Vec<String>,
-    /// Whether <PREFIX>_API_KEY overrides stored credentials or is a fallback
+    /// Whether `KEYHOLE_API_KEY` overrides stored credentials or is a fallback
     #[arg(long, value_enum, default_value = "override")]
     pub env_key_precedence: EnvKeyPrecedence,
     /// The default loopback port of browser login

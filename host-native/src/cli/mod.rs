@@ -1,9 +1,24 @@
 //! The `keyhole` command line, shared by every binary that runs keyhole: the native `keyhole`
 //! and `keyhole-wasi` differ only in the [`Engine`] they pass to [`run`]
 //!
-//! Output: human text on stderr (results of `status`, `token`, `remote list`, `project` on
-//! stdout), or with `--json` one JSON object per line on stdout. Exit codes: 0 ok, 1 error,
-//! 2 usage, 4 authentication required.
+//! Human text goes to stderr (the results of `status`, `token`, `remote list` and `project` to
+//! stdout); with `--json` every event and result is one JSON object per line on stdout and
+//! warnings stay on stderr. Exit codes: 0 ok, 1 error, 2 usage, 4 authentication required.
+//!
+//! | command | `--json` output |
+//! | --- | --- |
+//! | `login` | `{"event":"prompt","user_code","verification_uri","verification_uri_complete","expires_in"}` (device), `{"event":"open_browser","url"}` (browser with `--no-open`, or a browser that failed), last `{"event":"login","remote","account","auth_type"}` |
+//! | `set-key` | `{"event":"set_key","remote","account","auth_type":"api_key"}` |
+//! | `status [--all]` | `{"logged_in":true,"remote","remote_url","account","auth_type","source","expires_at_ms","expires_at","project"}` or `{"logged_in":false,"remote","account"}` (exit 4); an array with `--all` |
+//! | `token` | (no JSON) the credential and a newline on stdout |
+//! | `logout [--all]` | `{"remote","account","revoked":[…],"cleared":true}` (+ `revocation_error`); an array with `--all` |
+//! | `test` | `{"ok":true,"status","elapsed_ms","identity":{…},"auth_type"}` |
+//! | `remote add/list/use/remove` | `{"event":"remote_added","remote","current"}`, an array of remotes, `{"event":"remote_used"…}`, `{"event":"remote_removed"…}` |
+//! | `switch`, `project` | `{"event":"switch","remote","account"}`, `{"remote","account","project"}` |
+//! | any failure | `{"event":"error","ok":false,"code","message"}` with `code` an `AuthError` code or `usage`/`error` |
+//!
+//! Environment (the prefix follows the app name): `KEYHOLE_CONFIG_DIR`, `KEYHOLE_NO_KEYRING`,
+//! `KEYHOLE_API_KEY`, `KEYHOLE_REMOTE`; and `BROWSER`, `NO_COLOR`.
 
 mod args;
 mod ui;
@@ -97,9 +112,14 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    let remote_help = format!(
+        "The remote to use (default: the current one, or the only one; env `{}`)",
+        app.env_name("REMOTE")
+    );
     let command = Cli::command()
         .name(app.name().to_owned())
-        .bin_name(app.name().to_owned());
+        .bin_name(app.name().to_owned())
+        .mut_arg("remote", |a| a.help(remote_help));
     let cli = match command
         .try_get_matches_from(args)
         .and_then(|m| Cli::from_arg_matches(&m))
@@ -236,6 +256,7 @@ impl Ctx<'_> {
         name: &str,
         change: impl FnOnce(&mut RemoteConfig),
     ) -> Result<(), CliError> {
+        let _lock = self.app.lock_config()?;
         let mut config = self.config()?;
         let remote = config.remotes.get_mut(name).ok_or_else(|| {
             CliError::Other(format!(
@@ -293,6 +314,11 @@ impl Ctx<'_> {
                 "no login method given and no terminal to ask on; pass --device, --browser, --api-key KEY or --api-key-stdin".into(),
             ));
         };
+        if !matches!(method, Method::ApiKey(_)) && remote.client_id.is_empty() {
+            return Err(CliError::Other(format!(
+                "remote `{name}` has no OAuth client id; add it again with `remote remove {name}` and `remote add {name} … --client-id ID`, or log in with --api-key"
+            )));
+        }
         let spec = remote.spec(&name, &a.scopes);
         let hint = remote.active_account.clone();
         let device = |engine: &mut dyn Engine| {
@@ -636,6 +662,7 @@ impl Ctx<'_> {
     }
 
     fn remote(&mut self, engine: &mut dyn Engine, c: RemoteCommand) -> CliResult {
+        let _lock = self.app.lock_config()?;
         let mut config = self.config()?;
         match c {
             RemoteCommand::Add(a) => {
