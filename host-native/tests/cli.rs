@@ -194,6 +194,7 @@ impl Provider {
                 Some("Bearer no-perm") => (403, String::new(), json!({})),
                 _ => (401, String::new(), json!({})),
             },
+            ("GET", "/down") => (503, String::new(), json!({})),
             _ => (404, String::new(), json!({})),
         };
         let text = answer.to_string();
@@ -661,4 +662,92 @@ fn concurrent_config_changes_are_all_kept() {
             .count(),
         1
     );
+}
+
+#[test]
+fn failed_tests_show_the_request_the_status_and_the_time() {
+    let env = Env::new();
+    let p = Provider::start();
+    env.add_remote(&p);
+    let me = format!("{}/me", p.base);
+    for (key, status, error) in [
+        ("bad-key", 401, "invalid_key"),
+        ("no-perm", 403, "insufficient_permission"),
+    ] {
+        let out = env.run(&["test", "--key", key, "--verbose"]);
+        assert_ne!(code(&out), 0);
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("GET {me} -> HTTP {status} in ")) && err.contains(" ms"),
+            "{err}"
+        );
+        let out = env.run(&["test", "--key", key, "--json"]);
+        let j = json_of(&out);
+        assert_eq!(
+            (&j["ok"], &j["code"], &j["status"]),
+            (&json!(false), &json!(error), &json!(status)),
+            "{j}"
+        );
+        assert!(j["elapsed_ms"].is_u64(), "{j}");
+    }
+
+    let down = format!("{}/down", p.base);
+    let out = env.run(&[
+        "test",
+        "--key",
+        "good-key",
+        "--url",
+        &down,
+        "--verbose",
+        "--json",
+    ]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains(&format!("GET {down} -> HTTP 503 in ")),
+        "{}",
+        stderr(&out)
+    );
+    let j = json_of(&out);
+    assert_eq!(
+        (&j["code"], &j["status"]),
+        (&json!("unavailable"), &json!(503))
+    );
+
+    // Nothing listens on a port just released: no response, so no status, but the time taken.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let closed = format!("http://127.0.0.1:{port}/me");
+    let out = env.run(&[
+        "test",
+        "--key",
+        "good-key",
+        "--url",
+        &closed,
+        "--verbose",
+        "--json",
+    ]);
+    assert_eq!(code(&out), 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("GET {closed} -> no response after ")) && err.contains(" ms"),
+        "{err}"
+    );
+    let j = json_of(&out);
+    assert_eq!(j["code"], "transport", "{j}");
+    assert!(j.get("status").is_some_and(Value::is_null), "{j}");
+    assert!(j["elapsed_ms"].is_u64(), "{j}");
+    for out in [&out, &env.run(&["test", "--key", "bad-key", "--verbose"])] {
+        assert!(!stderr(out).contains("bad-key") && !stdout(out).contains("bad-key"));
+        assert!(!stderr(out).contains("good-key") && !stdout(out).contains("good-key"));
+    }
+
+    // Failing before any request (nothing to test): the error alone, no status.
+    let out = env.run(&["test", "--json", "--verbose"]);
+    assert_eq!(code(&out), 4);
+    let j = json_of(&out);
+    assert_eq!(j["code"], "not_logged_in", "{j}");
+    assert!(j.get("status").is_some_and(Value::is_null), "{j}");
 }

@@ -33,7 +33,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use clap::{CommandFactory, FromArgMatches};
 use keyhole_core::client::{
-    AuthType, CredentialOptions, DEFAULT_ACCOUNT, LoginOutcome, StatusReport, TestOptions,
+    AuthType, CredentialOptions, DEFAULT_ACCOUNT, LoginOutcome, StatusReport, TestFailure,
+    TestOptions,
 };
 use keyhole_core::{AuthError, Endpoints, Secret};
 use serde_json::{Value, json};
@@ -63,6 +64,8 @@ pub enum CliError {
     Usage(String),
     /// An authentication flow failed (exit 4 when a login is needed, else 1)
     Auth(AuthError),
+    /// `test` failed; the JSON error also carries the check's HTTP status and time
+    Test(TestFailure),
     /// Anything else (exit 1)
     Other(String),
 }
@@ -71,7 +74,9 @@ impl CliError {
     fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage(_) => EXIT_USAGE,
-            CliError::Auth(e) if e.needs_login() => EXIT_AUTH,
+            CliError::Auth(e) | CliError::Test(TestFailure { error: e, .. }) if e.needs_login() => {
+                EXIT_AUTH
+            }
             _ => EXIT_ERROR,
         }
     }
@@ -79,7 +84,7 @@ impl CliError {
     fn code(&self) -> &'static str {
         match self {
             CliError::Usage(_) => "usage",
-            CliError::Auth(e) => e.code(),
+            CliError::Auth(e) | CliError::Test(TestFailure { error: e, .. }) => e.code(),
             CliError::Other(_) => "error",
         }
     }
@@ -87,8 +92,18 @@ impl CliError {
     fn message(&self) -> String {
         match self {
             CliError::Usage(m) | CliError::Other(m) => m.clone(),
-            CliError::Auth(e) => e.to_string(),
+            CliError::Auth(e) | CliError::Test(TestFailure { error: e, .. }) => e.to_string(),
         }
+    }
+
+    /// Fields the JSON error carries besides `code` and `message`
+    fn details(&self) -> serde_json::Map<String, Value> {
+        let mut details = serde_json::Map::new();
+        if let CliError::Test(f) = self {
+            details.insert("status".into(), json!(f.status));
+            details.insert("elapsed_ms".into(), json!(f.elapsed_ms));
+        }
+        details
     }
 }
 
@@ -141,7 +156,7 @@ where
     match ctx.dispatch(engine, cli.command) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            out.error(e.code(), &e.message());
+            out.error(e.code(), &e.message(), e.details());
             ExitCode::from(e.exit_code())
         }
     }
@@ -613,18 +628,23 @@ impl Ctx<'_> {
             credential: self.credential_options(&remote, &account),
         };
         let spec = remote.spec(&name, &[]);
+        // The core checks with the key check's method, or GET for a bare --url.
+        let method = remote
+            .key_check
+            .as_ref()
+            .map_or("GET", |k| k.method.as_str());
         let report = match engine.test(&spec, &account, &options) {
             Ok(report) => report,
-            Err(e) => {
+            Err(failure) => {
                 if a.verbose {
-                    eprintln!("test failed: {}", e.code());
+                    eprintln!("{}", verbose_failure(method, &failure));
                 }
-                return Err(e.into());
+                return Err(CliError::Test(failure));
             }
         };
         if a.verbose {
             eprintln!(
-                "GET {} -> HTTP {} in {} ms",
+                "{method} {} -> HTTP {} in {} ms",
                 report.url, report.status, report.elapsed_ms
             );
         }
@@ -856,6 +876,21 @@ impl Ctx<'_> {
                 }
             }
         }
+    }
+}
+
+/// The `--verbose` line of a failed `test`: the request and what came back, and when
+fn verbose_failure(method: &str, f: &TestFailure) -> String {
+    let Some(url) = &f.url else {
+        return format!("no request was made ({})", f.error.code());
+    };
+    match (f.status, f.elapsed_ms) {
+        (Some(status), Some(ms)) => format!("{method} {url} -> HTTP {status} in {ms} ms"),
+        (None, Some(ms)) => format!(
+            "{method} {url} -> no response after {ms} ms ({})",
+            f.error.code()
+        ),
+        (_, None) => format!("{method} {url} -> not sent ({})", f.error.code()),
     }
 }
 
