@@ -257,11 +257,15 @@ impl Env {
     }
 
     fn add_remote(&self, p: &Provider) {
+        self.add_remote_named("local", p);
+    }
+
+    fn add_remote_named(&self, name: &str, p: &Provider) {
         let me = format!("{}/me", p.base);
         let out = self.run(&[
             "remote",
             "add",
-            "local",
+            name,
             "--issuer",
             &p.base,
             "--client-id",
@@ -750,4 +754,65 @@ fn failed_tests_show_the_request_the_status_and_the_time() {
     let j = json_of(&out);
     assert_eq!(j["code"], "not_logged_in", "{j}");
     assert!(j.get("status").is_some_and(Value::is_null), "{j}");
+}
+
+#[test]
+fn logout_all_with_a_remote_stays_on_that_remote() {
+    let mut env = Env::new();
+    let p = Provider::start();
+    env.add_remote_named("one", &p);
+    env.add_remote_named("two", &p);
+    env.add_remote_named("three", &p);
+    for remote in ["one", "two", "three"] {
+        let out = env.run(&["--remote", remote, "login", "--api-key", "good-key"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+    let help = stdout(&env.run(&["logout", "--help"]));
+    assert!(
+        help.contains("with --remote (or `KEYHOLE_REMOTE`), of that remote only"),
+        "{help}"
+    );
+
+    let out = env.run(&["--remote", "two", "logout", "--all", "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        json_of(&out),
+        json!([{"remote": "two", "account": "key@example.com", "revoked": [], "cleared": true}])
+    );
+    assert_eq!(code(&env.run(&["--remote", "two", "token"])), 4);
+    assert_eq!(
+        stdout(&env.run(&["--remote", "one", "token"])),
+        "good-key\n"
+    );
+
+    env.vars.push(("KEYHOLE_REMOTE".into(), "three".into()));
+    let out = env.run(&["logout", "--all", "--json"]);
+    assert_eq!(
+        json_of(&out).as_array().unwrap().len(),
+        1,
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(code(&env.run(&["token"])), 4);
+    env.vars.clear();
+    assert_eq!(
+        stdout(&env.run(&["--remote", "one", "token"])),
+        "good-key\n"
+    );
+
+    // No remote named: every account everywhere.
+    assert_eq!(
+        code(&env.run(&["login", "--api-key", "good-key", "--remote", "two"])),
+        0
+    );
+    let out = env.run(&["logout", "--all", "--json"]);
+    assert_eq!(
+        json_of(&out).as_array().unwrap().len(),
+        2,
+        "{}",
+        stdout(&out)
+    );
+    for remote in ["one", "two", "three"] {
+        assert_eq!(code(&env.run(&["--remote", remote, "token"])), 4);
+    }
 }

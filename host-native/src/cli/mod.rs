@@ -9,10 +9,10 @@
 //! | --- | --- |
 //! | `login` | `{"event":"prompt","user_code","verification_uri","verification_uri_complete","expires_in"}` (device), `{"event":"open_browser","url"}` (browser with `--no-open`, or a browser that failed), last `{"event":"login","remote","account","auth_type"}` |
 //! | `set-key` | `{"event":"set_key","remote","account","auth_type":"api_key"}` |
-//! | `status [--all]` | `{"logged_in":true,"remote","remote_url","account","auth_type","source","expires_at_ms","expires_at","project"}` or `{"logged_in":false,"remote","account"}` (exit 4); an array with `--all` |
+//! | `status [--all]` | `{"logged_in":true,"remote","remote_url","account","active","auth_type","source","expires_at_ms","expires_at","project"}` or `{"logged_in":false,"remote","account"}` (`account` null unless the remote has it configured; exit 4); an array with `--all` (every account of the `--remote` given, else of every remote) |
 //! | `token` | (no JSON) the credential and a newline on stdout |
-//! | `logout [--all]` | `{"remote","account","revoked":[…],"cleared":true}` (+ `revocation_error`); an array with `--all` |
-//! | `test` | `{"ok":true,"status","elapsed_ms","identity":{…},"auth_type"}` |
+//! | `logout [--all]` | `{"remote","account","revoked":[…],"cleared":true}` (+ `revocation_error`); an array with `--all` (every account of the `--remote` given, else of every remote) |
+//! | `test` | `{"ok":true,"status","elapsed_ms","identity":{…},"auth_type"}`; a failure is the error line plus `status` (null without a response) and `elapsed_ms` (null without a request) |
 //! | `remote add/list/use/remove` | `{"event":"remote_added","remote","current"}`, an array of remotes, `{"event":"remote_used"…}`, `{"event":"remote_removed"…}` |
 //! | `switch`, `project` | `{"event":"switch","remote","account"}`, `{"remote","account","project"}` |
 //! | any failure | `{"event":"error","ok":false,"code","message"}` with `code` an `AuthError` code or `usage`/`error` |
@@ -131,10 +131,16 @@ where
         "The remote to use (default: the current one, or the only one; env `{}`)",
         app.env_name("REMOTE")
     );
+    let all_help = format!(
+        "Every account of every remote; with --remote (or `{}`), of that remote only",
+        app.env_name("REMOTE")
+    );
     let command = Cli::command()
         .name(app.name().to_owned())
         .bin_name(app.name().to_owned())
-        .mut_arg("remote", |a| a.help(remote_help));
+        .mut_arg("remote", |a| a.help(remote_help))
+        .mut_subcommand("status", |c| c.mut_arg("all", |a| a.help(all_help.clone())))
+        .mut_subcommand("logout", |c| c.mut_arg("all", |a| a.help(all_help)));
     let cli = match command
         .try_get_matches_from(args)
         .and_then(|m| Cli::from_arg_matches(&m))
@@ -512,9 +518,10 @@ impl Ctx<'_> {
         Ok(if any_logged_in { EXIT_OK } else { EXIT_AUTH })
     }
 
-    /// The (remote, config, account) triples a command acts on: every account of every remote
-    /// with `all` (plus the current account of a remote without any when `with_empty`), else the
-    /// selected remote's current account
+    /// The (remote, config, account) triples a command acts on: with `all` every account of the
+    /// remote named by `--remote`/the environment, or of every remote when none is named (plus
+    /// the current account of a remote without any when `with_empty`); else the selected remote's
+    /// current account
     fn targets(
         &self,
         config: &Config,
@@ -526,8 +533,16 @@ impl Ctx<'_> {
             let account = current_account(&r);
             return Ok(vec![(name, r, account)]);
         }
+        let remotes = match self.remote_flag {
+            Some(_) => vec![self.remote_of(config)?],
+            None => config
+                .remotes
+                .iter()
+                .map(|(name, r)| (name.clone(), r.clone()))
+                .collect(),
+        };
         let mut targets = Vec::new();
-        for (name, r) in &config.remotes {
+        for (name, r) in &remotes {
             let mut accounts: Vec<String> = r.accounts.keys().cloned().collect();
             if accounts.is_empty() && with_empty {
                 accounts.push(current_account(r));
