@@ -757,6 +757,34 @@ fn failed_tests_show_the_request_the_status_and_the_time() {
 }
 
 #[test]
+fn status_of_nobody_names_the_configured_account_or_none() {
+    let env = Env::new();
+    let p = Provider::start();
+    env.add_remote(&p);
+    let out = env.run(&["status", "--json"]);
+    assert_eq!(code(&out), 4);
+    let s = json_of(&out);
+    assert_eq!(s["logged_in"], false);
+    assert!(s.get("account").is_some_and(Value::is_null), "{s}");
+
+    assert_eq!(code(&env.run(&["login", "--api-key", "good-key"])), 0);
+    // The credentials vanish (removed by hand, another tool): the account is still configured.
+    std::fs::remove_file(
+        env.config_dir()
+            .join("credentials/local%2Fkey%40example%2Ecom.json"),
+    )
+    .unwrap();
+    let out = env.run(&["status", "--json"]);
+    assert_eq!(code(&out), 4);
+    let s = json_of(&out);
+    assert_eq!(
+        (&s["logged_in"], &s["account"]),
+        (&json!(false), &json!("key@example.com")),
+        "{s}"
+    );
+}
+
+#[test]
 fn logout_all_with_a_remote_stays_on_that_remote() {
     let mut env = Env::new();
     let p = Provider::start();

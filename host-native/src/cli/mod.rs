@@ -438,7 +438,12 @@ impl Ctx<'_> {
         source: Option<Source>,
     ) -> Value {
         if !report.logged_in {
-            return json!({"logged_in": false, "remote": report.remote, "account": report.account});
+            // Only an account this remote knows of; `default` is a placeholder, not an account.
+            let account = remote
+                .accounts
+                .contains_key(&report.account)
+                .then_some(&report.account);
+            return json!({"logged_in": false, "remote": report.remote, "account": account});
         }
         let source = if report.from_env {
             Source::Env
