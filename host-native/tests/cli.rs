@@ -844,3 +844,46 @@ fn logout_all_with_a_remote_stays_on_that_remote() {
         assert_eq!(code(&env.run(&["--remote", remote, "token"])), 4);
     }
 }
+
+#[test]
+fn status_all_marks_the_active_account_of_each_remote() {
+    let env = Env::new();
+    let p = Provider::start();
+    env.add_remote(&p);
+    assert_eq!(code(&env.run(&["login", "--api-key", "good-key"])), 0);
+    assert_eq!(code(&env.run(&["login", "--device", "--no-open"])), 0);
+    let out = env.run(&["status", "--all"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    let line = |who: &str| {
+        text.lines()
+            .find(|l| l.contains(who))
+            .unwrap_or_else(|| panic!("no line for {who}:\n{text}"))
+            .to_owned()
+    };
+    assert!(line("ada@example.com").contains("(active)"), "{text}");
+    assert!(!line("key@example.com").contains("(active)"), "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("local")).count(),
+        1,
+        "the remote is named once\n{text}"
+    );
+
+    let all = json_of(&env.run(&["status", "--all", "--json"]));
+    let active: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["active"] == true)
+        .filter_map(|s| s["account"].as_str())
+        .collect();
+    assert_eq!(active, ["ada@example.com"], "{all}");
+
+    assert_eq!(code(&env.run(&["switch", "key@example.com"])), 0);
+    let text = stdout(&env.run(&["status", "--all"]));
+    assert!(
+        text.lines()
+            .any(|l| l.contains("key@example.com") && l.contains("(active)")),
+        "{text}"
+    );
+}

@@ -455,6 +455,7 @@ impl Ctx<'_> {
             "remote": report.remote,
             "remote_url": remote.url(),
             "account": report.account,
+            "active": report.account == current_account(remote),
             "auth_type": report.auth_type.map(AuthType::as_str),
             "source": source.as_str(),
             "expires_at_ms": report.expires_at_ms,
@@ -463,23 +464,45 @@ impl Ctx<'_> {
         })
     }
 
-    fn print_status_human(&self, v: &Value) {
+    /// `name (url)`, the first line of a remote's status
+    fn remote_heading(&self, name: &str, remote: &RemoteConfig) -> String {
+        let url = remote.url().map(|u| format!(" ({u})")).unwrap_or_default();
+        format!("{}{url}", self.out.bold(name))
+    }
+
+    /// One account's status; `all` lists accounts under a heading per remote (printed by the
+    /// caller) and marks the active one of each remote
+    fn print_status_human(&self, remote: &RemoteConfig, v: &Value, all: bool) {
         let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-        let remote = text("remote");
+        let name = text("remote");
         if v["logged_in"] != json!(true) {
-            self.out.result(&format!(
-                "{remote}: not logged in; run `{} login`",
-                self.app.name()
-            ));
+            if all {
+                let who = v["account"]
+                    .as_str()
+                    .map(|a| format!(" as {a}"))
+                    .unwrap_or_default();
+                self.out.result(&format!(
+                    "  Not logged in{who}; run `{} --remote {name} login`",
+                    self.app.name()
+                ));
+            } else {
+                self.out.result(&format!(
+                    "{name}: not logged in; run `{} login`",
+                    self.app.name()
+                ));
+            }
             return;
         }
-        let url = v["remote_url"]
-            .as_str()
-            .map(|u| format!(" ({u})"))
-            .unwrap_or_default();
-        self.out.result(&format!("{}{url}", self.out.bold(&remote)));
+        if !all {
+            self.out.result(&self.remote_heading(&name, remote));
+        }
+        let active = if all && v["active"] == json!(true) {
+            " (active)"
+        } else {
+            ""
+        };
         self.out.result(&format!(
-            "  Logged in as {} ({}, from {})",
+            "  Logged in as {} ({}, from {}){active}",
             text("account"),
             text("auth_type"),
             text("source")
@@ -516,8 +539,13 @@ impl Ctx<'_> {
                 self.out
                     .result("no remotes configured; add one with `remote add`");
             }
-            for v in &results {
-                self.print_status_human(v);
+            let mut heading: Option<&str> = None;
+            for ((name, remote, _), v) in targets.iter().zip(&results) {
+                if all && heading != Some(name.as_str()) {
+                    self.out.result(&self.remote_heading(name, remote));
+                    heading = Some(name);
+                }
+                self.print_status_human(remote, v, all);
             }
         }
         Ok(if any_logged_in { EXIT_OK } else { EXIT_AUTH })
