@@ -309,6 +309,16 @@ fn usage_errors_exit_2_and_name_the_flags() {
     let out = env.run(&["remote", "add", "x", "--client-id", "c"]);
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("--issuer"), "{}", stderr(&out));
+    let out = env.run(&["remote", "add", "x", "--issuer", "id.example.com"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("full URL such as"),
+        "{}",
+        stderr(&out)
+    );
+    let out = env.run(&["set-key", "--stdin"]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("pipe it in"), "{}", stderr(&out));
     let out = env.run(&["frobnicate"]);
     assert_eq!(code(&out), 2);
     assert_eq!(code(&env.run(&["--help"])), 0);

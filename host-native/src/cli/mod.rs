@@ -205,7 +205,9 @@ fn read_stdin_secret(what: &str) -> Result<Secret, CliError> {
         .map_err(|e| CliError::Other(format!("cannot read the {what} from stdin: {e}")))?;
     let value = text.trim().to_owned();
     if value.is_empty() {
-        return Err(CliError::Usage(format!("standard input held no {what}")));
+        return Err(CliError::Usage(format!(
+            "standard input held no {what}; pipe it in, e.g. `printf '%s' \"$KEY\" | …`"
+        )));
     }
     Ok(Secret::new(value))
 }
@@ -213,7 +215,9 @@ fn read_stdin_secret(what: &str) -> Result<Secret, CliError> {
 fn non_empty_secret(value: String, what: &str) -> Result<Secret, CliError> {
     let value = value.trim().to_owned();
     if value.is_empty() {
-        return Err(CliError::Usage(format!("{what} got an empty key")));
+        return Err(CliError::Usage(format!(
+            "{what} got an empty key; run the command again and paste the key"
+        )));
     }
     Ok(Secret::new(value))
 }
@@ -974,7 +978,9 @@ fn remote_from_args(a: RemoteAddArgs) -> Result<RemoteConfig, CliError> {
     .flatten()
     {
         if url::Url::parse(url).is_err() {
-            return Err(CliError::Usage(format!("`{url}` is not a valid URL")));
+            return Err(CliError::Usage(format!(
+                "`{url}` is not a valid URL; give a full URL such as https://id.example.com"
+            )));
         }
     }
     Ok(RemoteConfig {
