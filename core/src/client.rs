@@ -897,50 +897,26 @@ mod tests {
             (t.secret, t.kind),
             (Secret::new("good"), CredentialKind::ApiKey)
         );
-        let report = test(
-            &mut io,
-            &remote(),
-            "key@example.com",
-            &TestOptions {
-                method: TestMethod::Auto,
+        let mut run = |method, key: Option<&str>| {
+            let options = TestOptions {
+                method,
                 url: None,
-                key: None,
+                key: key.map(Secret::new),
                 credential: options.clone(),
-            },
-        )
-        .unwrap();
+            };
+            test(&mut io, &remote(), "key@example.com", &options)
+        };
+        let report = run(TestMethod::Auto, None).unwrap();
         assert_eq!(report.status, 200);
         assert_eq!(report.identity["email"], "key@example.com");
-        let e = test(
-            &mut io,
-            &remote(),
-            "key@example.com",
-            &TestOptions {
-                method: TestMethod::Oauth,
-                url: None,
-                key: None,
-                credential: options.clone(),
-            },
-        )
-        .unwrap_err();
+        let e = run(TestMethod::Oauth, None).unwrap_err();
         assert_eq!(
             e,
             AuthError::NotLoggedIn.into(),
             "no OAuth tokens are stored, so no request was made"
         );
         assert_eq!((e.url, e.status, e.elapsed_ms), (None, None, None));
-        let e = test(
-            &mut io,
-            &remote(),
-            "key@example.com",
-            &TestOptions {
-                method: TestMethod::Auto,
-                url: None,
-                key: Some(Secret::new("bad")),
-                credential: options,
-            },
-        )
-        .unwrap_err();
+        let e = run(TestMethod::Auto, Some("bad")).unwrap_err();
         assert_eq!(e.error, AuthError::InvalidKey);
         assert_eq!(e.url.as_deref(), Some("https://api.example.com/me"));
         assert_eq!(e.status, Some(401), "a failure keeps the status");
