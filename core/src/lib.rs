@@ -13,6 +13,8 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod drive;
+#[cfg(feature = "component")]
+mod component;
 mod error;
 pub mod http;
 mod machine;
