@@ -120,6 +120,6 @@ pub trait Machine {
     fn handle_input(&mut self, now_ms: u64, input: Input);
 
     /// The next thing to do; may change after `handle_input` only
-    #[must_use]
+    #[must_use = "drain poll_output until it returns Wait or Done, performing what it asks"]
     fn poll_output(&mut self) -> Output<Self::Value>;
 }

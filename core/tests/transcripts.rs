@@ -167,3 +167,12 @@ fn there_are_at_least_forty_transcripts() {
         "only {n} transcripts in tests/transcripts; the suite promises at least 40"
     );
 }
+
+/// The redaction check above must be able to fail: feed it a leak on purpose
+#[test]
+#[should_panic(expected = "a secret appears in")]
+fn the_leak_check_catches_a_leak() {
+    let secrets = vec!["at_leaky".to_owned()];
+    let leak = Leak { secrets: &secrets, file: "self-test" };
+    leak.check("a deliberately leaky text", "Token { value: \"at_leaky\" }");
+}
