@@ -27,7 +27,13 @@ fn main() {
 }
 
 fn build_component(root: &Path) -> PathBuf {
-    for path in ["core/src", "core/Cargo.toml", "wit", "Cargo.toml", "Cargo.lock"] {
+    for path in [
+        "core/src",
+        "core/Cargo.toml",
+        "wit",
+        "Cargo.toml",
+        "Cargo.lock",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
     let target_root = std::env::var_os("CARGO_TARGET_DIR")
@@ -38,7 +44,13 @@ fn build_component(root: &Path) -> PathBuf {
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
         .args(["build", "-p", "keyhole-core", "--target", "wasm32-wasip2"])
-        .args(["--profile", "wasm", "--features", "component", "--target-dir"])
+        .args([
+            "--profile",
+            "wasm",
+            "--features",
+            "component",
+            "--target-dir",
+        ])
         .arg(&target_dir);
     // The outer build's flags and jobserver belong to the host target, not to the guest.
     for var in [

@@ -48,7 +48,10 @@ struct WasmMachine(RefCell<State>);
 enum State {
     Running(Box<dyn WireMachine>),
     /// The config could not be read: `done(err(config))` once started, as the WIT promises
-    Broken { error: AuthError, started: bool },
+    Broken {
+        error: AuthError,
+        started: bool,
+    },
 }
 
 impl WasmMachine {

@@ -12,9 +12,9 @@
 //! loop with `await`. See `docs/architecture.md` for the picture.
 #![warn(missing_docs, unreachable_pub)]
 
-mod drive;
 #[cfg(feature = "component")]
 mod component;
+mod drive;
 mod error;
 pub mod http;
 mod machine;

@@ -173,6 +173,9 @@ fn there_are_at_least_forty_transcripts() {
 #[should_panic(expected = "a secret appears in")]
 fn the_leak_check_catches_a_leak() {
     let secrets = vec!["at_leaky".to_owned()];
-    let leak = Leak { secrets: &secrets, file: "self-test" };
+    let leak = Leak {
+        secrets: &secrets,
+        file: "self-test",
+    };
     leak.check("a deliberately leaky text", "Token { value: \"at_leaky\" }");
 }

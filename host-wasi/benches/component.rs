@@ -15,7 +15,12 @@ use serde_json::{Value, json};
 fn first_call(runtime: &Runtime) -> Value {
     let mut instance = runtime.instantiate(None).expect("instantiate");
     let m = instance
-        .machine("discovery", &json!({"issuer": "https://idp.example"}), 1, &[])
+        .machine(
+            "discovery",
+            &json!({"issuer": "https://idp.example"}),
+            1,
+            &[],
+        )
         .expect("machine");
     instance.handle_input(&m, 1, &Input::Start).expect("start");
     instance.poll_output(&m).expect("poll")
@@ -39,7 +44,9 @@ fn load(c: &mut Criterion) {
         })
     });
     let runtime = Runtime::from_bytes(&wasm, None).expect("compile");
-    group.bench_function("instantiate + first call", |b| b.iter(|| first_call(&runtime)));
+    group.bench_function("instantiate + first call", |b| {
+        b.iter(|| first_call(&runtime))
+    });
     group.finish();
 }
 

@@ -137,7 +137,9 @@ fn store(
     let artefact = component
         .serialize()
         .map_err(|e| std::io::Error::other(e.to_string()))?;
-    let dir = path.parent().expect("entry paths are built inside a directory");
+    let dir = path
+        .parent()
+        .expect("entry paths are built inside a directory");
     create_private_dir(dir)?;
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
@@ -147,7 +149,12 @@ fn store(
         std::process::id()
     ));
     let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        // Code that gets mapped executable: only its owner may write it.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&tmp)?;
         file.write_all(MAGIC)?;
         file.write_all(component_sha)?;
         file.write_all(engine_key)?;

@@ -4,8 +4,8 @@
 //! WIT values and leave as the wire JSON the transcripts pin. Every conversion lives here once.
 
 use keyhole_core::http::{Body, Method, Param};
-use keyhole_core::{HttpRequest, HttpResponse, Input, Prompt, Secret, StoreOp, TransportError};
 use keyhole_core::{AuthError, StoreError};
+use keyhole_core::{HttpRequest, HttpResponse, Input, Prompt, Secret, StoreOp, TransportError};
 use serde_json::{Value, json};
 
 use crate::generated::exports::keyhole::auth::machines as m;
@@ -126,13 +126,18 @@ pub(crate) fn output_to_wire(output: m::Output) -> Value {
             "ok": serde_json::from_str::<Value>(&value)
                 .unwrap_or_else(|e| json!({ "unreadable_done_value": e.to_string() })),
         }),
-        m::Output::Done(Err(error)) => json!({ "type": "done", "error": auth_error_to_wire(error) }),
+        m::Output::Done(Err(error)) => {
+            json!({ "type": "done", "error": auth_error_to_wire(error) })
+        }
     }
 }
 
 fn request_to_wire(r: t::HttpRequest) -> Value {
     let pair = |(n, v): (String, String)| json!([n, v]);
-    let is_form = r.headers.iter().any(|(n, v)| n == "content-type" && v == FORM);
+    let is_form = r
+        .headers
+        .iter()
+        .any(|(n, v)| n == "content-type" && v == FORM);
     let mut out = serde_json::Map::new();
     out.insert("type".into(), json!("send"));
     out.insert(

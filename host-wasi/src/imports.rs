@@ -37,7 +37,10 @@ impl HostState {
 impl t::Host for HostState {}
 
 impl http::Host for HostState {
-    fn send(&mut self, request: t::HttpRequest) -> Result<Result<t::HttpResponse, t::TransportError>> {
+    fn send(
+        &mut self,
+        request: t::HttpRequest,
+    ) -> Result<Result<t::HttpResponse, t::TransportError>> {
         if !matches!(request.redirect_policy, t::RedirectPolicy::NoFollow) {
             return Ok(Err(t::TransportError::Other(
                 "this host never follows redirects".into(),

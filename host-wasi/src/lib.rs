@@ -199,14 +199,35 @@ impl Runtime {
 macro_rules! for_kind {
     ($exports:expr, $kind:expr, $r:ident => $call:expr) => {
         match $kind {
-            "discovery" => { let $r = $exports.discovery(); $call }
-            "device_login" => { let $r = $exports.device_login(); $call }
-            "browser_login" => { let $r = $exports.browser_login(); $call }
-            "refresh" => { let $r = $exports.refresh(); $call }
-            "credential" => { let $r = $exports.credential(); $call }
-            "key_check" => { let $r = $exports.key_check(); $call }
+            "discovery" => {
+                let $r = $exports.discovery();
+                $call
+            }
+            "device_login" => {
+                let $r = $exports.device_login();
+                $call
+            }
+            "browser_login" => {
+                let $r = $exports.browser_login();
+                $call
+            }
+            "refresh" => {
+                let $r = $exports.refresh();
+                $call
+            }
+            "credential" => {
+                let $r = $exports.credential();
+                $call
+            }
+            "key_check" => {
+                let $r = $exports.key_check();
+                $call
+            }
             // `Machine::kind` only ever holds a name from MACHINE_KINDS.
-            _ => { let $r = $exports.revocation(); $call }
+            _ => {
+                let $r = $exports.revocation();
+                $call
+            }
         }
     };
 }
@@ -261,15 +282,17 @@ impl Instance {
                 .device_login()
                 .call_constructor(store, &config, now_ms),
             // The one constructor with entropy.
-            "browser_login" => {
-                exports
-                    .browser_login()
-                    .call_constructor(store, &config, now_ms, random)
-            }
+            "browser_login" => exports
+                .browser_login()
+                .call_constructor(store, &config, now_ms, random),
             "refresh" => exports.refresh().call_constructor(store, &config, now_ms),
-            "credential" => exports.credential().call_constructor(store, &config, now_ms),
+            "credential" => exports
+                .credential()
+                .call_constructor(store, &config, now_ms),
             "key_check" => exports.key_check().call_constructor(store, &config, now_ms),
-            _ => exports.revocation().call_constructor(store, &config, now_ms),
+            _ => exports
+                .revocation()
+                .call_constructor(store, &config, now_ms),
         };
         let handle = built.map_err(|e| Error::call(format!("{kind}.constructor"), e))?;
         Ok(Machine { kind, handle })

@@ -16,28 +16,43 @@ fn only_entry(dir: &std::path::Path) -> std::path::PathBuf {
 
 #[test]
 fn compiles_once_then_loads_from_the_cache() {
-    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    // A cache directory that does not exist yet: the loader creates it, private.
+    let cache = tmp.path().join("cache/keyhole");
     let wasm = component_bytes();
-    let first = Runtime::from_bytes(&wasm, Some(dir.path())).unwrap();
+    let first = Runtime::from_bytes(&wasm, Some(&cache)).unwrap();
     assert_eq!(first.cache_outcome(), &CacheOutcome::Miss);
-    let second = Runtime::from_bytes(&wasm, Some(dir.path())).unwrap();
+    let second = Runtime::from_bytes(&wasm, Some(&cache)).unwrap();
     assert_eq!(second.cache_outcome(), &CacheOutcome::Hit);
     // The cached artefact really works.
     let mut instance = second.instantiate(None).unwrap();
     let m = instance
-        .machine("discovery", &serde_json::json!({"issuer": "https://idp.example"}), 1, &[])
+        .machine(
+            "discovery",
+            &serde_json::json!({"issuer": "https://idp.example"}),
+            1,
+            &[],
+        )
         .unwrap();
-    instance.handle_input(&m, 1, &keyhole_core::Input::Start).unwrap();
+    instance
+        .handle_input(&m, 1, &keyhole_core::Input::Start)
+        .unwrap();
     let out = instance.poll_output(&m).unwrap();
     assert!(out["type"].is_string(), "{out}");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path()).unwrap().permissions().mode();
-        // tempdir is 0700 already; the entry itself must not be group/world writable.
-        let entry = std::fs::metadata(only_entry(dir.path())).unwrap().permissions().mode();
-        assert_eq!(mode & 0o077, 0);
-        assert_eq!(entry & 0o022, 0);
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode();
+        assert_eq!(
+            mode(&cache) & 0o777,
+            0o700,
+            "the cache directory is private"
+        );
+        assert_eq!(
+            mode(&only_entry(&cache)) & 0o777,
+            0o600,
+            "the entry is private"
+        );
     }
 }
 
@@ -73,7 +88,9 @@ fn a_corrupt_or_truncated_cache_entry_is_rebuilt_not_trusted() {
     let r = Runtime::from_bytes(&wasm, Some(dir.path())).unwrap();
     assert!(matches!(r.cache_outcome(), CacheOutcome::Rebuilt(_)));
     assert_eq!(
-        Runtime::from_bytes(&wasm, Some(dir.path())).unwrap().cache_outcome(),
+        Runtime::from_bytes(&wasm, Some(dir.path()))
+            .unwrap()
+            .cache_outcome(),
         &CacheOutcome::Hit
     );
 }
@@ -88,12 +105,17 @@ fn an_entry_for_another_component_is_never_used() {
     b.extend_from_slice(&[0x00, 0x02, 0x01, b'x']);
     Runtime::from_bytes(&a, Some(dir_a.path())).unwrap();
     assert_eq!(
-        Runtime::from_bytes(&b, Some(dir_b.path())).unwrap().cache_outcome(),
+        Runtime::from_bytes(&b, Some(dir_b.path()))
+            .unwrap()
+            .cache_outcome(),
         &CacheOutcome::Miss
     );
     // Put A's (valid, checksummed) artefact where B's belongs.
     std::fs::copy(only_entry(dir_a.path()), only_entry(dir_b.path())).unwrap();
-    match Runtime::from_bytes(&b, Some(dir_b.path())).unwrap().cache_outcome() {
+    match Runtime::from_bytes(&b, Some(dir_b.path()))
+        .unwrap()
+        .cache_outcome()
+    {
         CacheOutcome::Rebuilt(reason) => assert!(reason.contains("another component"), "{reason}"),
         other => panic!("another component's artefact was used: {other:?}"),
     }
@@ -111,14 +133,23 @@ fn a_missing_component_names_its_path_and_the_fix() {
 
 #[test]
 fn a_malformed_component_is_refused_clearly() {
-    for bytes in [&b"not wasm at all"[..], b"\0asm\x0d\x00\x01\x00garbage", b""] {
+    for bytes in [
+        &b"not wasm at all"[..],
+        b"\0asm\x0d\x00\x01\x00garbage",
+        b"",
+    ] {
         let err = Runtime::from_bytes(bytes, None).err().expect("an error");
         assert!(matches!(err, Error::Malformed(_)), "{err}");
-        assert!(err.to_string().contains("not a valid wasm component"), "{err}");
+        assert!(
+            err.to_string().contains("not a valid wasm component"),
+            "{err}"
+        );
     }
     // A truncated copy of the real component.
     let wasm = component_bytes();
-    let err = Runtime::from_bytes(&wasm[..wasm.len() / 2], None).err().expect("an error");
+    let err = Runtime::from_bytes(&wasm[..wasm.len() / 2], None)
+        .err()
+        .expect("an error");
     assert!(matches!(err, Error::Malformed(_)), "{err}");
 }
 

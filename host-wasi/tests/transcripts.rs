@@ -35,7 +35,10 @@ fn every_transcript_replays_exactly_through_the_component() {
         }
     }
     assert!(!files.is_empty(), "no transcripts in tests/transcripts");
-    eprintln!("replayed {} transcripts, {steps} steps, through the component", files.len());
+    eprintln!(
+        "replayed {} transcripts, {steps} steps, through the component",
+        files.len()
+    );
 }
 
 /// The `assert_test_exists!` of this suite: every machine the component exports is exercised by
@@ -50,7 +53,12 @@ fn every_machine_kind_has_transcripts() {
     );
     let covered: BTreeSet<String> = transcript_files()
         .iter()
-        .map(|p| read_transcript(p)["machine"].as_str().unwrap_or_default().to_owned())
+        .map(|p| {
+            read_transcript(p)["machine"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
         .collect();
     for kind in exported {
         assert!(
