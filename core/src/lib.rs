@@ -12,22 +12,61 @@
 //! loop with `await`. See `docs/architecture.md` for the picture.
 #![warn(missing_docs, unreachable_pub)]
 
+/// The str0m-style guard tests every machine carries: it is `Send`, it is `UnwindSafe`, and its
+/// size stays within a bound (a jump means something large moved inline)
+#[cfg(test)]
+macro_rules! machine_guard_tests {
+    ($machine:ty, $max_bytes:expr) => {
+        #[test]
+        fn is_send() {
+            fn check<T: Send>() {}
+            check::<$machine>();
+        }
+
+        #[test]
+        fn is_unwind_safe() {
+            fn check<T: std::panic::UnwindSafe>() {}
+            check::<$machine>();
+        }
+
+        #[test]
+        fn size_is_bounded() {
+            let n = std::mem::size_of::<$machine>();
+            assert!(n <= $max_bytes, "{} is {n} bytes", stringify!($machine));
+        }
+    };
+}
+
+pub mod browser;
+pub mod credential;
+pub mod device;
+pub mod discovery;
 #[cfg(feature = "component")]
 mod component;
 mod drive;
 mod error;
 pub mod http;
+pub mod key_check;
 mod machine;
 pub mod oauth;
 mod outbox;
 pub mod record;
+pub mod refresh;
+pub mod revocation;
 mod secret;
 pub mod wire;
 
+pub use browser::{BrowserLogin, BrowserLoginConfig};
+pub use credential::{Credential, CredentialConfig, ResolvedCredential};
+pub use device::{DeviceLogin, DeviceLoginConfig};
+pub use discovery::{Discovery, DiscoveryConfig};
 pub use drive::{Io, drive};
 pub use error::{AuthError, StoreError};
 pub use http::{HttpRequest, HttpResponse, TransportError};
+pub use key_check::{KeyCheck, KeyCheckConfig, KeyCheckReport, KeyCheckSpec};
 pub use machine::{Input, Machine, Output, Prompt, StoreOp};
 pub use oauth::{Endpoints, TokenSet};
 pub use record::StoredRecord;
+pub use refresh::{Refresh, RefreshConfig, RefreshOutcome, needs_refresh};
+pub use revocation::{Revocation, RevocationConfig, RevocationReport};
 pub use secret::Secret;
