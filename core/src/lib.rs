@@ -38,11 +38,11 @@ macro_rules! machine_guard_tests {
 }
 
 pub mod browser;
+#[cfg(feature = "component")]
+mod component;
 pub mod credential;
 pub mod device;
 pub mod discovery;
-#[cfg(feature = "component")]
-mod component;
 mod drive;
 mod error;
 pub mod http;
