@@ -38,6 +38,7 @@ macro_rules! machine_guard_tests {
 }
 
 pub mod browser;
+pub mod client;
 #[cfg(feature = "component")]
 mod component;
 pub mod credential;
