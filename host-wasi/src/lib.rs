@@ -43,7 +43,6 @@ use wasmtime::{Engine, Store};
 
 pub use cache::{CacheOutcome, default_cache_dir};
 pub use client::ClientResult;
-pub use convert::auth_error_to_wire;
 pub use engine::{ComponentSource, WasiEngine};
 
 /// The `bindgen!` output, kept out of the public API
