@@ -39,6 +39,8 @@ macro_rules! machine_guard_tests {
 
 pub mod browser;
 pub mod client;
+#[cfg(feature = "component")]
+mod component;
 pub mod credential;
 pub mod device;
 pub mod discovery;

@@ -1,0 +1,639 @@
+//! The core as a wasm component: the WIT world `keyhole:auth/keyhole` (`wit/keyhole-auth.wit`)
+//!
+//! Built with `cargo build -p keyhole-core --target wasm32-wasip2 --profile wasm --features
+//! component`; rustc's component linker wraps the module, so no cargo-component is needed.
+//!
+//! The `machines.machine` resource holds one concrete core machine, built from the same JSON
+//! config the transcripts use ([`crate::wire::config_from_wire`]). Outputs are typed in the WIT; a machine's
+//! `done` value stays its JSON wire form ([`WireValue`]), as the WIT documents.
+//!
+//! Size matters here (the budget is 256 KiB): the machines are held by type, not as
+//! `Box<dyn WireMachine>`, whose vtables would keep every machine's `Debug` and JSON-output code
+//! alive in the component; and everything after a machine's `poll_output` is non-generic.
+
+use std::cell::RefCell;
+
+use crate::browser::BrowserLogin;
+use crate::credential::Credential;
+use crate::device::DeviceLogin;
+use crate::discovery::Discovery;
+use crate::error::{AuthError, StoreError};
+use crate::http::{Body, HttpRequest, HttpResponse, Method, TransportError};
+use crate::key_check::KeyCheck;
+use crate::machine::{Input, Machine as _, Output, Prompt, StoreOp};
+use crate::refresh::Refresh;
+use crate::revocation::Revocation;
+use crate::secret::Secret;
+use crate::wire::{WireValue, config_from_wire};
+
+#[allow(missing_docs, unreachable_pub, clippy::all)]
+mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "keyhole",
+    });
+}
+
+use bindings::exports::keyhole::auth::machines as wit;
+use bindings::keyhole::auth::types as t;
+
+struct Component;
+
+bindings::export!(Component with_types_in bindings);
+
+impl wit::Guest for Component {
+    type Machine = MachineResource;
+}
+
+/// The seven machines, held by type
+enum AnyMachine {
+    Discovery(Discovery),
+    DeviceLogin(DeviceLogin),
+    BrowserLogin(BrowserLogin),
+    Refresh(Refresh),
+    Credential(Credential),
+    KeyCheck(KeyCheck),
+    Revocation(Revocation),
+}
+
+/// Runs the same expression on whichever machine `$any` holds
+macro_rules! on_machine {
+    ($any:expr, $m:ident => $e:expr) => {
+        match $any {
+            AnyMachine::Discovery($m) => $e,
+            AnyMachine::DeviceLogin($m) => $e,
+            AnyMachine::BrowserLogin($m) => $e,
+            AnyMachine::Refresh($m) => $e,
+            AnyMachine::Credential($m) => $e,
+            AnyMachine::KeyCheck($m) => $e,
+            AnyMachine::Revocation($m) => $e,
+        }
+    };
+}
+
+/// One machine behind the WIT resource; WIT methods take `&self`, so the state sits in a `RefCell`
+struct MachineResource(RefCell<State>);
+
+// wit-bindgen already keeps each resource in its own heap allocation; a second box would only add
+// an indirection.
+#[allow(clippy::large_enum_variant)]
+enum State {
+    Running(AnyMachine),
+    /// The config could not be read: `done(err(config))` once started, as the WIT promises
+    Broken {
+        error: AuthError,
+        started: bool,
+    },
+}
+
+/// Reads a machine's JSON config with the name the transcripts use for its kind
+fn config<C: serde::de::DeserializeOwned>(kind: &str, config_json: &str) -> Result<C, String> {
+    let json = serde_json::from_str::<serde_json::Value>(config_json)
+        .map_err(|e| format!("the `{kind}` config is not JSON: {e}"))?;
+    config_from_wire::<C>(kind, &json).map_err(|e| e.0)
+}
+
+fn build(
+    kind: wit::MachineKind,
+    json: &str,
+    now: u64,
+    random: &[u8],
+) -> Result<AnyMachine, String> {
+    use wit::MachineKind as K;
+    Ok(match kind {
+        K::Discovery => AnyMachine::Discovery(Discovery::new(config("discovery", json)?, now)),
+        K::DeviceLogin => {
+            AnyMachine::DeviceLogin(DeviceLogin::new(config("device_login", json)?, now))
+        }
+        K::BrowserLogin => AnyMachine::BrowserLogin(BrowserLogin::new(
+            config("browser_login", json)?,
+            now,
+            random,
+        )),
+        K::Refresh => AnyMachine::Refresh(Refresh::new(config("refresh", json)?, now)),
+        K::Credential => AnyMachine::Credential(Credential::new(config("credential", json)?, now)),
+        K::KeyCheck => AnyMachine::KeyCheck(KeyCheck::new(config("key_check", json)?, now)),
+        K::Revocation => AnyMachine::Revocation(Revocation::new(config("revocation", json)?, now)),
+    })
+}
+
+impl wit::GuestMachine for MachineResource {
+    fn new(kind: wit::MachineKind, config_json: String, now_ms: u64, random: Vec<u8>) -> Self {
+        Self(RefCell::new(
+            match build(kind, &config_json, now_ms, &random) {
+                Ok(machine) => State::Running(machine),
+                Err(detail) => State::Broken {
+                    error: AuthError::Config { detail },
+                    started: false,
+                },
+            },
+        ))
+    }
+
+    fn handle_input(&self, now_ms: u64, input: wit::Input) {
+        match &mut *self.0.borrow_mut() {
+            State::Running(any) => {
+                let input = input_from_wit(input);
+                on_machine!(any, m => m.handle_input(now_ms, input))
+            }
+            State::Broken { started, .. } => *started |= matches!(input, wit::Input::Start),
+        }
+    }
+
+    fn poll_output(&self) -> wit::Output {
+        match &mut *self.0.borrow_mut() {
+            State::Running(any) => {
+                output_to_wit(on_machine!(any, m => with_json_value(m.poll_output())))
+            }
+            State::Broken { started: false, .. } => wit::Output::Wait(None),
+            State::Broken { error, .. } => wit::Output::Done(Err(auth_error_to_wit(error))),
+        }
+    }
+}
+
+/// The only generic step after a poll: the done value becomes its JSON text
+fn with_json_value<T: WireValue>(output: Output<T>) -> Output<String> {
+    match output {
+        Output::Send(request) => Output::Send(request),
+        Output::Store(op) => Output::Store(op),
+        Output::Show(prompt) => Output::Show(prompt),
+        Output::OpenBrowser(url) => Output::OpenBrowser(url),
+        Output::Wait { until_ms } => Output::Wait { until_ms },
+        Output::Done(result) => Output::Done(result.map(|value| value.to_wire().to_string())),
+    }
+}
+
+fn input_from_wit(input: wit::Input) -> Input {
+    match input {
+        wit::Input::Start => Input::Start,
+        wit::Input::Response(r) => Input::Response(response_from_wit(r)),
+        wit::Input::TransportFailed(e) => Input::TransportFailed(transport_error_from_wit(e)),
+        wit::Input::Stored(result) => Input::Stored(
+            result
+                .map(|value| value.map(Secret::new))
+                .map_err(store_error_from_wit),
+        ),
+        wit::Input::Callback(target) => Input::Callback(target),
+        wit::Input::Timer => Input::Timer,
+    }
+}
+
+fn response_from_wit(r: t::HttpResponse) -> HttpResponse {
+    HttpResponse {
+        status: r.status,
+        headers: r
+            .headers
+            .into_iter()
+            .map(|(name, value)| (name.to_ascii_lowercase(), value))
+            .collect(),
+        body: r.body,
+    }
+}
+
+fn transport_error_from_wit(e: t::TransportError) -> TransportError {
+    match e {
+        t::TransportError::Dns => TransportError::Dns,
+        t::TransportError::Connect => TransportError::Connect,
+        t::TransportError::Timeout => TransportError::Timeout,
+        t::TransportError::Tls => TransportError::Tls,
+        t::TransportError::TooLarge => TransportError::TooLarge,
+        t::TransportError::Other(message) => TransportError::Other(message),
+    }
+}
+
+fn store_error_from_wit(e: t::SecretError) -> StoreError {
+    match e {
+        t::SecretError::Unavailable(m) => StoreError::Unavailable(m),
+        t::SecretError::Denied(m) => StoreError::Denied(m),
+        t::SecretError::Other(m) => StoreError::Other(m),
+    }
+}
+
+fn request_to_wit(request: &HttpRequest) -> t::HttpRequest {
+    let mut headers: Vec<(String, String)> = request
+        .headers
+        .iter()
+        .map(|(name, value)| (name.clone(), value.expose().to_owned()))
+        .collect();
+    let body = match &request.body {
+        Body::Empty => Vec::new(),
+        Body::Form(_) => {
+            headers.push((
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            ));
+            request.encoded_form().unwrap_or_default().into_bytes()
+        }
+    };
+    t::HttpRequest {
+        method: match request.method {
+            Method::Get => t::Method::Get,
+            Method::Post => t::Method::Post,
+        },
+        url: request.url.clone(),
+        headers,
+        body,
+        max_response_bytes: request.max_response_bytes as u64,
+        redirect_policy: t::RedirectPolicy::NoFollow,
+    }
+}
+
+fn store_op_to_wit(op: &StoreOp) -> t::StoreOp {
+    match op {
+        StoreOp::Load { key } => t::StoreOp::Load(key.clone()),
+        StoreOp::CompareAndSwap { key, expected, new } => {
+            t::StoreOp::CompareAndSwap(t::CompareAndSwap {
+                key: key.clone(),
+                expected: expected.as_ref().map(|e| e.expose().to_owned()),
+                new: new.expose().to_owned(),
+            })
+        }
+        StoreOp::Delete { key } => t::StoreOp::Delete(key.clone()),
+        StoreOp::Lock { key } => t::StoreOp::Lock(key.clone()),
+        StoreOp::Unlock { key } => t::StoreOp::Unlock(key.clone()),
+    }
+}
+
+fn prompt_to_wit(p: &Prompt) -> t::Prompt {
+    t::Prompt {
+        user_code: p.user_code.clone(),
+        verification_uri: p.verification_uri.clone(),
+        verification_uri_complete: p.verification_uri_complete.clone(),
+        expires_in_s: p.expires_in_s,
+        expires_at_ms: p.expires_at_ms,
+    }
+}
+
+fn output_to_wit(output: Output<String>) -> wit::Output {
+    match output {
+        Output::Send(request) => wit::Output::Send(request_to_wit(&request)),
+        Output::Store(op) => wit::Output::Store(store_op_to_wit(&op)),
+        Output::Show(prompt) => wit::Output::Show(prompt_to_wit(&prompt)),
+        Output::OpenBrowser(url) => wit::Output::OpenBrowser(url),
+        Output::Wait { until_ms } => wit::Output::Wait(until_ms),
+        Output::Done(result) => {
+            wit::Output::Done(result.map_err(|error| auth_error_to_wit(&error)))
+        }
+    }
+}
+
+fn transport_error_to_wit(e: &TransportError) -> t::TransportError {
+    match e {
+        TransportError::Dns => t::TransportError::Dns,
+        TransportError::Connect => t::TransportError::Connect,
+        TransportError::Timeout => t::TransportError::Timeout,
+        TransportError::Tls => t::TransportError::Tls,
+        TransportError::TooLarge => t::TransportError::TooLarge,
+        TransportError::Other(message) => t::TransportError::Other(message.clone()),
+    }
+}
+
+fn store_error_to_wit(e: &StoreError) -> t::SecretError {
+    match e {
+        StoreError::Unavailable(m) => t::SecretError::Unavailable(m.clone()),
+        StoreError::Denied(m) => t::SecretError::Denied(m.clone()),
+        StoreError::Other(m) => t::SecretError::Other(m.clone()),
+    }
+}
+
+/// The WIT form of an error: every field, and the message the core would print
+///
+/// The match is exhaustive on purpose (this module is inside the crate, so `#[non_exhaustive]`
+/// does not apply): a new `AuthError` variant does not compile until the WIT has its case.
+fn auth_error_to_wit(error: &AuthError) -> t::AuthError {
+    use t::ErrorKind as K;
+    let kind = match error {
+        AuthError::Denied => K::Denied,
+        AuthError::Expired => K::Expired,
+        AuthError::ClockDrift { count } => K::ClockDrift(*count),
+        AuthError::InvalidKey => K::InvalidKey,
+        AuthError::InsufficientPermission => K::InsufficientPermission,
+        AuthError::RateLimited { retry_after_s } => K::RateLimited(*retry_after_s),
+        AuthError::Unavailable { status } => K::Unavailable(*status),
+        AuthError::ReloginRequired { reason } => K::ReloginRequired(reason.clone()),
+        AuthError::NotLoggedIn => K::NotLoggedIn,
+        AuthError::CorruptCredential { detail } => K::CorruptCredential(detail.clone()),
+        AuthError::InsecureEndpoint { url } => K::InsecureEndpoint(url.clone()),
+        AuthError::Protocol { field, detail } => K::Protocol(t::ProtocolViolation {
+            field: field.clone(),
+            detail: detail.clone(),
+        }),
+        AuthError::Malformed { status, reason } => K::Malformed(t::UnreadableResponse {
+            status: *status,
+            reason: reason.clone(),
+        }),
+        AuthError::Provider { code, description } => K::Provider(t::ProviderRefusal {
+            code: code.clone(),
+            description: description.clone(),
+        }),
+        AuthError::Transport(e) => K::Transport(transport_error_to_wit(e)),
+        AuthError::Storage(e) => K::Storage(store_error_to_wit(e)),
+        AuthError::StateMismatch => K::StateMismatch,
+        AuthError::CallbackTimeout => K::CallbackTimeout,
+        AuthError::Config { detail } => K::Config(detail.clone()),
+    };
+    t::AuthError {
+        kind,
+        message: error.to_string(),
+    }
+}
+
+// ---- The `client` export: core::client over the imports ----
+
+use std::collections::BTreeMap;
+
+use bindings::exports::keyhole::auth::client as c;
+use bindings::keyhole::auth::{host, http, secrets};
+
+use crate::client::{
+    self as ops, AuthType, CredentialOptions, LoginOutcome, RemoteSpec, TestMethod, TestOptions,
+};
+use crate::credential::{CredentialKind, CredentialSource, EnvPrecedence};
+use crate::drive::Io;
+use crate::key_check::{KeyCheckMethod, KeyCheckSpec};
+use crate::oauth::{Client, Endpoints};
+
+/// The core's [`Io`] over the WIT imports: what the `client` operations run on in the component
+struct ImportIo {
+    /// Browser login: the loopback port whose callback a wait may return
+    callback_port: Option<u16>,
+}
+
+impl Io for ImportIo {
+    fn now_ms(&mut self) -> u64 {
+        host::now_ms()
+    }
+
+    fn send(&mut self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+        http::send(&request_to_wit(request))
+            .map(response_from_wit)
+            .map_err(transport_error_from_wit)
+    }
+
+    fn store(&mut self, op: &StoreOp) -> Result<Option<Secret>, StoreError> {
+        let unit = |r: Result<(), t::SecretError>| r.map(|()| None);
+        let answer = match op {
+            StoreOp::Load { key } => secrets::get(key),
+            StoreOp::CompareAndSwap { key, expected, new } => {
+                secrets::compare_and_swap(key, expected.as_ref().map(Secret::expose), new.expose())
+            }
+            StoreOp::Delete { key } => unit(secrets::delete(key)),
+            StoreOp::Lock { key } => unit(secrets::lock(key)),
+            StoreOp::Unlock { key } => unit(secrets::unlock(key)),
+        };
+        answer
+            .map(|value| value.map(Secret::new))
+            .map_err(store_error_from_wit)
+    }
+
+    fn show(&mut self, prompt: &Prompt) {
+        host::show_prompt(&prompt_to_wit(prompt));
+    }
+
+    fn open_browser(&mut self, url: &str) -> bool {
+        host::open_browser(url)
+    }
+
+    fn wait_until(&mut self, until_ms: u64) -> Option<String> {
+        let ms = until_ms.saturating_sub(host::now_ms());
+        match self.callback_port {
+            Some(port) => host::wait_callback(port, ms),
+            None => {
+                host::sleep(ms);
+                None
+            }
+        }
+    }
+}
+
+fn io() -> ImportIo {
+    ImportIo {
+        callback_port: None,
+    }
+}
+
+impl c::Guest for Component {
+    fn login_device(
+        remote: c::Remote,
+        account_hint: Option<String>,
+    ) -> Result<c::LoginOutcome, t::AuthError> {
+        let remote = remote_from_wit(remote);
+        finish(ops::login_device(&mut io(), &remote, account_hint.as_deref()).map(login_to_wit))
+    }
+
+    fn login_browser(
+        remote: c::Remote,
+        account_hint: Option<String>,
+        port: u16,
+        timeout_s: u64,
+    ) -> Result<c::LoginOutcome, t::AuthError> {
+        let remote = remote_from_wit(remote);
+        let random = host::random_bytes(crate::browser::RANDOM_BYTES as u32);
+        let mut io = ImportIo {
+            callback_port: Some(port),
+        };
+        let hint = account_hint.as_deref();
+        finish(
+            ops::login_browser(&mut io, &remote, hint, port, timeout_s, &random).map(login_to_wit),
+        )
+    }
+
+    fn login_api_key(remote: c::Remote, key: String) -> Result<c::LoginOutcome, t::AuthError> {
+        let remote = remote_from_wit(remote);
+        finish(ops::login_api_key(&mut io(), &remote, None, Secret::new(key)).map(login_to_wit))
+    }
+
+    fn set_key(
+        remote: c::Remote,
+        account: String,
+        key: String,
+    ) -> Result<c::LoginOutcome, t::AuthError> {
+        let remote = remote_from_wit(remote);
+        finish(ops::set_key(&mut io(), &remote, &account, Secret::new(key)).map(login_to_wit))
+    }
+
+    fn token(
+        remote: c::Remote,
+        account: String,
+        options: c::CredentialOptions,
+    ) -> Result<c::ResolvedCredential, t::AuthError> {
+        let remote = remote_from_wit(remote);
+        let options = credential_options_from_wit(options);
+        finish(
+            ops::token(&mut io(), &remote, &account, &options).map(|r| c::ResolvedCredential {
+                kind: match r.kind {
+                    CredentialKind::ApiKey => c::AuthType::ApiKey,
+                    CredentialKind::OAuth => c::AuthType::Oauth,
+                },
+                source: match r.source {
+                    CredentialSource::Env => c::CredentialSource::Env,
+                    CredentialSource::Store => c::CredentialSource::Store,
+                },
+                secret: r.secret.into_exposed(),
+                token_type: r.token_type,
+                expires_at_ms: r.expires_at_ms,
+                refreshed: r.refreshed,
+                warning: r.warning,
+            }),
+        )
+    }
+
+    fn status(
+        remote: c::Remote,
+        account: String,
+        options: c::CredentialOptions,
+    ) -> Result<c::StatusReport, t::AuthError> {
+        let remote = remote_from_wit(remote);
+        let options = credential_options_from_wit(options);
+        finish(
+            ops::status(&mut io(), &remote, &account, &options).map(|s| c::StatusReport {
+                logged_in: s.logged_in,
+                remote: s.remote,
+                account: s.account,
+                auth_type: s.auth_type.map(auth_type_to_wit),
+                from_env: s.from_env,
+                expires_at_ms: s.expires_at_ms,
+                has_api_key: s.has_api_key,
+                has_oauth: s.has_oauth,
+            }),
+        )
+    }
+
+    fn logout(remote: c::Remote, account: String) -> Result<c::LogoutOutcome, t::AuthError> {
+        let remote = remote_from_wit(remote);
+        finish(
+            ops::logout(&mut io(), &remote, &account).map(|l| c::LogoutOutcome {
+                remote: l.remote,
+                account: l.account,
+                revoked: l.revoked,
+                revocation_error: l.revocation_error.as_ref().map(auth_error_to_wit),
+                cleared: l.cleared,
+            }),
+        )
+    }
+
+    fn forget(remote: c::Remote, account: String) -> Result<(), t::AuthError> {
+        let remote = remote_from_wit(remote);
+        finish(ops::forget(&mut io(), &remote, &account))
+    }
+
+    fn test(
+        remote: c::Remote,
+        account: String,
+        options: c::TestOptions,
+    ) -> Result<c::TestReport, c::TestFailure> {
+        let remote = remote_from_wit(remote);
+        let options = TestOptions {
+            method: match options.method {
+                c::TestMethod::Auto => TestMethod::Auto,
+                c::TestMethod::ApiKey => TestMethod::ApiKey,
+                c::TestMethod::Oauth => TestMethod::Oauth,
+            },
+            url: options.url,
+            key: options.key.map(Secret::new),
+            credential: credential_options_from_wit(options.credential),
+        };
+        ops::test(&mut io(), &remote, &account, &options)
+            .map(|r| c::TestReport {
+                url: r.url,
+                status: r.status,
+                elapsed_ms: r.elapsed_ms,
+                identity: r.identity.into_iter().collect(),
+                auth_type: auth_type_to_wit(r.auth_type),
+            })
+            .map_err(|f| c::TestFailure {
+                error: auth_error_to_wit(&f.error),
+                url: f.url,
+                status: f.status,
+                elapsed_ms: f.elapsed_ms,
+            })
+    }
+}
+
+fn finish<T>(result: Result<T, AuthError>) -> Result<T, t::AuthError> {
+    result.map_err(|e| auth_error_to_wit(&e))
+}
+
+fn auth_type_to_wit(a: AuthType) -> c::AuthType {
+    match a {
+        AuthType::Oauth => c::AuthType::Oauth,
+        AuthType::ApiKey => c::AuthType::ApiKey,
+    }
+}
+
+fn auth_type_from_wit(a: c::AuthType) -> AuthType {
+    match a {
+        c::AuthType::Oauth => AuthType::Oauth,
+        c::AuthType::ApiKey => AuthType::ApiKey,
+    }
+}
+
+fn credential_options_from_wit(o: c::CredentialOptions) -> CredentialOptions {
+    CredentialOptions {
+        prefer: auth_type_from_wit(o.prefer),
+        env_api_key: o.env_api_key.map(Secret::new),
+    }
+}
+
+fn endpoints_from_wit(e: c::Endpoints) -> Endpoints {
+    Endpoints {
+        issuer: e.issuer,
+        authorization_endpoint: e.authorization_endpoint,
+        token_endpoint: e.token_endpoint,
+        device_authorization_endpoint: e.device_authorization_endpoint,
+        revocation_endpoint: e.revocation_endpoint,
+        userinfo_endpoint: e.userinfo_endpoint,
+        introspection_endpoint: e.introspection_endpoint,
+    }
+}
+
+fn endpoints_to_wit(e: Endpoints) -> c::Endpoints {
+    c::Endpoints {
+        issuer: e.issuer,
+        authorization_endpoint: e.authorization_endpoint,
+        token_endpoint: e.token_endpoint,
+        device_authorization_endpoint: e.device_authorization_endpoint,
+        revocation_endpoint: e.revocation_endpoint,
+        userinfo_endpoint: e.userinfo_endpoint,
+        introspection_endpoint: e.introspection_endpoint,
+    }
+}
+
+fn remote_from_wit(r: c::Remote) -> RemoteSpec {
+    RemoteSpec {
+        name: r.name,
+        issuer: r.issuer,
+        endpoints: r.endpoints.map(endpoints_from_wit),
+        client: Client {
+            client_id: r.client.client_id,
+            client_secret: r.client.client_secret.map(Secret::new),
+            scopes: r.client.scopes,
+        },
+        api_url: r.api_url,
+        key_check: r.key_check.map(|k| KeyCheckSpec {
+            method: match k.method {
+                t::Method::Get => KeyCheckMethod::Get,
+                t::Method::Post => KeyCheckMethod::Post,
+            },
+            url: k.url,
+            header: k.header,
+            scheme: k.scheme,
+            identity: k.identity.into_iter().collect::<BTreeMap<_, _>>(),
+        }),
+        env_precedence: match r.env_precedence {
+            c::EnvPrecedence::Override => EnvPrecedence::Override,
+            c::EnvPrecedence::Fallback => EnvPrecedence::Fallback,
+        },
+    }
+}
+
+fn login_to_wit(l: LoginOutcome) -> c::LoginOutcome {
+    c::LoginOutcome {
+        remote: l.remote,
+        account: l.account,
+        auth_type: auth_type_to_wit(l.auth_type),
+        endpoints: l.endpoints.map(endpoints_to_wit),
+        identity: l.identity.into_iter().collect(),
+        expires_at_ms: l.expires_at_ms,
+    }
+}

@@ -1,0 +1,216 @@
+//! Between the WIT values and the core's types and wire form
+//!
+//! Imports arrive as WIT values and go to a core [`keyhole_core::Io`]; machine outputs arrive as
+//! WIT values and leave as the wire JSON the transcripts pin. Every conversion lives here once.
+
+use keyhole_core::http::{Body, Method, Param};
+use keyhole_core::wire::{self, WireValue};
+use keyhole_core::{AuthError, Output, StoreError};
+use keyhole_core::{HttpRequest, HttpResponse, Input, Prompt, Secret, StoreOp, TransportError};
+use serde_json::{Value, json};
+
+use crate::generated::exports::keyhole::auth::machines as m;
+use crate::generated::keyhole::auth::types as t;
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// A WIT request as the core's request, so that host-native's `Io::send` performs it
+///
+/// Header and form values become secrets: an `authorization` header or a refresh token in a form
+/// must never reach a `Debug` print on the host side either.
+pub(crate) fn request_from_wit(r: t::HttpRequest) -> HttpRequest {
+    let is_form = r
+        .headers
+        .iter()
+        .any(|(n, v)| n.eq_ignore_ascii_case("content-type") && v == FORM);
+    let headers = r
+        .headers
+        .into_iter()
+        // The core's form body implies its content-type; the host adapter adds it again.
+        .filter(|(n, v)| !(is_form && n.eq_ignore_ascii_case("content-type") && v == FORM))
+        .map(|(n, v)| (n.to_ascii_lowercase(), Param::Secret(Secret::new(v))))
+        .collect();
+    let body = if is_form || !r.body.is_empty() {
+        Body::Form(
+            form_urlencoded::parse(&r.body)
+                .map(|(k, v)| (k.into_owned(), Param::Secret(Secret::new(v.into_owned()))))
+                .collect(),
+        )
+    } else {
+        Body::Empty
+    };
+    HttpRequest {
+        method: match r.method {
+            t::Method::Get => Method::Get,
+            t::Method::Post => Method::Post,
+        },
+        url: r.url,
+        headers,
+        body,
+        max_response_bytes: usize::try_from(r.max_response_bytes).unwrap_or(usize::MAX),
+    }
+}
+
+pub(crate) fn response_to_wit(r: HttpResponse) -> t::HttpResponse {
+    t::HttpResponse {
+        status: r.status,
+        headers: r.headers,
+        body: r.body,
+    }
+}
+
+pub(crate) fn transport_error_to_wit(e: TransportError) -> t::TransportError {
+    match e {
+        TransportError::Dns => t::TransportError::Dns,
+        TransportError::Connect => t::TransportError::Connect,
+        TransportError::Timeout => t::TransportError::Timeout,
+        TransportError::Tls => t::TransportError::Tls,
+        TransportError::TooLarge => t::TransportError::TooLarge,
+        TransportError::Other(message) => t::TransportError::Other(message),
+    }
+}
+
+pub(crate) fn store_error_to_wit(e: StoreError) -> t::SecretError {
+    match e {
+        StoreError::Unavailable(m) => t::SecretError::Unavailable(m),
+        StoreError::Denied(m) => t::SecretError::Denied(m),
+        StoreError::Other(m) => t::SecretError::Other(m),
+    }
+}
+
+pub(crate) fn prompt_from_wit(p: t::Prompt) -> Prompt {
+    Prompt {
+        user_code: p.user_code,
+        verification_uri: p.verification_uri,
+        verification_uri_complete: p.verification_uri_complete,
+        expires_in_s: p.expires_in_s,
+        expires_at_ms: p.expires_at_ms,
+    }
+}
+
+/// A core input as the WIT input a `machines` resource takes
+pub(crate) fn input_to_wit(input: &Input) -> m::Input {
+    match input {
+        Input::Start => m::Input::Start,
+        Input::Response(r) => m::Input::Response(response_to_wit(r.clone())),
+        Input::TransportFailed(e) => m::Input::TransportFailed(transport_error_to_wit(e.clone())),
+        Input::Stored(result) => m::Input::Stored(
+            result
+                .clone()
+                .map(|value| value.map(Secret::into_exposed))
+                .map_err(store_error_to_wit),
+        ),
+        Input::Callback(target) => m::Input::Callback(target.clone()),
+        Input::Timer => m::Input::Timer,
+    }
+}
+
+/// A machine's `done` value as the component sent it: its JSON wire form
+struct DoneValue(Value);
+
+impl WireValue for DoneValue {
+    fn to_wire(&self) -> Value {
+        self.0.clone()
+    }
+}
+
+/// A WIT output in the wire JSON form, written by the core's own `wire::output_to_wire`
+///
+/// The output is first turned back into the core's `Output` (the request with its form, the
+/// error with every field), so what the transcripts compare is exactly what the native runner
+/// writes, and a field lost at the WIT boundary shows up as a difference.
+pub(crate) fn output_to_wire(output: m::Output) -> Value {
+    let output: Output<DoneValue> = match output {
+        m::Output::Send(r) => Output::Send(request_from_wit(r)),
+        m::Output::Store(op) => Output::Store(store_op_from_wit(op)),
+        m::Output::Show(p) => Output::Show(prompt_from_wit(p)),
+        m::Output::OpenBrowser(url) => Output::OpenBrowser(url),
+        m::Output::Wait(until_ms) => Output::Wait { until_ms },
+        m::Output::Done(result) => Output::Done(
+            result
+                // The component wrote it with serde_json; unreadable JSON would be a component
+                // bug, kept visible rather than hidden.
+                .map(|json| {
+                    DoneValue(
+                        serde_json::from_str(&json)
+                            .unwrap_or_else(|e| json!({ "unreadable_done_value": e.to_string() })),
+                    )
+                })
+                .map_err(|error| auth_error_to_core(error.kind)),
+        ),
+    };
+    wire::output_to_wire(&output)
+}
+
+fn store_op_from_wit(op: t::StoreOp) -> StoreOp {
+    match op {
+        t::StoreOp::Load(key) => StoreOp::Load { key },
+        t::StoreOp::Delete(key) => StoreOp::Delete { key },
+        t::StoreOp::Lock(key) => StoreOp::Lock { key },
+        t::StoreOp::Unlock(key) => StoreOp::Unlock { key },
+        t::StoreOp::CompareAndSwap(c) => cas_op(c.key, c.expected, c.new),
+    }
+}
+
+/// The core's error for a WIT error: every field comes across, so its message is the same
+pub(crate) fn auth_error_to_core(kind: t::ErrorKind) -> AuthError {
+    use t::ErrorKind as K;
+    match kind {
+        K::Denied => AuthError::Denied,
+        K::Expired => AuthError::Expired,
+        K::ClockDrift(count) => AuthError::ClockDrift { count },
+        K::InvalidKey => AuthError::InvalidKey,
+        K::InsufficientPermission => AuthError::InsufficientPermission,
+        K::RateLimited(retry_after_s) => AuthError::RateLimited { retry_after_s },
+        K::Unavailable(status) => AuthError::Unavailable { status },
+        K::ReloginRequired(reason) => AuthError::ReloginRequired { reason },
+        K::NotLoggedIn => AuthError::NotLoggedIn,
+        K::CorruptCredential(detail) => AuthError::CorruptCredential { detail },
+        K::InsecureEndpoint(url) => AuthError::InsecureEndpoint { url },
+        K::Protocol(p) => AuthError::Protocol {
+            field: p.field,
+            detail: p.detail,
+        },
+        K::Malformed(m) => AuthError::Malformed {
+            status: m.status,
+            reason: m.reason,
+        },
+        K::Provider(p) => AuthError::Provider {
+            code: p.code,
+            description: p.description,
+        },
+        K::Transport(e) => AuthError::Transport(transport_error_from_wit(e)),
+        K::Storage(e) => AuthError::Storage(store_error_from_wit(e)),
+        K::StateMismatch => AuthError::StateMismatch,
+        K::CallbackTimeout => AuthError::CallbackTimeout,
+        K::Config(detail) => AuthError::Config { detail },
+    }
+}
+
+fn transport_error_from_wit(e: t::TransportError) -> TransportError {
+    match e {
+        t::TransportError::Dns => TransportError::Dns,
+        t::TransportError::Connect => TransportError::Connect,
+        t::TransportError::Timeout => TransportError::Timeout,
+        t::TransportError::Tls => TransportError::Tls,
+        t::TransportError::TooLarge => TransportError::TooLarge,
+        t::TransportError::Other(message) => TransportError::Other(message),
+    }
+}
+
+fn store_error_from_wit(e: t::SecretError) -> StoreError {
+    match e {
+        t::SecretError::Unavailable(m) => StoreError::Unavailable(m),
+        t::SecretError::Denied(m) => StoreError::Denied(m),
+        t::SecretError::Other(m) => StoreError::Other(m),
+    }
+}
+
+/// A store operation from the `secrets` import, as the core's operation
+pub(crate) fn cas_op(key: String, expected: Option<String>, new: String) -> StoreOp {
+    StoreOp::CompareAndSwap {
+        key,
+        expected: expected.map(Secret::new),
+        new: Secret::new(new),
+    }
+}
