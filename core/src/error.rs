@@ -25,7 +25,9 @@ pub enum AuthError {
         count: u32,
     },
     /// The credential (an API key or an access token) was rejected (401)
-    #[error("the credential was rejected; check the API key (or create a new one), or log in again")]
+    #[error(
+        "the credential was rejected; check the API key (or create a new one), or log in again"
+    )]
     InvalidKey,
     /// The credential is valid but lacks permission (403)
     #[error(
