@@ -15,6 +15,8 @@
 mod drive;
 mod error;
 pub mod http;
+#[cfg(feature = "js")]
+mod js;
 mod machine;
 pub mod oauth;
 mod outbox;
