@@ -12,6 +12,34 @@
 //! loop with `await`. See `docs/architecture.md` for the picture.
 #![warn(missing_docs, unreachable_pub)]
 
+/// The str0m-style guard tests every machine carries: it is `Send`, it is `UnwindSafe`, and its
+/// size stays within a bound (a jump means something large moved inline)
+#[cfg(test)]
+macro_rules! machine_guard_tests {
+    ($machine:ty, $max_bytes:expr) => {
+        #[test]
+        fn is_send() {
+            fn check<T: Send>() {}
+            check::<$machine>();
+        }
+
+        #[test]
+        fn is_unwind_safe() {
+            fn check<T: std::panic::UnwindSafe>() {}
+            check::<$machine>();
+        }
+
+        #[test]
+        fn size_is_bounded() {
+            let n = std::mem::size_of::<$machine>();
+            assert!(n <= $max_bytes, "{} is {n} bytes", stringify!($machine));
+        }
+    };
+}
+
+pub mod browser;
+pub mod device;
+pub mod discovery;
 mod drive;
 mod error;
 pub mod http;
@@ -21,13 +49,18 @@ mod machine;
 pub mod oauth;
 mod outbox;
 pub mod record;
+pub mod revocation;
 mod secret;
 pub mod wire;
 
+pub use browser::{BrowserLogin, BrowserLoginConfig};
+pub use device::{DeviceLogin, DeviceLoginConfig};
+pub use discovery::{Discovery, DiscoveryConfig};
 pub use drive::{Io, drive};
 pub use error::{AuthError, StoreError};
 pub use http::{HttpRequest, HttpResponse, TransportError};
 pub use machine::{Input, Machine, Output, Prompt, StoreOp};
 pub use oauth::{Endpoints, TokenSet};
 pub use record::StoredRecord;
+pub use revocation::{Revocation, RevocationConfig, RevocationReport};
 pub use secret::Secret;

@@ -5,7 +5,7 @@ use crate::http::{HttpRequest, HttpResponse, TransportError};
 use crate::secret::Secret;
 
 /// An event fed to a machine with [`Machine::handle_input`]
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Input {
     /// The first input, once, right after construction
     Start,
@@ -23,6 +23,28 @@ pub enum Input {
     Callback(String),
     /// The last [`Output::Wait`] deadline passed
     Timer,
+}
+
+// A callback's query carries the authorization code and state: Debug shows the path only.
+impl std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Input::Start => f.write_str("Start"),
+            Input::Response(r) => f.debug_tuple("Response").field(r).finish(),
+            Input::TransportFailed(e) => f.debug_tuple("TransportFailed").field(e).finish(),
+            Input::Stored(s) => f.debug_tuple("Stored").field(s).finish(),
+            Input::Callback(target) => {
+                let path = target.split(['?', '#']).next().unwrap_or_default();
+                let redacted = if path.len() < target.len() {
+                    "?[redacted]"
+                } else {
+                    ""
+                };
+                write!(f, "Callback({path:?}{redacted})")
+            }
+            Input::Timer => f.write_str("Timer"),
+        }
+    }
 }
 
 /// A secret-store operation; keys are built by [`crate::record::storage_key`]
@@ -120,6 +142,6 @@ pub trait Machine {
     fn handle_input(&mut self, now_ms: u64, input: Input);
 
     /// The next thing to do; may change after `handle_input` only
-    #[must_use]
+    #[must_use = "drain poll_output until it returns Wait or Done, performing what it asks"]
     fn poll_output(&mut self) -> Output<Self::Value>;
 }

@@ -185,15 +185,39 @@ pub(crate) fn read_token_response(
     now_ms: u64,
     max_bytes: usize,
 ) -> Result<TokenReply, AuthError> {
+    match read_oauth_json(response, now_ms, max_bytes)? {
+        Ok(body) => token_set_from(&body, now_ms).map(TokenReply::Tokens),
+        Err(refusal) => Ok(TokenReply::Refused(refusal)),
+    }
+}
+
+/// Reads a JSON answer from an OAuth endpoint: the body on 2xx, the refusal on a 4xx OAuth error
+/// ([RFC 6749 §5.2](https://www.rfc-editor.org/rfc/rfc6749#section-5.2))
+///
+/// 429 gives `RateLimited` and 5xx `Unavailable`; a body that is not a JSON object, or another
+/// status, is `Malformed`.
+pub(crate) fn read_oauth_json(
+    response: &HttpResponse,
+    now_ms: u64,
+    max_bytes: usize,
+) -> Result<Result<Map<String, Value>, OAuthRefusal>, AuthError> {
     if let Some(error) = server_trouble(response, now_ms) {
         return Err(error);
     }
     let body = json_object(response, max_bytes)?;
     if response.is_success() {
-        return token_set_from(&body, now_ms).map(TokenReply::Tokens);
+        return Ok(Ok(body));
     }
-    match read_refusal(&body) {
-        Some(refusal) if (400..500).contains(&response.status) => Ok(TokenReply::Refused(refusal)),
+    refusal_or_malformed(response, &body).map(Err)
+}
+
+/// The OAuth refusal in a 4xx body, or `Malformed` when the status or body is not one
+pub(crate) fn refusal_or_malformed(
+    response: &HttpResponse,
+    body: &Map<String, Value>,
+) -> Result<OAuthRefusal, AuthError> {
+    match read_refusal(body) {
+        Some(refusal) if (400..500).contains(&response.status) => Ok(refusal),
         _ => Err(AuthError::Malformed {
             status: response.status,
             reason: "an unexpected status without an OAuth error".into(),

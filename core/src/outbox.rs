@@ -71,6 +71,14 @@ impl<T: Clone> Outbox<T> {
         self.until_ms
     }
 
+    /// Keeps the current wait after an ignored input; a deadline that the input's time has
+    /// passed moves to now + 1 ms, so the repeated `Wait` still lies in the future
+    pub(crate) fn rearm(&mut self) {
+        if let Some(until_ms) = self.until_ms {
+            self.wait_until(until_ms);
+        }
+    }
+
     /// Ends the flow; later calls keep the first result
     pub(crate) fn finish(&mut self, result: Result<T, AuthError>) {
         if self.done.is_none() {

@@ -65,7 +65,7 @@ where
 }
 
 /// The names [`new_machine`] accepts
-pub const MACHINE_KINDS: &[&str] = &[];
+pub const MACHINE_KINDS: &[&str] = &["discovery", "device_login", "browser_login", "revocation"];
 
 /// Builds a machine by name from its JSON config, the time and the random bytes it may need
 pub fn new_machine(
@@ -76,6 +76,23 @@ pub fn new_machine(
 ) -> Result<Box<dyn WireMachine>, WireError> {
     #[allow(clippy::match_single_binding)]
     match kind {
+        "discovery" => Ok(Box::new(crate::discovery::Discovery::new(
+            config_from_wire(kind, _config)?,
+            _now_ms,
+        ))),
+        "device_login" => Ok(Box::new(crate::device::DeviceLogin::new(
+            config_from_wire(kind, _config)?,
+            _now_ms,
+        ))),
+        "browser_login" => Ok(Box::new(crate::browser::BrowserLogin::new(
+            config_from_wire(kind, _config)?,
+            _now_ms,
+            _random,
+        ))),
+        "revocation" => Ok(Box::new(crate::revocation::Revocation::new(
+            config_from_wire(kind, _config)?,
+            _now_ms,
+        ))),
         _ => Err(wire_err(format!(
             "unknown machine `{kind}`; expected one of {MACHINE_KINDS:?}"
         ))),
