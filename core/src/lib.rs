@@ -40,6 +40,8 @@ macro_rules! machine_guard_tests {
 pub mod browser;
 pub mod device;
 pub mod discovery;
+#[cfg(feature = "component")]
+mod component;
 mod drive;
 mod error;
 pub mod http;

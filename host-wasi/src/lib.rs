@@ -1,1 +1,331 @@
-//! placeholder until the host issue lands
+//! keyhole-wasi: the keyhole core as a wasm component, hosted in wasmtime
+//!
+//! A plugin host embeds this crate to run the very component other hosts (JS, editors) load:
+//!
+//! 1. [`Runtime::from_path`] or [`Runtime::from_bytes`] compiles the component once and keeps the
+//!    precompiled artefact in the user's cache directory ([`default_cache_dir`]); the next process
+//!    loads it in about a millisecond after checking it.
+//! 2. [`Runtime::instantiate`] makes an [`Instance`] from the cached `InstancePre`, attaching the
+//!    host's [`Io`] (host-native's reqwest client and keyring/file store for the CLI) behind the
+//!    WIT imports.
+//! 3. [`Instance::machine`] builds one of the core's machines inside the component; it is fed and
+//!    drained exactly like a native machine, in the wire JSON form of `tests/transcripts/README.md`.
+//!
+//! Every failure is an [`Error`] naming the operation: a missing, malformed or incompatible
+//! component, a trap inside the guest, or a failing import. Nothing here writes credentials except
+//! through the guest's own store operations, so a failed call leaves them as they were.
+#![deny(missing_docs)]
+
+mod cache;
+mod convert;
+mod imports;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use keyhole_core::{Input, Io};
+use serde_json::Value;
+use wasmtime::component::{Linker, ResourceAny};
+use wasmtime::{Engine, Store};
+
+pub use cache::{CacheOutcome, default_cache_dir};
+pub use convert::auth_error_to_wire;
+
+/// The `bindgen!` output, kept out of the public API
+mod generated {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "keyhole",
+        imports: { default: trappable },
+    });
+}
+
+use generated::{Keyhole, KeyholePre};
+
+/// The machine kinds the component exports, by wire name (the transcripts' `machine`)
+pub const MACHINE_KINDS: &[&str] = &[
+    "discovery",
+    "device_login",
+    "browser_login",
+    "refresh",
+    "credential",
+    "key_check",
+    "revocation",
+];
+
+/// Why the component could not be loaded or called
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The component file could not be read
+    #[error(
+        "cannot read the keyhole component at {path}: {source}; build it with `scripts/build-component` or set KEYHOLE_COMPONENT to its path"
+    )]
+    Missing {
+        /// Where it was looked for
+        path: PathBuf,
+        /// Why it could not be read
+        source: std::io::Error,
+    },
+    /// The bytes are not a valid wasm component
+    #[error(
+        "the keyhole component is not a valid wasm component ({0}); rebuild it with `scripts/build-component`"
+    )]
+    Malformed(String),
+    /// The component does not have this host's world (`keyhole:auth/keyhole@0.1.0`)
+    #[error(
+        "the keyhole component does not match this keyhole-wasi ({0}); use the component built from the same keyhole version"
+    )]
+    Incompatible(String),
+    /// A call into the guest trapped or an import failed
+    #[error(
+        "the keyhole component failed during {operation}: {detail}; stored credentials were not changed by this failure"
+    )]
+    Call {
+        /// What was being done, e.g. `device_login.handle-input`
+        operation: String,
+        /// The trap or import error, with its cause chain
+        detail: String,
+    },
+}
+
+impl Error {
+    fn call(operation: impl Into<String>, error: wasmtime::Error) -> Self {
+        Error::Call {
+            operation: operation.into(),
+            detail: format!("{error:#}"),
+        }
+    }
+}
+
+/// The per-instance data wasmtime hands to the imports
+pub struct HostState {
+    wasi: wasmtime_wasi::WasiCtx,
+    table: wasmtime::component::ResourceTable,
+    io: Option<Box<dyn Io + Send>>,
+}
+
+impl wasmtime_wasi::WasiView for HostState {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        wasmtime_wasi::WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// One engine per process: the `Linker` and every compiled component belong to it
+fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(Engine::default)
+}
+
+/// The linker with WASI (the guest's std imports) and keyhole's imports, built once
+fn linker() -> Result<&'static Linker<HostState>, Error> {
+    static LINKER: OnceLock<Result<Linker<HostState>, String>> = OnceLock::new();
+    LINKER
+        .get_or_init(|| {
+            let mut linker = Linker::new(engine());
+            wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| format!("{e:#}"))?;
+            Keyhole::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
+                &mut linker,
+                |state| state,
+            )
+            .map_err(|e| format!("{e:#}"))?;
+            Ok(linker)
+        })
+        .as_ref()
+        .map_err(|e| Error::Incompatible(format!("the host's imports could not be linked: {e}")))
+}
+
+/// A compiled keyhole component, ready to instantiate many times
+pub struct Runtime {
+    pre: KeyholePre<HostState>,
+    cache: CacheOutcome,
+}
+
+impl Runtime {
+    /// Loads the component at `path`, through the cache in `cache_dir` when given
+    pub fn from_path(path: &Path, cache_dir: Option<&Path>) -> Result<Self, Error> {
+        let bytes = std::fs::read(path).map_err(|source| Error::Missing {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_bytes(&bytes, cache_dir)
+    }
+
+    /// Loads a component from its bytes, through the cache in `cache_dir` when given
+    pub fn from_bytes(wasm: &[u8], cache_dir: Option<&Path>) -> Result<Self, Error> {
+        if !wasm.starts_with(b"\0asm") {
+            return Err(Error::Malformed(
+                "the file does not start with the wasm magic number".into(),
+            ));
+        }
+        let (component, cache) = cache::load(engine(), wasm, cache_dir)?;
+        let instance_pre = linker()?
+            .instantiate_pre(&component)
+            .map_err(|e| Error::Incompatible(format!("{e:#}")))?;
+        let pre =
+            KeyholePre::new(instance_pre).map_err(|e| Error::Incompatible(format!("{e:#}")))?;
+        Ok(Self { pre, cache })
+    }
+
+    /// What loading did with the cache
+    pub fn cache_outcome(&self) -> &CacheOutcome {
+        &self.cache
+    }
+
+    /// A fresh instance; `io` performs the imports (HTTP, secrets, clock, prompts)
+    ///
+    /// Without `io`, only the `machines` export is usable: the host drives every request itself,
+    /// and a call that reaches an import fails with an error naming it.
+    pub fn instantiate(&self, io: Option<Box<dyn Io + Send>>) -> Result<Instance, Error> {
+        let state = HostState {
+            wasi: wasmtime_wasi::WasiCtx::builder().inherit_stderr().build(),
+            table: wasmtime::component::ResourceTable::new(),
+            io,
+        };
+        let mut store = Store::new(engine(), state);
+        let bindings = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| Error::call("instantiate", e))?;
+        Ok(Instance { store, bindings })
+    }
+}
+
+/// Calls the same method on the export of the resource named by a wire machine kind
+///
+/// The seven resources have one shape but seven generated types, so the dispatch is written once.
+macro_rules! for_kind {
+    ($exports:expr, $kind:expr, $r:ident => $call:expr) => {
+        match $kind {
+            "discovery" => {
+                let $r = $exports.discovery();
+                $call
+            }
+            "device_login" => {
+                let $r = $exports.device_login();
+                $call
+            }
+            "browser_login" => {
+                let $r = $exports.browser_login();
+                $call
+            }
+            "refresh" => {
+                let $r = $exports.refresh();
+                $call
+            }
+            "credential" => {
+                let $r = $exports.credential();
+                $call
+            }
+            "key_check" => {
+                let $r = $exports.key_check();
+                $call
+            }
+            // `Machine::kind` only ever holds a name from MACHINE_KINDS.
+            _ => {
+                let $r = $exports.revocation();
+                $call
+            }
+        }
+    };
+}
+
+/// One instance of the component with its own memory and host I/O
+pub struct Instance {
+    store: Store<HostState>,
+    bindings: Keyhole,
+}
+
+/// A machine living inside an [`Instance`]; drop it with [`Instance::drop_machine`]
+#[derive(Debug)]
+pub struct Machine {
+    kind: &'static str,
+    handle: ResourceAny,
+}
+
+impl Machine {
+    /// The machine's wire name, e.g. `device_login`
+    pub fn kind(&self) -> &'static str {
+        self.kind
+    }
+}
+
+impl Instance {
+    /// Builds a machine by wire name from its JSON config (see `docs/architecture.md`)
+    ///
+    /// `random` is read by `browser_login` only. A config the machine cannot use is not an error
+    /// here: the machine reports it as `done` with a `config` error after `start`.
+    pub fn machine(
+        &mut self,
+        kind: &str,
+        config: &Value,
+        now_ms: u64,
+        random: &[u8],
+    ) -> Result<Machine, Error> {
+        let kind = MACHINE_KINDS
+            .iter()
+            .copied()
+            .find(|k| *k == kind)
+            .ok_or_else(|| {
+                Error::Incompatible(format!(
+                    "unknown machine `{kind}`; expected one of {MACHINE_KINDS:?}"
+                ))
+            })?;
+        let config = config.to_string();
+        let exports = self.bindings.keyhole_auth_machines();
+        let store = &mut self.store;
+        let built = match kind {
+            "discovery" => exports.discovery().call_constructor(store, &config, now_ms),
+            "device_login" => exports
+                .device_login()
+                .call_constructor(store, &config, now_ms),
+            // The one constructor with entropy.
+            "browser_login" => exports
+                .browser_login()
+                .call_constructor(store, &config, now_ms, random),
+            "refresh" => exports.refresh().call_constructor(store, &config, now_ms),
+            "credential" => exports
+                .credential()
+                .call_constructor(store, &config, now_ms),
+            "key_check" => exports.key_check().call_constructor(store, &config, now_ms),
+            _ => exports
+                .revocation()
+                .call_constructor(store, &config, now_ms),
+        };
+        let handle = built.map_err(|e| Error::call(format!("{kind}.constructor"), e))?;
+        Ok(Machine { kind, handle })
+    }
+
+    /// Feeds one input (see `keyhole_core::Machine::handle_input`)
+    pub fn handle_input(
+        &mut self,
+        machine: &Machine,
+        now_ms: u64,
+        input: &Input,
+    ) -> Result<(), Error> {
+        let input = convert::input_to_wit(input);
+        let exports = self.bindings.keyhole_auth_machines();
+        let (store, h) = (&mut self.store, machine.handle);
+        for_kind!(exports, machine.kind, r => r.call_handle_input(store, h, now_ms, &input))
+            .map_err(|e| Error::call(format!("{}.handle-input", machine.kind), e))
+    }
+
+    /// The next output, in the wire JSON form (`keyhole_core::wire::output_to_wire`'s shape)
+    pub fn poll_output(&mut self, machine: &Machine) -> Result<Value, Error> {
+        let exports = self.bindings.keyhole_auth_machines();
+        let (store, h) = (&mut self.store, machine.handle);
+        for_kind!(exports, machine.kind, r => r.call_poll_output(store, h))
+            .map(convert::output_to_wire)
+            .map_err(|e| Error::call(format!("{}.poll-output", machine.kind), e))
+    }
+
+    /// Frees a machine's state inside the guest
+    pub fn drop_machine(&mut self, machine: Machine) -> Result<(), Error> {
+        machine
+            .handle
+            .resource_drop(&mut self.store)
+            .map_err(|e| Error::call(format!("{}.drop", machine.kind), e))
+    }
+}

@@ -1,0 +1,298 @@
+//! The core as a wasm component: the WIT world `keyhole:auth/keyhole` (`wit/keyhole-auth.wit`)
+//!
+//! Built with `cargo build -p keyhole-core --target wasm32-wasip2 --profile wasm --features
+//! component`; rustc's component linker wraps the module, so no cargo-component is needed.
+//!
+//! The `machines` resources wrap [`crate::wire::new_machine`]: every machine kind the wire form
+//! knows is reachable here, built from the same JSON configs the transcripts use. Outputs are
+//! typed in the WIT; a machine's `done` value stays its JSON wire form (documented in the WIT).
+
+use std::cell::RefCell;
+
+use serde_json::Value;
+
+use crate::error::{AuthError, StoreError};
+use crate::http::{Body, HttpRequest, HttpResponse, Method, TransportError};
+use crate::machine::{Input, Output, Prompt, StoreOp};
+use crate::secret::Secret;
+use crate::wire::{WireMachine, new_machine};
+
+#[allow(missing_docs, unreachable_pub, clippy::all)]
+mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "keyhole",
+    });
+}
+
+use bindings::exports::keyhole::auth::machines as wit;
+use bindings::keyhole::auth::types as t;
+
+struct Component;
+
+bindings::export!(Component with_types_in bindings);
+
+impl wit::Guest for Component {
+    type Discovery = WasmMachine;
+    type DeviceLogin = WasmMachine;
+    type BrowserLogin = WasmMachine;
+    type Refresh = WasmMachine;
+    type Credential = WasmMachine;
+    type KeyCheck = WasmMachine;
+    type Revocation = WasmMachine;
+}
+
+/// One machine behind a WIT resource; `&self` methods, so the state sits in a `RefCell`
+struct WasmMachine(RefCell<State>);
+
+enum State {
+    Running(Box<dyn WireMachine>),
+    /// The config could not be read: `done(err(config))` once started, as the WIT promises
+    Broken {
+        error: AuthError,
+        started: bool,
+    },
+}
+
+impl WasmMachine {
+    fn new(kind: &str, config_json: &str, now_ms: u64, random: &[u8]) -> Self {
+        let built = serde_json::from_str::<Value>(config_json)
+            .map_err(|e| format!("the `{kind}` config is not JSON: {e}"))
+            .and_then(|config| new_machine(kind, &config, now_ms, random).map_err(|e| e.0));
+        Self(RefCell::new(match built {
+            Ok(machine) => State::Running(machine),
+            Err(detail) => State::Broken {
+                error: AuthError::Config { detail },
+                started: false,
+            },
+        }))
+    }
+
+    fn handle_input(&self, now_ms: u64, input: wit::Input) {
+        match &mut *self.0.borrow_mut() {
+            State::Running(machine) => machine.handle_input(now_ms, input_from_wit(input)),
+            State::Broken { started, .. } => *started |= matches!(input, wit::Input::Start),
+        }
+    }
+
+    fn poll_output(&self) -> wit::Output {
+        match &mut *self.0.borrow_mut() {
+            State::Running(machine) => output_to_wit(machine.poll_output_value()),
+            State::Broken { started: false, .. } => wit::Output::Wait(None),
+            State::Broken { error, .. } => wit::Output::Done(Err(auth_error_to_wit(error))),
+        }
+    }
+}
+
+macro_rules! machine_resources {
+    ($($trait:ident => $kind:literal),* $(,)?) => {$(
+        impl wit::$trait for WasmMachine {
+            fn new(config_json: String, now_ms: u64) -> Self {
+                WasmMachine::new($kind, &config_json, now_ms, &[])
+            }
+            fn handle_input(&self, now_ms: u64, input: wit::Input) {
+                WasmMachine::handle_input(self, now_ms, input)
+            }
+            fn poll_output(&self) -> wit::Output {
+                WasmMachine::poll_output(self)
+            }
+        }
+    )*};
+}
+
+machine_resources! {
+    GuestDiscovery => "discovery",
+    GuestDeviceLogin => "device_login",
+    GuestRefresh => "refresh",
+    GuestCredential => "credential",
+    GuestKeyCheck => "key_check",
+    GuestRevocation => "revocation",
+}
+
+impl wit::GuestBrowserLogin for WasmMachine {
+    fn new(config_json: String, now_ms: u64, random: Vec<u8>) -> Self {
+        WasmMachine::new("browser_login", &config_json, now_ms, &random)
+    }
+    fn handle_input(&self, now_ms: u64, input: wit::Input) {
+        WasmMachine::handle_input(self, now_ms, input)
+    }
+    fn poll_output(&self) -> wit::Output {
+        WasmMachine::poll_output(self)
+    }
+}
+
+fn input_from_wit(input: wit::Input) -> Input {
+    match input {
+        wit::Input::Start => Input::Start,
+        wit::Input::Response(r) => Input::Response(response_from_wit(r)),
+        wit::Input::TransportFailed(e) => Input::TransportFailed(transport_error_from_wit(e)),
+        wit::Input::Stored(result) => Input::Stored(
+            result
+                .map(|value| value.map(Secret::new))
+                .map_err(store_error_from_wit),
+        ),
+        wit::Input::Callback(target) => Input::Callback(target),
+        wit::Input::Timer => Input::Timer,
+    }
+}
+
+fn response_from_wit(r: t::HttpResponse) -> HttpResponse {
+    HttpResponse {
+        status: r.status,
+        headers: r
+            .headers
+            .into_iter()
+            .map(|(name, value)| (name.to_ascii_lowercase(), value))
+            .collect(),
+        body: r.body,
+    }
+}
+
+fn transport_error_from_wit(e: t::TransportError) -> TransportError {
+    match e {
+        t::TransportError::Dns => TransportError::Dns,
+        t::TransportError::Connect => TransportError::Connect,
+        t::TransportError::Timeout => TransportError::Timeout,
+        t::TransportError::Tls => TransportError::Tls,
+        t::TransportError::TooLarge => TransportError::TooLarge,
+        t::TransportError::Other(message) => TransportError::Other(message),
+    }
+}
+
+fn store_error_from_wit(e: t::SecretError) -> StoreError {
+    match e {
+        t::SecretError::Unavailable(m) => StoreError::Unavailable(m),
+        t::SecretError::Denied(m) => StoreError::Denied(m),
+        t::SecretError::Other(m) => StoreError::Other(m),
+    }
+}
+
+fn request_to_wit(request: &HttpRequest) -> t::HttpRequest {
+    let mut headers: Vec<(String, String)> = request
+        .headers
+        .iter()
+        .map(|(name, value)| (name.clone(), value.expose().to_owned()))
+        .collect();
+    let body = match &request.body {
+        Body::Empty => Vec::new(),
+        Body::Form(_) => {
+            headers.push((
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            ));
+            request.encoded_form().unwrap_or_default().into_bytes()
+        }
+    };
+    t::HttpRequest {
+        method: match request.method {
+            Method::Get => t::Method::Get,
+            Method::Post => t::Method::Post,
+        },
+        url: request.url.clone(),
+        headers,
+        body,
+        max_response_bytes: request.max_response_bytes as u64,
+        redirect_policy: t::RedirectPolicy::NoFollow,
+    }
+}
+
+fn store_op_to_wit(op: &StoreOp) -> t::StoreOp {
+    match op {
+        StoreOp::Load { key } => t::StoreOp::Load(key.clone()),
+        StoreOp::CompareAndSwap { key, expected, new } => {
+            t::StoreOp::CompareAndSwap(t::CompareAndSwap {
+                key: key.clone(),
+                expected: expected.as_ref().map(|e| e.expose().to_owned()),
+                new: new.expose().to_owned(),
+            })
+        }
+        StoreOp::Delete { key } => t::StoreOp::Delete(key.clone()),
+        StoreOp::Lock { key } => t::StoreOp::Lock(key.clone()),
+        StoreOp::Unlock { key } => t::StoreOp::Unlock(key.clone()),
+    }
+}
+
+fn prompt_to_wit(p: &Prompt) -> t::Prompt {
+    t::Prompt {
+        user_code: p.user_code.clone(),
+        verification_uri: p.verification_uri.clone(),
+        verification_uri_complete: p.verification_uri_complete.clone(),
+        expires_in_s: p.expires_in_s,
+        expires_at_ms: p.expires_at_ms,
+    }
+}
+
+fn output_to_wit(output: Output<Value>) -> wit::Output {
+    match output {
+        Output::Send(request) => wit::Output::Send(request_to_wit(&request)),
+        Output::Store(op) => wit::Output::Store(store_op_to_wit(&op)),
+        Output::Show(prompt) => wit::Output::Show(prompt_to_wit(&prompt)),
+        Output::OpenBrowser(url) => wit::Output::OpenBrowser(url),
+        Output::Wait { until_ms } => wit::Output::Wait(until_ms),
+        Output::Done(result) => wit::Output::Done(
+            result
+                .map(|value| value.to_string())
+                .map_err(|error| auth_error_to_wit(&error)),
+        ),
+    }
+}
+
+fn transport_error_to_wit(e: &TransportError) -> t::TransportError {
+    match e {
+        TransportError::Dns => t::TransportError::Dns,
+        TransportError::Connect => t::TransportError::Connect,
+        TransportError::Timeout => t::TransportError::Timeout,
+        TransportError::Tls => t::TransportError::Tls,
+        TransportError::TooLarge => t::TransportError::TooLarge,
+        TransportError::Other(message) => t::TransportError::Other(message.clone()),
+    }
+}
+
+fn store_error_to_wit(e: &StoreError) -> t::SecretError {
+    match e {
+        StoreError::Unavailable(m) => t::SecretError::Unavailable(m.clone()),
+        StoreError::Denied(m) => t::SecretError::Denied(m.clone()),
+        StoreError::Other(m) => t::SecretError::Other(m.clone()),
+    }
+}
+
+/// The WIT form of an error: every field, and the message the core would print
+///
+/// The match is exhaustive on purpose (this module is inside the crate, so `#[non_exhaustive]`
+/// does not apply): a new `AuthError` variant does not compile until the WIT has its case.
+fn auth_error_to_wit(error: &AuthError) -> t::AuthError {
+    use t::ErrorKind as K;
+    let kind = match error {
+        AuthError::Denied => K::Denied,
+        AuthError::Expired => K::Expired,
+        AuthError::ClockDrift { count } => K::ClockDrift(*count),
+        AuthError::InvalidKey => K::InvalidKey,
+        AuthError::InsufficientPermission => K::InsufficientPermission,
+        AuthError::RateLimited { retry_after_s } => K::RateLimited(*retry_after_s),
+        AuthError::Unavailable { status } => K::Unavailable(*status),
+        AuthError::ReloginRequired { reason } => K::ReloginRequired(reason.clone()),
+        AuthError::NotLoggedIn => K::NotLoggedIn,
+        AuthError::InsecureEndpoint { url } => K::InsecureEndpoint(url.clone()),
+        AuthError::Protocol { field, detail } => K::Protocol(t::ProtocolViolation {
+            field: field.clone(),
+            detail: detail.clone(),
+        }),
+        AuthError::Malformed { status, reason } => K::Malformed(t::UnreadableResponse {
+            status: *status,
+            reason: reason.clone(),
+        }),
+        AuthError::Provider { code, description } => K::Provider(t::ProviderRefusal {
+            code: code.clone(),
+            description: description.clone(),
+        }),
+        AuthError::Transport(e) => K::Transport(transport_error_to_wit(e)),
+        AuthError::Storage(e) => K::Storage(store_error_to_wit(e)),
+        AuthError::StateMismatch => K::StateMismatch,
+        AuthError::CallbackTimeout => K::CallbackTimeout,
+        AuthError::Config { detail } => K::Config(detail.clone()),
+    };
+    t::AuthError {
+        kind,
+        message: error.to_string(),
+    }
+}

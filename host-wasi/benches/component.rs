@@ -1,0 +1,79 @@
+//! Loading and running the component: cold (compile), warm (verified cache), and transcript replay
+//! through the component against the native machines
+//!
+//! `cargo bench -p keyhole-wasi --bench component`; figures go to docs/performance.md.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use keyhole_core::Input;
+use keyhole_wasi::{CacheOutcome, Runtime};
+use serde_json::{Value, json};
+
+/// Instantiate, build a discovery machine, start it and read its first request
+fn first_call(runtime: &Runtime) -> Value {
+    let mut instance = runtime.instantiate(None).expect("instantiate");
+    let m = instance
+        .machine(
+            "discovery",
+            &json!({"issuer": "https://idp.example"}),
+            1,
+            &[],
+        )
+        .expect("machine");
+    instance.handle_input(&m, 1, &Input::Start).expect("start");
+    instance.poll_output(&m).expect("poll")
+}
+
+fn load(c: &mut Criterion) {
+    let wasm = common::component_bytes();
+    let mut group = c.benchmark_group("load");
+    group.sample_size(10);
+    group.bench_function("cold: compile + instantiate + first call", |b| {
+        b.iter(|| first_call(&Runtime::from_bytes(&wasm, None).expect("compile")))
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    Runtime::from_bytes(&wasm, Some(dir.path())).expect("fill the cache");
+    group.sample_size(100);
+    group.bench_function("warm: verified cache + instantiate + first call", |b| {
+        b.iter(|| {
+            let runtime = Runtime::from_bytes(&wasm, Some(dir.path())).expect("load");
+            assert_eq!(runtime.cache_outcome(), &CacheOutcome::Hit);
+            first_call(&runtime)
+        })
+    });
+    let runtime = Runtime::from_bytes(&wasm, None).expect("compile");
+    group.bench_function("instantiate + first call", |b| {
+        b.iter(|| first_call(&runtime))
+    });
+    group.finish();
+}
+
+fn replay(c: &mut Criterion) {
+    let docs: Vec<Value> = common::transcript_files()
+        .iter()
+        .map(|p| common::read_transcript(p))
+        .collect();
+    let runtime = common::runtime();
+    let mut instance = runtime.instantiate(None).expect("instantiate");
+    let mut group = c.benchmark_group("replay all transcripts");
+    group.bench_function("component", |b| {
+        b.iter(|| {
+            for doc in &docs {
+                common::replay_in_component(&mut instance, doc);
+            }
+        })
+    });
+    group.bench_function("native", |b| {
+        b.iter(|| {
+            for doc in &docs {
+                common::replay_native(doc);
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, load, replay);
+criterion_main!(benches);

@@ -1,0 +1,178 @@
+//! Compile once: the precompiled component in the user's cache directory, verified before use
+//!
+//! An entry is named after the component's SHA-256 and a key for this build of wasmtime (its
+//! version and the engine's [`Engine::precompile_compatibility_hash`]), so a new component or a new
+//! wasmtime never meets an old artefact. The file holds a header with both and a SHA-256 of the
+//! artefact; anything that does not check out is recompiled and rewritten, never loaded.
+
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+use crate::Error;
+
+const MAGIC: &[u8; 8] = b"KHCWASM1";
+const HEADER_LEN: usize = MAGIC.len() + 32 + 32 + 32;
+
+/// What loading did with the cache
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheOutcome {
+    /// No cache directory: compiled in memory
+    Disabled,
+    /// Loaded the verified precompiled artefact
+    Hit,
+    /// No entry yet: compiled and stored
+    Miss,
+    /// An entry existed but was refused (the reason); compiled and stored again
+    Rebuilt(String),
+}
+
+/// `$XDG_CACHE_HOME/keyhole`, else `~/.cache/keyhole`; `None` when neither is known
+pub fn default_cache_dir() -> Option<PathBuf> {
+    let base = match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(std::env::var_os("HOME").filter(|v| !v.is_empty())?).join(".cache"),
+    };
+    Some(base.join("keyhole"))
+}
+
+/// A key for "artefacts from this engine load in this engine": wasmtime version + engine config
+pub(crate) fn engine_key(engine: &Engine) -> [u8; 32] {
+    // `DefaultHasher::new()` has fixed keys, so the value is stable for one build; a different
+    // build that hashes differently only causes a recompile.
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    let mut key = Sha256::new();
+    key.update(env!("KEYHOLE_WASMTIME_VERSION").as_bytes());
+    key.update(hasher.finish().to_le_bytes());
+    key.finalize().into()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Where the entry for this component and engine lives
+pub(crate) fn entry_path(dir: &Path, component_sha: &[u8; 32], engine_key: &[u8; 32]) -> PathBuf {
+    dir.join(format!(
+        "{}-{}.cwasm",
+        hex(&component_sha[..16]),
+        hex(&engine_key[..8])
+    ))
+}
+
+/// Compiles `wasm`, or loads its verified precompiled form from `cache_dir`
+pub(crate) fn load(
+    engine: &Engine,
+    wasm: &[u8],
+    cache_dir: Option<&Path>,
+) -> Result<(Component, CacheOutcome), Error> {
+    let Some(dir) = cache_dir else {
+        return Ok((compile(engine, wasm)?, CacheOutcome::Disabled));
+    };
+    let component_sha: [u8; 32] = Sha256::digest(wasm).into();
+    let engine_key = engine_key(engine);
+    let path = entry_path(dir, &component_sha, &engine_key);
+    let outcome = match std::fs::read(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => CacheOutcome::Miss,
+        Err(e) => CacheOutcome::Rebuilt(format!("unreadable: {e}")),
+        Ok(bytes) => match verified_artefact(&bytes, &component_sha, &engine_key) {
+            Err(reason) => CacheOutcome::Rebuilt(reason.to_owned()),
+            Ok(artefact) => {
+                // SAFETY: `Component::deserialize` trusts its input to be an artefact wasmtime
+                // produced (it maps it as executable code). This one was written by `store` below
+                // from `Component::serialize`, for this exact component and engine key (checked
+                // above), into the user's own cache directory (created 0700), and its SHA-256
+                // matches, so it is byte for byte what wasmtime wrote: a truncated, corrupted or
+                // swapped file is refused before this call. wasmtime then checks its own version
+                // and config header and refuses a mismatch with an error.
+                match unsafe { Component::deserialize(engine, artefact) } {
+                    Ok(component) => return Ok((component, CacheOutcome::Hit)),
+                    Err(e) => CacheOutcome::Rebuilt(format!("wasmtime refused it: {e}")),
+                }
+            }
+        },
+    };
+    let component = compile(engine, wasm)?;
+    // A cache that cannot be written (read-only home, full disk) costs speed, not correctness.
+    let _ = store(&path, &component, &component_sha, &engine_key);
+    Ok((component, outcome))
+}
+
+fn compile(engine: &Engine, wasm: &[u8]) -> Result<Component, Error> {
+    Component::from_binary(engine, wasm).map_err(|e| Error::Malformed(format!("{e:#}")))
+}
+
+/// The artefact inside a cache file, if the header and checksum match
+fn verified_artefact<'a>(
+    bytes: &'a [u8],
+    component_sha: &[u8; 32],
+    engine_key: &[u8; 32],
+) -> Result<&'a [u8], &'static str> {
+    if bytes.len() < HEADER_LEN || &bytes[..MAGIC.len()] != MAGIC {
+        return Err("not a keyhole cache file");
+    }
+    let (header, artefact) = bytes.split_at(HEADER_LEN);
+    let field = |i: usize| &header[MAGIC.len() + 32 * i..MAGIC.len() + 32 * (i + 1)];
+    if field(0) != component_sha || field(1) != engine_key {
+        return Err("made for another component or engine");
+    }
+    if field(2) != Sha256::digest(artefact).as_slice() {
+        return Err("checksum mismatch (corrupt or truncated)");
+    }
+    Ok(artefact)
+}
+
+/// Writes an entry atomically: a temporary file in the same directory, then a rename
+fn store(
+    path: &Path,
+    component: &Component,
+    component_sha: &[u8; 32],
+    engine_key: &[u8; 32],
+) -> std::io::Result<()> {
+    let artefact = component
+        .serialize()
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let dir = path
+        .parent()
+        .expect("entry paths are built inside a directory");
+    create_private_dir(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name()
+            .expect("entry paths end in a file name")
+            .to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        // Code that gets mapped executable: only its owner may write it.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&tmp)?;
+        file.write_all(MAGIC)?;
+        file.write_all(component_sha)?;
+        file.write_all(engine_key)?;
+        file.write_all(&Sha256::digest(&artefact))?;
+        file.write_all(&artefact)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}

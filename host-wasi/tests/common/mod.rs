@@ -1,0 +1,117 @@
+//! What the keyhole-wasi tests and benchmarks share: the component and the transcripts
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use keyhole_core::wire::input_from_wire;
+use keyhole_wasi::{Instance, Runtime};
+use serde_json::Value;
+
+/// The component built by this crate's build script
+pub fn component_path() -> PathBuf {
+    PathBuf::from(env!("KEYHOLE_COMPONENT_BUILT"))
+}
+
+/// The component's bytes; a missing build is a failure, never a skip
+pub fn component_bytes() -> Vec<u8> {
+    let path = component_path();
+    std::fs::read(&path).unwrap_or_else(|e| panic!("the built component {path:?}: {e}"))
+}
+
+/// A runtime compiled in memory, without touching any cache directory
+pub fn runtime() -> Runtime {
+    Runtime::from_bytes(&component_bytes(), None).expect("the built component loads")
+}
+
+pub fn transcript_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/transcripts")
+}
+
+/// Every transcript file, sorted
+pub fn transcript_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(transcript_dir())
+        .expect("tests/transcripts exists")
+        .map(|e| e.expect("readable directory entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+pub fn read_transcript(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: not JSON: {e}"))
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    assert!(s.len() % 2 == 0, "random_hex must have an even length");
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex digits"))
+        .collect()
+}
+
+/// One replayed step: the outputs drained after its input
+pub type Drained = Vec<Value>;
+
+/// Replays a transcript through the component's `machines` export, returning each step's outputs
+pub fn replay_in_component(instance: &mut Instance, doc: &Value) -> Vec<Drained> {
+    let kind = doc["machine"].as_str().expect("a `machine` name");
+    let mut now = doc["now_ms"].as_u64().expect("a `now_ms`");
+    let random = doc["random_hex"].as_str().map(hex).unwrap_or_default();
+    let machine = instance
+        .machine(kind, &doc["config"], now, &random)
+        .unwrap_or_else(|e| panic!("{kind}: {e}"));
+    let mut steps = Vec::new();
+    for step in doc["steps"].as_array().expect("`steps`") {
+        if let Some(t) = step.get("now_ms").and_then(Value::as_u64) {
+            now = t;
+        }
+        let input = input_from_wire(&step["input"]).expect("a valid input");
+        instance
+            .handle_input(&machine, now, &input)
+            .unwrap_or_else(|e| panic!("{kind}: {e}"));
+        let mut drained = Vec::new();
+        for _ in 0..64 {
+            let out = instance
+                .poll_output(&machine)
+                .unwrap_or_else(|e| panic!("{kind}: {e}"));
+            let last = matches!(out["type"].as_str(), Some("wait" | "done"));
+            drained.push(out);
+            if last {
+                break;
+            }
+        }
+        steps.push(drained);
+    }
+    instance.drop_machine(machine).expect("drop");
+    steps
+}
+
+/// Replays a transcript through the native machines (`keyhole_core::wire`)
+pub fn replay_native(doc: &Value) -> Vec<Drained> {
+    let kind = doc["machine"].as_str().expect("a `machine` name");
+    let mut now = doc["now_ms"].as_u64().expect("a `now_ms`");
+    let random = doc["random_hex"].as_str().map(hex).unwrap_or_default();
+    let mut machine = keyhole_core::wire::new_machine(kind, &doc["config"], now, &random)
+        .unwrap_or_else(|e| panic!("{kind}: {e}"));
+    let mut steps = Vec::new();
+    for step in doc["steps"].as_array().expect("`steps`") {
+        if let Some(t) = step.get("now_ms").and_then(Value::as_u64) {
+            now = t;
+        }
+        machine.handle_input(now, input_from_wire(&step["input"]).expect("a valid input"));
+        let mut drained = Vec::new();
+        for _ in 0..64 {
+            let out = machine.poll_output_wire();
+            let last = matches!(out["type"].as_str(), Some("wait" | "done"));
+            drained.push(out);
+            if last {
+                break;
+            }
+        }
+        steps.push(drained);
+    }
+    steps
+}

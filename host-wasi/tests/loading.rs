@@ -1,0 +1,163 @@
+//! Loading the component: the cache, and the errors a broken component gives
+
+mod common;
+
+use common::component_bytes;
+use keyhole_wasi::{CacheOutcome, Error, Runtime};
+
+fn only_entry(dir: &std::path::Path) -> std::path::PathBuf {
+    let entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(entries.len(), 1, "one cache entry: {entries:?}");
+    entries.into_iter().next().unwrap()
+}
+
+#[test]
+fn compiles_once_then_loads_from_the_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A cache directory that does not exist yet: the loader creates it, private.
+    let cache = tmp.path().join("cache/keyhole");
+    let wasm = component_bytes();
+    let first = Runtime::from_bytes(&wasm, Some(&cache)).unwrap();
+    assert_eq!(first.cache_outcome(), &CacheOutcome::Miss);
+    let second = Runtime::from_bytes(&wasm, Some(&cache)).unwrap();
+    assert_eq!(second.cache_outcome(), &CacheOutcome::Hit);
+    // The cached artefact really works.
+    let mut instance = second.instantiate(None).unwrap();
+    let m = instance
+        .machine(
+            "discovery",
+            &serde_json::json!({"issuer": "https://idp.example"}),
+            1,
+            &[],
+        )
+        .unwrap();
+    instance
+        .handle_input(&m, 1, &keyhole_core::Input::Start)
+        .unwrap();
+    let out = instance.poll_output(&m).unwrap();
+    assert!(out["type"].is_string(), "{out}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode();
+        assert_eq!(
+            mode(&cache) & 0o777,
+            0o700,
+            "the cache directory is private"
+        );
+        assert_eq!(
+            mode(&only_entry(&cache)) & 0o777,
+            0o600,
+            "the entry is private"
+        );
+    }
+}
+
+#[test]
+fn a_corrupt_or_truncated_cache_entry_is_rebuilt_not_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = component_bytes();
+    Runtime::from_bytes(&wasm, Some(dir.path())).unwrap();
+    let entry = only_entry(dir.path());
+
+    // One flipped byte deep inside the artefact.
+    let mut bytes = std::fs::read(&entry).unwrap();
+    let at = bytes.len() - 100;
+    bytes[at] ^= 0xff;
+    std::fs::write(&entry, &bytes).unwrap();
+    let r = Runtime::from_bytes(&wasm, Some(dir.path())).unwrap();
+    match r.cache_outcome() {
+        CacheOutcome::Rebuilt(reason) => assert!(reason.contains("checksum"), "{reason}"),
+        other => panic!("a corrupt entry was not rebuilt: {other:?}"),
+    }
+    // The rebuilt entry is good again.
+    let r = Runtime::from_bytes(&wasm, Some(dir.path())).unwrap();
+    assert_eq!(r.cache_outcome(), &CacheOutcome::Hit);
+
+    // Truncated.
+    let bytes = std::fs::read(&entry).unwrap();
+    std::fs::write(&entry, &bytes[..bytes.len() / 2]).unwrap();
+    let r = Runtime::from_bytes(&wasm, Some(dir.path())).unwrap();
+    assert!(matches!(r.cache_outcome(), CacheOutcome::Rebuilt(_)));
+
+    // Not a cache file at all.
+    std::fs::write(&entry, b"hello").unwrap();
+    let r = Runtime::from_bytes(&wasm, Some(dir.path())).unwrap();
+    assert!(matches!(r.cache_outcome(), CacheOutcome::Rebuilt(_)));
+    assert_eq!(
+        Runtime::from_bytes(&wasm, Some(dir.path()))
+            .unwrap()
+            .cache_outcome(),
+        &CacheOutcome::Hit
+    );
+}
+
+#[test]
+fn an_entry_for_another_component_is_never_used() {
+    let dir_a = tempfile::tempdir().unwrap();
+    let dir_b = tempfile::tempdir().unwrap();
+    let a = component_bytes();
+    // The same component plus an empty custom section named `x`: valid, but other bytes.
+    let mut b = a.clone();
+    b.extend_from_slice(&[0x00, 0x02, 0x01, b'x']);
+    Runtime::from_bytes(&a, Some(dir_a.path())).unwrap();
+    assert_eq!(
+        Runtime::from_bytes(&b, Some(dir_b.path()))
+            .unwrap()
+            .cache_outcome(),
+        &CacheOutcome::Miss
+    );
+    // Put A's (valid, checksummed) artefact where B's belongs.
+    std::fs::copy(only_entry(dir_a.path()), only_entry(dir_b.path())).unwrap();
+    match Runtime::from_bytes(&b, Some(dir_b.path()))
+        .unwrap()
+        .cache_outcome()
+    {
+        CacheOutcome::Rebuilt(reason) => assert!(reason.contains("another component"), "{reason}"),
+        other => panic!("another component's artefact was used: {other:?}"),
+    }
+}
+
+#[test]
+fn a_missing_component_names_its_path_and_the_fix() {
+    let missing = std::path::Path::new("/nonexistent/keyhole.wasm");
+    let err = Runtime::from_path(missing, None).err().expect("an error");
+    assert!(matches!(err, Error::Missing { .. }));
+    let text = err.to_string();
+    assert!(text.contains("/nonexistent/keyhole.wasm"), "{text}");
+    assert!(text.contains("KEYHOLE_COMPONENT"), "{text}");
+}
+
+#[test]
+fn a_malformed_component_is_refused_clearly() {
+    for bytes in [
+        &b"not wasm at all"[..],
+        b"\0asm\x0d\x00\x01\x00garbage",
+        b"",
+    ] {
+        let err = Runtime::from_bytes(bytes, None).err().expect("an error");
+        assert!(matches!(err, Error::Malformed(_)), "{err}");
+        assert!(
+            err.to_string().contains("not a valid wasm component"),
+            "{err}"
+        );
+    }
+    // A truncated copy of the real component.
+    let wasm = component_bytes();
+    let err = Runtime::from_bytes(&wasm[..wasm.len() / 2], None)
+        .err()
+        .expect("an error");
+    assert!(matches!(err, Error::Malformed(_)), "{err}");
+}
+
+#[test]
+fn a_component_of_another_world_is_incompatible() {
+    // The smallest valid component: a header and nothing else, so none of keyhole's exports.
+    let empty = b"\0asm\x0d\x00\x01\x00";
+    let err = Runtime::from_bytes(empty, None).err().expect("an error");
+    assert!(matches!(err, Error::Incompatible(_)), "{err}");
+    assert!(err.to_string().contains("does not match"), "{err}");
+}

@@ -1,0 +1,90 @@
+//! Every transcript in `tests/transcripts/`, replayed through the component's `machines` export
+//! in wasmtime, gives exactly the outputs the transcript pins (which the native runner,
+//! `core/tests/transcripts.rs`, checks against the same files)
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{read_transcript, replay_in_component, runtime, transcript_files};
+use serde_json::Value;
+
+#[test]
+fn every_transcript_replays_exactly_through_the_component() {
+    let runtime = runtime();
+    let files = transcript_files();
+    let mut steps = 0;
+    for path in &files {
+        let file = path.file_name().unwrap().to_string_lossy();
+        let doc = read_transcript(path);
+        // A fresh instance per transcript, as a plugin host would have.
+        let mut instance = runtime.instantiate(None).expect("instantiate");
+        let actual = replay_in_component(&mut instance, &doc);
+        let expected = doc["steps"].as_array().unwrap();
+        assert_eq!(actual.len(), expected.len(), "{file}: step count");
+        for (i, (got, step)) in actual.into_iter().zip(expected).enumerate() {
+            let got = Value::Array(got);
+            assert_eq!(
+                got,
+                step["expect"],
+                "{file} step {i}: the component's outputs differ from the transcript\nactual:\n{}\nexpected:\n{}",
+                serde_json::to_string_pretty(&got).unwrap(),
+                serde_json::to_string_pretty(&step["expect"]).unwrap()
+            );
+            steps += 1;
+        }
+    }
+    assert!(!files.is_empty(), "no transcripts in tests/transcripts");
+    eprintln!(
+        "replayed {} transcripts, {steps} steps, through the component",
+        files.len()
+    );
+}
+
+/// The `assert_test_exists!` of this suite: every machine the component exports is exercised by
+/// transcripts, and the component exports exactly the machines the core's wire form knows.
+#[test]
+fn every_machine_kind_has_transcripts() {
+    let exported: BTreeSet<&str> = keyhole_wasi::MACHINE_KINDS.iter().copied().collect();
+    let core: BTreeSet<&str> = keyhole_core::wire::MACHINE_KINDS.iter().copied().collect();
+    assert_eq!(
+        exported, core,
+        "the WIT `machines` resources and keyhole_core::wire::MACHINE_KINDS disagree"
+    );
+    let covered: BTreeSet<String> = transcript_files()
+        .iter()
+        .map(|p| {
+            read_transcript(p)["machine"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    for kind in exported {
+        assert!(
+            covered.contains(kind),
+            "no transcript in tests/transcripts exercises the `{kind}` machine"
+        );
+    }
+}
+
+/// A config the machine cannot read is reported the same way natively and in the component
+#[test]
+fn an_unreadable_config_is_a_config_error_after_start() {
+    let runtime = runtime();
+    let mut instance = runtime.instantiate(None).unwrap();
+    for kind in keyhole_wasi::MACHINE_KINDS {
+        let m = instance
+            .machine(kind, &serde_json::json!({"surely": "not a config"}), 1, &[])
+            .unwrap();
+        instance
+            .handle_input(&m, 2, &keyhole_core::Input::Start)
+            .unwrap();
+        let out = instance.poll_output(&m).unwrap();
+        assert_eq!(out["type"], "done", "{kind}: {out}");
+        assert_eq!(out["error"]["code"], "config", "{kind}: {out}");
+        let again = instance.poll_output(&m).unwrap();
+        assert_eq!(out, again, "{kind}: done repeats");
+        instance.drop_machine(m).unwrap();
+    }
+}
