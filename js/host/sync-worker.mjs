@@ -1,8 +1,11 @@
 // The worker behind sync.mjs: performs asynchronous work and wakes the blocked caller
 //
 // Operations:
-//   send     { request }            -> the driver's `response` / `transport_failed` input
-//   callback { port, timeoutMs }    -> the request target of the first loopback /callback hit, or null
+//   send     { request, timeoutMs }  -> the driver's `response` / `transport_failed` input
+//   callback { port, timeoutMs }     -> the request target of the next loopback /callback request,
+//                                       or null on timeout
+// A callback listener stays open once started, so a request arriving between two calls is kept
+// (the WIT's `wait-callback` promise); it does not keep the process alive.
 
 import { createServer } from "node:http";
 import { workerData } from "node:worker_threads";
@@ -11,34 +14,51 @@ import { fetchSend } from "../driver.mjs";
 
 const { port, signal } = workerData;
 
+const listeners = new Map();
+
+function listener(listenPort) {
+  let entry = listeners.get(listenPort);
+  if (entry) return entry;
+  entry = { queue: [], waiter: null, ready: null };
+  const server = createServer((request, response) => {
+    if (!request.url.startsWith("/callback")) {
+      response.writeHead(404).end();
+      return;
+    }
+    response.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+    response.end("<!doctype html><title>keyhole</title><p>Login received. You can close this window and return to the terminal.</p>");
+    entry.queue.push(request.url);
+    entry.waiter?.();
+  });
+  entry.ready = new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(listenPort, "127.0.0.1", resolve);
+  });
+  server.unref();
+  listeners.set(listenPort, entry);
+  return entry;
+}
+
+async function waitForCallback(listenPort, timeoutMs) {
+  const entry = listener(listenPort);
+  await entry.ready;
+  if (entry.queue.length === 0) {
+    await new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      entry.waiter = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    entry.waiter = null;
+  }
+  return entry.queue.shift() ?? null;
+}
+
 const operations = {
-  send: ({ request }) => fetchSend(request),
+  send: ({ request, timeoutMs }) => fetchSend(request, { timeoutMs }),
   callback: ({ port: listenPort, timeoutMs }) => waitForCallback(listenPort, timeoutMs),
 };
-
-/** Listens on 127.0.0.1:`listenPort` for the browser's redirect to /callback */
-function waitForCallback(listenPort, timeoutMs) {
-  return new Promise((resolve, reject) => {
-    const server = createServer((request, response) => {
-      if (!request.url.startsWith("/callback")) {
-        response.writeHead(404).end();
-        return;
-      }
-      response.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-      response.end("<!doctype html><title>keyhole</title><p>Login received. You can close this window and return to the terminal.</p>");
-      finish(request.url);
-    });
-    const timer = setTimeout(() => finish(null), timeoutMs);
-    function finish(target) {
-      clearTimeout(timer);
-      server.close();
-      server.closeAllConnections?.();
-      resolve(target);
-    }
-    server.on("error", reject);
-    server.listen(listenPort, "127.0.0.1");
-  });
-}
 
 port.on("message", async ({ op, args }) => {
   let reply;

@@ -65,3 +65,10 @@ export function replay(transcript, build) {
     assert.deepStrictEqual(outputs, step.expect, `${transcript.file} step ${index} (${step.input.type})`);
   });
 }
+
+/** The jco-transpiled component, instantiated with the Node host imports (js/host/) */
+export async function loadComponent(options) {
+  need(join(componentDir, "keyhole.js"), "scripts/build-js component");
+  const host = await import(pathToFileURL(join(root, "js", "host", "component.mjs")).href);
+  return host.loadComponent(componentDir, options);
+}
