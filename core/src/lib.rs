@@ -38,10 +38,10 @@ macro_rules! machine_guard_tests {
 }
 
 pub mod browser;
-pub mod device;
-pub mod discovery;
 #[cfg(feature = "component")]
 mod component;
+pub mod device;
+pub mod discovery;
 mod drive;
 mod error;
 pub mod http;
