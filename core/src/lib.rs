@@ -38,8 +38,10 @@ macro_rules! machine_guard_tests {
 }
 
 pub mod browser;
+pub mod client;
 #[cfg(feature = "component")]
 mod component;
+pub mod credential;
 pub mod device;
 pub mod discovery;
 mod drive;
@@ -47,22 +49,27 @@ mod error;
 pub mod http;
 #[cfg(feature = "js")]
 mod js;
+pub mod key_check;
 mod machine;
 pub mod oauth;
 mod outbox;
 pub mod record;
+pub mod refresh;
 pub mod revocation;
 mod secret;
 pub mod wire;
 
 pub use browser::{BrowserLogin, BrowserLoginConfig};
+pub use credential::{Credential, CredentialConfig, ResolvedCredential};
 pub use device::{DeviceLogin, DeviceLoginConfig};
 pub use discovery::{Discovery, DiscoveryConfig};
 pub use drive::{Io, drive};
 pub use error::{AuthError, StoreError};
 pub use http::{HttpRequest, HttpResponse, TransportError};
+pub use key_check::{KeyCheck, KeyCheckConfig, KeyCheckReport, KeyCheckSpec};
 pub use machine::{Input, Machine, Output, Prompt, StoreOp};
 pub use oauth::{Endpoints, TokenSet};
 pub use record::StoredRecord;
+pub use refresh::{Refresh, RefreshConfig, RefreshOutcome, needs_refresh};
 pub use revocation::{Revocation, RevocationConfig, RevocationReport};
 pub use secret::Secret;

@@ -78,33 +78,53 @@ where
 }
 
 /// The names [`new_machine`] accepts
-pub const MACHINE_KINDS: &[&str] = &["discovery", "device_login", "browser_login", "revocation"];
+pub const MACHINE_KINDS: &[&str] = &[
+    // one line per machine, in any order
+    "discovery",
+    "device_login",
+    "browser_login",
+    "revocation",
+    "refresh",
+    "credential",
+    "key_check",
+];
 
 /// Builds a machine by name from its JSON config, the time and the random bytes it may need
 pub fn new_machine(
     kind: &str,
-    _config: &Value,
-    _now_ms: u64,
-    _random: &[u8],
+    config: &Value,
+    now_ms: u64,
+    random: &[u8],
 ) -> Result<Box<dyn WireMachine>, WireError> {
-    #[allow(clippy::match_single_binding)]
     match kind {
+        "credential" => Ok(Box::new(crate::credential::Credential::new(
+            config_from_wire(kind, config)?,
+            now_ms,
+        ))),
+        "key_check" => Ok(Box::new(crate::key_check::KeyCheck::new(
+            config_from_wire(kind, config)?,
+            now_ms,
+        ))),
+        "refresh" => Ok(Box::new(crate::refresh::Refresh::new(
+            config_from_wire(kind, config)?,
+            now_ms,
+        ))),
         "discovery" => Ok(Box::new(crate::discovery::Discovery::new(
-            config_from_wire(kind, _config)?,
-            _now_ms,
+            config_from_wire(kind, config)?,
+            now_ms,
         ))),
         "device_login" => Ok(Box::new(crate::device::DeviceLogin::new(
-            config_from_wire(kind, _config)?,
-            _now_ms,
+            config_from_wire(kind, config)?,
+            now_ms,
         ))),
         "browser_login" => Ok(Box::new(crate::browser::BrowserLogin::new(
-            config_from_wire(kind, _config)?,
-            _now_ms,
-            _random,
+            config_from_wire(kind, config)?,
+            now_ms,
+            random,
         ))),
         "revocation" => Ok(Box::new(crate::revocation::Revocation::new(
-            config_from_wire(kind, _config)?,
-            _now_ms,
+            config_from_wire(kind, config)?,
+            now_ms,
         ))),
         _ => Err(wire_err(format!(
             "unknown machine `{kind}`; expected one of {MACHINE_KINDS:?}"

@@ -1,0 +1,865 @@
+//! The high-level operations a CLI offers, composed from the machines and run with [`drive`]
+//!
+//! Hosts (the native `keyhole`, the wasm component's `client` export, JS) call these with their
+//! [`Io`]; they keep their own configuration and hand in a [`RemoteSpec`]. Everything here is plain
+//! data so that the WIT `client` interface can mirror it one to one.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::browser::{BrowserLogin, BrowserLoginConfig};
+use crate::credential::{
+    Credential, CredentialConfig, CredentialKind, CredentialSource, EnvPrecedence, Prefer,
+};
+use crate::device::{DeviceLogin, DeviceLoginConfig};
+use crate::discovery::{Discovery, DiscoveryConfig};
+use crate::drive::{Io, drive};
+use crate::error::{AuthError, StoreError};
+use crate::key_check::{KeyCheck, KeyCheckConfig, KeyCheckMethod, KeyCheckReport, KeyCheckSpec};
+use crate::machine::StoreOp;
+use crate::oauth::{Client, Endpoints, TokenSet, identity_from_id_token};
+use crate::record::{StoredRecord, storage_key};
+use crate::revocation::{Revocation, RevocationConfig};
+use crate::secret::Secret;
+
+/// The kind of credential an account uses
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthType {
+    /// Tokens from a device or browser login
+    Oauth,
+    /// A long-lived API key
+    ApiKey,
+}
+
+impl From<CredentialKind> for AuthType {
+    fn from(kind: CredentialKind) -> Self {
+        match kind {
+            CredentialKind::OAuth => AuthType::Oauth,
+            CredentialKind::ApiKey => AuthType::ApiKey,
+        }
+    }
+}
+
+impl From<AuthType> for Prefer {
+    fn from(auth_type: AuthType) -> Self {
+        match auth_type {
+            AuthType::Oauth => Prefer::OAuth,
+            AuthType::ApiKey => Prefer::ApiKey,
+        }
+    }
+}
+
+impl AuthType {
+    /// `oauth` or `api_key`
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthType::Oauth => "oauth",
+            AuthType::ApiKey => "api_key",
+        }
+    }
+}
+
+/// A remote as the operations need it; hosts keep their own config format and build this
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct RemoteSpec {
+    /// The remote's name (first half of the storage key)
+    pub name: String,
+    /// The OpenID issuer, for discovery when `endpoints` has no token endpoint
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// Endpoints configured explicitly or cached from an earlier discovery
+    #[serde(default)]
+    pub endpoints: Option<Endpoints>,
+    /// The OAuth client and the scopes to ask for
+    #[serde(default)]
+    pub client: Client,
+    /// The API the credentials are for
+    #[serde(default)]
+    pub api_url: Option<String>,
+    /// How to validate an API key; without it keys are saved unchecked
+    #[serde(default)]
+    pub key_check: Option<KeyCheckSpec>,
+    /// Whether an API key from the environment beats stored credentials
+    #[serde(default)]
+    pub env_precedence: EnvPrecedence,
+}
+
+/// What a login produced
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginOutcome {
+    /// The remote logged in to
+    pub remote: String,
+    /// The account the credentials were stored under
+    pub account: String,
+    /// The kind of credential stored
+    pub auth_type: AuthType,
+    /// The endpoints used (hosts may cache discovered ones so `token` needs no discovery)
+    pub endpoints: Option<Endpoints>,
+    /// Identity fields: OIDC claims for OAuth, key-check fields for an API key
+    pub identity: BTreeMap<String, String>,
+    /// When the access token expires (OAuth only, when the provider said)
+    pub expires_at_ms: Option<u64>,
+}
+
+/// Which stored credential an account prefers, and the key the environment offers
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialOptions {
+    /// The credential used when the record holds both kinds
+    pub prefer: AuthType,
+    /// An API key from the environment (`KEYHOLE_API_KEY`), applied per `env_precedence`
+    pub env_api_key: Option<Secret>,
+}
+
+/// A usable credential
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenOutcome {
+    /// The bearer token or API key to send
+    pub credential: Secret,
+    /// Which kind it is
+    pub auth_type: AuthType,
+    /// Whether it came from the environment rather than the store
+    pub from_env: bool,
+    /// When it expires (OAuth only, when known)
+    pub expires_at_ms: Option<u64>,
+    /// A caveat (a refresh that failed transiently while the old token still works, tokens that
+    /// could not be saved); the credential is usable
+    pub warning: Option<String>,
+}
+
+/// What `status` reports for one account; read from the store only, no network
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatusReport {
+    /// Whether a credential is available
+    pub logged_in: bool,
+    /// The remote
+    pub remote: String,
+    /// The account
+    pub account: String,
+    /// The credential in use, when logged in
+    pub auth_type: Option<AuthType>,
+    /// Whether the credential comes from the environment
+    pub from_env: bool,
+    /// When the access token expires (OAuth only, when known)
+    pub expires_at_ms: Option<u64>,
+    /// Whether the stored record also holds the other kind of credential
+    pub has_api_key: bool,
+    /// Whether the stored record holds OAuth tokens
+    pub has_oauth: bool,
+}
+
+/// What `logout` did
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutOutcome {
+    /// The remote
+    pub remote: String,
+    /// The account
+    pub account: String,
+    /// Token type hints the provider revoked
+    pub revoked: Vec<String>,
+    /// Why revocation failed; local credentials are cleared all the same
+    pub revocation_error: Option<AuthError>,
+    /// Whether the local record was removed
+    pub cleared: bool,
+}
+
+/// Which credential `test` checks
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TestMethod {
+    /// The credential `token` would use
+    #[default]
+    Auto,
+    /// The API key (given, from the environment, or stored)
+    ApiKey,
+    /// The OAuth access token (refreshed if needed)
+    Oauth,
+}
+
+/// What `test` checks, and against what
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestOptions {
+    /// Which credential
+    pub method: TestMethod,
+    /// Another URL than the key-check spec's
+    pub url: Option<String>,
+    /// A key to test instead of the stored one
+    pub key: Option<Secret>,
+    /// Preference and environment key, as for `token`
+    pub credential: CredentialOptions,
+}
+
+/// The result of a successful `test`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestReport {
+    /// The URL called
+    pub url: String,
+    /// The HTTP status (2xx)
+    pub status: u16,
+    /// How long the request took
+    pub elapsed_ms: u64,
+    /// Identity fields picked from the response
+    pub identity: BTreeMap<String, String>,
+    /// The credential tested
+    pub auth_type: AuthType,
+}
+
+/// The account label picked from identity fields: email, login, username, name, sub, then any
+pub fn account_label(identity: &BTreeMap<String, String>) -> Option<String> {
+    [
+        "email",
+        "login",
+        "username",
+        "preferred_username",
+        "name",
+        "sub",
+        "id",
+    ]
+    .iter()
+    .find_map(|k| identity.get(*k))
+    .or_else(|| identity.values().next())
+    .filter(|v| !v.trim().is_empty())
+    .cloned()
+}
+
+/// The remote's endpoints: configured (or cached) ones when they include a token endpoint, else
+/// discovery from the issuer
+pub fn resolve_endpoints(io: &mut impl Io, remote: &RemoteSpec) -> Result<Endpoints, AuthError> {
+    if let Some(endpoints) = &remote.endpoints
+        && endpoints.token_endpoint.is_some()
+    {
+        return Ok(endpoints.clone());
+    }
+    let Some(issuer) = &remote.issuer else {
+        return Err(AuthError::Config {
+            detail: format!(
+                "remote `{}` has neither an issuer nor a token endpoint; add one with `remote add`",
+                remote.name
+            ),
+        });
+    };
+    let config = DiscoveryConfig {
+        issuer: issuer.clone(),
+        max_response_bytes: crate::http::DEFAULT_MAX_RESPONSE_BYTES,
+    };
+    let now = io.now_ms();
+    drive(Discovery::new(config, now), io)
+}
+
+/// Logs in with the device flow (RFC 8628) and stores the tokens, keeping a stored API key
+///
+/// The prompt reaches the user through [`Io::show`]. The account is named after the ID token's
+/// identity, else `account_hint`, else `default`.
+pub fn login_device(
+    io: &mut impl Io,
+    remote: &RemoteSpec,
+    account_hint: Option<&str>,
+) -> Result<LoginOutcome, AuthError> {
+    let endpoints = resolve_endpoints(io, remote)?;
+    let config = DeviceLoginConfig {
+        endpoints: endpoints.clone(),
+        client: remote.client.clone(),
+        max_slow_downs: crate::device::DEFAULT_MAX_SLOW_DOWNS,
+    };
+    let now = io.now_ms();
+    let tokens = drive(DeviceLogin::new(config, now), io)?;
+    store_tokens(io, remote, endpoints, tokens, account_hint)
+}
+
+/// Logs in through the browser (authorization code + PKCE) and stores the tokens
+///
+/// The host binds its loopback listener on 127.0.0.1 first and passes the port; `random` holds
+/// at least [`crate::browser::RANDOM_BYTES`] bytes from a CSPRNG.
+pub fn login_browser(
+    io: &mut impl Io,
+    remote: &RemoteSpec,
+    account_hint: Option<&str>,
+    port: u16,
+    timeout_s: u64,
+    random: &[u8],
+) -> Result<LoginOutcome, AuthError> {
+    let endpoints = resolve_endpoints(io, remote)?;
+    let config = BrowserLoginConfig {
+        endpoints: endpoints.clone(),
+        client: remote.client.clone(),
+        redirect_port: port,
+        timeout_s,
+    };
+    let now = io.now_ms();
+    let tokens = drive(BrowserLogin::new(config, now, random), io)?;
+    store_tokens(io, remote, endpoints, tokens, account_hint)
+}
+
+fn store_tokens(
+    io: &mut impl Io,
+    remote: &RemoteSpec,
+    endpoints: Endpoints,
+    tokens: TokenSet,
+    account_hint: Option<&str>,
+) -> Result<LoginOutcome, AuthError> {
+    let mut identity = BTreeMap::new();
+    if let Some(id) = tokens.id_token.as_ref().and_then(identity_from_id_token) {
+        for (k, v) in [("email", id.email), ("name", id.name), ("sub", id.subject)] {
+            if let Some(v) = v {
+                identity.insert(k.to_owned(), v);
+            }
+        }
+    }
+    let account = account_label(&identity)
+        .or_else(|| account_hint.map(str::to_owned))
+        .unwrap_or_else(|| DEFAULT_ACCOUNT.to_owned());
+    let expires_at_ms = tokens.expires_at_ms;
+    update_record(io, &storage_key(&remote.name, &account), |record| {
+        record.oauth = Some(tokens.clone());
+    })?;
+    Ok(LoginOutcome {
+        remote: remote.name.clone(),
+        account,
+        auth_type: AuthType::Oauth,
+        endpoints: Some(endpoints),
+        identity,
+        expires_at_ms,
+    })
+}
+
+const BEARER_HEADER: &str = "authorization";
+const BEARER_SCHEME: &str = "Bearer";
+
+/// The account name used when nothing better is known
+pub const DEFAULT_ACCOUNT: &str = "default";
+
+/// How many times a record update retries after losing a compare-and-swap race
+const UPDATE_ATTEMPTS: usize = 5;
+
+/// Loads the record under `key`, applies `change`, and writes it back with compare-and-swap,
+/// retrying when another process wrote in between
+fn update_record(
+    io: &mut impl Io,
+    key: &str,
+    change: impl Fn(&mut StoredRecord),
+) -> Result<StoredRecord, AuthError> {
+    for _ in 0..UPDATE_ATTEMPTS {
+        let current = io.store(&StoreOp::Load {
+            key: key.to_owned(),
+        })?;
+        let mut record = match &current {
+            // A record this build cannot read is replaced by the login (the user asked for it),
+            // unless it is from a newer keyhole, which must not be downgraded.
+            Some(stored) => match StoredRecord::from_json(stored) {
+                Ok(record) => record,
+                Err(e @ AuthError::Config { .. }) => return Err(e),
+                Err(_) => StoredRecord::default(),
+            },
+            None => StoredRecord::default(),
+        };
+        change(&mut record);
+        record.updated_at_ms = io.now_ms();
+        let new = record.to_json();
+        let op = StoreOp::CompareAndSwap {
+            key: key.to_owned(),
+            expected: current,
+            new: new.clone(),
+        };
+        if io.store(&op)?.as_ref() == Some(&new) {
+            return Ok(record);
+        }
+    }
+    Err(AuthError::Storage(StoreError::Other(
+        "the credential kept changing while saving it (another keyhole process is writing); try again".into(),
+    )))
+}
+
+/// Validates `key` with the remote's key check (when it has one) and stores it as the account's
+/// API key; OAuth tokens in the record stay
+///
+/// With `account: None` the account is named after the key check's identity, else `default`.
+pub fn login_api_key(
+    io: &mut impl Io,
+    remote: &RemoteSpec,
+    account: Option<&str>,
+    key: Secret,
+) -> Result<LoginOutcome, AuthError> {
+    let identity = match &remote.key_check {
+        Some(spec) => check_key(io, spec.clone(), key.clone())?.identity,
+        None => BTreeMap::new(),
+    };
+    let account = account
+        .map(str::to_owned)
+        .or_else(|| account_label(&identity))
+        .unwrap_or_else(|| DEFAULT_ACCOUNT.to_owned());
+    update_record(io, &storage_key(&remote.name, &account), |record| {
+        record.api_key = Some(key.clone());
+    })?;
+    Ok(LoginOutcome {
+        remote: remote.name.clone(),
+        account,
+        auth_type: AuthType::ApiKey,
+        endpoints: None,
+        identity,
+        expires_at_ms: None,
+    })
+}
+
+/// Replaces only the API key of `account` (validated first when the remote has a key check)
+pub fn set_key(
+    io: &mut impl Io,
+    remote: &RemoteSpec,
+    account: &str,
+    key: Secret,
+) -> Result<LoginOutcome, AuthError> {
+    login_api_key(io, remote, Some(account), key)
+}
+
+fn check_key(
+    io: &mut impl Io,
+    spec: KeyCheckSpec,
+    key: Secret,
+) -> Result<KeyCheckReport, AuthError> {
+    let now = io.now_ms();
+    drive(KeyCheck::new(KeyCheckConfig { spec, key }, now), io)
+}
+
+/// Reads the account's stored record; an unreadable record is an error that says to log in again
+fn load_record(io: &mut impl Io, key: &str) -> Result<Option<StoredRecord>, AuthError> {
+    match io.store(&StoreOp::Load {
+        key: key.to_owned(),
+    })? {
+        Some(stored) => StoredRecord::from_json(&stored).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// A usable credential for `account`, refreshing the OAuth token first when it is (nearly)
+/// expired; concurrent processes refresh once (the Credential machine locks and swaps)
+pub fn token(
+    io: &mut impl Io,
+    remote: &RemoteSpec,
+    account: &str,
+    options: &CredentialOptions,
+) -> Result<TokenOutcome, AuthError> {
+    let config = CredentialConfig {
+        key: storage_key(&remote.name, account),
+        endpoints: remote.endpoints.clone().unwrap_or_default(),
+        client: remote.client.clone(),
+        env_api_key: options.env_api_key.clone(),
+        env_precedence: remote.env_precedence,
+        prefer: options.prefer.into(),
+        skew_s: crate::refresh::DEFAULT_SKEW_S,
+        api_key_scheme: remote
+            .key_check
+            .as_ref()
+            .map_or_else(|| BEARER_SCHEME.to_owned(), |spec| spec.scheme.clone()),
+    };
+    let now = io.now_ms();
+    let resolved = drive(Credential::new(config, now), io)?;
+    Ok(TokenOutcome {
+        credential: resolved.secret,
+        auth_type: resolved.kind.into(),
+        from_env: resolved.source == CredentialSource::Env,
+        expires_at_ms: resolved.expires_at_ms,
+        warning: resolved.warning,
+    })
+}
+
+/// The account's login state from the store alone (no network, no refresh)
+pub fn status(
+    io: &mut impl Io,
+    remote: &RemoteSpec,
+    account: &str,
+    options: &CredentialOptions,
+) -> Result<StatusReport, AuthError> {
+    let record = load_record(io, &storage_key(&remote.name, account))?.unwrap_or_default();
+    let stored = match (&record.api_key, &record.oauth, options.prefer) {
+        (Some(_), Some(_), prefer) => Some(prefer),
+        (Some(_), None, _) => Some(AuthType::ApiKey),
+        (None, Some(_), _) => Some(AuthType::Oauth),
+        (None, None, _) => None,
+    };
+    let env = options.env_api_key.is_some();
+    let from_env = env
+        && match remote.env_precedence {
+            EnvPrecedence::Override => true,
+            EnvPrecedence::Fallback => stored.is_none(),
+        };
+    let auth_type = if from_env {
+        Some(AuthType::ApiKey)
+    } else {
+        stored
+    };
+    Ok(StatusReport {
+        logged_in: auth_type.is_some(),
+        remote: remote.name.clone(),
+        account: account.to_owned(),
+        auth_type,
+        from_env,
+        expires_at_ms: match auth_type {
+            Some(AuthType::Oauth) => record.oauth.as_ref().and_then(|t| t.expires_at_ms),
+            _ => None,
+        },
+        has_api_key: record.api_key.is_some(),
+        has_oauth: record.oauth.is_some(),
+    })
+}
+
+/// Revokes the account's tokens at the provider (RFC 7009), then deletes the local record
+///
+/// A revocation failure is reported in the outcome; the local credentials are cleared anyway.
+pub fn logout(
+    io: &mut impl Io,
+    remote: &RemoteSpec,
+    account: &str,
+) -> Result<LogoutOutcome, AuthError> {
+    let key = storage_key(&remote.name, account);
+    // An unreadable record cannot be revoked, but it can still be cleared.
+    let record = load_record(io, &key).ok().flatten();
+    let mut revoked = Vec::new();
+    let mut revocation_error = None;
+    if let Some(tokens) = record.and_then(|r| r.oauth) {
+        let result = resolve_endpoints(io, remote).and_then(|endpoints| {
+            let config = RevocationConfig {
+                endpoints,
+                client: remote.client.clone(),
+                refresh_token: tokens.refresh_token.clone(),
+                access_token: Some(tokens.access_token.clone()),
+            };
+            let now = io.now_ms();
+            drive(Revocation::new(config, now), io)
+        });
+        match result {
+            Ok(report) => revoked = report.revoked,
+            Err(e) => revocation_error = Some(e),
+        }
+    }
+    io.store(&StoreOp::Delete { key })?;
+    Ok(LogoutOutcome {
+        remote: remote.name.clone(),
+        account: account.to_owned(),
+        revoked,
+        revocation_error,
+        cleared: true,
+    })
+}
+
+/// Deletes the local record of `account` without contacting the provider
+pub fn forget(io: &mut impl Io, remote: &RemoteSpec, account: &str) -> Result<(), AuthError> {
+    io.store(&StoreOp::Delete {
+        key: storage_key(&remote.name, account),
+    })?;
+    Ok(())
+}
+
+/// Checks a credential against the remote's key-check endpoint (or `options.url`)
+pub fn test(
+    io: &mut impl Io,
+    remote: &RemoteSpec,
+    account: &str,
+    options: &TestOptions,
+) -> Result<TestReport, AuthError> {
+    let (credential, auth_type) = match (&options.key, options.method) {
+        (Some(key), _) => (key.clone(), AuthType::ApiKey),
+        (None, method) => {
+            let mut credential = options.credential.clone();
+            match method {
+                TestMethod::ApiKey => credential.prefer = AuthType::ApiKey,
+                TestMethod::Oauth => {
+                    credential.prefer = AuthType::Oauth;
+                    credential.env_api_key = None;
+                }
+                TestMethod::Auto => {}
+            }
+            let outcome = token(io, remote, account, &credential)?;
+            if method != TestMethod::Auto && outcome.auth_type != credential.prefer {
+                return Err(AuthError::NotLoggedIn);
+            }
+            (outcome.credential, outcome.auth_type)
+        }
+    };
+    let mut spec = match (&remote.key_check, &options.url) {
+        (Some(spec), _) => spec.clone(),
+        (None, Some(url)) => KeyCheckSpec {
+            method: KeyCheckMethod::Get,
+            url: url.clone(),
+            header: BEARER_HEADER.into(),
+            scheme: BEARER_SCHEME.into(),
+            identity: BTreeMap::new(),
+        },
+        (None, None) => {
+            return Err(AuthError::Config {
+                detail: format!(
+                    "remote `{}` has no key check; pass --url, or add one with `remote add --key-check-url`",
+                    remote.name
+                ),
+            });
+        }
+    };
+    if let Some(url) = &options.url {
+        spec.url = url.clone();
+    }
+    if auth_type == AuthType::Oauth {
+        // An access token is always a bearer token, whatever the API key's scheme is.
+        spec.header = BEARER_HEADER.into();
+        spec.scheme = BEARER_SCHEME.into();
+    }
+    let url = spec.url.clone();
+    let report = check_key(io, spec, credential)?;
+    Ok(TestReport {
+        url,
+        status: report.status,
+        elapsed_ms: report.elapsed_ms,
+        identity: report.identity,
+        auth_type,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::{HttpRequest, HttpResponse, TransportError};
+    use crate::machine::Prompt;
+    use std::collections::HashMap;
+
+    /// An in-memory host: a map for the store, a function for HTTP, a clock that advances
+    struct Mem {
+        now: u64,
+        store: HashMap<String, Secret>,
+        http: fn(&HttpRequest) -> Result<HttpResponse, TransportError>,
+        sent: Vec<String>,
+        shown: Vec<Prompt>,
+    }
+
+    impl Mem {
+        fn new(http: fn(&HttpRequest) -> Result<HttpResponse, TransportError>) -> Self {
+            Mem {
+                now: 1_700_000_000_000,
+                store: HashMap::new(),
+                http,
+                sent: Vec::new(),
+                shown: Vec::new(),
+            }
+        }
+
+        fn record(&self, key: &str) -> StoredRecord {
+            StoredRecord::from_json(&self.store[key]).unwrap()
+        }
+    }
+
+    impl Io for Mem {
+        fn now_ms(&mut self) -> u64 {
+            self.now += 1;
+            self.now
+        }
+        fn send(&mut self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+            self.sent.push(request.url.clone());
+            (self.http)(request)
+        }
+        fn store(&mut self, op: &StoreOp) -> Result<Option<Secret>, StoreError> {
+            Ok(match op {
+                StoreOp::Load { key } => self.store.get(key).cloned(),
+                StoreOp::CompareAndSwap { key, expected, new } => {
+                    if self.store.get(key) == expected.as_ref() {
+                        self.store.insert(key.clone(), new.clone());
+                    }
+                    self.store.get(key).cloned()
+                }
+                StoreOp::Delete { key } => {
+                    self.store.remove(key);
+                    None
+                }
+                StoreOp::Lock { .. } | StoreOp::Unlock { .. } => None,
+            })
+        }
+        fn show(&mut self, prompt: &Prompt) {
+            self.shown.push(prompt.clone());
+        }
+        fn open_browser(&mut self, _url: &str) -> bool {
+            false
+        }
+        fn wait_until(&mut self, until_ms: u64) -> Option<String> {
+            self.now = self.now.max(until_ms);
+            None
+        }
+    }
+
+    fn remote() -> RemoteSpec {
+        RemoteSpec {
+            name: "work".into(),
+            endpoints: Some(Endpoints {
+                token_endpoint: Some("https://id.example.com/token".into()),
+                device_authorization_endpoint: Some("https://id.example.com/device".into()),
+                revocation_endpoint: Some("https://id.example.com/revoke".into()),
+                ..Endpoints::default()
+            }),
+            client: Client {
+                client_id: "cli".into(),
+                ..Client::default()
+            },
+            key_check: Some(KeyCheckSpec {
+                method: KeyCheckMethod::Get,
+                url: "https://api.example.com/me".into(),
+                header: "authorization".into(),
+                scheme: "Bearer".into(),
+                identity: BTreeMap::from([("email".into(), "/email".into())]),
+            }),
+            ..RemoteSpec::default()
+        }
+    }
+
+    fn id_token() -> String {
+        use base64::Engine as _;
+        let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(r#"{"sub":"u1","email":"ada@example.com"}"#);
+        format!("x.{claims}.y")
+    }
+
+    fn provider(request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+        let body = match request.url.as_str() {
+            "https://id.example.com/device" => serde_json::json!({
+                "device_code": "dc", "user_code": "UC-1", "verification_uri": "https://id.example.com/activate",
+                "expires_in": 300, "interval": 5,
+            }),
+            "https://id.example.com/token" => serde_json::json!({
+                "access_token": "at", "token_type": "Bearer", "expires_in": 3600,
+                "refresh_token": "rt", "id_token": id_token(),
+            }),
+            "https://id.example.com/revoke" => return Ok(HttpResponse::new(503, "")),
+            "https://api.example.com/me" => {
+                let auth = request.headers.iter().find(|(n, _)| n == "authorization");
+                return Ok(match auth.map(|(_, v)| v.expose()) {
+                    Some("Bearer good") => HttpResponse::new(200, r#"{"email":"key@example.com"}"#),
+                    _ => HttpResponse::new(401, ""),
+                });
+            }
+            other => panic!("unexpected request to {other}"),
+        };
+        Ok(HttpResponse::new(200, body.to_string()))
+    }
+
+    #[test]
+    fn device_login_names_the_account_and_keeps_a_stored_api_key() {
+        let mut io = Mem::new(provider);
+        let key = storage_key("work", "ada@example.com");
+        let existing = StoredRecord {
+            api_key: Some(Secret::new("k1")),
+            ..StoredRecord::default()
+        };
+        io.store.insert(key.clone(), existing.to_json());
+        let outcome = login_device(&mut io, &remote(), None).unwrap();
+        assert_eq!(outcome.account, "ada@example.com");
+        assert_eq!(outcome.auth_type, AuthType::Oauth);
+        assert_eq!(io.shown[0].user_code, "UC-1");
+        let record = io.record(&key);
+        assert_eq!(record.api_key, Some(Secret::new("k1")));
+        assert_eq!(record.oauth.unwrap().access_token, Secret::new("at"));
+    }
+
+    #[test]
+    fn api_keys_are_checked_first_and_set_key_keeps_tokens() {
+        let mut io = Mem::new(provider);
+        let e = login_api_key(&mut io, &remote(), None, Secret::new("bad")).unwrap_err();
+        assert_eq!(e, AuthError::InvalidKey);
+        assert!(io.store.is_empty(), "a rejected key is never stored");
+        let outcome = login_api_key(&mut io, &remote(), None, Secret::new("good")).unwrap();
+        assert_eq!(outcome.account, "key@example.com");
+
+        login_device(&mut io, &remote(), None).unwrap();
+        set_key(&mut io, &remote(), "ada@example.com", Secret::new("good")).unwrap();
+        let record = io.record(&storage_key("work", "ada@example.com"));
+        assert_eq!(record.api_key, Some(Secret::new("good")));
+        assert!(record.oauth.is_some(), "set-key keeps the OAuth tokens");
+    }
+
+    #[test]
+    fn status_applies_env_precedence_without_the_network() {
+        let mut io = Mem::new(provider);
+        let options = CredentialOptions {
+            prefer: AuthType::Oauth,
+            env_api_key: None,
+        };
+        let s = status(&mut io, &remote(), "ada@example.com", &options).unwrap();
+        assert!(!s.logged_in);
+        login_device(&mut io, &remote(), None).unwrap();
+        let sent = io.sent.len();
+        let s = status(&mut io, &remote(), "ada@example.com", &options).unwrap();
+        assert_eq!(
+            (s.logged_in, s.auth_type, s.from_env),
+            (true, Some(AuthType::Oauth), false)
+        );
+        assert!(s.expires_at_ms.is_some());
+        let env = CredentialOptions {
+            env_api_key: Some(Secret::new("e")),
+            ..options
+        };
+        let s = status(&mut io, &remote(), "ada@example.com", &env).unwrap();
+        assert_eq!((s.auth_type, s.from_env), (Some(AuthType::ApiKey), true));
+        let mut fallback = remote();
+        fallback.env_precedence = EnvPrecedence::Fallback;
+        let s = status(&mut io, &fallback, "ada@example.com", &env).unwrap();
+        assert_eq!((s.auth_type, s.from_env), (Some(AuthType::Oauth), false));
+        assert_eq!(io.sent.len(), sent, "status sends nothing");
+    }
+
+    #[test]
+    fn logout_clears_local_credentials_even_when_revocation_fails() {
+        let mut io = Mem::new(provider);
+        login_device(&mut io, &remote(), None).unwrap();
+        let out = logout(&mut io, &remote(), "ada@example.com").unwrap();
+        assert!(out.cleared);
+        assert!(out.revocation_error.is_some(), "the provider answered 503");
+        assert!(io.store.is_empty());
+    }
+
+    #[test]
+    fn token_and_test_use_the_stored_credential() {
+        let mut io = Mem::new(provider);
+        login_api_key(&mut io, &remote(), None, Secret::new("good")).unwrap();
+        let options = CredentialOptions {
+            prefer: AuthType::ApiKey,
+            env_api_key: None,
+        };
+        let t = token(&mut io, &remote(), "key@example.com", &options).unwrap();
+        assert_eq!(
+            (t.credential, t.auth_type),
+            (Secret::new("good"), AuthType::ApiKey)
+        );
+        let report = test(
+            &mut io,
+            &remote(),
+            "key@example.com",
+            &TestOptions {
+                method: TestMethod::Auto,
+                url: None,
+                key: None,
+                credential: options.clone(),
+            },
+        )
+        .unwrap();
+        assert_eq!(report.status, 200);
+        assert_eq!(report.identity["email"], "key@example.com");
+        let e = test(
+            &mut io,
+            &remote(),
+            "key@example.com",
+            &TestOptions {
+                method: TestMethod::Oauth,
+                url: None,
+                key: None,
+                credential: options,
+            },
+        )
+        .unwrap_err();
+        assert_eq!(e, AuthError::NotLoggedIn, "no OAuth tokens are stored");
+    }
+
+    #[test]
+    fn endpoints_need_an_issuer_or_a_token_endpoint() {
+        let mut io = Mem::new(provider);
+        let bare = RemoteSpec {
+            name: "x".into(),
+            ..RemoteSpec::default()
+        };
+        let e = resolve_endpoints(&mut io, &bare).unwrap_err();
+        assert_eq!(e.code(), "config");
+        assert!(e.to_string().contains("remote add"));
+    }
+}

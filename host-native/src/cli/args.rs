@@ -1,0 +1,233 @@
+//! The command line, as clap parses it
+
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use keyhole_core::client::TestMethod;
+
+use crate::config::EnvKeyPrecedence;
+
+/// Log in to OAuth/OpenID providers and APIs, and hand out tokens to scripts
+#[derive(Debug, Parser)]
+#[command(version, propagate_version = true, arg_required_else_help = true)]
+pub struct Cli {
+    /// The remote to use (default: the current one, or the only one; env <PREFIX>_REMOTE)
+    #[arg(long, global = true, value_name = "NAME")]
+    pub remote: Option<String>,
+    /// Machine-readable output: one JSON object per line on stdout
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Never prompt (implied when stdin is not a terminal)
+    #[arg(long, global = true)]
+    pub non_interactive: bool,
+    /// What to do
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands
+#[allow(clippy::large_enum_variant)] // parsed once per process
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Log in with a device code, the browser, or an API key
+    Login(LoginArgs),
+    /// Replace the API key of the active account (OAuth tokens stay)
+    SetKey(SetKeyArgs),
+    /// Show who is logged in where
+    Status {
+        /// Every account on every remote
+        #[arg(long)]
+        all: bool,
+    },
+    /// Print a usable credential (refreshed if needed), for `Authorization: Bearer $(… token)`
+    Token,
+    /// Revoke the tokens at the provider and remove the local credentials
+    Logout {
+        /// Every account on every remote
+        #[arg(long)]
+        all: bool,
+    },
+    /// Check that the credentials work against the remote's API
+    Test(TestArgs),
+    /// Manage remotes (providers and APIs)
+    #[command(subcommand)]
+    Remote(RemoteCommand),
+    /// Make another logged-in account the active one
+    Switch {
+        /// The account (asked for, or the other one of two, when not given)
+        account: Option<String>,
+    },
+    /// Show or set the active project of the active account
+    Project {
+        /// The project to make active
+        id: Option<String>,
+    },
+}
+
+/// `login`
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("method").args(["device", "browser", "api_key", "api_key_stdin"])))]
+pub struct LoginArgs {
+    /// Log in with a one-time code entered in a browser anywhere (RFC 8628)
+    #[arg(long)]
+    pub device: bool,
+    /// Log in through this machine's browser (authorization code + PKCE)
+    #[arg(long)]
+    pub browser: bool,
+    /// Log in with an API key (prefer --api-key-stdin: arguments are visible to other users)
+    #[arg(long, value_name = "KEY")]
+    pub api_key: Option<String>,
+    /// Read the API key from standard input
+    #[arg(long)]
+    pub api_key_stdin: bool,
+    /// Browser login: the loopback port to listen on (default: the remote's, else any free one)
+    #[arg(long, value_name = "N")]
+    pub port: Option<u16>,
+    /// Browser login: seconds to wait for the callback
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub timeout: u64,
+    /// Do not open a browser; print the URL instead
+    #[arg(long)]
+    pub no_open: bool,
+    /// Device login: also print a QR code of the verification URL
+    #[arg(long)]
+    pub qr: bool,
+    /// Ask for this scope too (repeatable)
+    #[arg(long = "scope", value_name = "S")]
+    pub scopes: Vec<String>,
+}
+
+/// `set-key`
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("source").args(["key", "stdin"]).required(true)))]
+pub struct SetKeyArgs {
+    /// The new API key (prefer --stdin: arguments are visible to other users)
+    pub key: Option<String>,
+    /// Read the key from standard input
+    #[arg(long)]
+    pub stdin: bool,
+}
+
+/// Which credential `test` checks
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TestMethodArg {
+    /// The one `token` would print
+    Auto,
+    /// The API key
+    ApiKey,
+    /// The OAuth access token
+    Oauth,
+}
+
+impl From<TestMethodArg> for TestMethod {
+    fn from(m: TestMethodArg) -> Self {
+        match m {
+            TestMethodArg::Auto => TestMethod::Auto,
+            TestMethodArg::ApiKey => TestMethod::ApiKey,
+            TestMethodArg::Oauth => TestMethod::Oauth,
+        }
+    }
+}
+
+/// `test`
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Which credential to check
+    #[arg(long, value_enum, default_value = "auto")]
+    pub method: TestMethodArg,
+    /// Call this URL instead of the remote's key-check URL
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Check this key instead of the stored credential
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
+    /// Print the request URL and the response time to stderr
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+/// `remote …`
+#[allow(clippy::large_enum_variant)] // parsed once per process
+#[derive(Debug, Subcommand)]
+pub enum RemoteCommand {
+    /// Add a remote; the first one added becomes the current one
+    Add(RemoteAddArgs),
+    /// List the remotes
+    List,
+    /// Make a remote the current one
+    Use {
+        /// The remote
+        name: String,
+    },
+    /// Remove a remote and its local credentials
+    Remove {
+        /// The remote
+        name: String,
+    },
+}
+
+/// `remote add`
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("provider").args(["issuer", "token_endpoint"]).multiple(true).required(true)))]
+pub struct RemoteAddArgs {
+    /// A name for the remote
+    pub name: String,
+    /// The OpenID issuer URL (endpoints are discovered from it)
+    #[arg(long, value_name = "URL")]
+    pub issuer: Option<String>,
+    /// The OAuth client id registered for this CLI
+    #[arg(long, value_name = "ID", default_value = "")]
+    pub client_id: String,
+    /// A scope to ask for at login (repeatable)
+    #[arg(long = "scope", value_name = "S")]
+    pub scopes: Vec<String>,
+    /// The API these credentials are for
+    #[arg(long, value_name = "URL")]
+    pub api_url: Option<String>,
+    /// Validate API keys with a request to this URL
+    #[arg(long, value_name = "URL")]
+    pub key_check_url: Option<String>,
+    /// The key check's HTTP method
+    #[arg(
+        long,
+        value_name = "METHOD",
+        default_value = "GET",
+        requires = "key_check_url"
+    )]
+    pub key_check_method: String,
+    /// The header carrying the key
+    #[arg(
+        long,
+        value_name = "H",
+        default_value = "authorization",
+        requires = "key_check_url"
+    )]
+    pub key_check_header: String,
+    /// The scheme before the key (`Bearer`, `Api-Key`; empty for the raw key)
+    #[arg(
+        long,
+        value_name = "S",
+        default_value = "Bearer",
+        requires = "key_check_url"
+    )]
+    pub key_check_scheme: String,
+    /// An identity field of the key check's JSON answer: NAME=/json/pointer (repeatable)
+    #[arg(long, value_name = "NAME=/pointer", requires = "key_check_url")]
+    pub key_check_identity: Vec<String>,
+    /// Whether <PREFIX>_API_KEY overrides stored credentials or is a fallback
+    #[arg(long, value_enum, default_value = "override")]
+    pub env_key_precedence: EnvKeyPrecedence,
+    /// The default loopback port of browser login
+    #[arg(long, value_name = "N")]
+    pub port: Option<u16>,
+    /// Explicit token endpoint (instead of, or on top of, discovery)
+    #[arg(long, value_name = "URL")]
+    pub token_endpoint: Option<String>,
+    /// Explicit device authorization endpoint
+    #[arg(long, value_name = "URL")]
+    pub device_authorization_endpoint: Option<String>,
+    /// Explicit authorization endpoint (browser login)
+    #[arg(long, value_name = "URL")]
+    pub authorization_endpoint: Option<String>,
+    /// Explicit revocation endpoint
+    #[arg(long, value_name = "URL")]
+    pub revocation_endpoint: Option<String>,
+}

@@ -1,0 +1,896 @@
+//! The `keyhole` command line, shared by every binary that runs keyhole: the native `keyhole`
+//! and `keyhole-wasi` differ only in the [`Engine`] they pass to [`run`]
+//!
+//! Output: human text on stderr (results of `status`, `token`, `remote list`, `project` on
+//! stdout), or with `--json` one JSON object per line on stdout. Exit codes: 0 ok, 1 error,
+//! 2 usage, 4 authentication required.
+
+mod args;
+mod ui;
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io::{IsTerminal, Read, Write};
+use std::net::TcpListener;
+use std::process::ExitCode;
+use std::time::{Duration, UNIX_EPOCH};
+
+use clap::{CommandFactory, FromArgMatches};
+use keyhole_core::client::{
+    AuthType, CredentialOptions, DEFAULT_ACCOUNT, LoginOutcome, StatusReport, TestOptions,
+};
+use keyhole_core::{AuthError, Endpoints, Secret};
+use serde_json::{Value, json};
+
+pub use self::args::{Cli, Command};
+use self::args::{LoginArgs, RemoteAddArgs, RemoteCommand, SetKeyArgs, TestArgs};
+pub use self::ui::{CliFrontend, Out};
+use crate::app::App;
+use crate::config::{AccountConfig, Config, KeyCheckSettings, RemoteConfig};
+use crate::engine::Engine;
+use crate::io::unix_now_ms;
+use crate::store::Source;
+
+/// Exit code: success
+pub const EXIT_OK: u8 = 0;
+/// Exit code: an error
+pub const EXIT_ERROR: u8 = 1;
+/// Exit code: the command line was wrong
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code: a (new) login is required
+pub const EXIT_AUTH: u8 = 4;
+
+/// Why a command failed
+#[derive(Debug)]
+pub enum CliError {
+    /// The command line was wrong (exit 2)
+    Usage(String),
+    /// An authentication flow failed (exit 4 when a login is needed, else 1)
+    Auth(AuthError),
+    /// Anything else (exit 1)
+    Other(String),
+}
+
+impl CliError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) => EXIT_USAGE,
+            CliError::Auth(e) if e.needs_login() => EXIT_AUTH,
+            _ => EXIT_ERROR,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            CliError::Usage(_) => "usage",
+            CliError::Auth(e) => e.code(),
+            CliError::Other(_) => "error",
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            CliError::Usage(m) | CliError::Other(m) => m.clone(),
+            CliError::Auth(e) => e.to_string(),
+        }
+    }
+}
+
+impl From<AuthError> for CliError {
+    fn from(e: AuthError) -> Self {
+        CliError::Auth(e)
+    }
+}
+
+impl From<crate::config::ConfigError> for CliError {
+    fn from(e: crate::config::ConfigError) -> Self {
+        CliError::Other(e.to_string())
+    }
+}
+
+type CliResult = Result<u8, CliError>;
+
+/// Runs the command line in `args` (program name first) with `engine`
+pub fn run<I, T>(engine: &mut dyn Engine, app: &App, args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let command = Cli::command()
+        .name(app.name().to_owned())
+        .bin_name(app.name().to_owned());
+    let cli = match command
+        .try_get_matches_from(args)
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
+        }
+    };
+    let out = Out::detect(cli.json);
+    let interactive = !cli.non_interactive && std::io::stdin().is_terminal();
+    let mut ctx = Ctx {
+        app,
+        out,
+        interactive,
+        remote_flag: cli.remote.clone().or_else(|| app.env("REMOTE")),
+    };
+    match ctx.dispatch(engine, cli.command) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            out.error(e.code(), &e.message());
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Runs the process's own command line
+pub fn run_from_env(engine: &mut dyn Engine, app: &App) -> ExitCode {
+    run(engine, app, std::env::args_os())
+}
+
+struct Ctx<'a> {
+    app: &'a App,
+    out: Out,
+    interactive: bool,
+    remote_flag: Option<String>,
+}
+
+/// The account a command acts on: the active one, else the only one, else `default`
+fn current_account(remote: &RemoteConfig) -> String {
+    remote
+        .active_account
+        .clone()
+        .filter(|a| remote.accounts.contains_key(a))
+        .or_else(|| {
+            (remote.accounts.len() == 1)
+                .then(|| remote.accounts.keys().next().cloned())
+                .flatten()
+        })
+        .unwrap_or_else(|| DEFAULT_ACCOUNT.to_owned())
+}
+
+fn rfc3339(ms: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+fn read_stdin_secret(what: &str) -> Result<Secret, CliError> {
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .map_err(|e| CliError::Other(format!("cannot read the {what} from stdin: {e}")))?;
+    let value = text.trim().to_owned();
+    if value.is_empty() {
+        return Err(CliError::Usage(format!("standard input held no {what}")));
+    }
+    Ok(Secret::new(value))
+}
+
+fn non_empty_secret(value: String, flag: &str) -> Result<Secret, CliError> {
+    let value = value.trim().to_owned();
+    if value.is_empty() {
+        return Err(CliError::Usage(format!("{flag} needs a non-empty key")));
+    }
+    Ok(Secret::new(value))
+}
+
+enum Method {
+    Device,
+    Browser,
+    ApiKey(Secret),
+}
+
+impl Ctx<'_> {
+    fn dispatch(&mut self, engine: &mut dyn Engine, command: Command) -> CliResult {
+        match command {
+            Command::Login(a) => self.login(engine, a),
+            Command::SetKey(a) => self.set_key(engine, a),
+            Command::Status { all } => self.status(engine, all),
+            Command::Token => self.token(engine),
+            Command::Logout { all } => self.logout(engine, all),
+            Command::Test(a) => self.test(engine, a),
+            Command::Remote(c) => self.remote(engine, c),
+            Command::Switch { account } => self.switch(account),
+            Command::Project { id } => self.project(id),
+        }
+    }
+
+    fn config(&self) -> Result<Config, CliError> {
+        Ok(self.app.load_config()?)
+    }
+
+    /// The selected remote's name and config
+    fn remote_of(&self, config: &Config) -> Result<(String, RemoteConfig), CliError> {
+        let name = config
+            .pick_remote(self.remote_flag.as_deref())
+            .map_err(|m| {
+                if self.remote_flag.is_none() && config.remotes.len() > 1 {
+                    CliError::Usage(m)
+                } else {
+                    CliError::Other(m)
+                }
+            })?
+            .to_owned();
+        let remote = config.remotes[&name].clone();
+        Ok((name, remote))
+    }
+
+    fn credential_options(&self, remote: &RemoteConfig, account: &str) -> CredentialOptions {
+        CredentialOptions {
+            prefer: remote
+                .accounts
+                .get(account)
+                .and_then(|a| a.auth_type)
+                .unwrap_or(AuthType::Oauth),
+            env_api_key: self.app.env("API_KEY").map(Secret::new),
+        }
+    }
+
+    /// Reads the config again and applies `change` to the remote, then saves (a login can take
+    /// minutes; re-reading keeps what other commands changed meanwhile)
+    fn update_remote(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut RemoteConfig),
+    ) -> Result<(), CliError> {
+        let mut config = self.config()?;
+        let remote = config.remotes.get_mut(name).ok_or_else(|| {
+            CliError::Other(format!(
+                "remote `{name}` was removed meanwhile; add it again"
+            ))
+        })?;
+        change(remote);
+        Ok(self.app.save_config(&config)?)
+    }
+
+    fn ask_line(&self, question: &str) -> Result<String, CliError> {
+        eprint!("{question}");
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| CliError::Other(format!("cannot read the answer: {e}")))?;
+        Ok(line.trim().to_owned())
+    }
+
+    fn ask_method(&self) -> Result<Method, CliError> {
+        eprintln!("How would you like to log in?");
+        eprintln!("  1) With a one-time code in a browser (device login)");
+        eprintln!("  2) With this machine's browser");
+        eprintln!("  3) By pasting an API key");
+        loop {
+            match self.ask_line("Choose 1, 2 or 3 [1]: ")?.as_str() {
+                "" | "1" => return Ok(Method::Device),
+                "2" => return Ok(Method::Browser),
+                "3" => {
+                    let key = rpassword::prompt_password("Paste your API key: ")
+                        .map_err(|e| CliError::Other(format!("cannot read the key: {e}")))?;
+                    return non_empty_secret(key, "the API key prompt").map(Method::ApiKey);
+                }
+                _ => eprintln!("Please answer 1, 2 or 3."),
+            }
+        }
+    }
+
+    fn login(&mut self, engine: &mut dyn Engine, a: LoginArgs) -> CliResult {
+        let config = self.config()?;
+        let (name, remote) = self.remote_of(&config)?;
+        let method = if a.device {
+            Method::Device
+        } else if a.browser {
+            Method::Browser
+        } else if let Some(key) = a.api_key {
+            Method::ApiKey(non_empty_secret(key, "--api-key")?)
+        } else if a.api_key_stdin {
+            Method::ApiKey(read_stdin_secret("API key")?)
+        } else if self.interactive && !self.out.json {
+            self.ask_method()?
+        } else {
+            return Err(CliError::Usage(
+                "no login method given and no terminal to ask on; pass --device, --browser, --api-key KEY or --api-key-stdin".into(),
+            ));
+        };
+        let spec = remote.spec(&name, &a.scopes);
+        let hint = remote.active_account.clone();
+        let outcome = match method {
+            Method::ApiKey(key) => engine.login_api_key(&spec, key)?,
+            Method::Browser if a.no_open || ui::browser_available() => {
+                let port = a.port.or(remote.callback_port).unwrap_or(0);
+                let listener = TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
+                    CliError::Other(format!(
+                        "cannot listen on 127.0.0.1:{port} for the login callback ({e}); pass another --port"
+                    ))
+                })?;
+                let mut frontend = ui::CliFrontend::new(
+                    self.out,
+                    a.no_open,
+                    a.qr,
+                    "Waiting for the browser login",
+                );
+                engine.login_browser(&spec, hint.as_deref(), listener, a.timeout, &mut frontend)?
+            }
+            Method::Browser | Method::Device => {
+                if a.browser {
+                    self.out
+                        .warn("no browser can be opened here; using the device login instead");
+                }
+                let mut frontend =
+                    ui::CliFrontend::new(self.out, a.no_open, a.qr, "Waiting for approval");
+                engine.login_device(&spec, hint.as_deref(), &mut frontend)?
+            }
+        };
+        self.remember_login(&name, &outcome)?;
+        if self.out.json {
+            self.out.json_line(&json!({
+                "event": "login",
+                "remote": outcome.remote,
+                "account": outcome.account,
+                "auth_type": outcome.auth_type.as_str(),
+            }));
+        } else {
+            self.out.success(&format!(
+                "Logged in to {} as {} ({})",
+                outcome.remote,
+                self.out.bold(&outcome.account),
+                outcome.auth_type.as_str()
+            ));
+        }
+        Ok(EXIT_OK)
+    }
+
+    fn remember_login(&self, name: &str, outcome: &LoginOutcome) -> Result<(), CliError> {
+        self.update_remote(name, |r| {
+            r.accounts
+                .entry(outcome.account.clone())
+                .or_insert_with(AccountConfig::default)
+                .auth_type = Some(outcome.auth_type);
+            r.active_account = Some(outcome.account.clone());
+            if r.endpoints.is_none()
+                && let Some(found) = &outcome.endpoints
+            {
+                r.discovered = Some(found.clone());
+            }
+        })
+    }
+
+    fn set_key(&mut self, engine: &mut dyn Engine, a: SetKeyArgs) -> CliResult {
+        let key = match a.key {
+            Some(key) => non_empty_secret(key, "KEY")?,
+            None => read_stdin_secret("API key")?,
+        };
+        let config = self.config()?;
+        let (name, remote) = self.remote_of(&config)?;
+        let account = current_account(&remote);
+        let outcome = engine.set_key(&remote.spec(&name, &[]), &account, key)?;
+        self.remember_login(&name, &outcome)?;
+        if self.out.json {
+            self.out.json_line(&json!({
+                "event": "set_key", "remote": outcome.remote, "account": outcome.account, "auth_type": "api_key",
+            }));
+        } else {
+            self.out.success(&format!(
+                "Saved the API key of {} on {}",
+                outcome.account, outcome.remote
+            ));
+        }
+        Ok(EXIT_OK)
+    }
+
+    fn status_json(
+        &self,
+        remote: &RemoteConfig,
+        report: &StatusReport,
+        source: Option<Source>,
+    ) -> Value {
+        if !report.logged_in {
+            return json!({"logged_in": false, "remote": report.remote, "account": report.account});
+        }
+        let source = if report.from_env {
+            Source::Env
+        } else {
+            source.unwrap_or(Source::File)
+        };
+        json!({
+            "logged_in": true,
+            "remote": report.remote,
+            "remote_url": remote.url(),
+            "account": report.account,
+            "auth_type": report.auth_type.map(AuthType::as_str),
+            "source": source.as_str(),
+            "expires_at_ms": report.expires_at_ms,
+            "expires_at": report.expires_at_ms.map(rfc3339),
+            "project": remote.accounts.get(&report.account).and_then(|a| a.project.clone()),
+        })
+    }
+
+    fn print_status_human(&self, v: &Value) {
+        let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+        let remote = text("remote");
+        if v["logged_in"] != json!(true) {
+            self.out.result(&format!(
+                "{remote}: not logged in; run `{} login`",
+                self.app.name()
+            ));
+            return;
+        }
+        let url = v["remote_url"]
+            .as_str()
+            .map(|u| format!(" ({u})"))
+            .unwrap_or_default();
+        self.out.result(&format!("{}{url}", self.out.bold(&remote)));
+        self.out.result(&format!(
+            "  Logged in as {} ({}, from {})",
+            text("account"),
+            text("auth_type"),
+            text("source")
+        ));
+        if let Some(ms) = v["expires_at_ms"].as_u64() {
+            let now = unix_now_ms();
+            let when = if ms > now {
+                format!("in {}", ui::mm_ss(ms - now))
+            } else {
+                "expired; `token` refreshes it".into()
+            };
+            self.out
+                .result(&format!("  Token expires {} ({when})", text("expires_at")));
+        }
+        if let Some(p) = v["project"].as_str() {
+            self.out.result(&format!("  Project: {p}"));
+        }
+    }
+
+    fn status(&mut self, engine: &mut dyn Engine, all: bool) -> CliResult {
+        let config = self.config()?;
+        let targets: Vec<(String, RemoteConfig, String)> = if all {
+            config
+                .remotes
+                .iter()
+                .flat_map(|(name, r)| {
+                    let mut accounts: Vec<String> = r.accounts.keys().cloned().collect();
+                    if accounts.is_empty() {
+                        accounts.push(current_account(r));
+                    }
+                    accounts
+                        .into_iter()
+                        .map(|a| (name.clone(), r.clone(), a))
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        } else {
+            let (name, r) = self.remote_of(&config)?;
+            let account = current_account(&r);
+            vec![(name, r, account)]
+        };
+        let mut results = Vec::new();
+        for (name, remote, account) in &targets {
+            let options = self.credential_options(remote, account);
+            let report = engine.status(&remote.spec(name, &[]), account, &options)?;
+            results.push(self.status_json(remote, &report, engine.store_source()));
+        }
+        let any_logged_in = results.iter().any(|v| v["logged_in"] == json!(true));
+        if self.out.json {
+            if all {
+                self.out.json_line(&Value::Array(results));
+            } else {
+                self.out.json_line(&results[0]);
+            }
+        } else {
+            if results.is_empty() {
+                self.out
+                    .result("no remotes configured; add one with `remote add`");
+            }
+            for v in &results {
+                self.print_status_human(v);
+            }
+        }
+        Ok(if any_logged_in { EXIT_OK } else { EXIT_AUTH })
+    }
+
+    fn token(&mut self, engine: &mut dyn Engine) -> CliResult {
+        let config = self.config()?;
+        let (name, remote) = self.remote_of(&config)?;
+        let account = current_account(&remote);
+        let options = self.credential_options(&remote, &account);
+        let outcome = engine.token(&remote.spec(&name, &[]), &account, &options)?;
+        if let Some(w) = &outcome.warning {
+            self.out.warn(&format!(
+                "the credential works but: {w} (run `{} status` for details)",
+                self.app.name()
+            ));
+        }
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{}", outcome.credential.expose())
+            .and_then(|()| stdout.flush())
+            .map_err(|e| CliError::Other(format!("cannot write the token: {e}")))?;
+        Ok(EXIT_OK)
+    }
+
+    fn logout(&mut self, engine: &mut dyn Engine, all: bool) -> CliResult {
+        let config = self.config()?;
+        let targets: Vec<(String, RemoteConfig, String)> = if all {
+            config
+                .remotes
+                .iter()
+                .flat_map(|(name, r)| {
+                    r.accounts
+                        .keys()
+                        .map(|a| (name.clone(), r.clone(), a.clone()))
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        } else {
+            let (name, r) = self.remote_of(&config)?;
+            if r.accounts.is_empty() {
+                return Err(AuthError::NotLoggedIn.into());
+            }
+            let account = current_account(&r);
+            vec![(name, r, account)]
+        };
+        let mut results = Vec::new();
+        for (name, remote, account) in &targets {
+            let outcome = engine.logout(&remote.spec(name, &[]), account)?;
+            self.update_remote(name, |r| {
+                r.accounts.remove(account);
+                if r.active_account.as_deref() == Some(account.as_str()) {
+                    r.active_account = r.accounts.keys().next().cloned();
+                }
+            })?;
+            if let Some(e) = &outcome.revocation_error {
+                self.out.warn(&format!(
+                    "could not revoke the tokens at the provider ({e}); the local credentials are cleared"
+                ));
+            }
+            let mut v = json!({
+                "remote": outcome.remote,
+                "account": outcome.account,
+                "revoked": outcome.revoked,
+                "cleared": outcome.cleared,
+            });
+            if let Some(e) = &outcome.revocation_error {
+                v["revocation_error"] = keyhole_core::wire::error_to_wire(e);
+            }
+            if !self.out.json {
+                let revoked = if outcome.revoked.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (revoked {})", outcome.revoked.join(", "))
+                };
+                self.out.success(&format!(
+                    "Logged out of {} as {}{revoked}",
+                    outcome.remote, outcome.account
+                ));
+            }
+            results.push(v);
+        }
+        if self.out.json {
+            if all {
+                self.out.json_line(&Value::Array(results));
+            } else {
+                self.out.json_line(&results[0]);
+            }
+        } else if all && results.is_empty() {
+            self.out.info("No accounts were logged in.");
+        }
+        Ok(EXIT_OK)
+    }
+
+    fn test(&mut self, engine: &mut dyn Engine, a: TestArgs) -> CliResult {
+        let config = self.config()?;
+        let (name, remote) = self.remote_of(&config)?;
+        let account = current_account(&remote);
+        let options = TestOptions {
+            method: a.method.into(),
+            url: a.url,
+            key: a.key.map(|k| non_empty_secret(k, "--key")).transpose()?,
+            credential: self.credential_options(&remote, &account),
+        };
+        let spec = remote.spec(&name, &[]);
+        let report = match engine.test(&spec, &account, &options) {
+            Ok(report) => report,
+            Err(e) => {
+                if a.verbose {
+                    eprintln!("test failed: {}", e.code());
+                }
+                return Err(e.into());
+            }
+        };
+        if a.verbose {
+            eprintln!(
+                "GET {} -> HTTP {} in {} ms",
+                report.url, report.status, report.elapsed_ms
+            );
+        }
+        if self.out.json {
+            self.out.json_line(&json!({
+                "ok": true,
+                "status": report.status,
+                "elapsed_ms": report.elapsed_ms,
+                "identity": report.identity,
+                "auth_type": report.auth_type.as_str(),
+            }));
+        } else {
+            let who = report
+                .identity
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let who = if who.is_empty() {
+                String::new()
+            } else {
+                format!(" ({who})")
+            };
+            self.out.success(&format!(
+                "The {} works: HTTP {} in {} ms{who}",
+                match report.auth_type {
+                    AuthType::ApiKey => "API key",
+                    AuthType::Oauth => "OAuth token",
+                },
+                report.status,
+                report.elapsed_ms
+            ));
+        }
+        Ok(EXIT_OK)
+    }
+
+    fn remote(&mut self, engine: &mut dyn Engine, c: RemoteCommand) -> CliResult {
+        let mut config = self.config()?;
+        match c {
+            RemoteCommand::Add(a) => {
+                let name = a.name.clone();
+                if config.remotes.contains_key(&name) {
+                    return Err(CliError::Other(format!(
+                        "a remote named `{name}` exists; remove it first with `remote remove {name}`"
+                    )));
+                }
+                let remote = remote_from_args(a)?;
+                config.remotes.insert(name.clone(), remote);
+                let current = config.current_remote.is_none();
+                if current {
+                    config.current_remote = Some(name.clone());
+                }
+                self.app.save_config(&config)?;
+                if self.out.json {
+                    self.out.json_line(
+                        &json!({"event": "remote_added", "remote": name, "current": current}),
+                    );
+                } else {
+                    self.out.success(&format!(
+                        "Added remote {name}{}",
+                        if current { " (current)" } else { "" }
+                    ));
+                }
+            }
+            RemoteCommand::List => {
+                let current = config.current_remote.clone();
+                let list: Vec<Value> = config
+                    .remotes
+                    .iter()
+                    .map(|(name, r)| {
+                        json!({
+                            "name": name,
+                            "current": current.as_deref() == Some(name.as_str()),
+                            "issuer": r.issuer,
+                            "api_url": r.api_url,
+                            "client_id": r.client_id,
+                            "accounts": r.accounts.keys().collect::<Vec<_>>(),
+                            "active_account": r.active_account,
+                        })
+                    })
+                    .collect();
+                if self.out.json {
+                    self.out.json_line(&Value::Array(list));
+                } else if list.is_empty() {
+                    self.out.info(
+                        "No remotes; add one with `remote add NAME --issuer URL --client-id ID`.",
+                    );
+                } else {
+                    for (name, r) in &config.remotes {
+                        let mark = if current.as_deref() == Some(name.as_str()) {
+                            "*"
+                        } else {
+                            " "
+                        };
+                        self.out
+                            .result(&format!("{mark} {name}\t{}", r.url().unwrap_or_default()));
+                    }
+                }
+            }
+            RemoteCommand::Use { name } => {
+                if !config.remotes.contains_key(&name) {
+                    return Err(CliError::Other(format!(
+                        "no remote named `{name}`; `remote list` shows them"
+                    )));
+                }
+                config.current_remote = Some(name.clone());
+                self.app.save_config(&config)?;
+                if self.out.json {
+                    self.out
+                        .json_line(&json!({"event": "remote_used", "remote": name}));
+                } else {
+                    self.out.success(&format!("Now using remote {name}"));
+                }
+            }
+            RemoteCommand::Remove { name } => {
+                let Some(removed) = config.remotes.remove(&name) else {
+                    return Err(CliError::Other(format!(
+                        "no remote named `{name}`; `remote list` shows them"
+                    )));
+                };
+                // Local credentials go with the remote (no revocation: use `logout` for that).
+                for account in removed.accounts.keys() {
+                    let _ = engine.forget(&removed.spec(&name, &[]), account);
+                }
+                if config.current_remote.as_deref() == Some(name.as_str()) {
+                    config.current_remote = config.remotes.keys().next().cloned();
+                }
+                self.app.save_config(&config)?;
+                if self.out.json {
+                    self.out
+                        .json_line(&json!({"event": "remote_removed", "remote": name}));
+                } else {
+                    self.out.success(&format!("Removed remote {name}"));
+                }
+            }
+        }
+        Ok(EXIT_OK)
+    }
+
+    fn switch(&mut self, account: Option<String>) -> CliResult {
+        let config = self.config()?;
+        let (name, remote) = self.remote_of(&config)?;
+        let accounts: Vec<String> = remote.accounts.keys().cloned().collect();
+        if accounts.is_empty() {
+            return Err(AuthError::NotLoggedIn.into());
+        }
+        let current = current_account(&remote);
+        let target = match account {
+            Some(a) if remote.accounts.contains_key(&a) => a,
+            Some(a) => {
+                return Err(CliError::Other(format!(
+                    "no account `{a}` on {name}; logged-in accounts: {}",
+                    accounts.join(", ")
+                )));
+            }
+            None if accounts.len() == 2 => accounts
+                .into_iter()
+                .find(|a| *a != current)
+                .expect("two distinct accounts, one is not the current one"),
+            None if accounts.len() == 1 => current.clone(),
+            None if self.interactive && !self.out.json => {
+                for (i, a) in accounts.iter().enumerate() {
+                    eprintln!(
+                        "  {}) {a}{}",
+                        i + 1,
+                        if *a == current { " (active)" } else { "" }
+                    );
+                }
+                loop {
+                    let answer = self.ask_line("Switch to which account? ")?;
+                    if let Some(a) = answer
+                        .parse::<usize>()
+                        .ok()
+                        .and_then(|i| accounts.get(i.wrapping_sub(1)))
+                    {
+                        break a.clone();
+                    }
+                }
+            }
+            None => {
+                return Err(CliError::Usage(format!(
+                    "several accounts are logged in on {name} ({}); name one: `switch ACCOUNT`",
+                    accounts.join(", ")
+                )));
+            }
+        };
+        self.update_remote(&name, |r| r.active_account = Some(target.clone()))?;
+        if self.out.json {
+            self.out
+                .json_line(&json!({"event": "switch", "remote": name, "account": target}));
+        } else {
+            self.out.success(&format!("Switched to {target} on {name}"));
+        }
+        Ok(EXIT_OK)
+    }
+
+    fn project(&mut self, id: Option<String>) -> CliResult {
+        let config = self.config()?;
+        let (name, remote) = self.remote_of(&config)?;
+        let account = current_account(&remote);
+        match id {
+            Some(id) => {
+                if !remote.accounts.contains_key(&account) {
+                    return Err(AuthError::NotLoggedIn.into());
+                }
+                self.update_remote(&name, |r| {
+                    r.accounts.entry(account.clone()).or_default().project = Some(id.clone());
+                })?;
+                if self.out.json {
+                    self.out
+                        .json_line(&json!({"remote": name, "account": account, "project": id}));
+                } else {
+                    self.out
+                        .success(&format!("Active project of {account} on {name}: {id}"));
+                }
+                Ok(EXIT_OK)
+            }
+            None => {
+                let project = remote
+                    .accounts
+                    .get(&account)
+                    .and_then(|a| a.project.clone());
+                if self.out.json {
+                    self.out.json_line(
+                        &json!({"remote": name, "account": account, "project": project}),
+                    );
+                    return Ok(EXIT_OK);
+                }
+                match project {
+                    Some(p) => {
+                        self.out.result(&p);
+                        Ok(EXIT_OK)
+                    }
+                    None => Err(CliError::Other(format!(
+                        "no active project for {account} on {name}; set one with `project ID`"
+                    ))),
+                }
+            }
+        }
+    }
+}
+
+fn remote_from_args(a: RemoteAddArgs) -> Result<RemoteConfig, CliError> {
+    let mut identity = BTreeMap::new();
+    for pair in &a.key_check_identity {
+        let Some((name, pointer)) = pair.split_once('=') else {
+            return Err(CliError::Usage(format!(
+                "--key-check-identity expects NAME=/json/pointer, got `{pair}`"
+            )));
+        };
+        if name.is_empty() || !(pointer.is_empty() || pointer.starts_with('/')) {
+            return Err(CliError::Usage(format!(
+                "--key-check-identity expects NAME=/json/pointer, got `{pair}`"
+            )));
+        }
+        identity.insert(name.to_owned(), pointer.to_owned());
+    }
+    let explicit = Endpoints {
+        issuer: a.issuer.clone(),
+        token_endpoint: a.token_endpoint,
+        device_authorization_endpoint: a.device_authorization_endpoint,
+        authorization_endpoint: a.authorization_endpoint,
+        revocation_endpoint: a.revocation_endpoint,
+        ..Endpoints::default()
+    };
+    for url in [
+        a.issuer.as_ref(),
+        a.api_url.as_ref(),
+        a.key_check_url.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if url::Url::parse(url).is_err() {
+            return Err(CliError::Usage(format!("`{url}` is not a valid URL")));
+        }
+    }
+    Ok(RemoteConfig {
+        issuer: a.issuer,
+        endpoints: explicit.token_endpoint.is_some().then_some(explicit),
+        client_id: a.client_id,
+        scopes: a.scopes,
+        api_url: a.api_url,
+        key_check: a.key_check_url.map(|url| KeyCheckSettings {
+            method: a.key_check_method.to_ascii_uppercase(),
+            url,
+            header: a.key_check_header.to_ascii_lowercase(),
+            scheme: a.key_check_scheme,
+            identity,
+        }),
+        env_key_precedence: a.env_key_precedence,
+        callback_port: a.port,
+        ..RemoteConfig::default()
+    })
+}

@@ -1,0 +1,260 @@
+//! What the user sees: human lines on stderr (colour unless NO_COLOR), JSON lines on stdout, the
+//! device prompt with an optional QR code, and a spinner with the time left on a terminal only
+
+use std::io::{IsTerminal, Write};
+
+use keyhole_core::Prompt;
+use serde_json::{Value, json};
+
+use crate::io::{Frontend, open_url};
+
+/// How output is written
+#[derive(Debug, Clone, Copy)]
+pub struct Out {
+    /// JSON lines on stdout instead of human text
+    pub json: bool,
+    /// ANSI colours on stderr
+    pub color: bool,
+    /// stderr is a terminal (spinners)
+    pub stderr_tty: bool,
+}
+
+impl Out {
+    /// Decides colours and spinners from the environment
+    pub fn detect(json: bool) -> Self {
+        let stderr_tty = std::io::stderr().is_terminal();
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Self {
+            json,
+            color: stderr_tty && !no_color,
+            stderr_tty,
+        }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    /// One JSON object on one stdout line, flushed at once (readers act on each line)
+    pub fn json_line(&self, value: &Value) {
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{value}");
+        let _ = stdout.flush();
+    }
+
+    /// A line of the command's result on stdout (human mode)
+    pub fn result(&self, text: &str) {
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{text}");
+    }
+
+    /// `✓ text` on stderr (human mode only)
+    pub fn success(&self, text: &str) {
+        if !self.json {
+            eprintln!("{} {text}", self.paint("32", "✓"));
+        }
+    }
+
+    /// `! text` on stderr, in both modes (warnings never go to stdout)
+    pub fn warn(&self, text: &str) {
+        eprintln!("{} {text}", self.paint("33", "!"));
+    }
+
+    /// Plain information on stderr (human mode only)
+    pub fn info(&self, text: &str) {
+        if !self.json {
+            eprintln!("{text}");
+        }
+    }
+
+    /// An error: a JSON line on stdout, or `error: …` on stderr
+    pub fn error(&self, code: &str, message: &str) {
+        if self.json {
+            self.json_line(
+                &json!({"event": "error", "ok": false, "code": code, "message": message}),
+            );
+        } else {
+            eprintln!("{} {message}", self.paint("31", "error:"));
+        }
+    }
+
+    /// Bold text for the human output
+    pub fn bold(&self, text: &str) -> String {
+        self.paint("1", text)
+    }
+}
+
+/// Minutes and seconds: `4:05`
+pub fn mm_ss(ms: u64) -> String {
+    let s = ms.div_ceil(1000);
+    format!("{}:{:02}", s / 60, s % 60)
+}
+
+/// The CLI's [`Frontend`]: prompt, browser, spinner
+#[derive(Debug)]
+pub struct CliFrontend {
+    out: Out,
+    no_open: bool,
+    qr: bool,
+    what: &'static str,
+    prompt_expires_at_ms: Option<u64>,
+    frame: usize,
+    drawn: bool,
+}
+
+impl CliFrontend {
+    /// A frontend; `what` is the spinner's text ("Waiting for approval")
+    pub fn new(out: Out, no_open: bool, qr: bool, what: &'static str) -> Self {
+        Self {
+            out,
+            no_open,
+            qr,
+            what,
+            prompt_expires_at_ms: None,
+            frame: 0,
+            drawn: false,
+        }
+    }
+
+    fn spinner_on(&self) -> bool {
+        self.out.stderr_tty && !self.out.json
+    }
+}
+
+/// A QR code of `text` in Unicode half blocks, or `None` if it does not fit in one
+pub fn qr_text(text: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(text.as_bytes()).ok()?;
+    Some(
+        code.render::<qrcode::render::unicode::Dense1x2>()
+            .dark_color(qrcode::render::unicode::Dense1x2::Light)
+            .light_color(qrcode::render::unicode::Dense1x2::Dark)
+            .quiet_zone(true)
+            .build(),
+    )
+}
+
+impl Frontend for CliFrontend {
+    fn show_prompt(&mut self, prompt: &Prompt) {
+        self.prompt_expires_at_ms = Some(prompt.expires_at_ms);
+        let url = prompt
+            .verification_uri_complete
+            .clone()
+            .unwrap_or_else(|| prompt.verification_uri.clone());
+        if self.out.json {
+            self.out.json_line(&json!({
+                "event": "prompt",
+                "user_code": prompt.user_code,
+                "verification_uri": prompt.verification_uri,
+                "verification_uri_complete": prompt.verification_uri_complete,
+                "expires_in": prompt.expires_in_s,
+            }));
+        } else {
+            eprintln!(
+                "{} First copy your one-time code: {}",
+                self.out.paint("33", "!"),
+                self.out.bold(&prompt.user_code)
+            );
+            eprintln!("  Then open {} and enter it.", prompt.verification_uri);
+            if let Some(complete) = &prompt.verification_uri_complete {
+                eprintln!("  (or open {complete} with the code filled in)");
+            }
+        }
+        if self.qr
+            && let Some(qr) = qr_text(&url)
+        {
+            eprintln!("{qr}");
+        }
+        if !self.no_open {
+            if open_url(&url) {
+                self.out.info("  Opened the page in your browser.");
+            } else {
+                self.out
+                    .info("  Could not open a browser; open the page above yourself.");
+            }
+        }
+    }
+
+    fn open_browser(&mut self, url: &str) -> bool {
+        let opened = !self.no_open && open_url(url);
+        if opened {
+            self.out.info("Opened the login page in your browser.");
+        } else if self.out.json {
+            self.out
+                .json_line(&json!({"event": "open_browser", "url": url}));
+        } else {
+            eprintln!("Open this URL in your browser to log in:\n  {url}");
+        }
+        opened
+    }
+
+    fn tick(&mut self, now_ms: u64, until_ms: u64) {
+        if !self.spinner_on() {
+            return;
+        }
+        const FRAMES: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+        let deadline = self.prompt_expires_at_ms.unwrap_or(until_ms);
+        let left = deadline.saturating_sub(now_ms);
+        self.frame = (self.frame + 1) % FRAMES.len();
+        eprint!(
+            "\r\x1b[2K{} {}… {} left",
+            FRAMES[self.frame],
+            self.what,
+            mm_ss(left)
+        );
+        let _ = std::io::stderr().flush();
+        self.drawn = true;
+    }
+
+    fn done_waiting(&mut self) {
+        if self.drawn {
+            eprint!("\r\x1b[2K");
+            let _ = std::io::stderr().flush();
+            self.drawn = false;
+        }
+    }
+}
+
+/// Whether a browser can plausibly be opened here (used to fall back to the device login)
+pub fn browser_available() -> bool {
+    if let Ok(browser) = std::env::var("BROWSER") {
+        return browser
+            .split(':')
+            .filter_map(|cmd| cmd.split_whitespace().next())
+            .any(program_exists);
+    }
+    if cfg!(any(target_os = "macos", windows)) {
+        return true;
+    }
+    let wsl = std::env::var_os("WSL_DISTRO_NAME").is_some();
+    let display = std::env::var_os("DISPLAY").is_some_and(|v| !v.is_empty())
+        || std::env::var_os("WAYLAND_DISPLAY").is_some_and(|v| !v.is_empty());
+    (wsl && program_exists("wslview")) || (display && program_exists("xdg-open"))
+}
+
+/// Whether `program` is a path to a file or found on `PATH`
+fn program_exists(program: &str) -> bool {
+    if program.contains('/') {
+        return std::path::Path::new(program).is_file();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_left_and_qr() {
+        assert_eq!(mm_ss(0), "0:00");
+        assert_eq!(mm_ss(245_001), "4:06");
+        let qr = qr_text("https://id.example.com/device?user_code=ABCD-EFGH").unwrap();
+        assert!(qr.lines().count() > 10);
+        assert!(program_exists("sh"));
+        assert!(!program_exists("/nonexistent/browser"));
+    }
+}

@@ -1,0 +1,576 @@
+//! `NativeIo`: the core's [`Io`] over reqwest (rustls), the secret [`Store`], the system clock, a
+//! browser launcher, and a loopback listener for browser login
+//!
+//! The HTTP client is built on the first request only, so a `token` call answered from the store
+//! never starts reqwest's runtime.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use keyhole_core::http::{Body, Method, is_loopback};
+use keyhole_core::{
+    HttpRequest, HttpResponse, Io, Prompt, Secret, StoreError, StoreOp, TransportError,
+};
+
+use crate::store::Store;
+
+/// Connection set-up limit
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Whole-request limit
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often a wait wakes up to update the spinner
+const TICK: Duration = Duration::from_millis(100);
+
+/// What the user sees while a flow runs; the CLI implements it, embedders may too
+pub trait Frontend {
+    /// Shows the device-login prompt (code and URL)
+    fn show_prompt(&mut self, prompt: &Prompt);
+    /// Opens `url` in a browser; `false` when none could be opened (the URL must then be shown)
+    fn open_browser(&mut self, url: &str) -> bool {
+        open_url(url)
+    }
+    /// Called about every 100 ms while waiting (spinners); `until_ms` is the current deadline
+    fn tick(&mut self, _now_ms: u64, _until_ms: u64) {}
+    /// The wait is over (clear a spinner)
+    fn done_waiting(&mut self) {}
+}
+
+/// A frontend that shows nothing and opens no browser (tests, embedders without a terminal)
+#[derive(Debug, Default)]
+pub struct Silent;
+
+impl Frontend for Silent {
+    fn show_prompt(&mut self, _prompt: &Prompt) {}
+    fn open_browser(&mut self, _url: &str) -> bool {
+        false
+    }
+}
+
+/// The native host's [`Io`]
+pub struct NativeIo<'a> {
+    http: Option<reqwest::blocking::Client>,
+    user_agent: String,
+    store: &'a mut Store,
+    frontend: &'a mut dyn Frontend,
+    listener: Option<TcpListener>,
+}
+
+impl std::fmt::Debug for NativeIo<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NativeIo")
+            .field("http_built", &self.http.is_some())
+            .field("listener", &self.listener)
+            .finish()
+    }
+}
+
+impl<'a> NativeIo<'a> {
+    /// An `Io` over `store`, showing prompts through `frontend`
+    pub fn new(
+        user_agent: impl Into<String>,
+        store: &'a mut Store,
+        frontend: &'a mut dyn Frontend,
+    ) -> Self {
+        Self {
+            http: None,
+            user_agent: user_agent.into(),
+            store,
+            frontend,
+            listener: None,
+        }
+    }
+
+    /// Browser login: callbacks are accepted on this listener while waiting
+    pub fn set_listener(&mut self, listener: Option<TcpListener>) {
+        self.listener = listener;
+    }
+
+    /// Whether an HTTP client has been built (it is only built for a request)
+    pub fn http_client_built(&self) -> bool {
+        self.http.is_some()
+    }
+
+    fn client(&mut self) -> Result<&reqwest::blocking::Client, TransportError> {
+        if self.http.is_none() {
+            let client = reqwest::blocking::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(CONNECT_TIMEOUT)
+                .timeout(REQUEST_TIMEOUT)
+                .user_agent(self.user_agent.clone())
+                .build()
+                .map_err(|e| TransportError::Other(format!("cannot set up HTTP: {e}")))?;
+            self.http = Some(client);
+        }
+        Ok(self.http.as_ref().expect("built just above"))
+    }
+}
+
+/// The second check of the rule the core already applies: https, or http to a loopback host
+fn check_url(raw: &str) -> Result<url::Url, TransportError> {
+    let url = url::Url::parse(raw)
+        .map_err(|e| TransportError::Other(format!("not a valid URL ({e})")))?;
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback(&url) => Ok(url),
+        _ => Err(TransportError::Other(format!(
+            "refusing to send a request to {}://{} (only https, or http on loopback)",
+            url.scheme(),
+            url.host_str().unwrap_or("")
+        ))),
+    }
+}
+
+/// Performs one request as the core describes it; the body is read up to the cap only
+pub fn send_with(
+    client: &reqwest::blocking::Client,
+    request: &HttpRequest,
+) -> Result<HttpResponse, TransportError> {
+    let url = check_url(&request.url)?;
+    let mut builder = match request.method {
+        Method::Get => client.get(url),
+        Method::Post => client.post(url),
+    };
+    for (name, value) in &request.headers {
+        builder = builder.header(name.as_str(), value.expose());
+    }
+    if let Some(form) = request.encoded_form() {
+        builder = builder
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form);
+    } else if !matches!(request.body, Body::Empty) {
+        return Err(TransportError::Other("unsupported request body".into()));
+    }
+    let response = builder.send().map_err(map_reqwest_error)?;
+    let cap = request.max_response_bytes;
+    if response
+        .content_length()
+        .is_some_and(|len| len > cap as u64)
+    {
+        return Err(TransportError::TooLarge);
+    }
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .filter_map(|(n, v)| Some((n.as_str().to_ascii_lowercase(), v.to_str().ok()?.to_owned())))
+        .collect();
+    let mut body = Vec::new();
+    response
+        .take(cap as u64 + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| map_read_error(&e))?;
+    if body.len() > cap {
+        return Err(TransportError::TooLarge);
+    }
+    Ok(HttpResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn map_read_error(e: &std::io::Error) -> TransportError {
+    match e.kind() {
+        std::io::ErrorKind::TimedOut => TransportError::Timeout,
+        _ => TransportError::Other(format!("the response broke off: {e}")),
+    }
+}
+
+/// Maps a reqwest error to the core's transport kinds; the message carries no URL
+fn map_reqwest_error(e: reqwest::Error) -> TransportError {
+    let chain = {
+        let mut text = String::new();
+        let mut source: Option<&dyn std::error::Error> = Some(&e);
+        while let Some(s) = source {
+            text.push_str(&s.to_string().to_ascii_lowercase());
+            text.push(' ');
+            source = s.source();
+        }
+        text
+    };
+    if e.is_timeout() || chain.contains("timed out") {
+        TransportError::Timeout
+    } else if chain.contains("dns error") || chain.contains("failed to lookup address") {
+        TransportError::Dns
+    } else if chain.contains("certificate") || chain.contains("tls") || chain.contains("handshake")
+    {
+        TransportError::Tls
+    } else if e.is_connect() {
+        TransportError::Connect
+    } else {
+        TransportError::Other(e.without_url().to_string())
+    }
+}
+
+/// The current unix time in milliseconds
+pub fn unix_now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Io for NativeIo<'_> {
+    fn now_ms(&mut self) -> u64 {
+        unix_now_ms()
+    }
+
+    fn send(&mut self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+        let client = self.client()?.clone();
+        send_with(&client, request)
+    }
+
+    fn store(&mut self, op: &StoreOp) -> Result<Option<Secret>, StoreError> {
+        self.store.perform(op)
+    }
+
+    fn show(&mut self, prompt: &Prompt) {
+        self.frontend.show_prompt(prompt);
+    }
+
+    fn open_browser(&mut self, url: &str) -> bool {
+        self.frontend.open_browser(url)
+    }
+
+    fn wait_until(&mut self, until_ms: u64) -> Option<String> {
+        let result = match &self.listener {
+            Some(listener) => accept_callback(listener, until_ms, &mut *self.frontend),
+            None => {
+                loop {
+                    let now = unix_now_ms();
+                    if now >= until_ms {
+                        break;
+                    }
+                    self.frontend.tick(now, until_ms);
+                    thread::sleep(TICK.min(Duration::from_millis(until_ms - now)));
+                }
+                None
+            }
+        };
+        self.frontend.done_waiting();
+        result
+    }
+}
+
+const CLOSE_TAB_PAGE: &str = "<!doctype html><html><head><meta charset=\"utf-8\"><title>Login</title></head>\
+<body style=\"font-family:sans-serif\"><h1>Login received</h1><p>You can close this tab and return to the terminal.</p></body></html>";
+
+/// Accepts loopback connections until `until_ms`; answers each, and returns the first
+/// `/callback` request target
+fn accept_callback(
+    listener: &TcpListener,
+    until_ms: u64,
+    frontend: &mut dyn Frontend,
+) -> Option<String> {
+    if listener.set_nonblocking(true).is_err() {
+        return None;
+    }
+    loop {
+        let now = unix_now_ms();
+        if now >= until_ms {
+            return None;
+        }
+        match listener.accept() {
+            Ok((stream, _)) => {
+                if let Some(target) = answer_request(stream) {
+                    return Some(target);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                frontend.tick(now, until_ms);
+                thread::sleep(Duration::from_millis(20).min(Duration::from_millis(until_ms - now)));
+            }
+            Err(_) => thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+/// Reads one request's head, answers it, and returns its target when it is the callback
+fn answer_request(stream: TcpStream) -> Option<String> {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut reader = BufReader::new(&stream);
+    let mut line = String::new();
+    // The request line, then headers up to the blank line; a bounded read of each.
+    (&mut reader).take(8192).read_line(&mut line).ok()?;
+    let mut header = String::new();
+    let started = Instant::now();
+    loop {
+        header.clear();
+        match (&mut reader).take(8192).read_line(&mut header) {
+            Ok(0) => break,
+            Ok(_) if header == "\r\n" || header == "\n" => break,
+            Ok(_) if started.elapsed() < Duration::from_secs(2) => continue,
+            _ => break,
+        }
+    }
+    let mut parts = line.split_whitespace();
+    let (method, target) = (parts.next()?, parts.next()?.to_owned());
+    let is_callback =
+        method == "GET" && (target == "/callback" || target.starts_with("/callback?"));
+    let (status, body) = if is_callback {
+        ("200 OK", CLOSE_TAB_PAGE)
+    } else {
+        ("404 Not Found", "not found")
+    };
+    let mut out = &stream;
+    let _ = write!(
+        out,
+        "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\ncache-control: no-store\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = out.flush();
+    is_callback.then_some(target)
+}
+
+/// Opens `url` in the user's browser: `$BROWSER` if set, else `wslview` on WSL, else the
+/// platform opener; `false` when nothing could be started or the opener failed at once
+pub fn open_url(url: &str) -> bool {
+    let mut candidates: Vec<(String, Vec<String>)> = Vec::new();
+    if let Ok(browser) = std::env::var("BROWSER") {
+        // `$BROWSER` may list several commands separated by `:`; `%s` marks where the URL goes.
+        for cmd in browser.split(':').filter(|c| !c.trim().is_empty()) {
+            let mut words: Vec<String> = cmd.split_whitespace().map(str::to_owned).collect();
+            if words.iter().any(|w| w.contains("%s")) {
+                words = words.into_iter().map(|w| w.replace("%s", url)).collect();
+            } else {
+                words.push(url.to_owned());
+            }
+            let program = words.remove(0);
+            candidates.push((program, words));
+        }
+    } else {
+        let wsl = std::env::var_os("WSL_DISTRO_NAME").is_some()
+            || std::path::Path::new("/proc/sys/fs/binfmt_misc/WSLInterop").exists();
+        if wsl {
+            candidates.push(("wslview".into(), vec![url.into()]));
+        }
+        if cfg!(target_os = "macos") {
+            candidates.push(("open".into(), vec![url.into()]));
+        } else if cfg!(windows) {
+            candidates.push(("explorer".into(), vec![url.into()]));
+        } else {
+            candidates.push(("xdg-open".into(), vec![url.into()]));
+        }
+    }
+    candidates
+        .into_iter()
+        .any(|(program, args)| launch(&program, &args))
+}
+
+/// Starts a browser command; it counts as opened unless it exits with failure within a second
+fn launch(program: &str, args: &[String]) -> bool {
+    let Ok(mut child) = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    else {
+        return false;
+    };
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(1) {
+        match child.try_wait() {
+            Ok(Some(status)) => return status.success(),
+            Ok(None) => thread::sleep(Duration::from_millis(20)),
+            Err(_) => return false,
+        }
+    }
+    // Still running: a browser that stays open. Reap it in the background.
+    thread::spawn(move || {
+        let _ = child.wait();
+    });
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// Serves one canned answer per connection on 127.0.0.1 and returns its base URL
+    fn serve(answers: Vec<String>) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        thread::spawn(move || {
+            for answer in answers {
+                let (mut stream, _) = listener.accept().unwrap();
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf);
+                let _ = stream.write_all(answer.as_bytes());
+            }
+        });
+        format!("http://127.0.0.1:{port}")
+    }
+
+    fn client() -> reqwest::blocking::Client {
+        reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn does_not_follow_redirects() {
+        let base = serve(vec![
+            "HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:1/elsewhere\r\ncontent-length: 0\r\n\r\n".into(),
+        ]);
+        let r = send_with(&client(), &HttpRequest::get_json(format!("{base}/x"))).unwrap();
+        assert_eq!(r.status, 302);
+        assert_eq!(r.header("location"), Some("http://127.0.0.1:1/elsewhere"));
+    }
+
+    #[test]
+    fn enforces_the_size_cap_with_and_without_content_length() {
+        let big = "x".repeat(2000);
+        let base = serve(vec![
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{big}",
+                big.len()
+            ),
+            format!("HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n{big}"),
+            "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nsmall".into(),
+        ]);
+        let mut req = HttpRequest::get_json(format!("{base}/"));
+        req.max_response_bytes = 1000;
+        assert_eq!(send_with(&client(), &req), Err(TransportError::TooLarge));
+        assert_eq!(send_with(&client(), &req), Err(TransportError::TooLarge));
+        let ok = send_with(&client(), &req).unwrap();
+        assert_eq!(ok.body, b"small");
+    }
+
+    #[test]
+    fn sends_form_and_headers() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut buf = vec![0u8; 8192];
+            let mut got = Vec::new();
+            while !String::from_utf8_lossy(&got).contains("grant_type=x") {
+                let n = stream.read(&mut buf).unwrap();
+                got.extend_from_slice(&buf[..n]);
+            }
+            stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+                .unwrap();
+            String::from_utf8(got).unwrap()
+        });
+        let req = HttpRequest::post_form(
+            format!("http://localhost:{port}/token"),
+            vec![("grant_type".into(), "x".into())],
+        );
+        let mut store = Store::open(
+            "t",
+            tempfile::tempdir().unwrap().path(),
+            crate::store::Backend::File,
+        );
+        let mut silent = Silent;
+        let mut io = NativeIo::new("keyhole-test/1", &mut store, &mut silent);
+        assert!(!io.http_client_built());
+        assert_eq!(io.send(&req).unwrap().status, 200);
+        assert!(io.http_client_built());
+        let text = seen.join().unwrap().to_ascii_lowercase();
+        assert!(text.starts_with("post /token http/1.1"), "{text}");
+        assert!(text.contains("user-agent: keyhole-test/1"));
+        assert!(text.contains("content-type: application/x-www-form-urlencoded"));
+        assert!(text.contains("accept: application/json"));
+    }
+
+    #[test]
+    fn refuses_plain_http_off_loopback_and_maps_connect_errors() {
+        let e = send_with(&client(), &HttpRequest::get_json("http://example.com/")).unwrap_err();
+        assert!(
+            matches!(e, TransportError::Other(ref m) if m.contains("only https")),
+            "{e:?}"
+        );
+        let e = send_with(&client(), &HttpRequest::get_json("ftp://127.0.0.1/")).unwrap_err();
+        assert_eq!(e.kind(), "other");
+        // A port nobody listens on.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let e = send_with(
+            &client(),
+            &HttpRequest::get_json(format!("http://127.0.0.1:{port}/")),
+        )
+        .unwrap_err();
+        assert_eq!(e, TransportError::Connect);
+    }
+
+    #[test]
+    fn callback_listener_answers_and_returns_the_target() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let browser = thread::spawn(move || {
+            let get = |path: &str| {
+                let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                write!(s, "GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n").unwrap();
+                let mut out = String::new();
+                s.read_to_string(&mut out).unwrap();
+                out
+            };
+            (get("/favicon.ico"), get("/callback?code=c&state=s"))
+        });
+        let mut store = Store::open(
+            "t",
+            tempfile::tempdir().unwrap().path(),
+            crate::store::Backend::File,
+        );
+        let mut silent = Silent;
+        let mut io = NativeIo::new("ua", &mut store, &mut silent);
+        io.set_listener(Some(listener));
+        let target = io.wait_until(unix_now_ms() + 10_000);
+        assert_eq!(target.as_deref(), Some("/callback?code=c&state=s"));
+        let (favicon, page) = browser.join().unwrap();
+        assert!(favicon.starts_with("HTTP/1.1 404"));
+        assert!(page.starts_with("HTTP/1.1 200") && page.contains("close this tab"));
+    }
+
+    #[test]
+    fn waits_until_the_deadline_without_a_listener() {
+        let mut store = Store::open(
+            "t",
+            tempfile::tempdir().unwrap().path(),
+            crate::store::Backend::File,
+        );
+        let mut silent = Silent;
+        let mut io = NativeIo::new("ua", &mut store, &mut silent);
+        let start = unix_now_ms();
+        assert_eq!(io.wait_until(start + 150), None);
+        assert!(unix_now_ms() >= start + 150);
+    }
+
+    #[test]
+    fn browser_env_command_gets_the_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("opened");
+        let script = dir.path().join("browser.sh");
+        std::fs::write(
+            &script,
+            format!("#!/bin/sh\necho \"$1\" > {}\n", out.display()),
+        )
+        .unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        assert!(launch(
+            script.to_str().unwrap(),
+            &["https://x.test/?a=1".into()]
+        ));
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap().trim(),
+            "https://x.test/?a=1"
+        );
+        assert!(!launch("/nonexistent/browser", &[]));
+        assert!(!launch("false", &[]));
+    }
+}

@@ -1,0 +1,327 @@
+//! Secret stores: the OS keyring, a file fallback, and the cross-process locks both share
+//!
+//! [`Store`] is what the host's `Io` talks to: it performs the core's [`StoreOp`]s on a backend
+//! chosen once per process (keyring, or the file when no keyring is usable or
+//! `KEYHOLE_NO_KEYRING=1`), and holds the per-key locks that `StoreOp::Lock` takes.
+
+pub mod file;
+pub mod keyring;
+pub mod lock;
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+use keyhole_core::{Secret, StoreError, StoreOp};
+
+pub use self::file::FileStore;
+pub use self::keyring::KeyringStore;
+pub use self::lock::{LockDir, LockGuard};
+
+/// Longest wait for the short lock around one compare-and-swap
+pub const CAS_LOCK_WAIT: Duration = Duration::from_secs(10);
+/// Longest wait for the lock `StoreOp::Lock` takes around a refresh
+pub const REFRESH_LOCK_WAIT: Duration = Duration::from_secs(30);
+
+/// Where a credential came from, as `status` reports it
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The OS keyring
+    Keyring,
+    /// The credentials file in the config directory
+    File,
+    /// An environment variable (`KEYHOLE_API_KEY`)
+    Env,
+}
+
+impl Source {
+    /// `keyring`, `file` or `env`
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Keyring => "keyring",
+            Source::File => "file",
+            Source::Env => "env",
+        }
+    }
+}
+
+/// A key-value store for credential records
+///
+/// `compare_and_swap` is atomic across processes: it holds the key's `cas` lock file while it
+/// reads, compares and writes.
+pub trait SecretStore: Send + Sync {
+    /// Which backend this is
+    fn source(&self) -> Source;
+    /// The record under `key`; `Ok(None)` when there is none
+    fn get(&self, key: &str) -> Result<Option<Secret>, StoreError>;
+    /// Replaces the record under `key`
+    fn set(&self, key: &str, value: &Secret) -> Result<(), StoreError>;
+    /// Removes the record under `key`; absent is fine
+    fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// The lock files this store uses
+    fn locks(&self) -> &LockDir;
+    /// How long a compare-and-swap waits for another one to finish
+    fn cas_lock_wait(&self) -> Duration;
+
+    /// Writes `new` if the record is still `expected` (`None`: absent); answers the record held after
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&Secret>,
+        new: &Secret,
+    ) -> Result<Option<Secret>, StoreError> {
+        let _guard = self.locks().acquire(key, "cas", self.cas_lock_wait())?;
+        let current = self.get(key)?;
+        if current.as_ref() == expected {
+            self.set(key, new)?;
+            Ok(Some(new.clone()))
+        } else {
+            Ok(current)
+        }
+    }
+
+    /// Takes the per-key lock held around a refresh, waiting a bounded time
+    fn lock(&self, key: &str) -> Result<LockGuard, StoreError> {
+        self.locks().acquire(key, "refresh", REFRESH_LOCK_WAIT)
+    }
+}
+
+/// A file name for a store key: letters, digits, `-` and `_` kept, every other byte `%XX`
+///
+/// Injective, so two keys never share a file, and never a path separator or `..`.
+pub(crate) fn file_name_for_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for b in key.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Creates `dir` (and parents) readable by the owner only
+pub(crate) fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|e| {
+        StoreError::Other(format!(
+            "cannot create the directory {}: {e}",
+            dir.display()
+        ))
+    })
+}
+
+/// Which backend to use
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Try the keyring; fall back to the file (with a one-line warning) if it is unusable
+    Auto,
+    /// The file only (`KEYHOLE_NO_KEYRING=1`), silently
+    File,
+}
+
+/// The store the host uses: the chosen backend plus the locks held for `StoreOp::Lock`
+pub struct Store {
+    keyring: Option<Box<dyn SecretStore>>,
+    file: Box<dyn SecretStore>,
+    /// Once a backend answered, the process sticks with it (no split-brain between two backends)
+    decided: Option<Source>,
+    held: HashMap<String, LockGuard>,
+    warn: Box<dyn FnMut(&str) + Send>,
+    /// Why the keyring was given up, until the first write tells the user (reads stay quiet)
+    unwarned_fallback: Option<String>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("decided", &self.decided)
+            .field("held_locks", &self.held.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Store {
+    /// A store over the given backends; `warn` prints the one-line fallback warning
+    pub fn new(
+        keyring: Option<Box<dyn SecretStore>>,
+        file: Box<dyn SecretStore>,
+        warn: Box<dyn FnMut(&str) + Send>,
+    ) -> Self {
+        Self {
+            decided: keyring.is_none().then_some(Source::File),
+            keyring,
+            file,
+            held: HashMap::new(),
+            warn,
+            unwarned_fallback: None,
+        }
+    }
+
+    /// The standard store of an app: keyring service `service`, files under `config_dir`
+    pub fn open(service: &str, config_dir: &Path, backend: Backend) -> Self {
+        let locks = LockDir::new(config_dir.join("locks"));
+        let file = Box::new(FileStore::new(
+            config_dir.join("credentials"),
+            locks.clone(),
+        ));
+        let keyring: Option<Box<dyn SecretStore>> = match backend {
+            Backend::Auto => Some(Box::new(KeyringStore::new(service, locks))),
+            Backend::File => None,
+        };
+        Self::new(keyring, file, Box::new(|line| eprintln!("warning: {line}")))
+    }
+
+    /// The backend in use, once one has answered (`File` from the start when forced)
+    pub fn source(&self) -> Option<Source> {
+        self.decided
+    }
+
+    /// Runs `op` on the decided backend; the first keyring call that finds no usable keyring
+    /// switches the process to the file, with a one-line warning at the first write
+    fn with_backend<T>(
+        &mut self,
+        writes: bool,
+        op: impl Fn(&dyn SecretStore) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let result = match (self.decided, &self.keyring) {
+            (Some(Source::Keyring), Some(k)) => return op(k.as_ref()),
+            (None, Some(k)) => match op(k.as_ref()) {
+                Err(StoreError::Unavailable(why)) => {
+                    self.decided = Some(Source::File);
+                    self.unwarned_fallback = Some(why);
+                    op(self.file.as_ref())
+                }
+                other => {
+                    self.decided = Some(Source::Keyring);
+                    return other;
+                }
+            },
+            _ => op(self.file.as_ref()),
+        };
+        if writes && let Some(why) = self.unwarned_fallback.take() {
+            (self.warn)(&format!(
+                "no usable keyring ({why}); credentials are stored in a file in the config directory"
+            ));
+        }
+        result
+    }
+
+    /// Performs one core store operation
+    pub fn perform(&mut self, op: &StoreOp) -> Result<Option<Secret>, StoreError> {
+        match op {
+            StoreOp::Load { key } => self.with_backend(false, |s| s.get(key)),
+            StoreOp::CompareAndSwap { key, expected, new } => {
+                self.with_backend(true, |s| s.compare_and_swap(key, expected.as_ref(), new))
+            }
+            StoreOp::Delete { key } => self.with_backend(true, |s| s.delete(key)).map(|()| None),
+            StoreOp::Lock { key } => {
+                if !self.held.contains_key(key) {
+                    let guard = self.file.lock(key)?;
+                    self.held.insert(key.clone(), guard);
+                }
+                Ok(None)
+            }
+            StoreOp::Unlock { key } => {
+                self.held.remove(key);
+                Ok(None)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// A keyring stand-in whose every call fails the way an absent Secret Service does
+    struct NoKeyring(LockDir);
+
+    impl SecretStore for NoKeyring {
+        fn source(&self) -> Source {
+            Source::Keyring
+        }
+        fn get(&self, _: &str) -> Result<Option<Secret>, StoreError> {
+            Err(StoreError::Unavailable("no D-Bus session".into()))
+        }
+        fn set(&self, _: &str, _: &Secret) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("no D-Bus session".into()))
+        }
+        fn delete(&self, _: &str) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("no D-Bus session".into()))
+        }
+        fn locks(&self) -> &LockDir {
+            &self.0
+        }
+        fn cas_lock_wait(&self) -> Duration {
+            CAS_LOCK_WAIT
+        }
+    }
+
+    #[test]
+    fn key_file_names_are_safe_and_distinct() {
+        assert_eq!(file_name_for_key("work/me@x.org"), "work%2Fme%40x%2Eorg");
+        assert_eq!(file_name_for_key(".."), "%2E%2E");
+        assert_ne!(file_name_for_key("a/b"), file_name_for_key("a%2Fb"));
+    }
+
+    #[test]
+    fn falls_back_to_the_file_quietly_for_reads_and_warns_once_at_a_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let locks = LockDir::new(dir.path().join("locks"));
+        let warnings = Arc::new(Mutex::new(Vec::new()));
+        let sink = warnings.clone();
+        let mut store = Store::new(
+            Some(Box::new(NoKeyring(locks.clone()))),
+            Box::new(FileStore::new(dir.path().join("credentials"), locks)),
+            Box::new(move |l| sink.lock().unwrap().push(l.to_owned())),
+        );
+        assert_eq!(store.source(), None);
+        assert_eq!(
+            store.perform(&StoreOp::Load { key: "r/a".into() }).unwrap(),
+            None
+        );
+        assert!(warnings.lock().unwrap().is_empty());
+        let new = Secret::new("rec");
+        let op = StoreOp::CompareAndSwap {
+            key: "r/a".into(),
+            expected: None,
+            new: new.clone(),
+        };
+        assert_eq!(store.perform(&op).unwrap(), Some(new.clone()));
+        assert_eq!(
+            store.perform(&StoreOp::Load { key: "r/a".into() }).unwrap(),
+            Some(new)
+        );
+        assert_eq!(store.source(), Some(Source::File));
+        store
+            .perform(&StoreOp::Delete { key: "r/b".into() })
+            .unwrap();
+        let warnings = warnings.lock().unwrap();
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("no usable keyring"), "{}", warnings[0]);
+    }
+
+    #[test]
+    fn lock_ops_hold_until_unlock() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open("keyhole-test", dir.path(), Backend::File);
+        assert_eq!(store.source(), Some(Source::File));
+        store.perform(&StoreOp::Lock { key: "r/a".into() }).unwrap();
+        let other = LockDir::new(dir.path().join("locks"));
+        assert!(other.acquire("r/a", "refresh", Duration::ZERO).is_err());
+        store
+            .perform(&StoreOp::Unlock { key: "r/a".into() })
+            .unwrap();
+        assert!(other.acquire("r/a", "refresh", Duration::ZERO).is_ok());
+    }
+}

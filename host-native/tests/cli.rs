@@ -1,0 +1,600 @@
+//! The `keyhole` binary end to end against a small scripted OAuth provider on 127.0.0.1
+//!
+//! The real-provider suite (node-oidc-provider, gnome-keyring, Chromium) lives in the `e2e_*`
+//! tests; these check the CLI's own behaviour: arguments, outputs, exit codes, config and store.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_keyhole");
+
+/// A scripted provider and API: discovery, device and code grants, refresh, revocation, `/me`
+#[derive(Clone)]
+struct Provider {
+    base: String,
+    log: Arc<Mutex<Vec<String>>>,
+    /// The number of the refresh token that works now (`rt-N`)
+    rotation: Arc<Mutex<u32>>,
+}
+
+fn id_token(email: &str) -> String {
+    let b64 = |v: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    format!(
+        "{}.{}.sig",
+        b64(r#"{"alg":"none"}"#),
+        b64(&json!({"sub": "u1", "email": email}).to_string())
+    )
+}
+
+fn form(body: &str) -> HashMap<String, String> {
+    url::form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+impl Provider {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let provider = Provider {
+            base,
+            log: Arc::new(Mutex::new(Vec::new())),
+            rotation: Arc::new(Mutex::new(1)),
+        };
+        let p = provider.clone();
+        thread::spawn(move || {
+            let polls = Arc::new(Mutex::new(0u32));
+            for stream in listener.incoming().flatten() {
+                let (p, polls) = (p.clone(), polls.clone());
+                thread::spawn(move || p.serve(stream, &polls));
+            }
+        });
+        provider
+    }
+
+    fn count(&self, what: &str) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(what))
+            .count()
+    }
+
+    fn serve(&self, mut stream: TcpStream, polls: &Mutex<u32>) {
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let mut headers = HashMap::new();
+        loop {
+            let mut h = String::new();
+            reader.read_line(&mut h).unwrap();
+            if h.trim().is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
+            }
+        }
+        let len: usize = headers
+            .get("content-length")
+            .map_or(0, |v| v.parse().unwrap());
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body).unwrap();
+        let body = String::from_utf8(body).unwrap();
+        let mut parts = line.split_whitespace();
+        let (method, target) = (parts.next().unwrap(), parts.next().unwrap().to_owned());
+        let path = target.split('?').next().unwrap().to_owned();
+        let f = form(&body);
+        let grant = f.get("grant_type").cloned().unwrap_or_default();
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("{method} {path} {grant}"));
+        let b = &self.base;
+        // Client `short` gets tokens that are already inside the refresh skew.
+        let expires_in = if f.get("client_id").map(String::as_str) == Some("short") {
+            30
+        } else {
+            3600
+        };
+        let tokens = |access: &str| {
+            json!({"access_token": access, "token_type": "Bearer", "expires_in": expires_in,
+                   "refresh_token": "rt-1", "id_token": id_token("ada@example.com")})
+        };
+        let (status, extra, answer): (u16, String, Value) = match (method, path.as_str()) {
+            ("GET", "/.well-known/openid-configuration") => (
+                200,
+                String::new(),
+                json!({
+                    "issuer": b,
+                    "authorization_endpoint": format!("{b}/authorize"),
+                    "token_endpoint": format!("{b}/token"),
+                    "device_authorization_endpoint": format!("{b}/device"),
+                    "revocation_endpoint": format!("{b}/revoke"),
+                }),
+            ),
+            ("POST", "/device") => (
+                200,
+                String::new(),
+                json!({
+                    "device_code": "dc-1", "user_code": "ABCD-EFGH",
+                    "verification_uri": format!("{b}/activate"),
+                    "verification_uri_complete": format!("{b}/activate?user_code=ABCD-EFGH"),
+                    "expires_in": 60, "interval": 1,
+                }),
+            ),
+            ("POST", "/token") if grant == "urn:ietf:params:oauth:grant-type:device_code" => {
+                let mut n = polls.lock().unwrap();
+                *n += 1;
+                if *n == 1 {
+                    (
+                        400,
+                        String::new(),
+                        json!({"error": "authorization_pending"}),
+                    )
+                } else {
+                    (200, String::new(), tokens("at-device"))
+                }
+            }
+            ("POST", "/token") if grant == "authorization_code" => {
+                if f.get("code").map(String::as_str) == Some("code-1")
+                    && f.contains_key("code_verifier")
+                {
+                    (200, String::new(), tokens("at-browser"))
+                } else {
+                    (400, String::new(), json!({"error": "invalid_grant"}))
+                }
+            }
+            ("POST", "/token") if grant == "refresh_token" => {
+                // Rotation: only the newest refresh token works, and each works once.
+                let mut n = self.rotation.lock().unwrap();
+                if f.get("refresh_token") == Some(&format!("rt-{}", *n)) {
+                    *n += 1;
+                    thread::sleep(std::time::Duration::from_millis(200));
+                    (
+                        200,
+                        String::new(),
+                        json!({"access_token": format!("at-refreshed-{n}"), "token_type": "Bearer",
+                               "expires_in": 3600, "refresh_token": format!("rt-{n}")}),
+                    )
+                } else {
+                    (400, String::new(), json!({"error": "invalid_grant"}))
+                }
+            }
+            ("POST", "/token") => (
+                400,
+                String::new(),
+                json!({"error": "unsupported_grant_type"}),
+            ),
+            ("GET", "/authorize") => {
+                let q = form(target.split_once('?').map_or("", |(_, q)| q));
+                let location = format!("{}?code=code-1&state={}", q["redirect_uri"], q["state"]);
+                (302, format!("location: {location}\r\n"), json!({}))
+            }
+            ("POST", "/revoke") => (200, String::new(), json!({})),
+            ("GET", "/me") => match headers.get("authorization").map(String::as_str) {
+                Some("Bearer good-key") => (
+                    200,
+                    String::new(),
+                    json!({"email": "key@example.com", "plan": "pro"}),
+                ),
+                Some("Bearer at-device") => {
+                    (200, String::new(), json!({"email": "ada@example.com"}))
+                }
+                Some("Bearer no-perm") => (403, String::new(), json!({})),
+                _ => (401, String::new(), json!({})),
+            },
+            _ => (404, String::new(), json!({})),
+        };
+        let text = answer.to_string();
+        let _ = write!(
+            stream,
+            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\nconnection: close\r\n\r\n{text}",
+            text.len()
+        );
+    }
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+    vars: Vec<(String, String)>,
+}
+
+impl Env {
+    fn new() -> Self {
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+            vars: Vec::new(),
+        }
+    }
+
+    fn config_dir(&self) -> PathBuf {
+        self.dir.path().join("cfg")
+    }
+
+    fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("KEYHOLE_CONFIG_DIR", self.config_dir())
+            .env("KEYHOLE_NO_KEYRING", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in &self.vars {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.run_with_stdin(args, "")
+    }
+
+    fn add_remote(&self, p: &Provider) {
+        let me = format!("{}/me", p.base);
+        let out = self.run(&[
+            "remote",
+            "add",
+            "local",
+            "--issuer",
+            &p.base,
+            "--client-id",
+            "cli",
+            "--scope",
+            "openid",
+            "--key-check-url",
+            &me,
+            "--key-check-identity",
+            "email=/email",
+        ]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap()
+}
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+fn json_of(o: &Output) -> Value {
+    serde_json::from_str(stdout(o).trim()).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
+}
+
+#[test]
+fn usage_errors_exit_2_and_name_the_flags() {
+    let env = Env::new();
+    let out = env.run(&["login", "--device", "--api-key", "k"]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("--device") && stderr(&out).contains("--api-key"));
+    let out = env.run(&["set-key"]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("--stdin"), "{}", stderr(&out));
+    let out = env.run(&["test", "--method", "sometimes"]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("api-key"), "{}", stderr(&out));
+    let out = env.run(&["remote", "add", "x", "--client-id", "c"]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("--issuer"), "{}", stderr(&out));
+    let out = env.run(&["frobnicate"]);
+    assert_eq!(code(&out), 2);
+    assert_eq!(code(&env.run(&["--help"])), 0);
+}
+
+#[test]
+fn login_without_a_method_and_without_a_terminal_is_a_usage_error() {
+    let env = Env::new();
+    let p = Provider::start();
+    env.add_remote(&p);
+    let out = env.run(&["login"]);
+    assert_eq!(code(&out), 2);
+    for flag in ["--device", "--browser", "--api-key", "--api-key-stdin"] {
+        assert!(stderr(&out).contains(flag), "{}", stderr(&out));
+    }
+    let out = env.run(&["login", "--json"]);
+    assert_eq!(code(&out), 2);
+    assert_eq!(json_of(&out)["code"], "usage");
+}
+
+#[test]
+fn device_login_status_token_logout() {
+    let env = Env::new();
+    let p = Provider::start();
+    env.add_remote(&p);
+    let out = env.run(&["login", "--device", "--no-open", "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let lines: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["event"], "prompt");
+    assert_eq!(lines[0]["user_code"], "ABCD-EFGH");
+    assert_eq!(lines[0]["verification_uri"], format!("{}/activate", p.base));
+    assert_eq!(lines[0]["expires_in"], 60);
+    assert_eq!(
+        lines[1],
+        json!({"event": "login", "remote": "local", "account": "ada@example.com", "auth_type": "oauth"})
+    );
+
+    let out = env.run(&["status", "--json"]);
+    assert_eq!(code(&out), 0);
+    let s = json_of(&out);
+    assert_eq!(s["logged_in"], true);
+    assert_eq!(s["account"], "ada@example.com");
+    assert_eq!(s["auth_type"], "oauth");
+    assert_eq!(s["source"], "file");
+    assert_eq!(s["remote_url"], p.base);
+    assert!(s["expires_at_ms"].as_u64().unwrap() > 0);
+    assert!(s["expires_at"].as_str().unwrap().ends_with('Z'));
+
+    // token: from the store, no request at all (discovery was cached at login)
+    let before = p.log.lock().unwrap().len();
+    let out = env.run(&["token"]);
+    assert_eq!((code(&out), stdout(&out)), (0, "at-device\n".into()));
+    assert_eq!(stderr(&out), "");
+    assert_eq!(p.log.lock().unwrap().len(), before);
+
+    let out = env.run(&["test", "--json", "--method", "oauth"]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    let t = json_of(&out);
+    assert_eq!(
+        (t["ok"].clone(), t["status"].clone()),
+        (json!(true), json!(200))
+    );
+    assert_eq!(t["identity"]["email"], "ada@example.com");
+
+    let out = env.run(&["logout", "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        json_of(&out),
+        json!({"remote": "local", "account": "ada@example.com", "revoked": ["refresh_token", "access_token"], "cleared": true})
+    );
+    assert_eq!(p.count("POST /revoke"), 2);
+    let out = env.run(&["token"]);
+    assert_eq!(code(&out), 4);
+    assert_eq!(stdout(&out), "");
+    assert_eq!(code(&env.run(&["status"])), 4);
+}
+
+#[test]
+fn browser_login_through_a_browser_command() {
+    let env = Env::new();
+    let p = Provider::start();
+    env.add_remote(&p);
+    // The "browser" follows the authorize redirect to the CLI's loopback callback.
+    let script = env.dir.path().join("browser.sh");
+    std::fs::write(&script, "#!/bin/sh\nexec curl -s -L -o /dev/null \"$1\"\n").unwrap();
+    set_exec(&script);
+    let mut env = env;
+    env.vars
+        .push(("BROWSER".into(), script.display().to_string()));
+    let out = env.run(&["login", "--browser", "--timeout", "20"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Logged in to local as ada@example.com"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(stdout(&env.run(&["token"])), "at-browser\n");
+}
+
+#[test]
+fn browser_login_falls_back_to_the_device_flow_without_a_browser() {
+    let mut env = Env::new();
+    let p = Provider::start();
+    env.add_remote(&p);
+    env.vars
+        .push(("BROWSER".into(), "/nonexistent/browser".into()));
+    let out = env.run(&["login", "--browser", "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("device login"), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("{\"event\":\"prompt\""),
+        "{}",
+        stdout(&out)
+    );
+}
+
+fn set_exec(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn api_keys_are_checked_before_they_are_saved() {
+    let env = Env::new();
+    let p = Provider::start();
+    env.add_remote(&p);
+    let out = env.run(&["login", "--api-key", "bad-key", "--json"]);
+    assert_eq!(code(&out), 4);
+    assert_eq!(json_of(&out)["code"], "invalid_key");
+    let out = env.run(&["login", "--api-key", "no-perm"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("lacks permission"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(code(&env.run(&["token"])), 4);
+
+    let out = env.run_with_stdin(&["login", "--api-key-stdin", "--json"], "good-key\n");
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    assert_eq!(
+        json_of(&out),
+        json!({"event": "login", "remote": "local", "account": "key@example.com", "auth_type": "api_key"})
+    );
+    assert_eq!(stdout(&env.run(&["token"])), "good-key\n");
+    let out = env.run(&["test", "--verbose"]);
+    assert_eq!(code(&out), 0);
+    assert!(
+        stderr(&out).contains(&format!("{}/me -> HTTP 200", p.base)),
+        "{}",
+        stderr(&out)
+    );
+    let out = env.run(&["test", "--key", "bad-key", "--json"]);
+    assert_eq!(code(&out), 4);
+    assert_eq!(json_of(&out)["ok"], false);
+}
+
+#[test]
+fn set_key_keeps_oauth_tokens_and_env_precedence_applies() {
+    let mut env = Env::new();
+    let p = Provider::start();
+    env.add_remote(&p);
+    assert_eq!(code(&env.run(&["login", "--device", "--no-open"])), 0);
+    let out = env.run_with_stdin(&["set-key", "--stdin"], "good-key\n");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let record = std::fs::read_to_string(
+        env.config_dir()
+            .join("credentials/local%2Fada%40example%2Ecom.json"),
+    )
+    .unwrap();
+    let record: Value = serde_json::from_str(&record).unwrap();
+    assert_eq!(record["api_key"], "good-key");
+    assert_eq!(record["oauth"]["access_token"], "at-device");
+    // The last login method is preferred.
+    assert_eq!(stdout(&env.run(&["token"])), "good-key\n");
+
+    env.vars.push(("KEYHOLE_API_KEY".into(), "env-key".into()));
+    assert_eq!(stdout(&env.run(&["token"])), "env-key\n");
+    assert_eq!(json_of(&env.run(&["status", "--json"]))["source"], "env");
+    // Fallback: the stored key wins, the env key only stands in.
+    let cfg = env.config_dir().join("config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace(
+            "env_key_precedence = \"override\"",
+            "env_key_precedence = \"fallback\"",
+        ),
+    )
+    .unwrap();
+    assert_eq!(stdout(&env.run(&["token"])), "good-key\n");
+    assert_eq!(code(&env.run(&["logout"])), 0);
+    assert_eq!(stdout(&env.run(&["token"])), "env-key\n");
+}
+
+#[test]
+fn remotes_accounts_switch_and_project() {
+    let env = Env::new();
+    let p = Provider::start();
+    env.add_remote(&p);
+    let out = env.run(&[
+        "remote",
+        "add",
+        "other",
+        "--issuer",
+        "https://id.example.org",
+        "--client-id",
+        "c2",
+    ]);
+    assert_eq!(code(&out), 0);
+    let list = json_of(&env.run(&["remote", "list", "--json"]));
+    assert_eq!(list[0]["name"], "local");
+    assert_eq!(list[0]["current"], true);
+    assert_eq!(list[1]["current"], false);
+
+    assert_eq!(code(&env.run(&["login", "--api-key", "good-key"])), 0);
+    assert_eq!(code(&env.run(&["login", "--device", "--no-open"])), 0);
+    let s = json_of(&env.run(&["status", "--json"]));
+    assert_eq!(s["account"], "ada@example.com");
+    let out = env.run(&["switch", "--json"]);
+    assert_eq!(json_of(&out)["account"], "key@example.com");
+    assert_eq!(stdout(&env.run(&["token"])), "good-key\n");
+    assert_eq!(code(&env.run(&["switch", "nobody"])), 1);
+    assert_eq!(code(&env.run(&["project", "p-42"])), 0);
+    assert_eq!(stdout(&env.run(&["project"])), "p-42\n");
+    assert_eq!(json_of(&env.run(&["status", "--json"]))["project"], "p-42");
+
+    let all = json_of(&env.run(&["status", "--all", "--json"]));
+    assert_eq!(all.as_array().unwrap().len(), 3, "{all}");
+    let out = env.run(&["--remote", "other", "status", "--json"]);
+    assert_eq!(code(&out), 4);
+    assert_eq!(json_of(&out)["logged_in"], false);
+
+    assert_eq!(code(&env.run(&["remote", "use", "other"])), 0);
+    assert_eq!(code(&env.run(&["token"])), 4);
+    let mut env2 = Env {
+        dir: env.dir,
+        vars: vec![("KEYHOLE_REMOTE".into(), "local".into())],
+    };
+    assert_eq!(stdout(&env2.run(&["token"])), "good-key\n");
+    env2.vars.clear();
+    assert_eq!(code(&env2.run(&["remote", "remove", "local"])), 0);
+    assert!(
+        !env2
+            .config_dir()
+            .join("credentials/local%2Fkey%40example%2Ecom.json")
+            .exists()
+    );
+    let list = json_of(&env2.run(&["remote", "list", "--json"]));
+    assert_eq!(list.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn concurrent_token_calls_refresh_once() {
+    let env = Env::new();
+    let p = Provider::start();
+    let out = env.run(&[
+        "remote",
+        "add",
+        "local",
+        "--issuer",
+        &p.base,
+        "--client-id",
+        "short",
+    ]);
+    assert_eq!(code(&out), 0);
+    assert_eq!(code(&env.run(&["login", "--device", "--no-open"])), 0);
+    let children: Vec<_> = (0..16)
+        .map(|_| {
+            let mut cmd = Command::new(BIN);
+            cmd.arg("token")
+                .env_clear()
+                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                .env("HOME", env.dir.path())
+                .env("KEYHOLE_CONFIG_DIR", env.config_dir())
+                .env("KEYHOLE_NO_KEYRING", "1")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    let outputs: Vec<Output> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    for o in &outputs {
+        assert_eq!(code(o), 0, "{}", stderr(o));
+        assert_eq!(stdout(o), stdout(&outputs[0]));
+    }
+    assert!(
+        stdout(&outputs[0]).starts_with("at-refreshed-"),
+        "{}",
+        stdout(&outputs[0])
+    );
+    assert_eq!(p.count("POST /token refresh_token"), 1);
+}

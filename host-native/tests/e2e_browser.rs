@@ -1,0 +1,123 @@
+//! Browser login with PKCE through real headless Chromium: the CLI opens `$BROWSER <url>`, which
+//! logs in on the provider's page and consents; the redirect reaches the CLI's loopback listener.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{Env, Provider, free_port, repo_root, require_tool};
+
+fn browser_env(provider: &Provider) -> (Env, std::path::PathBuf) {
+    require_tool("chromium", "real browser login (Debian package chromium)");
+    let mut env = Env::new();
+    env.add_remote("dev", provider, &[]);
+    let log = env.root().join("browser.log");
+    env.set(
+        "BROWSER",
+        repo_root().join("tests/support/browser").to_string_lossy(),
+    );
+    env.set("KEYHOLE_E2E_BROWSER_LOG", log.to_string_lossy());
+    (env, log)
+}
+
+/// `keyhole login --browser --port <free> --timeout SECS --json`; the port and the run
+fn login_browser(env: &Env, timeout_s: &str) -> (String, support::Run) {
+    let port = free_port().to_string();
+    let run = env.run([
+        "login",
+        "--browser",
+        "--port",
+        &port,
+        "--timeout",
+        timeout_s,
+        "--json",
+    ]);
+    (port, run)
+}
+
+fn browser_runs(log: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+#[test]
+fn browser_login_with_pkce_through_chromium() {
+    let provider = Provider::start();
+    let (mut env, log) = browser_env(&provider);
+    env.set("KEYHOLE_E2E_LOGIN", "erin");
+    let (port, run) = login_browser(&env, "60");
+    run.expect_ok();
+    // The browser script logs after Chromium has closed, which may be just after the CLI is done.
+    let runs = support::poll(100, Duration::from_millis(100), || {
+        let runs = browser_runs(&log);
+        (!runs.is_empty()).then_some(runs)
+    })
+    .unwrap_or_default();
+    let last = run.json_lines().pop().expect("a result event");
+    assert_eq!(last["event"], "login", "{}", run.describe());
+    assert_eq!(last["account"], "erin@example.test");
+    assert_eq!(last["auth_type"], "oauth");
+
+    assert_eq!(runs.len(), 1, "the CLI opened the browser once: {runs:?}");
+    let url = runs[0]["url"].as_str().expect("the browser got a URL");
+    assert!(url.starts_with(&provider.url("/auth?")), "{url}");
+    assert!(
+        url.contains("code_challenge_method=S256"),
+        "PKCE S256: {url}"
+    );
+    assert!(url.contains("code_challenge="), "{url}");
+    assert!(url.contains("state="), "{url}");
+    assert!(
+        url.contains(&format!(
+            "redirect_uri=http%3A%2F%2F127.0.0.1%3A{port}%2Fcallback"
+        )),
+        "loopback redirect on the chosen port: {url}"
+    );
+    assert_eq!(runs[0]["callback_reached"], true, "{runs:?}");
+    assert_eq!(provider.token_requests("authorization_code"), 1);
+
+    let (code, status) = env.status();
+    assert_eq!(code, Some(0));
+    assert_eq!(status["account"], "erin@example.test");
+    let token = env.token();
+    assert!(provider.introspect(&token));
+}
+
+#[test]
+fn denying_in_the_browser_fails_the_login() {
+    let provider = Provider::start();
+    let (mut env, _log) = browser_env(&provider);
+    env.set("KEYHOLE_E2E_DENY", "1");
+    let (_, run) = login_browser(&env, "60");
+    run.expect_code(1);
+    let last = run.json_lines().pop().expect("an error event");
+    assert_eq!(last["event"], "error", "{}", run.describe());
+    assert!(
+        last["code"].as_str().unwrap_or_default().contains("denied"),
+        "{last}"
+    );
+    assert_eq!(provider.token_requests("authorization_code"), 0);
+}
+
+#[test]
+fn browser_login_times_out_when_nobody_comes_back() {
+    let provider = Provider::start();
+    let mut env = Env::new();
+    env.add_remote("dev", &provider, &[]);
+    // A "browser" that accepts the URL and does nothing.
+    env.set("BROWSER", "true");
+    let began = std::time::Instant::now();
+    let (_, run) = login_browser(&env, "2");
+    run.expect_code(1);
+    assert!(
+        began.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        began.elapsed()
+    );
+    let last = run.json_lines().pop().expect("an error event");
+    assert_eq!(last["event"], "error", "{}", run.describe());
+}

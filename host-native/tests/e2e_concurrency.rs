@@ -1,0 +1,70 @@
+//! Many `keyhole token` processes at once on an expired access token against the rotating provider:
+//! exactly one refresh reaches the provider, every process prints the same new token, and the grant
+//! survives (a second refresh with the rotated-away token would have revoked it).
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::json;
+use support::{Env, Provider, Spawned};
+
+const PROCESSES: usize = 16;
+
+fn token_race(env: &Env) -> Vec<String> {
+    let mut children: Vec<Spawned> = (0..PROCESSES)
+        .map(|_| Spawned::start(&mut env.keyhole(["token"])))
+        .collect();
+    children
+        .iter_mut()
+        .map(|child| {
+            let run = child.finish(Duration::from_secs(90));
+            run.expect_ok();
+            run.stdout.trim_end().to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn sixteen_concurrent_tokens_refresh_exactly_once() {
+    let provider = Provider::start();
+    // Tokens issued at login are due for refresh at once (lifetime below the refresh skew).
+    provider.set(json!({ "access_ttl": 1 }));
+    let env = Env::new();
+    env.add_remote("dev", &provider, &[]);
+    env.device_login(&provider, "olga", &[]);
+    // Refreshed tokens live long; each refresh is slow, so the processes really overlap.
+    provider.set(json!({ "access_ttl": 3600, "delay_ms": 300 }));
+    assert_eq!(provider.token_requests("refresh_token"), 0);
+
+    let tokens = token_race(&env);
+    assert_eq!(
+        provider.token_requests("refresh_token"),
+        1,
+        "exactly one refresh request for {PROCESSES} processes"
+    );
+    let first = &tokens[0];
+    assert!(!first.is_empty());
+    assert!(
+        tokens.iter().all(|t| t == first),
+        "all processes print the same token: {} distinct",
+        tokens
+            .iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    );
+    assert!(provider.introspect(first), "the printed token is live");
+
+    // The grant is alive: the stored (rotated) refresh token is active at the provider.
+    let records = env.stored_records();
+    let refresh = records
+        .iter()
+        .find_map(|(_, r)| r["oauth"]["refresh_token"].as_str())
+        .expect("a refresh token is stored");
+    assert!(provider.introspect(refresh), "the grant survived the race");
+
+    // Now the token is fresh: another race makes no refresh at all.
+    let again = token_race(&env);
+    assert!(again.iter().all(|t| t == first));
+    assert_eq!(provider.token_requests("refresh_token"), 1);
+}

@@ -1,0 +1,113 @@
+//! Interactive login on a pseudo-terminal (tests/support/pty-drive.py): `keyhole login` with no
+//! method asks how to log in, and a pasted key is masked. Without a terminal the same command is a
+//! usage error that names the flags.
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{Env, Provider, Spawned, keyhole_bin, repo_root, require_tool, run_with_deadline};
+
+fn pty_command(env: &Env, steps: Value, args: &[&str]) -> Command {
+    require_tool("python3", "drives the CLI through a pseudo-terminal");
+    let mut cmd = Command::new("python3");
+    cmd.arg(repo_root().join("tests/support/pty-drive.py"))
+        .arg(steps.to_string())
+        .arg("--")
+        .arg(keyhole_bin())
+        .args(args);
+    env.apply(&mut cmd);
+    cmd.env("TERM", "dumb");
+    cmd
+}
+
+#[test]
+fn interactive_login_asks_for_the_method_and_masks_the_key() {
+    let provider = Provider::start();
+    let env = Env::new();
+    env.add_remote("dev", &provider, &[]);
+    let steps = json!([
+        { "choose": "key", "timeout": 20 },
+        { "expect": "key", "timeout": 20 },
+        { "send": "key_valid_mona\n" },
+        { "expect": "mona@example\\.test", "timeout": 30 },
+    ]);
+    let run = run_with_deadline(
+        &mut pty_command(&env, steps, &["login"]),
+        Duration::from_secs(90),
+    );
+    run.expect_ok();
+    let result = run.json();
+    let output = result["output"].as_str().unwrap_or_default();
+    assert_eq!(result["ok"], true, "pty session: {result}");
+    assert_eq!(result["exit_code"], 0, "pty session: {result}");
+    assert!(
+        !output.contains("key_valid_mona"),
+        "the pasted key is masked on the terminal:\n{output}"
+    );
+    assert!(
+        !output.contains("\u{1b}["),
+        "NO_COLOR=1 (set by the harness) means no colour codes:\n{output:?}"
+    );
+    let (code, status) = env.status();
+    assert_eq!(code, Some(0), "{status}");
+    assert_eq!(status["auth_type"], "api_key");
+    assert_eq!(status["account"], "mona@example.test");
+}
+
+#[test]
+fn interactive_device_choice_shows_the_code_and_logs_in() {
+    let provider = Provider::start();
+    let env = Env::new();
+    env.add_remote("dev", &provider, &[]);
+    let steps = json!([
+        { "choose": "device", "timeout": 20 },
+        { "expect": "[A-Z]{4}-[A-Z]{4}", "timeout": 30 },
+        { "expect": "nora@example\\.test", "timeout": 60 },
+    ]);
+    let mut driver = Spawned::start(&mut pty_command(&env, steps, &["login", "--no-open"]));
+    // The user code is on the pty; the provider's test state names the one it handed out.
+    let code = support::poll(150, Duration::from_millis(200), || {
+        provider.state()["counters"]["last_user_code"]
+            .as_str()
+            .map(str::to_string)
+    })
+    .expect("the CLI started a device authorization within 30 s");
+    provider.approve_device(&code, "nora");
+    let run = driver.finish(Duration::from_secs(90));
+    run.expect_ok();
+    let result = run.json();
+    assert_eq!(result["ok"], true, "pty session: {result}");
+    assert_eq!(result["exit_code"], 0, "pty session: {result}");
+    assert!(
+        result["output"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&code),
+        "the terminal showed the user code: {result}"
+    );
+    let (status_code, status) = env.status();
+    assert_eq!(status_code, Some(0), "{status}");
+    assert_eq!(status["auth_type"], "oauth");
+    assert_eq!(status["account"], "nora@example.test");
+}
+
+#[test]
+fn login_without_a_method_and_without_a_terminal_is_a_usage_error() {
+    let provider = Provider::start();
+    let env = Env::new();
+    env.add_remote("dev", &provider, &[]);
+    let run = env.run(["login"]);
+    run.expect_code(2);
+    for flag in ["--device", "--browser", "--api-key"] {
+        assert!(
+            run.stderr.contains(flag),
+            "the usage error names {flag}\n{}",
+            run.describe()
+        );
+    }
+    let run = env.run(["--non-interactive", "login"]);
+    run.expect_code(2);
+}

@@ -1,0 +1,314 @@
+// A real OpenID provider (node-oidc-provider 9) for keyhole's end-to-end tests, plus a tiny fake API
+// for key checks. It listens on 127.0.0.1 only and prints one line `READY {"issuer":…,"port":…}`.
+//
+// Test switches live under /__test/ (this server only, never a real provider):
+//   POST /__test/set    JSON, merged into the switches below; answers the new state
+//   POST /__test/reset  back to the start-up state, counters cleared
+//   GET  /__test/state  switches and counters
+// Switches:
+//   slow_downs       the next N device-code polls answer `slow_down` (400)
+//   interval         put `interval: N` into the device authorization response (null: leave it out)
+//   fail_token       the next N token-endpoint requests answer `fail_status` (default 503)
+//   fail_status      the status used by fail_token
+//   delay_ms         every token-endpoint request waits this long before it is handled
+//   access_ttl       access-token lifetime in seconds (for tokens issued from now on)
+//   device_code_ttl  device-code lifetime in seconds
+//   refresh_ttl      refresh-token lifetime in seconds
+//   rotate           rotate refresh tokens on use (default true; false keeps one refresh token)
+// Counters: token_requests {grant_type: n}, device_authorizations, revocations, last_user_code
+// (so a test can approve a code the CLI showed only on a terminal).
+//
+// Start-up values come from the environment: KEYHOLE_TEST_ACCESS_TTL, KEYHOLE_TEST_DEVICE_CODE_TTL,
+// KEYHOLE_TEST_REFRESH_TTL, KEYHOLE_TEST_INTERVAL; PORT (0 = a free port).
+
+import * as http from 'node:http';
+import * as querystring from 'node:querystring';
+
+import Provider from 'oidc-provider';
+
+export const CLI_CLIENT_ID = 'keyhole-cli';
+export const INTROSPECTOR_ID = 'keyhole-test-introspector';
+export const INTROSPECTOR_SECRET = 'introspector-secret-for-tests-only';
+
+const envInt = (name, fallback) => {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number.parseInt(raw, 10);
+  if (!Number.isFinite(value) || value < 0) {
+    throw new Error(`${name} must be a non-negative integer, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+};
+
+const initialSwitches = () => ({
+  slow_downs: 0,
+  interval: process.env.KEYHOLE_TEST_INTERVAL ? envInt('KEYHOLE_TEST_INTERVAL', 0) : null,
+  fail_token: 0,
+  fail_status: 503,
+  delay_ms: 0,
+  access_ttl: envInt('KEYHOLE_TEST_ACCESS_TTL', 300),
+  device_code_ttl: envInt('KEYHOLE_TEST_DEVICE_CODE_TTL', 120),
+  refresh_ttl: envInt('KEYHOLE_TEST_REFRESH_TTL', 3600),
+  rotate: true,
+});
+
+const initialCounters = () => ({
+  token_requests: {}, device_authorizations: 0, revocations: 0, last_user_code: null,
+});
+
+const state = { switches: initialSwitches(), counters: initialCounters() };
+
+const SWITCH_NAMES = new Set(Object.keys(initialSwitches()));
+
+function json(res, status, body) {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  });
+  res.end(text);
+}
+
+async function readBody(req, limit = 64 * 1024) {
+  const chunks = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += chunk.length;
+    if (size > limit) throw new Error('request body too large');
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+
+// The fake API: a key's prefix decides the answer, the rest names the account.
+const PROJECTS = [
+  { id: 'proj-alpha', name: 'Alpha' },
+  { id: 'proj-beta', name: 'Beta' },
+];
+
+function apiIdentity(req) {
+  const header = req.headers.authorization ?? '';
+  const match = /^Bearer (.+)$/u.exec(header);
+  const key = match ? match[1] : (req.headers['x-api-key'] ?? '');
+  if (key.startsWith('key_valid_')) {
+    const name = key.slice('key_valid_'.length) || 'user';
+    return { status: 200, body: { email: `${name}@example.test`, id: `acct-${name}`, name } };
+  }
+  if (key.startsWith('key_forbidden_')) {
+    return { status: 403, body: { error: 'forbidden', message: 'this key may not use the API' } };
+  }
+  return { status: 401, body: { error: 'unauthorized', message: 'unknown or missing API key' } };
+}
+
+function handleApi(req, res, path) {
+  const { status, body } = apiIdentity(req);
+  if (status !== 200) return json(res, status, body);
+  if (path === '/api/me') return json(res, 200, body);
+  if (path === '/api/projects') return json(res, 200, { projects: PROJECTS });
+  return json(res, 404, { error: 'not_found' });
+}
+
+async function handleTest(req, res, path) {
+  if (path === '/__test/state' && req.method === 'GET') {
+    return json(res, 200, state);
+  }
+  if (path === '/__test/reset' && req.method === 'POST') {
+    state.switches = initialSwitches();
+    state.counters = initialCounters();
+    return json(res, 200, state);
+  }
+  if (path === '/__test/set' && req.method === 'POST') {
+    let patch;
+    try {
+      patch = JSON.parse(await readBody(req));
+    } catch (error) {
+      return json(res, 400, { error: `body must be a JSON object: ${error.message}` });
+    }
+    for (const [name, value] of Object.entries(patch ?? {})) {
+      if (!SWITCH_NAMES.has(name)) return json(res, 400, { error: `unknown switch ${name}` });
+      const valid = name === 'rotate'
+        ? typeof value === 'boolean'
+        : value === null || (typeof value === 'number' && value >= 0);
+      if (!valid) {
+        return json(res, 400, { error: `switch ${name} takes ${name === 'rotate' ? 'a boolean' : 'a non-negative number or null'}` });
+      }
+    }
+    Object.assign(state.switches, patch);
+    return json(res, 200, state);
+  }
+  return json(res, 404, { error: 'unknown test route' });
+}
+
+// Token endpoint front: count, delay, inject failures and slow_down, then hand the already-read body
+// to the provider (oidc-provider reads `req.body` when the stream has been consumed).
+async function frontTokenEndpoint(req, res, next) {
+  const raw = await readBody(req);
+  const params = querystring.parse(raw);
+  const grantType = typeof params.grant_type === 'string' ? params.grant_type : '(none)';
+  const counts = state.counters.token_requests;
+  counts[grantType] = (counts[grantType] ?? 0) + 1;
+
+  const { switches } = state;
+  if (switches.delay_ms > 0) await sleep(switches.delay_ms);
+  if (switches.fail_token > 0) {
+    switches.fail_token -= 1;
+    return json(res, switches.fail_status, {
+      error: 'temporarily_unavailable',
+      error_description: 'injected failure (test switch fail_token)',
+    });
+  }
+  if (grantType === 'urn:ietf:params:oauth:grant-type:device_code' && switches.slow_downs > 0) {
+    switches.slow_downs -= 1;
+    return json(res, 400, {
+      error: 'slow_down',
+      error_description: 'injected slow_down (test switch slow_downs)',
+    });
+  }
+  req.body = raw;
+  return next();
+}
+
+function findAccount(_ctx, id) {
+  return {
+    accountId: id,
+    async claims() {
+      return { sub: id, email: `${id}@example.test`, email_verified: true };
+    },
+  };
+}
+
+function buildProvider(issuer) {
+  const provider = new Provider(issuer, {
+    clients: [
+      {
+        client_id: CLI_CLIENT_ID,
+        client_name: 'keyhole CLI',
+        application_type: 'native',
+        token_endpoint_auth_method: 'none',
+        grant_types: [
+          'urn:ietf:params:oauth:grant-type:device_code',
+          'authorization_code',
+          'refresh_token',
+        ],
+        response_types: ['code'],
+        // RFC 8252 §7.3: a native client's loopback redirect matches on any port.
+        redirect_uris: ['http://127.0.0.1/callback'],
+      },
+      {
+        client_id: INTROSPECTOR_ID,
+        client_secret: INTROSPECTOR_SECRET,
+        token_endpoint_auth_method: 'client_secret_basic',
+        grant_types: [],
+        response_types: [],
+        redirect_uris: [],
+      },
+    ],
+    findAccount,
+    claims: {
+      openid: ['sub'],
+      email: ['email', 'email_verified'],
+    },
+    scopes: ['openid', 'email', 'offline_access'],
+    // Put the email into the ID token too, as the common hosted providers do.
+    conformIdTokenClaims: false,
+    pkce: { required: () => true },
+    features: {
+      devInteractions: { enabled: true },
+      deviceFlow: { enabled: true },
+      revocation: { enabled: true },
+      introspection: { enabled: true },
+    },
+    rotateRefreshToken: () => state.switches.rotate,
+    // A refresh token for every grant of the CLI client, even when offline_access was dropped.
+    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    ttl: {
+      AccessToken: () => state.switches.access_ttl,
+      AuthorizationCode: 60,
+      DeviceCode: () => state.switches.device_code_ttl,
+      IdToken: () => state.switches.access_ttl,
+      RefreshToken: () => state.switches.refresh_ttl,
+      Grant: () => Math.max(state.switches.refresh_ttl, 3600),
+      Interaction: 600,
+      Session: 3600,
+    },
+    cookies: { keys: ['keyhole-test-cookie-key-not-secret'] },
+    // The default renderer leaks stack traces to the page; keep errors short and textual.
+    renderError(ctx, out) {
+      ctx.type = 'html';
+      ctx.body = `<!DOCTYPE html><title>error</title><h1>oops</h1><pre id="error">${
+        String(out.error).replace(/[<>&]/gu, '')}: ${String(out.error_description ?? '').replace(/[<>&]/gu, '')}</pre>`;
+    },
+  });
+  provider.proxy = false;
+
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.oidc?.route === 'device_authorization' && ctx.status === 200) {
+      state.counters.device_authorizations += 1;
+      state.counters.last_user_code = ctx.body?.user_code ?? null;
+      if (state.switches.interval !== null && ctx.body && typeof ctx.body === 'object') {
+        ctx.body = { ...ctx.body, interval: state.switches.interval };
+      }
+    }
+    if (ctx.oidc?.route === 'revocation') state.counters.revocations += 1;
+  });
+  return provider;
+}
+
+export async function start({ port = 0, quiet = false } = {}) {
+  let callback = null;
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, 'http://127.0.0.1');
+    const path = url.pathname;
+    const fail = (error) => {
+      if (!res.headersSent) json(res, 500, { error: 'server_error', error_description: String(error?.message ?? error) });
+      else res.destroy();
+    };
+    try {
+      if (path.startsWith('/__test/')) return void handleTest(req, res, path).catch(fail);
+      if (path.startsWith('/api/')) return void handleApi(req, res, path);
+      if (path === '/token' && req.method === 'POST') {
+        return void frontTokenEndpoint(req, res, () => callback(req, res)).catch(fail);
+      }
+      return void callback(req, res);
+    } catch (error) {
+      return void fail(error);
+    }
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', resolve);
+  });
+  const actualPort = server.address().port;
+  const issuer = `http://127.0.0.1:${actualPort}`;
+  const provider = buildProvider(issuer);
+  if (quiet) provider.on('server_error', () => {});
+  callback = provider.callback();
+  return {
+    issuer,
+    port: actualPort,
+    provider,
+    close: () => new Promise((resolve) => {
+      server.closeAllConnections?.();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+const isMain = import.meta.url === `file://${process.argv[1]}`;
+if (isMain) {
+  const { issuer, port, close } = await start({ port: envInt('PORT', 0) });
+  process.stdout.write(`READY ${JSON.stringify({ issuer, port })}\n`);
+  const stop = () => { close().finally(() => process.exit(0)); };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  // --die-with-stdin: the harness holds our stdin; when it goes away (the test died), so do we.
+  if (process.argv.includes('--die-with-stdin')) {
+    process.stdin.on('end', stop);
+    process.stdin.on('error', stop);
+    process.stdin.resume();
+  }
+}
