@@ -1,0 +1,79 @@
+// A real device login through the component's `client` export under jco: the flow runs inside the
+// component and reaches the provider through the JS imports (fetch on a worker, a file secret
+// store, a prompt handler that hands the code to a person: here approve-device.mjs).
+
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+
+import { FileSecrets } from "../../js/host/store.mjs";
+import { approveDevice, startProvider } from "./provider.mjs";
+import { loadComponent } from "./support.mjs";
+
+let provider;
+let dir;
+before(async () => {
+  provider = await startProvider({ KEYHOLE_TEST_INTERVAL: "1" });
+  dir = mkdtempSync(join(tmpdir(), "keyhole-js-client-"));
+});
+after(async () => {
+  await provider?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test("device login, token, status and logout through the component's client export", async () => {
+  const storePath = join(dir, "secrets.json");
+  const prompts = [];
+  let approval;
+  const keyhole = await loadComponent({
+    secrets: new FileSecrets(storePath),
+    showPrompt: (prompt) => {
+      prompts.push(prompt);
+      // Another process, so it runs while the component blocks this thread.
+      approval = approveDevice(provider.issuer, prompt.user_code);
+    },
+  });
+  assert.ok(keyhole.client, "the component exports no `client` interface (wit/: `export client;` in world keyhole)");
+
+  const remote = {
+    name: "test",
+    issuer: provider.issuer,
+    endpoints: undefined,
+    client: { clientId: "keyhole-cli", clientSecret: undefined, scopes: ["openid", "offline_access"] },
+    apiUrl: undefined,
+    keyCheck: undefined,
+    envPrecedence: "override",
+  };
+  const started = Date.now();
+  const login = keyhole.client.loginDevice(remote, undefined);
+  assert.equal((await approval).outcome, "approved");
+  assert.equal(prompts.length, 1);
+  assert.equal(login.remote, "test");
+  assert.equal(login.authType, "oauth");
+  assert.ok(login.expiresAtMs > BigInt(started));
+
+  // The credential is in the store, in a file only its owner can read.
+  const records = JSON.parse(readFileSync(storePath, "utf8"));
+  assert.deepEqual(Object.keys(records), [`test/${login.account}`]);
+  assert.equal(statSync(storePath).mode & 0o777, 0o600);
+
+  const options = { prefer: "oauth", envApiKey: undefined };
+  const token = keyhole.client.token(remote, login.account, options);
+  assert.equal(token.authType, "oauth");
+  assert.equal(token.fromEnv, false);
+  const endpoints = await (await fetch(`${provider.issuer}/.well-known/openid-configuration`)).json();
+  const userinfo = await fetch(endpoints.userinfo_endpoint, { headers: { authorization: `Bearer ${token.credential}` } });
+  assert.equal(userinfo.status, 200, "the provider accepts the token the component hands out");
+
+  const status = keyhole.client.status(remote, login.account, options);
+  assert.equal(status.loggedIn, true);
+  assert.equal(status.hasOauth, true);
+
+  const logout = keyhole.client.logout(remote, login.account);
+  assert.equal(logout.cleared, true);
+  assert.ok(logout.revoked.includes("refresh_token"), `revoked ${logout.revoked}`);
+  assert.deepEqual(JSON.parse(readFileSync(storePath, "utf8")), {});
+  assert.throws(() => keyhole.client.token(remote, login.account, options), (e) => e.payload?.kind?.tag === "not-logged-in");
+});
