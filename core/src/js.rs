@@ -65,11 +65,11 @@ impl Inner {
         kind: &str,
         config: &JsValue,
         now_ms: &JsValue,
-        random: &JsValue,
+        random: Option<JsValue>,
     ) -> Result<Self, JsValue> {
         let config = object_to_json(config, "config", "the machine's config object")?;
         let now_ms = millis(now_ms)?;
-        let random = bytes(random)?;
+        let random = bytes(&random.unwrap_or(JsValue::UNDEFINED))?;
         new_machine(kind, &config, now_ms, &random)
             .map(Inner)
             .map_err(|e| error(&format!("keyhole: cannot build `{kind}`: {e}")))
@@ -185,7 +185,7 @@ impl Machine {
         #[wasm_bindgen(unchecked_param_type = "MachineKind")] kind: JsValue,
         #[wasm_bindgen(unchecked_param_type = "MachineConfig")] config: JsValue,
         #[wasm_bindgen(js_name = nowMs, unchecked_param_type = "number")] now_ms: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "RandomBytes | undefined")] random: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "RandomBytes")] random: Option<JsValue>,
     ) -> Result<Machine, JsValue> {
         let kind = kind.as_string().ok_or_else(|| {
             type_error(&format!(
@@ -193,7 +193,7 @@ impl Machine {
                 describe(&kind)
             ))
         })?;
-        Inner::new(&kind, &config, &now_ms, &random).map(Machine)
+        Inner::new(&kind, &config, &now_ms, random).map(Machine)
     }
 
     /// Feeds one input; then call `pollOutput` until it returns `wait` or `done`
@@ -215,8 +215,8 @@ impl Machine {
 
 /// One class per machine kind, each the same three methods over the wire form
 macro_rules! machine_class {
-    ($($(#[$doc:meta])* $class:ident => $kind:literal;)*) => {$(
-        $(#[$doc])*
+    ($($class:ident => $kind:literal, $doc:literal;)*) => {$(
+        #[doc = $doc]
         #[wasm_bindgen]
         pub struct $class(Inner);
 
@@ -227,9 +227,9 @@ macro_rules! machine_class {
             pub fn new(
                 #[wasm_bindgen(unchecked_param_type = "MachineConfig")] config: JsValue,
                 #[wasm_bindgen(js_name = nowMs, unchecked_param_type = "number")] now_ms: JsValue,
-                #[wasm_bindgen(unchecked_param_type = "RandomBytes | undefined")] random: JsValue,
+                #[wasm_bindgen(unchecked_param_type = "RandomBytes")] random: Option<JsValue>,
             ) -> Result<$class, JsValue> {
-                Inner::new($kind, &config, &now_ms, &random).map($class)
+                Inner::new($kind, &config, &now_ms, random).map($class)
             }
 
             /// Feeds one input; then call `pollOutput` until it returns `wait` or `done`
@@ -252,18 +252,11 @@ macro_rules! machine_class {
 }
 
 machine_class! {
-    /// Issuer URL to endpoints (OpenID Connect or RFC 8414 metadata)
-    Discovery => "discovery";
-    /// RFC 8628 device authorization grant
-    DeviceLogin => "device_login";
-    /// Authorization code with PKCE and a loopback redirect
-    BrowserLogin => "browser_login";
-    /// Refresh a token set when it needs it
-    Refresh => "refresh";
-    /// One account's credential: resolve, refresh, store
-    Credential => "credential";
-    /// Validate an API key with a configured request
-    KeyCheck => "key_check";
-    /// RFC 7009 token revocation
-    Revocation => "revocation";
+    Discovery => "discovery", "Issuer URL to endpoints (OpenID Connect or RFC 8414 metadata)";
+    DeviceLogin => "device_login", "RFC 8628 device authorization grant";
+    BrowserLogin => "browser_login", "Authorization code with PKCE and a loopback redirect";
+    Refresh => "refresh", "Refresh a token set when it needs it";
+    Credential => "credential", "One account's credential: resolve, refresh, store";
+    KeyCheck => "key_check", "Validate an API key with a configured request";
+    Revocation => "revocation", "RFC 7009 token revocation";
 }
