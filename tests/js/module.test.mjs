@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { beforeEach, describe, test } from "node:test";
 
-import { hexBytes, loadModule, replay, transcripts } from "./support.mjs";
+import { hexBytes, loadModule, loadWebModule, replay, transcripts } from "./support.mjs";
 
 const keyhole = loadModule();
 
@@ -33,6 +33,15 @@ describe("transcripts through the generic Machine class", () => {
   for (const transcript of transcripts()) {
     test(transcript.file, () => {
       replay(transcript, (kind, config, nowMs, random) => new keyhole.Machine(kind, config, nowMs, random));
+    });
+  }
+});
+
+describe("transcripts through the web build (--target web)", async () => {
+  const web = await loadWebModule();
+  for (const transcript of transcripts()) {
+    test(transcript.file, () => {
+      replay(transcript, (kind, config, nowMs, random) => new web.Machine(kind, config, nowMs, random));
     });
   }
 });

@@ -25,6 +25,15 @@ export function loadModule() {
   return createRequire(import.meta.url)(entry);
 }
 
+/** The wasm-bindgen module's web build (ES module), initialised from the .wasm bytes as a page would */
+export async function loadWebModule() {
+  const entry = join(modulePackage, "web", "keyhole.js");
+  need(entry, "scripts/build-js module");
+  const web = await import(pathToFileURL(entry).href);
+  await web.default({ module_or_path: readFileSync(join(modulePackage, "web", "keyhole_bg.wasm")) });
+  return web;
+}
+
 /** The async driver, as shipped in the package */
 export async function loadDriver() {
   const entry = join(modulePackage, "driver.mjs");
