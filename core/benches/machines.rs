@@ -8,7 +8,9 @@ use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use keyhole_core::wire::{config_from_wire, input_from_wire, new_machine};
-use keyhole_core::{DeviceLogin, DeviceLoginConfig, Input, Machine, Output};
+use keyhole_core::{
+    DeviceLogin, DeviceLoginConfig, Input, Machine, Output, Secret, TokenSet, needs_refresh,
+};
 use serde_json::Value;
 
 struct Transcript {
@@ -74,5 +76,27 @@ fn device_login(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, device_login);
+/// The decision the `token` command makes on every run
+fn refresh_decision(c: &mut Criterion) {
+    let tokens = TokenSet {
+        access_token: Secret::new("at_bench"),
+        token_type: "Bearer".into(),
+        refresh_token: Some(Secret::new("rt_bench")),
+        id_token: None,
+        scope: None,
+        expires_at_ms: Some(1_700_000_600_000),
+        refresh_at_ms: None,
+    };
+    c.bench_function("refresh/needs_refresh", |b| {
+        b.iter(|| {
+            needs_refresh(
+                black_box(&tokens),
+                black_box(1_700_000_000_000),
+                black_box(60),
+            )
+        })
+    });
+}
+
+criterion_group!(benches, device_login, refresh_decision);
 criterion_main!(benches);

@@ -53,6 +53,12 @@ pub enum AuthError {
     /// No credential was found
     #[error("not logged in; run `login` or set an API key")]
     NotLoggedIn,
+    /// The stored credential cannot be read (damaged, or not written by keyhole); it is kept as is
+    #[error("the stored credential cannot be read ({detail}); log in again to replace it")]
+    CorruptCredential {
+        /// What is wrong with it (never its content)
+        detail: String,
+    },
     /// An endpoint is plain http on a non-loopback host
     #[error("refusing insecure endpoint {url}; use https (plain http is allowed only on loopback)")]
     InsecureEndpoint {
@@ -78,7 +84,7 @@ pub enum AuthError {
         reason: String,
     },
     /// The provider refused with an OAuth error this flow does not map to anything more specific
-    #[error("the provider refused the request: {code}{}; check the remote's client id and scopes", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    #[error("the provider refused the request: {code}{}; check the remote's settings (client id, scopes, key-check URL)", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
     Provider {
         /// The OAuth `error` code
         code: String,
@@ -132,6 +138,7 @@ impl AuthError {
             AuthError::Unavailable { .. } => "unavailable",
             AuthError::ReloginRequired { .. } => "relogin_required",
             AuthError::NotLoggedIn => "not_logged_in",
+            AuthError::CorruptCredential { .. } => "corrupt_credential",
             AuthError::InsecureEndpoint { .. } => "insecure_endpoint",
             AuthError::Protocol { .. } => "protocol",
             AuthError::Malformed { .. } => "malformed",

@@ -69,9 +69,8 @@ impl StoredRecord {
 
     /// Parses a stored record; errors name the field and never echo the content
     pub fn from_json(stored: &Secret) -> Result<Self, AuthError> {
-        let bad = |detail: &str| AuthError::Protocol {
-            field: "stored record".into(),
-            detail: format!("{detail}; log in again to replace it"),
+        let bad = |detail: &str| AuthError::CorruptCredential {
+            detail: detail.to_owned(),
         };
         let value: Value =
             serde_json::from_str(stored.expose()).map_err(|_| bad("it is not JSON"))?;
@@ -154,7 +153,7 @@ mod tests {
     #[test]
     fn refuses_garbage_and_newer_versions_without_echoing() {
         let e = StoredRecord::from_json(&Secret::new(r#"{"version":1,"api_key":5}"#)).unwrap_err();
-        assert_eq!(e.code(), "protocol");
+        assert_eq!(e.code(), "corrupt_credential");
         let e = StoredRecord::from_json(&Secret::new(r#"{"version":9}"#)).unwrap_err();
         assert!(e.to_string().contains("newer keyhole"));
         let e = StoredRecord::from_json(&Secret::new("tok_leak{")).unwrap_err();
