@@ -272,6 +272,7 @@ fn auth_error_to_wit(error: &AuthError) -> t::AuthError {
         AuthError::Unavailable { status } => K::Unavailable(*status),
         AuthError::ReloginRequired { reason } => K::ReloginRequired(reason.clone()),
         AuthError::NotLoggedIn => K::NotLoggedIn,
+        AuthError::CorruptCredential { detail } => K::CorruptCredential(detail.clone()),
         AuthError::InsecureEndpoint { url } => K::InsecureEndpoint(url.clone()),
         AuthError::Protocol { field, detail } => K::Protocol(t::ProtocolViolation {
             field: field.clone(),

@@ -199,6 +199,7 @@ pub(crate) fn auth_error_to_core(kind: t::ErrorKind) -> AuthError {
         K::Unavailable(status) => AuthError::Unavailable { status },
         K::ReloginRequired(reason) => AuthError::ReloginRequired { reason },
         K::NotLoggedIn => AuthError::NotLoggedIn,
+        K::CorruptCredential(detail) => AuthError::CorruptCredential { detail },
         K::InsecureEndpoint(url) => AuthError::InsecureEndpoint { url },
         K::Protocol(p) => AuthError::Protocol {
             field: p.field,
