@@ -195,43 +195,13 @@ impl Machine {
         })?;
         Inner::new(&kind, &config, &now_ms, random).map(Machine)
     }
-
-    /// Feeds one input; then call `pollOutput` until it returns `wait` or `done`
-    #[wasm_bindgen(js_name = handleInput)]
-    pub fn handle_input(
-        &mut self,
-        #[wasm_bindgen(js_name = nowMs, unchecked_param_type = "number")] now_ms: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "Input")] input: JsValue,
-    ) -> Result<(), JsValue> {
-        self.0.handle_input(&now_ms, &input)
-    }
-
-    /// The next thing to do
-    #[wasm_bindgen(js_name = pollOutput, unchecked_return_type = "Output")]
-    pub fn poll_output(&mut self) -> Result<JsValue, JsValue> {
-        self.0.poll_output()
-    }
 }
 
-/// One class per machine kind, each the same three methods over the wire form
-macro_rules! machine_class {
-    ($($class:ident => $kind:literal, $doc:literal;)*) => {$(
-        #[doc = $doc]
-        #[wasm_bindgen]
-        pub struct $class(Inner);
-
+/// `handleInput` and `pollOutput`, the same for every class: they forward to [`Inner`]
+macro_rules! machine_methods {
+    ($($class:ident),*) => {$(
         #[wasm_bindgen]
         impl $class {
-            /// Builds the machine from its config, the time (unix ms) and random bytes if it needs them
-            #[wasm_bindgen(constructor)]
-            pub fn new(
-                #[wasm_bindgen(unchecked_param_type = "MachineConfig")] config: JsValue,
-                #[wasm_bindgen(js_name = nowMs, unchecked_param_type = "number")] now_ms: JsValue,
-                #[wasm_bindgen(unchecked_param_type = "RandomBytes")] random: Option<JsValue>,
-            ) -> Result<$class, JsValue> {
-                Inner::new($kind, &config, &now_ms, random).map($class)
-            }
-
             /// Feeds one input; then call `pollOutput` until it returns `wait` or `done`
             #[wasm_bindgen(js_name = handleInput)]
             pub fn handle_input(
@@ -251,6 +221,30 @@ macro_rules! machine_class {
     )*};
 }
 
+/// One class per machine kind: its constructor here, the other methods from `machine_methods!`
+macro_rules! machine_class {
+    ($($class:ident => $kind:literal, $doc:literal;)*) => {$(
+        #[doc = $doc]
+        #[wasm_bindgen]
+        pub struct $class(Inner);
+
+        #[wasm_bindgen]
+        impl $class {
+            /// Builds the machine from its config, the time (unix ms) and random bytes if it needs them
+            #[wasm_bindgen(constructor)]
+            pub fn new(
+                #[wasm_bindgen(unchecked_param_type = "MachineConfig")] config: JsValue,
+                #[wasm_bindgen(js_name = nowMs, unchecked_param_type = "number")] now_ms: JsValue,
+                #[wasm_bindgen(unchecked_param_type = "RandomBytes")] random: Option<JsValue>,
+            ) -> Result<$class, JsValue> {
+                Inner::new($kind, &config, &now_ms, random).map($class)
+            }
+        }
+
+        machine_methods!($class);
+    )*};
+}
+
 machine_class! {
     Discovery => "discovery", "Issuer URL to endpoints (OpenID Connect or RFC 8414 metadata)";
     DeviceLogin => "device_login", "RFC 8628 device authorization grant";
@@ -260,3 +254,5 @@ machine_class! {
     KeyCheck => "key_check", "Validate an API key with a configured request";
     Revocation => "revocation", "RFC 7009 token revocation";
 }
+
+machine_methods!(Machine);
