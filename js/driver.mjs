@@ -238,6 +238,10 @@ export class MemoryStore {
 /**
  * A file secret store for Node: one JSON object of records, mode 0600, replaced atomically
  * (write a temporary file, then rename over the old one)
+ *
+ * Compare-and-swap is atomic among the flows of this process (operations run one at a time). For
+ * several processes sharing one file, the component host's `FileSecrets` (js/host/store.mjs) adds
+ * a lock file around each read-modify-write.
  */
 export class FileStore extends MemoryStore {
   constructor(path) {
