@@ -3,19 +3,28 @@
 //! Built with `cargo build -p keyhole-core --target wasm32-wasip2 --profile wasm --features
 //! component`; rustc's component linker wraps the module, so no cargo-component is needed.
 //!
-//! The `machines` resources wrap [`crate::wire::new_machine`]: every machine kind the wire form
-//! knows is reachable here, built from the same JSON configs the transcripts use. Outputs are
-//! typed in the WIT; a machine's `done` value stays its JSON wire form (documented in the WIT).
+//! The `machines.machine` resource holds one concrete core machine, built from the same JSON
+//! config the transcripts use ([`crate::wire::config_from_wire`]). Outputs are typed in the WIT; a machine's
+//! `done` value stays its JSON wire form ([`WireValue`]), as the WIT documents.
+//!
+//! Size matters here (the budget is 256 KiB): the machines are held by type, not as
+//! `Box<dyn WireMachine>`, whose vtables would keep every machine's `Debug` and JSON-output code
+//! alive in the component; and everything after a machine's `poll_output` is non-generic.
 
 use std::cell::RefCell;
 
-use serde_json::Value;
-
+use crate::browser::BrowserLogin;
+use crate::credential::Credential;
+use crate::device::DeviceLogin;
+use crate::discovery::Discovery;
 use crate::error::{AuthError, StoreError};
 use crate::http::{Body, HttpRequest, HttpResponse, Method, TransportError};
-use crate::machine::{Input, Output, Prompt, StoreOp};
+use crate::key_check::KeyCheck;
+use crate::machine::{Input, Machine as _, Output, Prompt, StoreOp};
+use crate::refresh::Refresh;
+use crate::revocation::Revocation;
 use crate::secret::Secret;
-use crate::wire::{WireMachine, new_machine};
+use crate::wire::{WireValue, config_from_wire};
 
 #[allow(missing_docs, unreachable_pub, clippy::all)]
 mod bindings {
@@ -33,20 +42,40 @@ struct Component;
 bindings::export!(Component with_types_in bindings);
 
 impl wit::Guest for Component {
-    type Discovery = WasmMachine;
-    type DeviceLogin = WasmMachine;
-    type BrowserLogin = WasmMachine;
-    type Refresh = WasmMachine;
-    type Credential = WasmMachine;
-    type KeyCheck = WasmMachine;
-    type Revocation = WasmMachine;
+    type Machine = MachineResource;
 }
 
-/// One machine behind a WIT resource; `&self` methods, so the state sits in a `RefCell`
-struct WasmMachine(RefCell<State>);
+/// The seven machines, held by type
+enum AnyMachine {
+    Discovery(Discovery),
+    DeviceLogin(DeviceLogin),
+    BrowserLogin(BrowserLogin),
+    Refresh(Refresh),
+    Credential(Credential),
+    KeyCheck(KeyCheck),
+    Revocation(Revocation),
+}
+
+/// Runs the same expression on whichever machine `$any` holds
+macro_rules! on_machine {
+    ($any:expr, $m:ident => $e:expr) => {
+        match $any {
+            AnyMachine::Discovery($m) => $e,
+            AnyMachine::DeviceLogin($m) => $e,
+            AnyMachine::BrowserLogin($m) => $e,
+            AnyMachine::Refresh($m) => $e,
+            AnyMachine::Credential($m) => $e,
+            AnyMachine::KeyCheck($m) => $e,
+            AnyMachine::Revocation($m) => $e,
+        }
+    };
+}
+
+/// One machine behind the WIT resource; WIT methods take `&self`, so the state sits in a `RefCell`
+struct MachineResource(RefCell<State>);
 
 enum State {
-    Running(Box<dyn WireMachine>),
+    Running(AnyMachine),
     /// The config could not be read: `done(err(config))` once started, as the WIT promises
     Broken {
         error: AuthError,
@@ -54,70 +83,80 @@ enum State {
     },
 }
 
-impl WasmMachine {
-    fn new(kind: &str, config_json: &str, now_ms: u64, random: &[u8]) -> Self {
-        let built = serde_json::from_str::<Value>(config_json)
-            .map_err(|e| format!("the `{kind}` config is not JSON: {e}"))
-            .and_then(|config| new_machine(kind, &config, now_ms, random).map_err(|e| e.0));
-        Self(RefCell::new(match built {
-            Ok(machine) => State::Running(machine),
-            Err(detail) => State::Broken {
-                error: AuthError::Config { detail },
-                started: false,
+/// Reads a machine's JSON config with the name the transcripts use for its kind
+fn config<C: serde::de::DeserializeOwned>(kind: &str, config_json: &str) -> Result<C, String> {
+    let json = serde_json::from_str::<serde_json::Value>(config_json)
+        .map_err(|e| format!("the `{kind}` config is not JSON: {e}"))?;
+    config_from_wire::<C>(kind, &json).map_err(|e| e.0)
+}
+
+fn build(
+    kind: wit::MachineKind,
+    json: &str,
+    now: u64,
+    random: &[u8],
+) -> Result<AnyMachine, String> {
+    use wit::MachineKind as K;
+    Ok(match kind {
+        K::Discovery => AnyMachine::Discovery(Discovery::new(config("discovery", json)?, now)),
+        K::DeviceLogin => {
+            AnyMachine::DeviceLogin(DeviceLogin::new(config("device_login", json)?, now))
+        }
+        K::BrowserLogin => AnyMachine::BrowserLogin(BrowserLogin::new(
+            config("browser_login", json)?,
+            now,
+            random,
+        )),
+        K::Refresh => AnyMachine::Refresh(Refresh::new(config("refresh", json)?, now)),
+        K::Credential => AnyMachine::Credential(Credential::new(config("credential", json)?, now)),
+        K::KeyCheck => AnyMachine::KeyCheck(KeyCheck::new(config("key_check", json)?, now)),
+        K::Revocation => AnyMachine::Revocation(Revocation::new(config("revocation", json)?, now)),
+    })
+}
+
+impl wit::GuestMachine for MachineResource {
+    fn new(kind: wit::MachineKind, config_json: String, now_ms: u64, random: Vec<u8>) -> Self {
+        Self(RefCell::new(
+            match build(kind, &config_json, now_ms, &random) {
+                Ok(machine) => State::Running(machine),
+                Err(detail) => State::Broken {
+                    error: AuthError::Config { detail },
+                    started: false,
+                },
             },
-        }))
+        ))
     }
 
     fn handle_input(&self, now_ms: u64, input: wit::Input) {
         match &mut *self.0.borrow_mut() {
-            State::Running(machine) => machine.handle_input(now_ms, input_from_wit(input)),
+            State::Running(any) => {
+                let input = input_from_wit(input);
+                on_machine!(any, m => m.handle_input(now_ms, input))
+            }
             State::Broken { started, .. } => *started |= matches!(input, wit::Input::Start),
         }
     }
 
     fn poll_output(&self) -> wit::Output {
         match &mut *self.0.borrow_mut() {
-            State::Running(machine) => output_to_wit(machine.poll_output_value()),
+            State::Running(any) => {
+                output_to_wit(on_machine!(any, m => with_json_value(m.poll_output())))
+            }
             State::Broken { started: false, .. } => wit::Output::Wait(None),
             State::Broken { error, .. } => wit::Output::Done(Err(auth_error_to_wit(error))),
         }
     }
 }
 
-macro_rules! machine_resources {
-    ($($trait:ident => $kind:literal),* $(,)?) => {$(
-        impl wit::$trait for WasmMachine {
-            fn new(config_json: String, now_ms: u64) -> Self {
-                WasmMachine::new($kind, &config_json, now_ms, &[])
-            }
-            fn handle_input(&self, now_ms: u64, input: wit::Input) {
-                WasmMachine::handle_input(self, now_ms, input)
-            }
-            fn poll_output(&self) -> wit::Output {
-                WasmMachine::poll_output(self)
-            }
-        }
-    )*};
-}
-
-machine_resources! {
-    GuestDiscovery => "discovery",
-    GuestDeviceLogin => "device_login",
-    GuestRefresh => "refresh",
-    GuestCredential => "credential",
-    GuestKeyCheck => "key_check",
-    GuestRevocation => "revocation",
-}
-
-impl wit::GuestBrowserLogin for WasmMachine {
-    fn new(config_json: String, now_ms: u64, random: Vec<u8>) -> Self {
-        WasmMachine::new("browser_login", &config_json, now_ms, &random)
-    }
-    fn handle_input(&self, now_ms: u64, input: wit::Input) {
-        WasmMachine::handle_input(self, now_ms, input)
-    }
-    fn poll_output(&self) -> wit::Output {
-        WasmMachine::poll_output(self)
+/// The only generic step after a poll: the done value becomes its JSON text
+fn with_json_value<T: WireValue>(output: Output<T>) -> Output<String> {
+    match output {
+        Output::Send(request) => Output::Send(request),
+        Output::Store(op) => Output::Store(op),
+        Output::Show(prompt) => Output::Show(prompt),
+        Output::OpenBrowser(url) => Output::OpenBrowser(url),
+        Output::Wait { until_ms } => Output::Wait { until_ms },
+        Output::Done(result) => Output::Done(result.map(|value| value.to_wire().to_string())),
     }
 }
 
@@ -222,18 +261,16 @@ fn prompt_to_wit(p: &Prompt) -> t::Prompt {
     }
 }
 
-fn output_to_wit(output: Output<Value>) -> wit::Output {
+fn output_to_wit(output: Output<String>) -> wit::Output {
     match output {
         Output::Send(request) => wit::Output::Send(request_to_wit(&request)),
         Output::Store(op) => wit::Output::Store(store_op_to_wit(&op)),
         Output::Show(prompt) => wit::Output::Show(prompt_to_wit(&prompt)),
         Output::OpenBrowser(url) => wit::Output::OpenBrowser(url),
         Output::Wait { until_ms } => wit::Output::Wait(until_ms),
-        Output::Done(result) => wit::Output::Done(
-            result
-                .map(|value| value.to_string())
-                .map_err(|error| auth_error_to_wit(&error)),
-        ),
+        Output::Done(result) => {
+            wit::Output::Done(result.map_err(|error| auth_error_to_wit(&error)))
+        }
     }
 }
 

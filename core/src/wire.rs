@@ -43,8 +43,6 @@ pub trait WireMachine: Debug {
     fn poll_output_wire(&mut self) -> Value;
     /// The next output as JSON and as its `Debug` text (for the redaction tests)
     fn poll_output_with_debug(&mut self) -> (Value, String);
-    /// The next output, typed, with only the `Done` value in JSON (the component's typed export)
-    fn poll_output_value(&mut self) -> Output<Value>;
 }
 
 impl<M> WireMachine for M
@@ -63,17 +61,6 @@ where
     fn poll_output_with_debug(&mut self) -> (Value, String) {
         let output = self.poll_output();
         (output_to_wire(&output), format!("{output:?}"))
-    }
-
-    fn poll_output_value(&mut self) -> Output<Value> {
-        match self.poll_output() {
-            Output::Send(request) => Output::Send(request),
-            Output::Store(op) => Output::Store(op),
-            Output::Show(prompt) => Output::Show(prompt),
-            Output::OpenBrowser(url) => Output::OpenBrowser(url),
-            Output::Wait { until_ms } => Output::Wait { until_ms },
-            Output::Done(result) => Output::Done(result.map(|value| value.to_wire())),
-        }
     }
 }
 

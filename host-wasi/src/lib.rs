@@ -40,6 +40,7 @@ mod generated {
     });
 }
 
+use generated::exports::keyhole::auth::machines::MachineKind;
 use generated::{Keyhole, KeyholePre};
 
 /// The machine kinds the component exports, by wire name (the transcripts' `machine`)
@@ -193,45 +194,6 @@ impl Runtime {
     }
 }
 
-/// Calls the same method on the export of the resource named by a wire machine kind
-///
-/// The seven resources have one shape but seven generated types, so the dispatch is written once.
-macro_rules! for_kind {
-    ($exports:expr, $kind:expr, $r:ident => $call:expr) => {
-        match $kind {
-            "discovery" => {
-                let $r = $exports.discovery();
-                $call
-            }
-            "device_login" => {
-                let $r = $exports.device_login();
-                $call
-            }
-            "browser_login" => {
-                let $r = $exports.browser_login();
-                $call
-            }
-            "refresh" => {
-                let $r = $exports.refresh();
-                $call
-            }
-            "credential" => {
-                let $r = $exports.credential();
-                $call
-            }
-            "key_check" => {
-                let $r = $exports.key_check();
-                $call
-            }
-            // `Machine::kind` only ever holds a name from MACHINE_KINDS.
-            _ => {
-                let $r = $exports.revocation();
-                $call
-            }
-        }
-    };
-}
-
 /// One instance of the component with its own memory and host I/O
 pub struct Instance {
     store: Store<HostState>,
@@ -273,28 +235,27 @@ impl Instance {
                     "unknown machine `{kind}`; expected one of {MACHINE_KINDS:?}"
                 ))
             })?;
-        let config = config.to_string();
-        let exports = self.bindings.keyhole_auth_machines();
-        let store = &mut self.store;
-        let built = match kind {
-            "discovery" => exports.discovery().call_constructor(store, &config, now_ms),
-            "device_login" => exports
-                .device_login()
-                .call_constructor(store, &config, now_ms),
-            // The one constructor with entropy.
-            "browser_login" => exports
-                .browser_login()
-                .call_constructor(store, &config, now_ms, random),
-            "refresh" => exports.refresh().call_constructor(store, &config, now_ms),
-            "credential" => exports
-                .credential()
-                .call_constructor(store, &config, now_ms),
-            "key_check" => exports.key_check().call_constructor(store, &config, now_ms),
-            _ => exports
-                .revocation()
-                .call_constructor(store, &config, now_ms),
+        let wit_kind = match kind {
+            "discovery" => MachineKind::Discovery,
+            "device_login" => MachineKind::DeviceLogin,
+            "browser_login" => MachineKind::BrowserLogin,
+            "refresh" => MachineKind::Refresh,
+            "credential" => MachineKind::Credential,
+            "key_check" => MachineKind::KeyCheck,
+            _ => MachineKind::Revocation,
         };
-        let handle = built.map_err(|e| Error::call(format!("{kind}.constructor"), e))?;
+        let handle = self
+            .bindings
+            .keyhole_auth_machines()
+            .machine()
+            .call_constructor(
+                &mut self.store,
+                wit_kind,
+                &config.to_string(),
+                now_ms,
+                random,
+            )
+            .map_err(|e| Error::call(format!("{kind}.constructor"), e))?;
         Ok(Machine { kind, handle })
     }
 
@@ -305,18 +266,24 @@ impl Instance {
         now_ms: u64,
         input: &Input,
     ) -> Result<(), Error> {
-        let input = convert::input_to_wit(input);
-        let exports = self.bindings.keyhole_auth_machines();
-        let (store, h) = (&mut self.store, machine.handle);
-        for_kind!(exports, machine.kind, r => r.call_handle_input(store, h, now_ms, &input))
+        self.bindings
+            .keyhole_auth_machines()
+            .machine()
+            .call_handle_input(
+                &mut self.store,
+                machine.handle,
+                now_ms,
+                &convert::input_to_wit(input),
+            )
             .map_err(|e| Error::call(format!("{}.handle-input", machine.kind), e))
     }
 
     /// The next output, in the wire JSON form (`keyhole_core::wire::output_to_wire`'s shape)
     pub fn poll_output(&mut self, machine: &Machine) -> Result<Value, Error> {
-        let exports = self.bindings.keyhole_auth_machines();
-        let (store, h) = (&mut self.store, machine.handle);
-        for_kind!(exports, machine.kind, r => r.call_poll_output(store, h))
+        self.bindings
+            .keyhole_auth_machines()
+            .machine()
+            .call_poll_output(&mut self.store, machine.handle)
             .map(convert::output_to_wire)
             .map_err(|e| Error::call(format!("{}.poll-output", machine.kind), e))
     }
