@@ -109,19 +109,12 @@ export function wireMachine(resource) {
   };
 }
 
-/** The `machines` resource class for a transcript machine name */
-export function machineClass(machines, kind) {
-  const name = kind.replace(/(^|_)([a-z])/g, (_, __, c) => c.toUpperCase());
-  const Class = machines[name];
-  if (!Class) throw new Error(`keyhole: the component has no machine \`${kind}\``);
-  return Class;
-}
-
-/** Builds a machine from the component like the wasm-bindgen `Machine` constructor */
+/**
+ * Builds a machine from the component's `machines` export like the wasm-bindgen `Machine`
+ * constructor: `kind` is a transcript machine name (`device_login`), `random` the bytes a browser
+ * login needs (ignored by the other kinds)
+ */
 export function newMachine(machines, kind, config, nowMs, random) {
-  const Class = machineClass(machines, kind);
-  const configJson = JSON.stringify(config);
-  // Only the machines that need entropy take random bytes (browser login: state and verifier).
-  const resource = Class.length >= 3 ? new Class(configJson, BigInt(nowMs), Uint8Array.from(random ?? [])) : new Class(configJson, BigInt(nowMs));
+  const resource = new machines.Machine(kind.replaceAll("_", "-"), JSON.stringify(config), BigInt(nowMs), Uint8Array.from(random ?? []));
   return wireMachine(resource);
 }

@@ -20,9 +20,15 @@ describe("transcripts through the component's machines export", () => {
   }
 });
 
-describe("bad configs through the component", () => {
+describe("bad arguments through the component", () => {
+  test("an unknown machine kind is a JS error before the component is entered", () => {
+    assert.throws(() => new keyhole.machines.Machine("kerberos", "{}", 0n, new Uint8Array()), TypeError);
+    const sample = transcripts()[0];
+    replay(sample, (kind, config, nowMs, random) => newMachine(keyhole.machines, kind, config, nowMs, random));
+  });
+
   test("a config that is not JSON ends with a config error, and the instance keeps working", () => {
-    const broken = new keyhole.machines.DeviceLogin("{not json", 0n);
+    const broken = new keyhole.machines.Machine("device-login", "{not json", 0n, new Uint8Array());
     broken.handleInput(0n, { tag: "start" });
     const output = broken.pollOutput();
     assert.equal(output.tag, "done");
