@@ -75,10 +75,19 @@ export class FileStore extends MemoryStore {
   constructor(path: string);
 }
 
+/** Browser login's loopback listener on 127.0.0.1:`port` (Node); keeps callbacks between waits */
+export interface LoopbackCallbacks {
+  /** The next `/callback?…` request target, or null at `untilMs` */
+  wait(untilMs: number): Promise<string | null>;
+  close(): Promise<void>;
+}
+export function loopbackCallbacks(port: number, now?: () => number): Promise<LoopbackCallbacks>;
+
 export function fetchIo(options?: {
   store?: MemoryStore;
   show?: (prompt: Prompt) => Awaitable<void>;
   openBrowser?: (url: string) => Awaitable<boolean>;
+  callbacks?: LoopbackCallbacks | null;
   fetch?: typeof fetch;
   now?: () => number;
 }): Io;

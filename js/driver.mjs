@@ -270,13 +270,62 @@ export class FileStore extends MemoryStore {
 }
 
 /**
- * The host pieces for `drive`: fetch for HTTP, timers for waits, a secret store, and how to show
- * the device-login prompt and open a browser
+ * The loopback listener of a browser login (Node): `http://127.0.0.1:{port}/callback`
+ *
+ * Starts listening at once and keeps every callback request that arrives, also between two waits.
+ * `wait(untilMs)` resolves with the next request target (`/callback?code=…&state=…`) or null at
+ * `untilMs`. The browser gets a page telling the user to return to the terminal. The listener
+ * does not keep the process alive; `close()` stops it.
+ */
+export async function loopbackCallbacks(port, now = Date.now) {
+  const { createServer } = await import("node:http");
+  const queue = [];
+  let wake = null;
+  const server = createServer((request, response) => {
+    if (!request.url.startsWith("/callback")) {
+      response.writeHead(404).end();
+      return;
+    }
+    response.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+    response.end("<!doctype html><title>keyhole</title><p>Login received. You can close this window and return to the terminal.</p>");
+    queue.push(request.url);
+    wake?.();
+  });
+  await new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", resolve);
+  });
+  server.unref();
+  return {
+    async wait(untilMs) {
+      if (queue.length === 0) {
+        await new Promise((resolve) => {
+          const timer = setTimeout(resolve, Math.max(0, untilMs - now()));
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        wake = null;
+      }
+      return queue.shift() ?? null;
+    },
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+/**
+ * The host pieces for `drive`: fetch for HTTP, timers for waits, a secret store, how to show the
+ * device-login prompt and open a browser, and (browser login) the loopback `callbacks` listener
  */
 export function fetchIo({
   store = new MemoryStore(),
   show = (prompt) => console.error(`Open ${prompt.verification_uri_complete ?? prompt.verification_uri} and enter the code ${prompt.user_code}`),
-  openBrowser = () => false,
+  openBrowser = (url) => {
+    console.error(`Open this URL in your browser to log in: ${url}`);
+    return false;
+  },
+  callbacks = null,
   fetch: fetchFn = globalThis.fetch,
   now = Date.now,
 } = {}) {
@@ -287,6 +336,7 @@ export function fetchIo({
     show,
     openBrowser,
     waitUntil: async (untilMs) => {
+      if (callbacks) return callbacks.wait(untilMs);
       await sleepUntil(untilMs, now);
       return null;
     },

@@ -76,7 +76,17 @@ export function keyholeImports({
     },
     showPrompt: (prompt) => void showPrompt(promptToWire(prompt)),
     openBrowser: (url) => Boolean(openBrowser(url)),
-    waitCallback: (port, timeoutMs) => callSync("callback", { port, timeoutMs: Number(timeoutMs) }) ?? undefined,
+    waitCallback(port, timeoutMs) {
+      try {
+        return callSync("callback", { port, timeoutMs: Number(timeoutMs) }) ?? undefined;
+      } catch (error) {
+        // The WIT has no error here: say why on stderr and let the flow's deadline end it
+        // (`callback_timeout`) rather than trap.
+        process.stderr.write(`keyhole: cannot listen on 127.0.0.1:${port} for the login callback: ${error.message}\n`);
+        sleepSync(Number(timeoutMs));
+        return undefined;
+      }
+    },
   };
 
   const store = {

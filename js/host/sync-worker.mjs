@@ -7,52 +7,24 @@
 // A callback listener stays open once started, so a request arriving between two calls is kept
 // (the WIT's `wait-callback` promise); it does not keep the process alive.
 
-import { createServer } from "node:http";
 import { workerData } from "node:worker_threads";
 
-import { fetchSend } from "../driver.mjs";
+import { fetchSend, loopbackCallbacks } from "../driver.mjs";
 
 const { port, signal } = workerData;
 
 const listeners = new Map();
 
-function listener(listenPort) {
-  let entry = listeners.get(listenPort);
-  if (entry) return entry;
-  entry = { queue: [], waiter: null, ready: null };
-  const server = createServer((request, response) => {
-    if (!request.url.startsWith("/callback")) {
-      response.writeHead(404).end();
-      return;
-    }
-    response.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-    response.end("<!doctype html><title>keyhole</title><p>Login received. You can close this window and return to the terminal.</p>");
-    entry.queue.push(request.url);
-    entry.waiter?.();
-  });
-  entry.ready = new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(listenPort, "127.0.0.1", resolve);
-  });
-  server.unref();
-  listeners.set(listenPort, entry);
-  return entry;
-}
-
+/** The next callback on 127.0.0.1:`listenPort`, from one listener per port kept across calls */
 async function waitForCallback(listenPort, timeoutMs) {
-  const entry = listener(listenPort);
-  await entry.ready;
-  if (entry.queue.length === 0) {
-    await new Promise((resolve) => {
-      const timer = setTimeout(resolve, timeoutMs);
-      entry.waiter = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
-    entry.waiter = null;
+  if (!listeners.has(listenPort)) {
+    const starting = loopbackCallbacks(listenPort);
+    // A port that could not be opened is tried again on the next call.
+    starting.catch(() => listeners.delete(listenPort));
+    listeners.set(listenPort, starting);
   }
-  return entry.queue.shift() ?? null;
+  const listener = await listeners.get(listenPort);
+  return listener.wait(Date.now() + timeoutMs);
 }
 
 const operations = {
