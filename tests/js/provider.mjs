@@ -57,3 +57,15 @@ export function approveDevice(issuer, userCode, { deny = false } = {}) {
     });
   });
 }
+
+/** Logs in (or denies) in headless Chromium at `url`, as tests/provider/browser-login.mjs does */
+export function browserLogin(url, { deny = false } = {}) {
+  const args = [join(providerDir, "browser-login.mjs"), url];
+  if (deny) args.push("--deny");
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, args, { timeout: 60_000 }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`browser-login.mjs failed: ${stderr || error.message}`));
+      else resolve(stdout);
+    });
+  });
+}
