@@ -4,6 +4,7 @@
 
 import assert from "node:assert/strict";
 import { webcrypto } from "node:crypto";
+import { existsSync } from "node:fs";
 import { createServer } from "node:net";
 import { after, before, test } from "node:test";
 
@@ -27,6 +28,8 @@ async function freePort() {
 }
 
 test("browser login: Chromium approves, the loopback callback completes the PKCE exchange", async () => {
+  const chromium = process.env.CHROMIUM || "/usr/bin/chromium";
+  assert.ok(existsSync(chromium), `no browser at ${chromium}; install Debian's chromium (apt-get install chromium) or set CHROMIUM`);
   const keyhole = loadModule();
   const { drive, fetchIo, loopbackCallbacks } = await loadDriver();
   const port = await freePort();
