@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::browser::{BrowserLogin, BrowserLoginConfig};
 use crate::credential::{
-    Credential, CredentialConfig, CredentialKind, CredentialSource, EnvPrecedence, Prefer,
+    Credential, CredentialConfig, CredentialKind, EnvPrecedence, Prefer, ResolvedCredential,
 };
 use crate::device::{DeviceLogin, DeviceLoginConfig};
 use crate::discovery::{Discovery, DiscoveryConfig};
@@ -110,22 +110,6 @@ pub struct CredentialOptions {
     pub prefer: AuthType,
     /// An API key from the environment (`KEYHOLE_API_KEY`), applied per `env_precedence`
     pub env_api_key: Option<Secret>,
-}
-
-/// A usable credential
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenOutcome {
-    /// The bearer token or API key to send
-    pub credential: Secret,
-    /// Which kind it is
-    pub auth_type: AuthType,
-    /// Whether it came from the environment rather than the store
-    pub from_env: bool,
-    /// When it expires (OAuth only, when known)
-    pub expires_at_ms: Option<u64>,
-    /// A caveat (a refresh that failed transiently while the old token still works, tokens that
-    /// could not be saved); the credential is usable
-    pub warning: Option<String>,
 }
 
 /// What `status` reports for one account; read from the store only, no network
@@ -437,7 +421,7 @@ pub fn token(
     remote: &RemoteSpec,
     account: &str,
     options: &CredentialOptions,
-) -> Result<TokenOutcome, AuthError> {
+) -> Result<ResolvedCredential, AuthError> {
     let config = CredentialConfig {
         key: storage_key(&remote.name, account),
         endpoints: remote.endpoints.clone().unwrap_or_default(),
@@ -452,14 +436,7 @@ pub fn token(
             .map_or_else(|| BEARER_SCHEME.to_owned(), |spec| spec.scheme.clone()),
     };
     let now = io.now_ms();
-    let resolved = drive(Credential::new(config, now), io)?;
-    Ok(TokenOutcome {
-        credential: resolved.secret,
-        auth_type: resolved.kind.into(),
-        from_env: resolved.source == CredentialSource::Env,
-        expires_at_ms: resolved.expires_at_ms,
-        warning: resolved.warning,
-    })
+    drive(Credential::new(config, now), io)
 }
 
 /// The account's login state from the store alone (no network, no refresh)
@@ -568,11 +545,12 @@ pub fn test(
                 }
                 TestMethod::Auto => {}
             }
-            let outcome = token(io, remote, account, &credential)?;
-            if method != TestMethod::Auto && outcome.auth_type != credential.prefer {
+            let resolved = token(io, remote, account, &credential)?;
+            let auth_type = AuthType::from(resolved.kind);
+            if method != TestMethod::Auto && auth_type != credential.prefer {
                 return Err(AuthError::NotLoggedIn);
             }
-            (outcome.credential, outcome.auth_type)
+            (resolved.secret, auth_type)
         }
     };
     let mut spec = match (&remote.key_check, &options.url) {
@@ -754,6 +732,27 @@ mod tests {
     }
 
     #[test]
+    fn a_login_replaces_a_corrupt_record_but_never_a_newer_one() {
+        let mut io = Mem::new(provider);
+        let key = storage_key("work", "ada@example.com");
+        io.store.insert(key.clone(), Secret::new("{not json"));
+        let options = CredentialOptions {
+            prefer: AuthType::Oauth,
+            env_api_key: None,
+        };
+        let e = status(&mut io, &remote(), "ada@example.com", &options).unwrap_err();
+        assert_eq!(e.code(), "corrupt_credential");
+        login_device(&mut io, &remote(), None).unwrap();
+        assert!(io.record(&key).oauth.is_some());
+
+        io.store
+            .insert(key.clone(), Secret::new(r#"{"version":99}"#));
+        let e = login_device(&mut io, &remote(), None).unwrap_err();
+        assert!(e.to_string().contains("newer keyhole"), "{e}");
+        assert_eq!(io.store[&key], Secret::new(r#"{"version":99}"#));
+    }
+
+    #[test]
     fn api_keys_are_checked_first_and_set_key_keeps_tokens() {
         let mut io = Mem::new(provider);
         let e = login_api_key(&mut io, &remote(), None, Secret::new("bad")).unwrap_err();
@@ -819,8 +818,8 @@ mod tests {
         };
         let t = token(&mut io, &remote(), "key@example.com", &options).unwrap();
         assert_eq!(
-            (t.credential, t.auth_type),
-            (Secret::new("good"), AuthType::ApiKey)
+            (t.secret, t.kind),
+            (Secret::new("good"), CredentialKind::ApiKey)
         );
         let report = test(
             &mut io,

@@ -3,14 +3,17 @@
 //!
 //! ```no_run
 //! let app = keyhole_native::App::new("myapp"); // MYAPP_API_KEY, ~/.config/myapp, keyring "myapp"
-//! let mut engine = keyhole_native::NativeEngine::new(app.clone());
+//! let mut engine = keyhole_native::NativeEngine::new(&app);
 //! let code: std::process::ExitCode = keyhole_native::cli::run_from_env(&mut engine, &app);
 //! ```
 
 use std::path::{Path, PathBuf};
 
 use crate::config::{Config, ConfigError};
-use crate::store::{Backend, Store};
+use crate::store::{Backend, LockDir, LockGuard, Store};
+
+/// Longest wait for another process's config change
+const CONFIG_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Who is embedding keyhole
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,7 +95,7 @@ impl App {
         format!("{}/{} (keyhole)", self.name, env!("CARGO_PKG_VERSION"))
     }
 
-    /// The secret store: the keyring with a file fallback, or the file when `<PREFIX>_NO_KEYRING`
+    /// The secret store: the keyring with a file fallback, or the file when `KEYHOLE_NO_KEYRING` (the app's prefix)
     /// is set to anything but `0`
     pub fn store(&self) -> Store {
         let forced_file = self.env("NO_KEYRING").is_some_and(|v| v != "0");
@@ -112,6 +115,20 @@ impl App {
     /// Writes the config file atomically
     pub fn save_config(&self, config: &Config) -> Result<(), ConfigError> {
         config.save(&self.config_dir)
+    }
+
+    /// The cross-process lock to hold from loading the config to saving it, so that two
+    /// processes changing it at once do not lose each other's change
+    pub fn lock_config(&self) -> Result<LockGuard, ConfigError> {
+        LockDir::new(self.config_dir.join("locks"))
+            .acquire("config", "write", CONFIG_LOCK_WAIT)
+            .map_err(|e| ConfigError::Io {
+                what: "lock",
+                path: crate::config::config_path(&self.config_dir)
+                    .display()
+                    .to_string(),
+                detail: e.to_string(),
+            })
     }
 }
 

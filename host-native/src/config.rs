@@ -69,7 +69,7 @@ pub struct RemoteConfig {
     /// How to validate an API key
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_check: Option<KeyCheckSettings>,
-    /// Whether `<PREFIX>_API_KEY` overrides stored credentials or is only a fallback
+    /// Whether `KEYHOLE_API_KEY` (the prefix follows the app name) overrides stored credentials or is only a fallback
     #[serde(default)]
     pub env_key_precedence: EnvKeyPrecedence,
     /// The loopback port of browser login (0 or absent: any free port)
@@ -83,7 +83,7 @@ pub struct RemoteConfig {
     pub accounts: BTreeMap<String, AccountConfig>,
 }
 
-/// Whether `<PREFIX>_API_KEY` beats stored credentials (`override`) or only stands in (`fallback`)
+/// Whether `KEYHOLE_API_KEY` (the prefix follows the app name) beats stored credentials (`override`) or only stands in (`fallback`)
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum EnvKeyPrecedence {
@@ -167,7 +167,7 @@ pub enum ConfigError {
     /// The file could not be read or written
     #[error("cannot {what} {path}: {detail}; check the permissions of the config directory")]
     Io {
-        /// `read` or `write`
+        /// `read`, `write` or `lock`
         what: &'static str,
         /// The file
         path: String,

@@ -6,13 +6,14 @@ use std::net::TcpListener;
 
 use keyhole_core::client::{
     self, CredentialOptions, LoginOutcome, LogoutOutcome, RemoteSpec, StatusReport, TestOptions,
-    TestReport, TokenOutcome,
+    TestReport,
 };
+use keyhole_core::credential::ResolvedCredential;
 use keyhole_core::{AuthError, Secret, StoreError};
 
 use crate::app::App;
 use crate::io::{Frontend, NativeIo, Silent};
-use crate::store::{Source, Store};
+use crate::store::Source;
 
 /// The operations the CLI runs; every method maps to one `keyhole_core::client` function
 pub trait Engine {
@@ -21,7 +22,7 @@ pub trait Engine {
         &mut self,
         remote: &RemoteSpec,
         account_hint: Option<&str>,
-        ui: &mut dyn Frontend,
+        ui: Box<dyn Frontend + Send>,
     ) -> Result<LoginOutcome, AuthError>;
     /// Browser login; `listener` is already bound on 127.0.0.1
     fn login_browser(
@@ -30,7 +31,7 @@ pub trait Engine {
         account_hint: Option<&str>,
         listener: TcpListener,
         timeout_s: u64,
-        ui: &mut dyn Frontend,
+        ui: Box<dyn Frontend + Send>,
     ) -> Result<LoginOutcome, AuthError>;
     /// API-key login: key check (when configured), then store
     fn login_api_key(
@@ -51,7 +52,7 @@ pub trait Engine {
         remote: &RemoteSpec,
         account: &str,
         options: &CredentialOptions,
-    ) -> Result<TokenOutcome, AuthError>;
+    ) -> Result<ResolvedCredential, AuthError>;
     /// Login state from the store alone
     fn status(
         &mut self,
@@ -76,28 +77,43 @@ pub trait Engine {
 
 /// The engine that runs the core in this process with [`NativeIo`]
 pub struct NativeEngine {
-    app: App,
-    store: Store,
+    io: NativeIo,
 }
 
 impl std::fmt::Debug for NativeEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NativeEngine")
-            .field("app", &self.app)
-            .field("store", &self.store)
+            .field("io", &self.io)
             .finish()
     }
 }
 
 impl NativeEngine {
-    /// An engine for `app` (its keyring service and config directory)
-    pub fn new(app: App) -> Self {
-        let store = app.store();
-        Self { app, store }
+    /// An engine for `app` (its keyring service, config directory and user agent)
+    pub fn new(app: &App) -> Self {
+        Self {
+            io: NativeIo::new(app.user_agent(), app.store()),
+        }
     }
 
-    fn io<'a>(&'a mut self, ui: &'a mut dyn Frontend) -> NativeIo<'a> {
-        NativeIo::new(self.app.user_agent(), &mut self.store, ui)
+    /// Runs one operation with `ui` (and a browser login's listener) installed
+    fn with<T>(
+        &mut self,
+        ui: Box<dyn Frontend + Send>,
+        listener: Option<TcpListener>,
+        op: impl FnOnce(&mut NativeIo) -> Result<T, AuthError>,
+    ) -> Result<T, AuthError> {
+        self.io.begin(ui, listener);
+        let result = op(&mut self.io);
+        self.io.finish();
+        result
+    }
+
+    fn quiet<T>(
+        &mut self,
+        op: impl FnOnce(&mut NativeIo) -> Result<T, AuthError>,
+    ) -> Result<T, AuthError> {
+        self.with(Box::new(Silent), None, op)
     }
 }
 
@@ -115,9 +131,11 @@ impl Engine for NativeEngine {
         &mut self,
         remote: &RemoteSpec,
         account_hint: Option<&str>,
-        ui: &mut dyn Frontend,
+        ui: Box<dyn Frontend + Send>,
     ) -> Result<LoginOutcome, AuthError> {
-        client::login_device(&mut self.io(ui), remote, account_hint)
+        self.with(ui, None, |io| {
+            client::login_device(io, remote, account_hint)
+        })
     }
 
     fn login_browser(
@@ -126,7 +144,7 @@ impl Engine for NativeEngine {
         account_hint: Option<&str>,
         listener: TcpListener,
         timeout_s: u64,
-        ui: &mut dyn Frontend,
+        ui: Box<dyn Frontend + Send>,
     ) -> Result<LoginOutcome, AuthError> {
         let port = listener
             .local_addr()
@@ -137,9 +155,9 @@ impl Engine for NativeEngine {
             })?
             .port();
         let random = os_random(keyhole_core::browser::RANDOM_BYTES)?;
-        let mut io = self.io(ui);
-        io.set_listener(Some(listener));
-        client::login_browser(&mut io, remote, account_hint, port, timeout_s, &random)
+        self.with(ui, Some(listener), |io| {
+            client::login_browser(io, remote, account_hint, port, timeout_s, &random)
+        })
     }
 
     fn login_api_key(
@@ -147,7 +165,7 @@ impl Engine for NativeEngine {
         remote: &RemoteSpec,
         key: Secret,
     ) -> Result<LoginOutcome, AuthError> {
-        client::login_api_key(&mut self.io(&mut Silent), remote, None, key)
+        self.quiet(|io| client::login_api_key(io, remote, None, key))
     }
 
     fn set_key(
@@ -156,7 +174,7 @@ impl Engine for NativeEngine {
         account: &str,
         key: Secret,
     ) -> Result<LoginOutcome, AuthError> {
-        client::set_key(&mut self.io(&mut Silent), remote, account, key)
+        self.quiet(|io| client::set_key(io, remote, account, key))
     }
 
     fn token(
@@ -164,8 +182,8 @@ impl Engine for NativeEngine {
         remote: &RemoteSpec,
         account: &str,
         options: &CredentialOptions,
-    ) -> Result<TokenOutcome, AuthError> {
-        client::token(&mut self.io(&mut Silent), remote, account, options)
+    ) -> Result<ResolvedCredential, AuthError> {
+        self.quiet(|io| client::token(io, remote, account, options))
     }
 
     fn status(
@@ -174,15 +192,15 @@ impl Engine for NativeEngine {
         account: &str,
         options: &CredentialOptions,
     ) -> Result<StatusReport, AuthError> {
-        client::status(&mut self.io(&mut Silent), remote, account, options)
+        self.quiet(|io| client::status(io, remote, account, options))
     }
 
     fn logout(&mut self, remote: &RemoteSpec, account: &str) -> Result<LogoutOutcome, AuthError> {
-        client::logout(&mut self.io(&mut Silent), remote, account)
+        self.quiet(|io| client::logout(io, remote, account))
     }
 
     fn forget(&mut self, remote: &RemoteSpec, account: &str) -> Result<(), AuthError> {
-        client::forget(&mut self.io(&mut Silent), remote, account)
+        self.quiet(|io| client::forget(io, remote, account))
     }
 
     fn test(
@@ -191,10 +209,10 @@ impl Engine for NativeEngine {
         account: &str,
         options: &TestOptions,
     ) -> Result<TestReport, AuthError> {
-        client::test(&mut self.io(&mut Silent), remote, account, options)
+        self.quiet(|io| client::test(io, remote, account, options))
     }
 
     fn store_source(&self) -> Option<Source> {
-        self.store.source()
+        self.io.secret_store().source()
     }
 }

@@ -28,7 +28,8 @@ const TICK: Duration = Duration::from_millis(100);
 pub trait Frontend {
     /// Shows the device-login prompt (code and URL)
     fn show_prompt(&mut self, prompt: &Prompt);
-    /// Opens `url` in a browser; `false` when none could be opened (the URL must then be shown)
+    /// Delivers `url` to the user: opens a browser, or shows the URL when the user asked for
+    /// that; `false` when no browser could be opened and the login should not wait for one
     fn open_browser(&mut self, url: &str) -> bool {
         open_url(url)
     }
@@ -50,42 +51,63 @@ impl Frontend for Silent {
 }
 
 /// The native host's [`Io`]
-pub struct NativeIo<'a> {
+///
+/// It owns everything it uses (no borrowed state), so a wasmtime host can keep one in its store
+/// data and implement the component's imports by calling its [`Io`] methods. Per operation, a
+/// caller installs the user-facing [`Frontend`] (and the loopback listener of a browser login)
+/// with [`NativeIo::begin`] and removes them with [`NativeIo::finish`].
+pub struct NativeIo {
     http: Option<reqwest::blocking::Client>,
     user_agent: String,
-    store: &'a mut Store,
-    frontend: &'a mut dyn Frontend,
+    store: Store,
+    frontend: Box<dyn Frontend + Send>,
     listener: Option<TcpListener>,
+    /// After a browser could not be opened for a browser login, the clock is moved past every
+    /// deadline so the flow ends at once (with `callback_timeout`) instead of waiting for nothing
+    skipped_to_ms: u64,
+    no_browser: bool,
 }
 
-impl std::fmt::Debug for NativeIo<'_> {
+impl std::fmt::Debug for NativeIo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NativeIo")
             .field("http_built", &self.http.is_some())
+            .field("store", &self.store)
             .field("listener", &self.listener)
             .finish()
     }
 }
 
-impl<'a> NativeIo<'a> {
-    /// An `Io` over `store`, showing prompts through `frontend`
-    pub fn new(
-        user_agent: impl Into<String>,
-        store: &'a mut Store,
-        frontend: &'a mut dyn Frontend,
-    ) -> Self {
+impl NativeIo {
+    /// An `Io` over `store`; it shows nothing until [`NativeIo::begin`] installs a frontend
+    pub fn new(user_agent: impl Into<String>, store: Store) -> Self {
         Self {
             http: None,
             user_agent: user_agent.into(),
             store,
-            frontend,
+            frontend: Box::new(Silent),
             listener: None,
+            skipped_to_ms: 0,
+            no_browser: false,
         }
     }
 
-    /// Browser login: callbacks are accepted on this listener while waiting
-    pub fn set_listener(&mut self, listener: Option<TcpListener>) {
+    /// Starts an operation: prompts go to `frontend`; a browser login passes its bound listener
+    pub fn begin(&mut self, frontend: Box<dyn Frontend + Send>, listener: Option<TcpListener>) {
+        self.frontend = frontend;
         self.listener = listener;
+        self.skipped_to_ms = 0;
+        self.no_browser = false;
+    }
+
+    /// Ends an operation: drops its frontend and listener, and the clock is real again
+    pub fn finish(&mut self) {
+        self.begin(Box::new(Silent), None);
+    }
+
+    /// The secret store (its [`Store::source`] says keyring or file once it has been used)
+    pub fn secret_store(&self) -> &Store {
+        &self.store
     }
 
     /// Whether an HTTP client has been built (it is only built for a request)
@@ -213,9 +235,9 @@ pub fn unix_now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-impl Io for NativeIo<'_> {
+impl Io for NativeIo {
     fn now_ms(&mut self) -> u64 {
-        unix_now_ms()
+        unix_now_ms().max(self.skipped_to_ms)
     }
 
     fn send(&mut self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
@@ -232,12 +254,20 @@ impl Io for NativeIo<'_> {
     }
 
     fn open_browser(&mut self, url: &str) -> bool {
-        self.frontend.open_browser(url)
+        let opened = self.frontend.open_browser(url);
+        if !opened && self.listener.is_some() {
+            self.no_browser = true;
+        }
+        opened
     }
 
     fn wait_until(&mut self, until_ms: u64) -> Option<String> {
+        if self.no_browser {
+            self.skipped_to_ms = self.skipped_to_ms.max(until_ms);
+            return None;
+        }
         let result = match &self.listener {
-            Some(listener) => accept_callback(listener, until_ms, &mut *self.frontend),
+            Some(listener) => accept_callback(listener, until_ms, self.frontend.as_mut()),
             None => {
                 loop {
                     let now = unix_now_ms();
@@ -255,8 +285,13 @@ impl Io for NativeIo<'_> {
     }
 }
 
-const CLOSE_TAB_PAGE: &str = "<!doctype html><html><head><meta charset=\"utf-8\"><title>Login</title></head>\
-<body style=\"font-family:sans-serif\"><h1>Login received</h1><p>You can close this tab and return to the terminal.</p></body></html>";
+/// The page the browser shows after the redirect; `title` says whether the provider sent a code
+fn close_tab_page(title: &str) -> String {
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head>\
+<body style=\"font-family:sans-serif\"><h1>{title}</h1><p>You can close this tab and return to the terminal.</p></body></html>"
+    )
+}
 
 /// Accepts loopback connections until `until_ms`; answers each, and returns the first
 /// `/callback` request target
@@ -311,10 +346,10 @@ fn answer_request(stream: TcpStream) -> Option<String> {
     let (method, target) = (parts.next()?, parts.next()?.to_owned());
     let is_callback =
         method == "GET" && (target == "/callback" || target.starts_with("/callback?"));
-    let (status, body) = if is_callback {
-        ("200 OK", CLOSE_TAB_PAGE)
-    } else {
-        ("404 Not Found", "not found")
+    let (status, body) = match (is_callback, target.contains("error=")) {
+        (true, false) => ("200 OK", close_tab_page("Login received")),
+        (true, true) => ("200 OK", close_tab_page("Login not completed")),
+        (false, _) => ("404 Not Found", "not found".to_owned()),
     };
     let mut out = &stream;
     let _ = write!(
@@ -415,6 +450,13 @@ mod tests {
     }
 
     #[test]
+    fn native_io_can_live_in_a_wasmtime_store() {
+        // wasmtime's `Store<T>` needs `T: 'static` (and `Send` for async use).
+        fn check<T: Send + 'static>() {}
+        check::<NativeIo>();
+    }
+
+    #[test]
     fn does_not_follow_redirects() {
         let base = serve(vec![
             "HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:1/elsewhere\r\ncontent-length: 0\r\n\r\n".into(),
@@ -464,13 +506,12 @@ mod tests {
             format!("http://localhost:{port}/token"),
             vec![("grant_type".into(), "x".into())],
         );
-        let mut store = Store::open(
+        let io_store = Store::open(
             "t",
             tempfile::tempdir().unwrap().path(),
             crate::store::Backend::File,
         );
-        let mut silent = Silent;
-        let mut io = NativeIo::new("keyhole-test/1", &mut store, &mut silent);
+        let mut io = NativeIo::new("keyhole-test/1", io_store);
         assert!(!io.http_client_built());
         assert_eq!(io.send(&req).unwrap().status, 200);
         assert!(io.http_client_built());
@@ -518,14 +559,13 @@ mod tests {
             };
             (get("/favicon.ico"), get("/callback?code=c&state=s"))
         });
-        let mut store = Store::open(
+        let store = Store::open(
             "t",
             tempfile::tempdir().unwrap().path(),
             crate::store::Backend::File,
         );
-        let mut silent = Silent;
-        let mut io = NativeIo::new("ua", &mut store, &mut silent);
-        io.set_listener(Some(listener));
+        let mut io = NativeIo::new("ua", store);
+        io.begin(Box::new(Silent), Some(listener));
         let target = io.wait_until(unix_now_ms() + 10_000);
         assert_eq!(target.as_deref(), Some("/callback?code=c&state=s"));
         let (favicon, page) = browser.join().unwrap();
@@ -535,13 +575,12 @@ mod tests {
 
     #[test]
     fn waits_until_the_deadline_without_a_listener() {
-        let mut store = Store::open(
+        let store = Store::open(
             "t",
             tempfile::tempdir().unwrap().path(),
             crate::store::Backend::File,
         );
-        let mut silent = Silent;
-        let mut io = NativeIo::new("ua", &mut store, &mut silent);
+        let mut io = NativeIo::new("ua", store);
         let start = unix_now_ms();
         assert_eq!(io.wait_until(start + 150), None);
         assert!(unix_now_ms() >= start + 150);

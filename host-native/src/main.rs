@@ -6,6 +6,6 @@ use keyhole_native::{App, NativeEngine, cli};
 
 fn main() -> ExitCode {
     let app = App::new("keyhole");
-    let mut engine = NativeEngine::new(app.clone());
+    let mut engine = NativeEngine::new(&app);
     cli::run_from_env(&mut engine, &app)
 }

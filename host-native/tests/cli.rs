@@ -2,6 +2,7 @@
 //!
 //! The real-provider suite (node-oidc-provider, gnome-keyring, Chromium) lives in the `e2e_*`
 //! tests; these check the CLI's own behaviour: arguments, outputs, exit codes, config and store.
+#![cfg(unix)] // the scripted browser is a shell script running curl
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -221,7 +222,8 @@ impl Env {
         self.dir.path().join("cfg")
     }
 
-    fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+    /// `keyhole ARGS` in this environment only, with piped stdio
+    fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.args(args)
             .env_clear()
@@ -235,7 +237,11 @@ impl Env {
         for (k, v) in &self.vars {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().unwrap();
+        cmd
+    }
+
+    fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = self.command(args).spawn().unwrap();
         child
             .stdin
             .take()
@@ -570,18 +576,7 @@ fn concurrent_token_calls_refresh_once() {
     assert_eq!(code(&out), 0);
     assert_eq!(code(&env.run(&["login", "--device", "--no-open"])), 0);
     let children: Vec<_> = (0..16)
-        .map(|_| {
-            let mut cmd = Command::new(BIN);
-            cmd.arg("token")
-                .env_clear()
-                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-                .env("HOME", env.dir.path())
-                .env("KEYHOLE_CONFIG_DIR", env.config_dir())
-                .env("KEYHOLE_NO_KEYRING", "1")
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped());
-            cmd.spawn().unwrap()
-        })
+        .map(|_| env.command(&["token"]).spawn().unwrap())
         .collect();
     let outputs: Vec<Output> = children
         .into_iter()
@@ -597,4 +592,73 @@ fn concurrent_token_calls_refresh_once() {
         stdout(&outputs[0])
     );
     assert_eq!(p.count("POST /token refresh_token"), 1);
+}
+
+#[test]
+fn browser_login_with_no_open_prints_the_url_as_a_json_line() {
+    let env = Env::new();
+    let p = Provider::start();
+    env.add_remote(&p);
+    let mut child = env
+        .command(&[
+            "login",
+            "--browser",
+            "--no-open",
+            "--json",
+            "--timeout",
+            "30",
+        ])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(first["event"], "open_browser");
+    let url = first["url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with(&format!("{}/authorize?", p.base)), "{url}");
+    assert!(url.contains("code_challenge_method=S256"), "{url}");
+    // The user opens the URL; the provider redirects to the CLI's loopback callback.
+    let status = Command::new("curl")
+        .args(["-s", "-L", "-o", "/dev/null", &url])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let last: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(last["event"], "login");
+    assert_eq!(last["account"], "ada@example.com");
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn concurrent_config_changes_are_all_kept() {
+    let env = Env::new();
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            let name = format!("r{i}");
+            env.command(&[
+                "remote",
+                "add",
+                &name,
+                "--issuer",
+                "https://id.example.com",
+                "--client-id",
+                "c",
+            ])
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for c in children {
+        assert!(c.wait_with_output().unwrap().status.success());
+    }
+    let list = json_of(&env.run(&["remote", "list", "--json"]));
+    assert_eq!(list.as_array().unwrap().len(), 8, "{list}");
+    assert_eq!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["current"] == true)
+            .count(),
+        1
+    );
 }

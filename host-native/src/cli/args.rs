@@ -1,6 +1,7 @@
 //! The command line, as clap parses it
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use keyhole_core::Secret;
 use keyhole_core::client::TestMethod;
 
 use crate::config::EnvKeyPrecedence;
@@ -9,7 +10,7 @@ use crate::config::EnvKeyPrecedence;
 #[derive(Debug, Parser)]
 #[command(version, propagate_version = true, arg_required_else_help = true)]
 pub struct Cli {
-    /// The remote to use (default: the current one, or the only one; env <PREFIX>_REMOTE)
+    /// The remote to use (default: the current one, or the only one; env `KEYHOLE_REMOTE`)
     #[arg(long, global = true, value_name = "NAME")]
     pub remote: Option<String>,
     /// Machine-readable output: one JSON object per line on stdout
@@ -21,6 +22,15 @@ pub struct Cli {
     /// What to do
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// A key given on the command line, kept as a [`Secret`] from the start; empty is refused
+fn secret_arg(value: &str) -> Result<Secret, String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err("the key is empty".into());
+    }
+    Ok(Secret::new(value.to_owned()))
 }
 
 /// The commands
@@ -73,8 +83,8 @@ pub struct LoginArgs {
     #[arg(long)]
     pub browser: bool,
     /// Log in with an API key (prefer --api-key-stdin: arguments are visible to other users)
-    #[arg(long, value_name = "KEY")]
-    pub api_key: Option<String>,
+    #[arg(long, value_name = "KEY", value_parser = secret_arg)]
+    pub api_key: Option<Secret>,
     /// Read the API key from standard input
     #[arg(long)]
     pub api_key_stdin: bool,
@@ -100,7 +110,8 @@ pub struct LoginArgs {
 #[command(group(ArgGroup::new("source").args(["key", "stdin"]).required(true)))]
 pub struct SetKeyArgs {
     /// The new API key (prefer --stdin: arguments are visible to other users)
-    pub key: Option<String>,
+    #[arg(value_parser = secret_arg)]
+    pub key: Option<Secret>,
     /// Read the key from standard input
     #[arg(long)]
     pub stdin: bool,
@@ -137,8 +148,8 @@ pub struct TestArgs {
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
     /// Check this key instead of the stored credential
-    #[arg(long, value_name = "KEY")]
-    pub key: Option<String>,
+    #[arg(long, value_name = "KEY", value_parser = secret_arg)]
+    pub key: Option<Secret>,
     /// Print the request URL and the response time to stderr
     #[arg(long)]
     pub verbose: bool,
@@ -212,7 +223,7 @@ pub struct RemoteAddArgs {
     /// An identity field of the key check's JSON answer: NAME=/json/pointer (repeatable)
     #[arg(long, value_name = "NAME=/pointer", requires = "key_check_url")]
     pub key_check_identity: Vec<String>,
-    /// Whether <PREFIX>_API_KEY overrides stored credentials or is a fallback
+    /// Whether `KEYHOLE_API_KEY` overrides stored credentials or is a fallback
     #[arg(long, value_enum, default_value = "override")]
     pub env_key_precedence: EnvKeyPrecedence,
     /// The default loopback port of browser login

@@ -1,9 +1,24 @@
 //! The `keyhole` command line, shared by every binary that runs keyhole: the native `keyhole`
 //! and `keyhole-wasi` differ only in the [`Engine`] they pass to [`run`]
 //!
-//! Output: human text on stderr (results of `status`, `token`, `remote list`, `project` on
-//! stdout), or with `--json` one JSON object per line on stdout. Exit codes: 0 ok, 1 error,
-//! 2 usage, 4 authentication required.
+//! Human text goes to stderr (the results of `status`, `token`, `remote list` and `project` to
+//! stdout); with `--json` every event and result is one JSON object per line on stdout and
+//! warnings stay on stderr. Exit codes: 0 ok, 1 error, 2 usage, 4 authentication required.
+//!
+//! | command | `--json` output |
+//! | --- | --- |
+//! | `login` | `{"event":"prompt","user_code","verification_uri","verification_uri_complete","expires_in"}` (device), `{"event":"open_browser","url"}` (browser with `--no-open`, or a browser that failed), last `{"event":"login","remote","account","auth_type"}` |
+//! | `set-key` | `{"event":"set_key","remote","account","auth_type":"api_key"}` |
+//! | `status [--all]` | `{"logged_in":true,"remote","remote_url","account","auth_type","source","expires_at_ms","expires_at","project"}` or `{"logged_in":false,"remote","account"}` (exit 4); an array with `--all` |
+//! | `token` | (no JSON) the credential and a newline on stdout |
+//! | `logout [--all]` | `{"remote","account","revoked":[…],"cleared":true}` (+ `revocation_error`); an array with `--all` |
+//! | `test` | `{"ok":true,"status","elapsed_ms","identity":{…},"auth_type"}` |
+//! | `remote add/list/use/remove` | `{"event":"remote_added","remote","current"}`, an array of remotes, `{"event":"remote_used"…}`, `{"event":"remote_removed"…}` |
+//! | `switch`, `project` | `{"event":"switch","remote","account"}`, `{"remote","account","project"}` |
+//! | any failure | `{"event":"error","ok":false,"code","message"}` with `code` an `AuthError` code or `usage`/`error` |
+//!
+//! Environment (the prefix follows the app name): `KEYHOLE_CONFIG_DIR`, `KEYHOLE_NO_KEYRING`,
+//! `KEYHOLE_API_KEY`, `KEYHOLE_REMOTE`; and `BROWSER`, `NO_COLOR`.
 
 mod args;
 mod ui;
@@ -13,6 +28,7 @@ use std::ffi::OsString;
 use std::io::{IsTerminal, Read, Write};
 use std::net::TcpListener;
 use std::process::ExitCode;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, UNIX_EPOCH};
 
 use clap::{CommandFactory, FromArgMatches};
@@ -96,9 +112,14 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    let remote_help = format!(
+        "The remote to use (default: the current one, or the only one; env `{}`)",
+        app.env_name("REMOTE")
+    );
     let command = Cli::command()
         .name(app.name().to_owned())
-        .bin_name(app.name().to_owned());
+        .bin_name(app.name().to_owned())
+        .mut_arg("remote", |a| a.help(remote_help));
     let cli = match command
         .try_get_matches_from(args)
         .and_then(|m| Cli::from_arg_matches(&m))
@@ -168,10 +189,10 @@ fn read_stdin_secret(what: &str) -> Result<Secret, CliError> {
     Ok(Secret::new(value))
 }
 
-fn non_empty_secret(value: String, flag: &str) -> Result<Secret, CliError> {
+fn non_empty_secret(value: String, what: &str) -> Result<Secret, CliError> {
     let value = value.trim().to_owned();
     if value.is_empty() {
-        return Err(CliError::Usage(format!("{flag} needs a non-empty key")));
+        return Err(CliError::Usage(format!("{what} got an empty key")));
     }
     Ok(Secret::new(value))
 }
@@ -235,6 +256,7 @@ impl Ctx<'_> {
         name: &str,
         change: impl FnOnce(&mut RemoteConfig),
     ) -> Result<(), CliError> {
+        let _lock = self.app.lock_config()?;
         let mut config = self.config()?;
         let remote = config.remotes.get_mut(name).ok_or_else(|| {
             CliError::Other(format!(
@@ -282,7 +304,7 @@ impl Ctx<'_> {
         } else if a.browser {
             Method::Browser
         } else if let Some(key) = a.api_key {
-            Method::ApiKey(non_empty_secret(key, "--api-key")?)
+            Method::ApiKey(key)
         } else if a.api_key_stdin {
             Method::ApiKey(read_stdin_secret("API key")?)
         } else if self.interactive && !self.out.json {
@@ -292,51 +314,65 @@ impl Ctx<'_> {
                 "no login method given and no terminal to ask on; pass --device, --browser, --api-key KEY or --api-key-stdin".into(),
             ));
         };
+        if !matches!(method, Method::ApiKey(_)) && remote.client_id.is_empty() {
+            return Err(CliError::Other(format!(
+                "remote `{name}` has no OAuth client id; add it again with `remote remove {name}` and `remote add {name} … --client-id ID`, or log in with --api-key"
+            )));
+        }
         let spec = remote.spec(&name, &a.scopes);
         let hint = remote.active_account.clone();
+        let device = |engine: &mut dyn Engine| {
+            let frontend = ui::CliFrontend::new(self.out, a.no_open, a.qr, "Waiting for approval");
+            engine.login_device(&spec, hint.as_deref(), Box::new(frontend))
+        };
+        let no_browser = "no browser can be opened here; using the device login instead";
         let outcome = match method {
             Method::ApiKey(key) => engine.login_api_key(&spec, key)?,
-            Method::Browser if a.no_open || ui::browser_available() => {
+            Method::Device => device(engine)?,
+            Method::Browser if !a.no_open && !ui::browser_available() => {
+                self.out.warn(no_browser);
+                device(engine)?
+            }
+            Method::Browser => {
                 let port = a.port.or(remote.callback_port).unwrap_or(0);
                 let listener = TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
                     CliError::Other(format!(
                         "cannot listen on 127.0.0.1:{port} for the login callback ({e}); pass another --port"
                     ))
                 })?;
-                let mut frontend = ui::CliFrontend::new(
+                let frontend = ui::CliFrontend::new(
                     self.out,
                     a.no_open,
                     a.qr,
                     "Waiting for the browser login",
                 );
-                engine.login_browser(&spec, hint.as_deref(), listener, a.timeout, &mut frontend)?
-            }
-            Method::Browser | Method::Device => {
-                if a.browser {
-                    self.out
-                        .warn("no browser can be opened here; using the device login instead");
+                let browser_failed = frontend.browser_failed();
+                let ui = Box::new(frontend);
+                match engine.login_browser(&spec, hint.as_deref(), listener, a.timeout, ui) {
+                    // The browser command failed: the host gave up waiting at once.
+                    Err(AuthError::CallbackTimeout) if browser_failed.load(Ordering::SeqCst) => {
+                        self.out.warn(no_browser);
+                        device(engine)?
+                    }
+                    other => other?,
                 }
-                let mut frontend =
-                    ui::CliFrontend::new(self.out, a.no_open, a.qr, "Waiting for approval");
-                engine.login_device(&spec, hint.as_deref(), &mut frontend)?
             }
         };
         self.remember_login(&name, &outcome)?;
-        if self.out.json {
-            self.out.json_line(&json!({
+        self.out.report(
+            &json!({
                 "event": "login",
                 "remote": outcome.remote,
                 "account": outcome.account,
                 "auth_type": outcome.auth_type.as_str(),
-            }));
-        } else {
-            self.out.success(&format!(
+            }),
+            &format!(
                 "Logged in to {} as {} ({})",
                 outcome.remote,
                 self.out.bold(&outcome.account),
                 outcome.auth_type.as_str()
-            ));
-        }
+            ),
+        );
         Ok(EXIT_OK)
     }
 
@@ -357,7 +393,7 @@ impl Ctx<'_> {
 
     fn set_key(&mut self, engine: &mut dyn Engine, a: SetKeyArgs) -> CliResult {
         let key = match a.key {
-            Some(key) => non_empty_secret(key, "KEY")?,
+            Some(key) => key,
             None => read_stdin_secret("API key")?,
         };
         let config = self.config()?;
@@ -365,16 +401,12 @@ impl Ctx<'_> {
         let account = current_account(&remote);
         let outcome = engine.set_key(&remote.spec(&name, &[]), &account, key)?;
         self.remember_login(&name, &outcome)?;
-        if self.out.json {
-            self.out.json_line(&json!({
+        self.out.report(&json!({
                 "event": "set_key", "remote": outcome.remote, "account": outcome.account, "auth_type": "api_key",
-            }));
-        } else {
-            self.out.success(&format!(
+            }), &format!(
                 "Saved the API key of {} on {}",
                 outcome.account, outcome.remote
             ));
-        }
         Ok(EXIT_OK)
     }
 
@@ -429,7 +461,7 @@ impl Ctx<'_> {
         if let Some(ms) = v["expires_at_ms"].as_u64() {
             let now = unix_now_ms();
             let when = if ms > now {
-                format!("in {}", ui::mm_ss(ms - now))
+                format!("in {}", ui::human_duration(ms - now))
             } else {
                 "expired; `token` refreshes it".into()
             };
@@ -443,26 +475,7 @@ impl Ctx<'_> {
 
     fn status(&mut self, engine: &mut dyn Engine, all: bool) -> CliResult {
         let config = self.config()?;
-        let targets: Vec<(String, RemoteConfig, String)> = if all {
-            config
-                .remotes
-                .iter()
-                .flat_map(|(name, r)| {
-                    let mut accounts: Vec<String> = r.accounts.keys().cloned().collect();
-                    if accounts.is_empty() {
-                        accounts.push(current_account(r));
-                    }
-                    accounts
-                        .into_iter()
-                        .map(|a| (name.clone(), r.clone(), a))
-                        .collect::<Vec<_>>()
-                })
-                .collect()
-        } else {
-            let (name, r) = self.remote_of(&config)?;
-            let account = current_account(&r);
-            vec![(name, r, account)]
-        };
+        let targets = self.targets(&config, all, true)?;
         let mut results = Vec::new();
         for (name, remote, account) in &targets {
             let options = self.credential_options(remote, account);
@@ -471,11 +484,7 @@ impl Ctx<'_> {
         }
         let any_logged_in = results.iter().any(|v| v["logged_in"] == json!(true));
         if self.out.json {
-            if all {
-                self.out.json_line(&Value::Array(results));
-            } else {
-                self.out.json_line(&results[0]);
-            }
+            self.json_results(all, results);
         } else {
             if results.is_empty() {
                 self.out
@@ -488,20 +497,56 @@ impl Ctx<'_> {
         Ok(if any_logged_in { EXIT_OK } else { EXIT_AUTH })
     }
 
+    /// The (remote, config, account) triples a command acts on: every account of every remote
+    /// with `all` (plus the current account of a remote without any when `with_empty`), else the
+    /// selected remote's current account
+    fn targets(
+        &self,
+        config: &Config,
+        all: bool,
+        with_empty: bool,
+    ) -> Result<Vec<(String, RemoteConfig, String)>, CliError> {
+        if !all {
+            let (name, r) = self.remote_of(config)?;
+            let account = current_account(&r);
+            return Ok(vec![(name, r, account)]);
+        }
+        let mut targets = Vec::new();
+        for (name, r) in &config.remotes {
+            let mut accounts: Vec<String> = r.accounts.keys().cloned().collect();
+            if accounts.is_empty() && with_empty {
+                accounts.push(current_account(r));
+            }
+            for account in accounts {
+                targets.push((name.clone(), r.clone(), account));
+            }
+        }
+        Ok(targets)
+    }
+
+    /// `--all` prints one JSON array, otherwise the one object
+    fn json_results(&self, all: bool, mut results: Vec<Value>) {
+        if all || results.len() != 1 {
+            self.out.json_line(&Value::Array(results));
+        } else {
+            self.out.json_line(&results.remove(0));
+        }
+    }
+
     fn token(&mut self, engine: &mut dyn Engine) -> CliResult {
         let config = self.config()?;
         let (name, remote) = self.remote_of(&config)?;
         let account = current_account(&remote);
         let options = self.credential_options(&remote, &account);
-        let outcome = engine.token(&remote.spec(&name, &[]), &account, &options)?;
-        if let Some(w) = &outcome.warning {
+        let resolved = engine.token(&remote.spec(&name, &[]), &account, &options)?;
+        if let Some(w) = &resolved.warning {
             self.out.warn(&format!(
                 "the credential works but: {w} (run `{} status` for details)",
                 self.app.name()
             ));
         }
         let mut stdout = std::io::stdout().lock();
-        writeln!(stdout, "{}", outcome.credential.expose())
+        writeln!(stdout, "{}", resolved.secret.expose())
             .and_then(|()| stdout.flush())
             .map_err(|e| CliError::Other(format!("cannot write the token: {e}")))?;
         Ok(EXIT_OK)
@@ -509,25 +554,10 @@ impl Ctx<'_> {
 
     fn logout(&mut self, engine: &mut dyn Engine, all: bool) -> CliResult {
         let config = self.config()?;
-        let targets: Vec<(String, RemoteConfig, String)> = if all {
-            config
-                .remotes
-                .iter()
-                .flat_map(|(name, r)| {
-                    r.accounts
-                        .keys()
-                        .map(|a| (name.clone(), r.clone(), a.clone()))
-                        .collect::<Vec<_>>()
-                })
-                .collect()
-        } else {
-            let (name, r) = self.remote_of(&config)?;
-            if r.accounts.is_empty() {
-                return Err(AuthError::NotLoggedIn.into());
-            }
-            let account = current_account(&r);
-            vec![(name, r, account)]
-        };
+        if !all && self.remote_of(&config)?.1.accounts.is_empty() {
+            return Err(AuthError::NotLoggedIn.into());
+        }
+        let targets = self.targets(&config, all, false)?;
         let mut results = Vec::new();
         for (name, remote, account) in &targets {
             let outcome = engine.logout(&remote.spec(name, &[]), account)?;
@@ -565,11 +595,7 @@ impl Ctx<'_> {
             results.push(v);
         }
         if self.out.json {
-            if all {
-                self.out.json_line(&Value::Array(results));
-            } else {
-                self.out.json_line(&results[0]);
-            }
+            self.json_results(all, results);
         } else if all && results.is_empty() {
             self.out.info("No accounts were logged in.");
         }
@@ -583,7 +609,7 @@ impl Ctx<'_> {
         let options = TestOptions {
             method: a.method.into(),
             url: a.url,
-            key: a.key.map(|k| non_empty_secret(k, "--key")).transpose()?,
+            key: a.key,
             credential: self.credential_options(&remote, &account),
         };
         let spec = remote.spec(&name, &[]);
@@ -636,6 +662,7 @@ impl Ctx<'_> {
     }
 
     fn remote(&mut self, engine: &mut dyn Engine, c: RemoteCommand) -> CliResult {
+        let _lock = self.app.lock_config()?;
         let mut config = self.config()?;
         match c {
             RemoteCommand::Add(a) => {
@@ -706,12 +733,10 @@ impl Ctx<'_> {
                 }
                 config.current_remote = Some(name.clone());
                 self.app.save_config(&config)?;
-                if self.out.json {
-                    self.out
-                        .json_line(&json!({"event": "remote_used", "remote": name}));
-                } else {
-                    self.out.success(&format!("Now using remote {name}"));
-                }
+                self.out.report(
+                    &json!({"event": "remote_used", "remote": name}),
+                    &format!("Now using remote {name}"),
+                );
             }
             RemoteCommand::Remove { name } => {
                 let Some(removed) = config.remotes.remove(&name) else {
@@ -727,12 +752,10 @@ impl Ctx<'_> {
                     config.current_remote = config.remotes.keys().next().cloned();
                 }
                 self.app.save_config(&config)?;
-                if self.out.json {
-                    self.out
-                        .json_line(&json!({"event": "remote_removed", "remote": name}));
-                } else {
-                    self.out.success(&format!("Removed remote {name}"));
-                }
+                self.out.report(
+                    &json!({"event": "remote_removed", "remote": name}),
+                    &format!("Removed remote {name}"),
+                );
             }
         }
         Ok(EXIT_OK)
@@ -786,12 +809,10 @@ impl Ctx<'_> {
             }
         };
         self.update_remote(&name, |r| r.active_account = Some(target.clone()))?;
-        if self.out.json {
-            self.out
-                .json_line(&json!({"event": "switch", "remote": name, "account": target}));
-        } else {
-            self.out.success(&format!("Switched to {target} on {name}"));
-        }
+        self.out.report(
+            &json!({"event": "switch", "remote": name, "account": target}),
+            &format!("Switched to {target} on {name}"),
+        );
         Ok(EXIT_OK)
     }
 
@@ -807,13 +828,10 @@ impl Ctx<'_> {
                 self.update_remote(&name, |r| {
                     r.accounts.entry(account.clone()).or_default().project = Some(id.clone());
                 })?;
-                if self.out.json {
-                    self.out
-                        .json_line(&json!({"remote": name, "account": account, "project": id}));
-                } else {
-                    self.out
-                        .success(&format!("Active project of {account} on {name}: {id}"));
-                }
+                self.out.report(
+                    &json!({"remote": name, "account": account, "project": id}),
+                    &format!("Active project of {account} on {name}: {id}"),
+                );
                 Ok(EXIT_OK)
             }
             None => {

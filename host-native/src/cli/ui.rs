@@ -2,6 +2,8 @@
 //! device prompt with an optional QR code, and a spinner with the time left on a terminal only
 
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use keyhole_core::Prompt;
 use serde_json::{Value, json};
@@ -52,6 +54,15 @@ impl Out {
         let _ = writeln!(stdout, "{text}");
     }
 
+    /// The outcome of a command: `value` as a JSON line, or `✓ human` on stderr
+    pub fn report(&self, value: &Value, human: &str) {
+        if self.json {
+            self.json_line(value);
+        } else {
+            self.success(human);
+        }
+    }
+
     /// `✓ text` on stderr (human mode only)
     pub fn success(&self, text: &str) {
         if !self.json {
@@ -94,6 +105,23 @@ pub fn mm_ss(ms: u64) -> String {
     format!("{}:{:02}", s / 60, s % 60)
 }
 
+/// A rough length of time for people: `45 s`, `12 min`, `3 h 5 min`, `2 days`
+pub fn human_duration(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min", s / 60),
+        3600..86_400 => match (s % 3600) / 60 {
+            0 => format!("{} h", s / 3600),
+            m => format!("{} h {m} min", s / 3600),
+        },
+        _ => match s / 86_400 {
+            1 => "1 day".into(),
+            d => format!("{d} days"),
+        },
+    }
+}
+
 /// The CLI's [`Frontend`]: prompt, browser, spinner
 #[derive(Debug)]
 pub struct CliFrontend {
@@ -104,6 +132,7 @@ pub struct CliFrontend {
     prompt_expires_at_ms: Option<u64>,
     frame: usize,
     drawn: bool,
+    browser_failed: Arc<AtomicBool>,
 }
 
 impl CliFrontend {
@@ -117,7 +146,14 @@ impl CliFrontend {
             prompt_expires_at_ms: None,
             frame: 0,
             drawn: false,
+            browser_failed: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Becomes true when a browser was tried and could not be opened (readable after the
+    /// frontend was handed to an engine)
+    pub fn browser_failed(&self) -> Arc<AtomicBool> {
+        self.browser_failed.clone()
     }
 
     fn spinner_on(&self) -> bool {
@@ -178,17 +214,25 @@ impl Frontend for CliFrontend {
         }
     }
 
+    /// With `--no-open` the URL is printed for the user and counts as delivered (`true`); a
+    /// browser that fails to start gives `false`, and the caller falls back to the device login
     fn open_browser(&mut self, url: &str) -> bool {
-        let opened = !self.no_open && open_url(url);
-        if opened {
-            self.out.info("Opened the login page in your browser.");
-        } else if self.out.json {
-            self.out
-                .json_line(&json!({"event": "open_browser", "url": url}));
-        } else {
-            eprintln!("Open this URL in your browser to log in:\n  {url}");
+        if self.no_open {
+            if self.out.json {
+                self.out
+                    .json_line(&json!({"event": "open_browser", "url": url}));
+            } else {
+                eprintln!("Open this URL in your browser to log in:\n  {url}");
+            }
+            return true;
         }
-        opened
+        if open_url(url) {
+            self.out.info("Opened the login page in your browser.");
+            true
+        } else {
+            self.browser_failed.store(true, Ordering::SeqCst);
+            false
+        }
     }
 
     fn tick(&mut self, now_ms: u64, until_ms: u64) {
@@ -252,6 +296,11 @@ mod tests {
     fn time_left_and_qr() {
         assert_eq!(mm_ss(0), "0:00");
         assert_eq!(mm_ss(245_001), "4:06");
+        assert_eq!(human_duration(59_999), "59 s");
+        assert_eq!(human_duration(3_599_000), "59 min");
+        assert_eq!(human_duration(3_600_000), "1 h");
+        assert_eq!(human_duration(3_900_000), "1 h 5 min");
+        assert_eq!(human_duration(3 * 86_400_000), "3 days");
         let qr = qr_text("https://id.example.com/device?user_code=ABCD-EFGH").unwrap();
         assert!(qr.lines().count() > 10);
         assert!(program_exists("sh"));

@@ -7,12 +7,11 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use keyhole_core::{Secret, StoreError};
 
 use super::lock::LockDir;
-use super::{CAS_LOCK_WAIT, SecretStore, Source, create_private_dir, file_name_for_key};
+use super::{SecretStore, Source, create_private_dir, file_name_for_key};
 
 /// Credentials in files under a directory
 #[derive(Debug, Clone)]
@@ -77,7 +76,32 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), StoreErro
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
+    remove_stale_temporaries(dir, &name);
     result
+}
+
+/// How old a temporary file must be before it counts as left behind by a killed writer
+const STALE_TEMPORARY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Removes temporary files of `name` that a killed writer left behind (they may hold secrets)
+fn remove_stale_temporaries(dir: &Path, name: &str) {
+    let prefix = format!(".{name}.");
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let file_name = file_name.to_string_lossy();
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_TEMPORARY);
+        if file_name.starts_with(&prefix) && file_name.ends_with(".tmp") && stale {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Makes a rename or removal in `dir` durable
@@ -125,10 +149,6 @@ impl SecretStore for FileStore {
     fn locks(&self) -> &LockDir {
         &self.locks
     }
-
-    fn cas_lock_wait(&self) -> Duration {
-        CAS_LOCK_WAIT
-    }
 }
 
 #[cfg(test)]
@@ -136,6 +156,7 @@ mod tests {
     use super::*;
     use std::process::{Command, Stdio};
     use std::thread;
+    use std::time::Duration;
 
     fn store(dir: &Path) -> FileStore {
         FileStore::new(dir.join("credentials"), LockDir::new(dir.join("locks")))
@@ -177,6 +198,28 @@ mod tests {
     }
 
     #[test]
+    fn temporaries_left_by_killed_writers_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path());
+        s.set("r/a", &Secret::new("1")).unwrap();
+        let creds = dir.path().join("credentials");
+        let stale = creds.join(".r%2Fa.json.999.0.tmp");
+        let fresh = creds.join(".r%2Fa.json.998.0.tmp");
+        fs::write(&stale, "old secret").unwrap();
+        fs::write(&fresh, "a writer is busy with this one").unwrap();
+        let old = std::time::SystemTime::now() - Duration::from_secs(3600);
+        File::options()
+            .write(true)
+            .open(&stale)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        s.set("r/a", &Secret::new("2")).unwrap();
+        assert!(!stale.exists());
+        assert!(fresh.exists());
+    }
+
+    #[test]
     fn keys_cannot_escape_the_directory() {
         let dir = tempfile::tempdir().unwrap();
         let s = store(dir.path());
@@ -207,15 +250,20 @@ mod tests {
     }
 
     /// Increments a counter record `n` times with compare-and-swap, retrying lost races
+    ///
+    /// Each write carries a unique tag: the store answers a swap with the record it holds
+    /// afterwards, so two writers must never write equal records or a loser would think it won.
     fn increment(s: &FileStore, n: usize) {
+        static ATTEMPT: AtomicU64 = AtomicU64::new(0);
         for _ in 0..n {
             loop {
                 let current = s.get("counter").unwrap();
                 let value: u64 = current
                     .as_ref()
-                    .map(|c| c.expose().parse().unwrap())
+                    .map(|c| c.expose().split(' ').next().unwrap().parse().unwrap())
                     .unwrap_or(0);
-                let next = Secret::new((value + 1).to_string());
+                let tag = ATTEMPT.fetch_add(1, Ordering::Relaxed);
+                let next = Secret::new(format!("{} {}-{tag}", value + 1, std::process::id()));
                 if s.compare_and_swap("counter", current.as_ref(), &next)
                     .unwrap()
                     == Some(next.clone())
@@ -224,6 +272,11 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn counter(s: &FileStore) -> String {
+        let held = s.get("counter").unwrap().unwrap();
+        held.expose().split(' ').next().unwrap().to_owned()
     }
 
     #[test]
@@ -239,7 +292,7 @@ mod tests {
         for w in workers {
             w.join().unwrap();
         }
-        assert_eq!(s.get("counter").unwrap().unwrap().expose(), "120");
+        assert_eq!(counter(&s), "120");
     }
 
     const CHILD_DIR: &str = "KEYHOLE_TEST_CHILD_DIR";
@@ -273,10 +326,7 @@ mod tests {
         for mut c in children {
             assert!(c.wait().unwrap().success());
         }
-        assert_eq!(
-            store(dir.path()).get("counter").unwrap().unwrap().expose(),
-            "100"
-        );
+        assert_eq!(counter(&store(dir.path())), "100");
     }
 
     fn record(fill: char) -> String {

@@ -8,7 +8,11 @@ use std::time::Duration;
 use keyhole_core::{Secret, StoreError};
 
 use super::lock::LockDir;
-use super::{CAS_LOCK_WAIT, SecretStore, Source};
+use super::{SecretStore, Source};
+
+/// How a timed-out call's `Unavailable` message starts: a keyring that exists but does not
+/// answer (locked, waiting on a prompt), as opposed to no keyring at all
+pub const NO_ANSWER: &str = "the keyring did not answer";
 
 /// How long one keyring call may take before the keyring counts as unavailable
 pub const KEYRING_TIMEOUT: Duration = Duration::from_secs(3);
@@ -60,10 +64,9 @@ pub(crate) fn with_timeout<T: Send + 'static>(
         })
         .map_err(|e| StoreError::Other(format!("cannot start a keyring thread: {e}")))?;
     rx.recv_timeout(timeout).map_err(|e| match e {
-        mpsc::RecvTimeoutError::Timeout => StoreError::Unavailable(format!(
-            "the keyring did not answer within {} s",
-            timeout.as_secs_f32()
-        )),
+        mpsc::RecvTimeoutError::Timeout => {
+            StoreError::Unavailable(format!("{NO_ANSWER} within {} s", timeout.as_secs_f32()))
+        }
         mpsc::RecvTimeoutError::Disconnected => {
             StoreError::Unavailable("the keyring call failed unexpectedly".into())
         }
@@ -117,10 +120,6 @@ impl SecretStore for KeyringStore {
 
     fn locks(&self) -> &LockDir {
         &self.locks
-    }
-
-    fn cas_lock_wait(&self) -> Duration {
-        CAS_LOCK_WAIT
     }
 }
 

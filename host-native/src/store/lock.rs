@@ -90,20 +90,23 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    /// Long enough for a forked child of another test to exec and drop its copy of a lock fd
+    const SETTLE: Duration = Duration::from_secs(5);
+
     #[test]
     fn excludes_other_holders_and_times_out() {
         let dir = tempfile::tempdir().unwrap();
         let locks = LockDir::new(dir.path().join("locks"));
-        let held = locks.acquire("r/a", "refresh", Duration::ZERO).unwrap();
+        let held = locks.acquire("r/a", "refresh", SETTLE).unwrap();
         let err = locks
             .acquire("r/a", "refresh", Duration::from_millis(50))
             .unwrap_err();
         assert_eq!(err.kind(), "unavailable");
         // Another purpose or another key is independent.
-        let _cas = locks.acquire("r/a", "cas", Duration::ZERO).unwrap();
-        let _other = locks.acquire("r/b", "refresh", Duration::ZERO).unwrap();
+        let _cas = locks.acquire("r/a", "cas", SETTLE).unwrap();
+        let _other = locks.acquire("r/b", "refresh", SETTLE).unwrap();
         drop(held);
-        locks.acquire("r/a", "refresh", Duration::ZERO).unwrap();
+        locks.acquire("r/a", "refresh", SETTLE).unwrap();
     }
 
     #[test]

@@ -62,7 +62,9 @@ pub trait SecretStore: Send + Sync {
     /// The lock files this store uses
     fn locks(&self) -> &LockDir;
     /// How long a compare-and-swap waits for another one to finish
-    fn cas_lock_wait(&self) -> Duration;
+    fn cas_lock_wait(&self) -> Duration {
+        CAS_LOCK_WAIT
+    }
 
     /// Writes `new` if the record is still `expected` (`None`: absent); answers the record held after
     fn compare_and_swap(
@@ -207,7 +209,15 @@ impl Store {
             },
             _ => op(self.file.as_ref()),
         };
-        if writes && let Some(why) = self.unwarned_fallback.take() {
+        // No keyring at all (a server without D-Bus) is normal and quiet until something is
+        // stored; a keyring that hangs may be hiding stored credentials, so say so at once.
+        let hangs = self
+            .unwarned_fallback
+            .as_deref()
+            .is_some_and(|why| why.starts_with(keyring::NO_ANSWER));
+        if (writes || hangs)
+            && let Some(why) = self.unwarned_fallback.take()
+        {
             (self.warn)(&format!(
                 "no usable keyring ({why}); credentials are stored in a file in the config directory"
             ));
@@ -243,27 +253,24 @@ mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
 
-    /// A keyring stand-in whose every call fails the way an absent Secret Service does
-    struct NoKeyring(LockDir);
+    /// A keyring stand-in whose every call fails as `Unavailable` with this message
+    struct NoKeyring(LockDir, &'static str);
 
     impl SecretStore for NoKeyring {
         fn source(&self) -> Source {
             Source::Keyring
         }
         fn get(&self, _: &str) -> Result<Option<Secret>, StoreError> {
-            Err(StoreError::Unavailable("no D-Bus session".into()))
+            Err(StoreError::Unavailable(self.1.into()))
         }
         fn set(&self, _: &str, _: &Secret) -> Result<(), StoreError> {
-            Err(StoreError::Unavailable("no D-Bus session".into()))
+            Err(StoreError::Unavailable(self.1.into()))
         }
         fn delete(&self, _: &str) -> Result<(), StoreError> {
-            Err(StoreError::Unavailable("no D-Bus session".into()))
+            Err(StoreError::Unavailable(self.1.into()))
         }
         fn locks(&self) -> &LockDir {
             &self.0
-        }
-        fn cas_lock_wait(&self) -> Duration {
-            CAS_LOCK_WAIT
         }
     }
 
@@ -274,17 +281,39 @@ mod tests {
         assert_ne!(file_name_for_key("a/b"), file_name_for_key("a%2Fb"));
     }
 
+    /// A store over a failing keyring and a file, collecting warnings
+    fn failing_keyring(dir: &Path, why: &'static str) -> (Store, Arc<Mutex<Vec<String>>>) {
+        let locks = LockDir::new(dir.join("locks"));
+        let warnings = Arc::new(Mutex::new(Vec::new()));
+        let sink = warnings.clone();
+        let store = Store::new(
+            Some(Box::new(NoKeyring(locks.clone(), why))),
+            Box::new(FileStore::new(dir.join("credentials"), locks)),
+            Box::new(move |l| sink.lock().unwrap().push(l.to_owned())),
+        );
+        (store, warnings)
+    }
+
+    #[test]
+    fn a_hanging_keyring_is_reported_at_the_first_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, warnings) =
+            failing_keyring(dir.path(), "the keyring did not answer within 3 s");
+        assert_eq!(
+            store.perform(&StoreOp::Load { key: "r/a".into() }).unwrap(),
+            None
+        );
+        assert_eq!(warnings.lock().unwrap().len(), 1);
+        store
+            .perform(&StoreOp::Delete { key: "r/a".into() })
+            .unwrap();
+        assert_eq!(warnings.lock().unwrap().len(), 1, "once per process");
+    }
+
     #[test]
     fn falls_back_to_the_file_quietly_for_reads_and_warns_once_at_a_write() {
         let dir = tempfile::tempdir().unwrap();
-        let locks = LockDir::new(dir.path().join("locks"));
-        let warnings = Arc::new(Mutex::new(Vec::new()));
-        let sink = warnings.clone();
-        let mut store = Store::new(
-            Some(Box::new(NoKeyring(locks.clone()))),
-            Box::new(FileStore::new(dir.path().join("credentials"), locks)),
-            Box::new(move |l| sink.lock().unwrap().push(l.to_owned())),
-        );
+        let (mut store, warnings) = failing_keyring(dir.path(), "no D-Bus session");
         assert_eq!(store.source(), None);
         assert_eq!(
             store.perform(&StoreOp::Load { key: "r/a".into() }).unwrap(),
@@ -322,6 +351,11 @@ mod tests {
         store
             .perform(&StoreOp::Unlock { key: "r/a".into() })
             .unwrap();
-        assert!(other.acquire("r/a", "refresh", Duration::ZERO).is_ok());
+        // (a forked child of another test may hold a copy of the fd for a moment)
+        assert!(
+            other
+                .acquire("r/a", "refresh", Duration::from_secs(5))
+                .is_ok()
+        );
     }
 }
