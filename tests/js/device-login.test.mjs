@@ -86,3 +86,26 @@ describe("device login through the component's machines and js/driver.mjs", () =
     await userinfo(result.endpoints, result.tokens.access_token);
   });
 });
+
+describe("js/examples/device-login.mjs", () => {
+  test("logs in against the provider when a person approves the printed code", async () => {
+    const { spawn } = await import("node:child_process");
+    const { join } = await import("node:path");
+    const { root } = await import("./support.mjs");
+    const child = spawn(process.execPath, [join(root, "js", "examples", "device-login.mjs"), provider.issuer, CLIENT.client_id, ...CLIENT.scopes], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let approval;
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => {
+      const code = /enter the code (\S+)/.exec(String(d));
+      if (code) approval = approveDevice(provider.issuer, code[1]);
+    });
+    const exit = await new Promise((resolve) => child.on("exit", resolve));
+    assert.equal(exit, 0);
+    assert.equal((await approval).outcome, "approved");
+    const printed = JSON.parse(stdout);
+    assert.equal(printed.token_type, "Bearer");
+    assert.equal(printed.has_refresh_token, true);
+    assert.ok(!stdout.includes("access_token"), "no secret is printed");
+  });
+});
