@@ -5,11 +5,10 @@
 import assert from "node:assert/strict";
 import { webcrypto } from "node:crypto";
 import { existsSync } from "node:fs";
-import { createServer } from "node:net";
 import { after, before, test } from "node:test";
 
 import { browserLogin, startProvider } from "./provider.mjs";
-import { loadDriver, loadModule } from "./support.mjs";
+import { freePort, loadDriver, loadModule } from "./support.mjs";
 
 let provider;
 before(async () => {
@@ -18,14 +17,6 @@ before(async () => {
 after(async () => {
   await provider?.stop();
 });
-
-async function freePort() {
-  const probe = createServer();
-  await new Promise((resolve) => probe.listen(0, "127.0.0.1", resolve));
-  const { port } = probe.address();
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 test("browser login: Chromium approves, the loopback callback completes the PKCE exchange", async () => {
   const chromium = process.env.CHROMIUM || "/usr/bin/chromium";

@@ -3,14 +3,14 @@
 // store, a prompt handler that hands the code to a person: here approve-device.mjs).
 
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 
 import { FileSecrets } from "../../js/host/store.mjs";
-import { approveDevice, startProvider } from "./provider.mjs";
-import { loadComponent } from "./support.mjs";
+import { approveDevice, browserLogin, startProvider } from "./provider.mjs";
+import { freePort, loadComponent } from "./support.mjs";
 
 let provider;
 let dir;
@@ -21,6 +21,17 @@ before(async () => {
 after(async () => {
   await provider?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const remoteFor = (issuer, extra = {}) => ({
+  name: "test",
+  issuer,
+  endpoints: undefined,
+  client: { clientId: "keyhole-cli", clientSecret: undefined, scopes: ["openid", "offline_access"] },
+  apiUrl: undefined,
+  keyCheck: undefined,
+  envPrecedence: "override",
+  ...extra,
 });
 
 test("device login, token, status and logout through the component's client export", async () => {
@@ -37,15 +48,7 @@ test("device login, token, status and logout through the component's client expo
   });
   assert.ok(keyhole.client, "the component exports no `client` interface (wit/: `export client;` in world keyhole)");
 
-  const remote = {
-    name: "test",
-    issuer: provider.issuer,
-    endpoints: undefined,
-    client: { clientId: "keyhole-cli", clientSecret: undefined, scopes: ["openid", "offline_access"] },
-    apiUrl: undefined,
-    keyCheck: undefined,
-    envPrecedence: "override",
-  };
+  const remote = remoteFor(provider.issuer);
   const started = Date.now();
   const login = keyhole.client.loginDevice(remote, undefined);
   assert.equal((await approval).outcome, "approved");
@@ -76,4 +79,41 @@ test("device login, token, status and logout through the component's client expo
   assert.ok(logout.revoked.includes("refresh_token"), `revoked ${logout.revoked}`);
   assert.deepEqual(JSON.parse(readFileSync(storePath, "utf8")), {});
   assert.throws(() => keyhole.client.token(remote, login.account, options), (e) => e.payload?.kind?.tag === "not-logged-in");
+});
+
+test("browser login through the client export: Chromium approves, the worker's listener gets the redirect", async () => {
+  const chromium = process.env.CHROMIUM || "/usr/bin/chromium";
+  assert.ok(existsSync(chromium), `no browser at ${chromium}; install Debian's chromium (apt-get install chromium) or set CHROMIUM`);
+  let browser;
+  const keyhole = await loadComponent({
+    openBrowser: (url) => {
+      // Another process, so it runs while the component blocks this thread in wait-callback.
+      browser = browserLogin(url);
+      return true;
+    },
+  });
+  assert.ok(keyhole.client, "the component exports no `client` interface (wit/: `export client;` in world keyhole)");
+  const port = await freePort();
+  const login = keyhole.client.loginBrowser(remoteFor(provider.issuer), undefined, port, 60n);
+  await browser;
+  assert.equal(login.authType, "oauth");
+  const token = keyhole.client.token(remoteFor(provider.issuer), login.account, { prefer: "oauth", envApiKey: undefined });
+  const endpoints = await (await fetch(`${provider.issuer}/.well-known/openid-configuration`)).json();
+  const userinfo = await fetch(endpoints.userinfo_endpoint, { headers: { authorization: `Bearer ${token.credential}` } });
+  assert.equal(userinfo.status, 200);
+});
+
+test("API keys through the client export: checked before they are stored, then tested", async () => {
+  const keyhole = await loadComponent();
+  assert.ok(keyhole.client, "the component exports no `client` interface (wit/: `export client;` in world keyhole)");
+  const keyCheck = { method: "GET", url: `${provider.issuer}/api/me`, header: "authorization", scheme: "Bearer", identity: [["email", "/email"]] };
+  const remote = remoteFor(provider.issuer, { apiUrl: `${provider.issuer}/api`, keyCheck });
+  assert.throws(() => keyhole.client.loginApiKey(remote, "key_nonsense"), (e) => e.payload?.kind?.tag === "invalid-key");
+  const login = keyhole.client.loginApiKey(remote, "key_valid_ada");
+  assert.equal(login.authType, "api-key");
+  assert.deepEqual(login.identity, [["email", "ada@example.test"]]);
+  const options = { method: "api-key", url: undefined, key: undefined, credential: { prefer: "api-key", envApiKey: undefined } };
+  const report = keyhole.client.test(remote, login.account, options);
+  assert.equal(report.status, 200);
+  assert.deepEqual(JSON.parse(report.identityJson), { email: "ada@example.test" });
 });

@@ -4,11 +4,11 @@
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { after, before, describe, test } from "node:test";
 
 import { fetchSend } from "../../js/driver.mjs";
 import { keyholeImports } from "../../js/host/imports.mjs";
+import { freePort } from "./support.mjs";
 
 const SERVER = `
   const http = require("http");
@@ -29,15 +29,6 @@ before(async () => {
   base = `http://127.0.0.1:${port}`;
 });
 after(() => server?.kill());
-
-/** A port nobody listens on */
-async function closedPort() {
-  const probe = createServer();
-  await new Promise((resolve) => probe.listen(0, "127.0.0.1", resolve));
-  const { port } = probe.address();
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 const request = (path, extra = {}) => ({ type: "send", method: "GET", url: `${base}${path}`, headers: [], max_response_bytes: 1000, ...extra });
 
@@ -66,7 +57,7 @@ describe("the driver's fetchSend", () => {
   });
 
   test("nobody listening is a connect transport error", async () => {
-    const answer = await fetchSend({ ...request("/"), url: `http://127.0.0.1:${await closedPort()}/` });
+    const answer = await fetchSend({ ...request("/"), url: `http://127.0.0.1:${await freePort()}/` });
     assert.equal(answer.type, "transport_failed");
     assert.equal(answer.error, "connect");
   });
@@ -99,7 +90,7 @@ describe("the component's http and host imports", () => {
 
   test("send: the size cap and transport errors are WIT errors, not traps", async () => {
     assert.throws(() => imports.http.send(witRequest("/big")), (e) => e.payload?.tag === "too-large");
-    const port = await closedPort();
+    const port = await freePort();
     assert.throws(() => imports.http.send({ ...witRequest("/"), url: `http://127.0.0.1:${port}/` }), (e) => e.payload?.tag === "connect");
   });
 
@@ -117,7 +108,7 @@ describe("the component's http and host imports", () => {
   });
 
   test("host: the loopback callback, including one that arrives between calls", async () => {
-    const port = await closedPort();
+    const port = await freePort();
     assert.equal(imports.host.waitCallback(port, 100n), undefined, "a timeout is none");
     // A browser (another process) hits the callback while nobody is waiting...
     const browser = spawn(process.execPath, ["-e", `fetch("http://127.0.0.1:${port}/favicon.ico").then(() => fetch("http://127.0.0.1:${port}/callback?code=c&state=s")).then((r) => r.text()).then((t) => console.log(t))`], { stdio: ["ignore", "pipe", "inherit"] });

@@ -81,3 +81,13 @@ export async function loadComponent(options) {
   const host = await import(pathToFileURL(join(root, "js", "host", "component.mjs")).href);
   return host.loadComponent(componentDir, options);
 }
+
+/** A loopback port nobody listens on (for listeners to take, or to be refused on) */
+export async function freePort() {
+  const { createServer } = await import("node:net");
+  const probe = createServer();
+  await new Promise((resolve) => probe.listen(0, "127.0.0.1", resolve));
+  const { port } = probe.address();
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
