@@ -121,3 +121,66 @@ fn browser_login_times_out_when_nobody_comes_back() {
     let last = run.json_lines().pop().expect("an error event");
     assert_eq!(last["event"], "error", "{}", run.describe());
 }
+
+#[test]
+fn no_browser_falls_back_to_the_device_flow() {
+    let provider = Provider::start();
+    let mut env = Env::new();
+    env.add_remote("dev", &provider, &[]);
+    // A BROWSER that cannot open anything.
+    env.set("BROWSER", "false");
+    let port = free_port().to_string();
+    let mut login = support::Spawned::start(&mut env.keyhole([
+        "login",
+        "--browser",
+        "--port",
+        &port,
+        "--timeout",
+        "10",
+        "--json",
+    ]));
+    // Issue 4: "falls back to the device flow when no browser can be opened".
+    let prompt = login.wait_event("prompt", Duration::from_secs(15));
+    provider.approve_device(prompt["user_code"].as_str().expect("user_code"), "fay");
+    let run = login.finish(support::COMMAND_DEADLINE);
+    run.expect_ok();
+    let last = run.json_lines().pop().expect("a result event");
+    assert_eq!(last["event"], "login", "{}", run.describe());
+    assert_eq!(last["account"], "fay@example.test");
+}
+
+#[test]
+fn device_login_opens_the_verification_page_in_the_browser_unless_no_open() {
+    let provider = Provider::start();
+    let (mut env, log) = browser_env(&provider);
+    env.set("KEYHOLE_E2E_LOGIN", "gwen");
+    // Chromium gets verification_uri_complete, confirms the code, logs in and consents; the test
+    // approves nothing itself.
+    let run = env.run(["login", "--device", "--json"]);
+    run.expect_ok();
+    let events = run.json_lines();
+    let prompt = events
+        .iter()
+        .find(|e| e["event"] == "prompt")
+        .expect("a prompt event");
+    assert_eq!(
+        events.last().expect("a result")["account"],
+        "gwen@example.test",
+        "{}",
+        run.describe()
+    );
+    let runs = support::poll(100, Duration::from_millis(100), || {
+        let runs = browser_runs(&log);
+        (!runs.is_empty()).then_some(runs)
+    })
+    .unwrap_or_default();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["url"], prompt["verification_uri_complete"]);
+    assert_eq!(runs[0]["device_approved"], true, "{runs:?}");
+
+    // With --no-open the browser is left alone.
+    env.run(["logout"]).expect_ok();
+    let other = env.device_login(&provider, "gwen", &[]);
+    assert_eq!(other["account"], "gwen@example.test");
+    assert_eq!(browser_runs(&log).len(), 1, "--no-open opened nothing");
+}

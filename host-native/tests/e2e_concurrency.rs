@@ -68,3 +68,37 @@ fn sixteen_concurrent_tokens_refresh_exactly_once() {
     assert!(again.iter().all(|t| t == first));
     assert_eq!(provider.token_requests("refresh_token"), 1);
 }
+
+#[test]
+fn set_key_during_a_refresh_race_loses_neither_update() {
+    let provider = Provider::start();
+    provider.set(json!({ "access_ttl": 1 }));
+    let env = Env::new();
+    env.add_remote("dev", &provider, &[]);
+    env.device_login(&provider, "pia", &[]);
+    provider.set(json!({ "access_ttl": 3600, "delay_ms": 300 }));
+
+    // Refreshes (which rotate the refresh token) and a set-key write the same record at once.
+    let mut children: Vec<Spawned> = (0..PROCESSES / 2)
+        .map(|_| Spawned::start(&mut env.keyhole(["token"])))
+        .collect();
+    children.push(Spawned::start(
+        &mut env.keyhole(["set-key", "key_valid_pia"]),
+    ));
+    for child in &mut children {
+        child.finish(Duration::from_secs(90)).expect_ok();
+    }
+
+    let records = env.stored_records();
+    assert_eq!(records.len(), 1);
+    let record = &records[0].1;
+    assert_eq!(record["api_key"], "key_valid_pia", "the key write survived");
+    let refresh = record["oauth"]["refresh_token"]
+        .as_str()
+        .expect("the OAuth tokens survived the key write");
+    assert!(
+        provider.introspect(refresh),
+        "the stored refresh token is the live (rotated) one, not a stale copy"
+    );
+    assert!(provider.token_requests("refresh_token") <= 1);
+}

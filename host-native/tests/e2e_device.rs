@@ -252,3 +252,25 @@ fn a_refused_refresh_means_login_required() {
         run.describe()
     );
 }
+
+#[test]
+fn a_server_error_while_polling_does_not_end_the_login() {
+    let provider = Provider::start();
+    let env = Env::new();
+    env.add_remote("dev", &provider, &[]);
+    let mut login = Spawned::start(&mut env.keyhole(["login", "--device", "--no-open", "--json"]));
+    let prompt = login.wait_event("prompt", Duration::from_secs(30));
+    // The next poll meets a 503; the one after that finds the approval.
+    provider.set(json!({ "fail_token": 1, "fail_status": 503 }));
+    let failed = poll(100, Duration::from_millis(100), || {
+        (provider.state()["switches"]["fail_token"] == 0).then_some(())
+    });
+    assert!(failed.is_some(), "the CLI polled within 10 s");
+    provider.approve_device(prompt["user_code"].as_str().expect("user_code"), "eve");
+    let run = login.finish(support::COMMAND_DEADLINE);
+    run.expect_ok();
+    assert_eq!(
+        run.json_lines().last().expect("a result")["account"],
+        "eve@example.test"
+    );
+}

@@ -88,6 +88,10 @@ fn interactive_device_choice_shows_the_code_and_logs_in() {
             .contains(&code),
         "the terminal showed the user code: {result}"
     );
+    assert!(
+        shows_time_left(result["output"].as_str().unwrap_or_default()),
+        "the terminal shows the time left (m:ss) while waiting: {result}"
+    );
     let (status_code, status) = env.status();
     assert_eq!(status_code, Some(0), "{status}");
     assert_eq!(status["auth_type"], "oauth");
@@ -110,4 +114,21 @@ fn login_without_a_method_and_without_a_terminal_is_a_usage_error() {
     }
     let run = env.run(["--non-interactive", "login"]);
     run.expect_code(2);
+}
+
+/// Whether some line shows a countdown like ` 1:59` (a free-standing m:ss, not part of `host:port`)
+fn shows_time_left(output: &str) -> bool {
+    output.lines().any(|line| {
+        let b = line.as_bytes();
+        (0..b.len().saturating_sub(3)).any(|i| {
+            let before_ok = i == 0 || b[i - 1] == b' ';
+            let after_ok = b.get(i + 4).is_none_or(|c| !c.is_ascii_digit());
+            before_ok
+                && after_ok
+                && b[i].is_ascii_digit()
+                && b[i + 1] == b':'
+                && b[i + 2].is_ascii_digit()
+                && b[i + 3].is_ascii_digit()
+        })
+    })
 }

@@ -74,37 +74,51 @@ fn credentials_live_in_the_real_keyring() {
 #[test]
 fn no_bus_falls_back_to_the_file_with_one_warning() {
     let provider = Provider::start();
-    let mut env = Env::new();
-    env.remove("KEYHOLE_NO_KEYRING");
-    // Env::new points D-Bus at a socket that does not exist.
-    env.add_remote("dev", &provider, &[]);
-    let began = Instant::now();
-    let run = env.run(["login", "--api-key", "key_valid_ruth", "--json"]);
-    run.expect_ok();
-    assert!(
-        began.elapsed() < Duration::from_secs(15),
-        "an absent keyring must not hang the CLI ({:?})",
-        began.elapsed()
-    );
-    let warnings = warning_lines(&run.stderr);
-    assert_eq!(
-        warnings.len(),
-        1,
-        "exactly one warning line about the keyring\n{}",
-        run.describe()
-    );
-    let (code, status) = env.status();
-    assert_eq!(code, Some(0), "{status}");
-    assert_eq!(status["source"], "file");
-    let records = env.stored_records();
-    assert_eq!(records.len(), 1);
-    assert_eq!(records[0].1["api_key"], "key_valid_ruth");
-    let token = env.run(["token"]);
-    token.expect_ok();
-    assert_eq!(
-        token.stdout, "key_valid_ruth\n",
-        "the warning goes to stderr only"
-    );
+    // Two ways to have no Secret Service: a bus address whose socket does not exist (Env::new's
+    // default), and no bus address at all with an empty runtime dir (no default bus either).
+    for unset_address in [false, true] {
+        let mut env = Env::new();
+        env.remove("KEYHOLE_NO_KEYRING");
+        if unset_address {
+            env.remove("DBUS_SESSION_BUS_ADDRESS");
+            let runtime = env.root().join("runtime");
+            std::fs::create_dir_all(&runtime).expect("a fresh temp dir is writable");
+            env.set("XDG_RUNTIME_DIR", runtime.to_string_lossy());
+        }
+        let case = if unset_address {
+            "no address"
+        } else {
+            "dead socket"
+        };
+        env.add_remote("dev", &provider, &[]);
+        let began = Instant::now();
+        let run = env.run(["login", "--api-key", "key_valid_ruth", "--json"]);
+        run.expect_ok();
+        assert!(
+            began.elapsed() < Duration::from_secs(15),
+            "{case}: an absent keyring must not hang the CLI ({:?})",
+            began.elapsed()
+        );
+        let warnings = warning_lines(&run.stderr);
+        assert_eq!(
+            warnings.len(),
+            1,
+            "{case}: exactly one warning line about the keyring\n{}",
+            run.describe()
+        );
+        let (code, status) = env.status();
+        assert_eq!(code, Some(0), "{case}: {status}");
+        assert_eq!(status["source"], "file", "{case}");
+        let records = env.stored_records();
+        assert_eq!(records.len(), 1, "{case}");
+        assert_eq!(records[0].1["api_key"], "key_valid_ruth");
+        let token = env.run(["token"]);
+        token.expect_ok();
+        assert_eq!(
+            token.stdout, "key_valid_ruth\n",
+            "{case}: the warning goes to stderr only"
+        );
+    }
 }
 
 #[test]

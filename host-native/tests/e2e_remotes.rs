@@ -136,3 +136,46 @@ fn accounts_switch_and_projects() {
     env.run(["switch", "ben@example.test"]).expect_ok();
     assert_eq!(env.token(), "key_valid_ben");
 }
+
+#[test]
+fn status_all_and_logout_all_cover_every_account() {
+    let provider = Provider::start();
+    let env = Env::new();
+    env.add_remote("dev", &provider, &[]);
+    env.device_login(&provider, "otto", &[]);
+    let oauth_token = env.token();
+    env.run(["login", "--api-key", "key_valid_pam", "--json"])
+        .expect_ok();
+
+    let run = env.run(["status", "--all", "--json"]);
+    run.expect_ok();
+    let all = run.json();
+    let entries = all.as_array().expect("status --all --json is a list");
+    let accounts: Vec<&str> = entries
+        .iter()
+        .filter(|e| e["logged_in"] == true)
+        .filter_map(|e| e["account"].as_str())
+        .collect();
+    assert!(
+        accounts.contains(&"otto@example.test") && accounts.contains(&"pam@example.test"),
+        "{all}"
+    );
+
+    let run = env.run(["logout", "--all", "--json"]);
+    run.expect_ok();
+    let out = run.json();
+    let entries = out.as_array().expect("logout --all --json is a list");
+    let otto = entries
+        .iter()
+        .find(|e| e["account"] == "otto@example.test")
+        .expect("the OAuth account was logged out");
+    assert!(
+        otto["revoked"].as_array().is_some_and(|r| !r.is_empty()),
+        "{out}"
+    );
+    assert!(entries.iter().all(|e| e["cleared"] == true), "{out}");
+    assert!(!provider.introspect(&oauth_token));
+    let (code, _) = env.status();
+    assert_eq!(code, Some(4));
+    assert!(env.stored_records().is_empty());
+}

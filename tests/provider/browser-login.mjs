@@ -1,13 +1,14 @@
-// Drive a browser login in real headless Chromium (Debian's /usr/bin/chromium through
-// playwright-core): open the authorization URL, fill the provider's dev login form, consent, and let
-// the final redirect reach the CLI's loopback callback.
+// Drive a login in real headless Chromium (Debian's /usr/bin/chromium through playwright-core).
+// Given an authorization URL: fill the provider's dev login form, consent, and let the final redirect
+// reach the CLI's loopback callback. Given a device verification URL: confirm the code, log in and
+// consent until the provider says "Sign-in Success".
 //
 //   node browser-login.mjs URL [--login NAME] [--deny]
 //
 // The CLI under test opens the browser as `$BROWSER <url>`; tests/support/browser points BROWSER here.
 // Environment: KEYHOLE_E2E_LOGIN (default alice), KEYHOLE_E2E_DENY=1 (abort at consent),
 // KEYHOLE_E2E_BROWSER_LOG (append a JSON line per run: url, outcome, final page), CHROMIUM (path).
-// Exit 0 when the redirect reached a 127.0.0.1 callback, 1 otherwise.
+// Exit 0 when the redirect reached a 127.0.0.1 callback or the device code was approved, 1 otherwise.
 
 import { appendFileSync } from 'node:fs';
 
@@ -71,8 +72,20 @@ export async function browserLogin({ url, login = 'alice', deny = false }) {
     });
 
     await page.goto(url, { waitUntil: 'domcontentloaded' });
-    for (let step = 0; step < 6 && !callbackUrl; step += 1) {
-      if (await page.locator('input[name="login"]').count()) {
+    let deviceSuccess = false;
+    for (let step = 0; step < 8 && !callbackUrl; step += 1) {
+      const submit = (selector) => Promise.all([
+        page.waitForNavigation({ waitUntil: 'domcontentloaded' }), page.click(selector),
+      ]);
+      if (await page.getByText('Sign-in Success').count()) {
+        deviceSuccess = true;
+        break;
+      } else if (await page.locator('form[id="op.deviceInputForm"]').count()) {
+        // The device verification page (the code is filled in from verification_uri_complete).
+        await submit('button[form="op.deviceInputForm"]');
+      } else if (await page.locator('form[id="op.deviceConfirmForm"]').count()) {
+        await submit(deny ? 'button[name="abort"]' : 'button[autofocus][form="op.deviceConfirmForm"]');
+      } else if (await page.locator('input[name="login"]').count()) {
         await page.fill('input[name="login"]', login);
         await page.fill('input[name="password"]', 'any-password');
         await Promise.all([page.waitForNavigation({ waitUntil: 'domcontentloaded' }), page.click('button[type="submit"]')]);
@@ -87,7 +100,13 @@ export async function browserLogin({ url, login = 'alice', deny = false }) {
       }
     }
     const finalText = (await page.locator('body').innerText().catch(() => '')).slice(0, 500);
-    return { ok: Boolean(callbackUrl), callback_reached: Boolean(callbackUrl), final_url: page.url(), final_text: finalText };
+    return {
+      ok: Boolean(callbackUrl) || deviceSuccess,
+      callback_reached: Boolean(callbackUrl),
+      device_approved: deviceSuccess,
+      final_url: page.url(),
+      final_text: finalText,
+    };
   } finally {
     await browser.close();
   }

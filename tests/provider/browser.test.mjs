@@ -10,6 +10,8 @@ import { after, before, test } from 'node:test';
 import { browserLogin } from './browser-login.mjs';
 import { CLI_CLIENT_ID, start } from './server.mjs';
 
+const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+
 let server;
 before(async () => { server = await start({ quiet: true }); });
 after(async () => { await server?.close(); });
@@ -102,4 +104,21 @@ test('denying at consent redirects access_denied to the callback', { timeout: 60
   } finally {
     callback.close();
   }
+});
+
+test('Chromium approves a device code from verification_uri_complete', { timeout: 60_000 }, async () => {
+  const form = (body) => ({
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(body).toString(),
+  });
+  const auth = await (await fetch(`${server.issuer}/device/auth`, form({ client_id: CLI_CLIENT_ID, scope: 'openid email offline_access' }))).json();
+  const result = await browserLogin({ url: auth.verification_uri_complete, login: 'gus' });
+  assert.equal(result.device_approved, true, JSON.stringify(result));
+  const tokens = await (await fetch(`${server.issuer}/token`, form({
+    grant_type: DEVICE_GRANT, device_code: auth.device_code, client_id: CLI_CLIENT_ID,
+  }))).json();
+  assert.ok(tokens.access_token, JSON.stringify(tokens));
+  const claims = JSON.parse(Buffer.from(tokens.id_token.split('.')[1], 'base64url'));
+  assert.equal(claims.email, 'gus@example.test');
 });

@@ -194,4 +194,13 @@ describe('fake API', () => {
     const projects = await (await api('/api/projects', 'key_valid_dana')).json();
     assert.equal(projects.projects.length, 2);
   });
+
+  test('an OAuth access token from this provider is accepted for its account', async () => {
+    const tokens = await deviceLogin('fred');
+    const me = await api('/api/me', tokens.access_token);
+    assert.equal(me.status, 200);
+    assert.deepEqual(await me.json(), { email: 'fred@example.test', id: 'acct-fred', name: 'fred' });
+    await post('/token/revocation', { token: tokens.refresh_token, client_id: CLI_CLIENT_ID });
+    assert.equal((await api('/api/me', tokens.access_token)).status, 401, 'revoked with its grant');
+  });
 });

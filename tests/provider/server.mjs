@@ -83,28 +83,34 @@ async function readBody(req, limit = 64 * 1024) {
 
 const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
 
-// The fake API: a key's prefix decides the answer, the rest names the account.
+// The fake API: an API key's prefix decides the answer and the rest names the account; an OAuth
+// access token issued by this provider is accepted too (as a real API would), for its account.
 const PROJECTS = [
   { id: 'proj-alpha', name: 'Alpha' },
   { id: 'proj-beta', name: 'Beta' },
 ];
 
-function apiIdentity(req) {
+const identityOf = (name) => ({ email: `${name}@example.test`, id: `acct-${name}`, name });
+
+async function apiIdentity(req, provider) {
   const header = req.headers.authorization ?? '';
   const match = /^Bearer (.+)$/u.exec(header);
   const key = match ? match[1] : (req.headers['x-api-key'] ?? '');
   if (key.startsWith('key_valid_')) {
-    const name = key.slice('key_valid_'.length) || 'user';
-    return { status: 200, body: { email: `${name}@example.test`, id: `acct-${name}`, name } };
+    return { status: 200, body: identityOf(key.slice('key_valid_'.length) || 'user') };
   }
   if (key.startsWith('key_forbidden_')) {
     return { status: 403, body: { error: 'forbidden', message: 'this key may not use the API' } };
   }
+  const token = key ? await provider.AccessToken.find(key) : undefined;
+  if (token && !token.isExpired) {
+    return { status: 200, body: identityOf(token.accountId) };
+  }
   return { status: 401, body: { error: 'unauthorized', message: 'unknown or missing API key' } };
 }
 
-function handleApi(req, res, path) {
-  const { status, body } = apiIdentity(req);
+async function handleApi(req, res, path, provider) {
+  const { status, body } = await apiIdentity(req, provider);
   if (status !== 200) return json(res, status, body);
   if (path === '/api/me') return json(res, 200, body);
   if (path === '/api/projects') return json(res, 200, { projects: PROJECTS });
@@ -260,6 +266,7 @@ function buildProvider(issuer) {
 
 export async function start({ port = 0, quiet = false } = {}) {
   let callback = null;
+  let provider = null;
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://127.0.0.1');
     const path = url.pathname;
@@ -269,7 +276,7 @@ export async function start({ port = 0, quiet = false } = {}) {
     };
     try {
       if (path.startsWith('/__test/')) return void handleTest(req, res, path).catch(fail);
-      if (path.startsWith('/api/')) return void handleApi(req, res, path);
+      if (path.startsWith('/api/')) return void handleApi(req, res, path, provider).catch(fail);
       if (path === '/token' && req.method === 'POST') {
         return void frontTokenEndpoint(req, res, () => callback(req, res)).catch(fail);
       }
@@ -284,7 +291,7 @@ export async function start({ port = 0, quiet = false } = {}) {
   });
   const actualPort = server.address().port;
   const issuer = `http://127.0.0.1:${actualPort}`;
-  const provider = buildProvider(issuer);
+  provider = buildProvider(issuer);
   if (quiet) provider.on('server_error', () => {});
   callback = provider.callback();
   return {
