@@ -334,3 +334,298 @@ fn auth_error_to_wit(error: &AuthError) -> t::AuthError {
         message: error.to_string(),
     }
 }
+
+// ---- The `client` export: core::client over the imports ----
+
+use std::collections::BTreeMap;
+
+use bindings::exports::keyhole::auth::client as c;
+use bindings::keyhole::auth::{host, http, secrets};
+
+use crate::client::{
+    self as ops, AuthType, CredentialOptions, LoginOutcome, RemoteSpec, TestMethod, TestOptions,
+};
+use crate::credential::{CredentialKind, CredentialSource, EnvPrecedence};
+use crate::drive::Io;
+use crate::key_check::{KeyCheckMethod, KeyCheckSpec};
+use crate::oauth::{Client, Endpoints};
+
+/// The core's [`Io`] over the WIT imports: what the `client` operations run on in the component
+struct ImportIo {
+    /// Browser login: the loopback port whose callback a wait may return
+    callback_port: Option<u16>,
+}
+
+impl Io for ImportIo {
+    fn now_ms(&mut self) -> u64 {
+        host::now_ms()
+    }
+
+    fn send(&mut self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+        http::send(&request_to_wit(request))
+            .map(response_from_wit)
+            .map_err(transport_error_from_wit)
+    }
+
+    fn store(&mut self, op: &StoreOp) -> Result<Option<Secret>, StoreError> {
+        let unit = |r: Result<(), t::SecretError>| r.map(|()| None);
+        let answer = match op {
+            StoreOp::Load { key } => secrets::get(key),
+            StoreOp::CompareAndSwap { key, expected, new } => {
+                secrets::compare_and_swap(key, expected.as_ref().map(Secret::expose), new.expose())
+            }
+            StoreOp::Delete { key } => unit(secrets::delete(key)),
+            StoreOp::Lock { key } => unit(secrets::lock(key)),
+            StoreOp::Unlock { key } => unit(secrets::unlock(key)),
+        };
+        answer
+            .map(|value| value.map(Secret::new))
+            .map_err(store_error_from_wit)
+    }
+
+    fn show(&mut self, prompt: &Prompt) {
+        host::show_prompt(&prompt_to_wit(prompt));
+    }
+
+    fn open_browser(&mut self, url: &str) -> bool {
+        host::open_browser(url)
+    }
+
+    fn wait_until(&mut self, until_ms: u64) -> Option<String> {
+        let ms = until_ms.saturating_sub(host::now_ms());
+        match self.callback_port {
+            Some(port) => host::wait_callback(port, ms),
+            None => {
+                host::sleep(ms);
+                None
+            }
+        }
+    }
+}
+
+fn io() -> ImportIo {
+    ImportIo {
+        callback_port: None,
+    }
+}
+
+impl c::Guest for Component {
+    fn login_device(
+        remote: c::Remote,
+        account_hint: Option<String>,
+    ) -> Result<c::LoginOutcome, t::AuthError> {
+        let remote = remote_from_wit(remote);
+        finish(ops::login_device(&mut io(), &remote, account_hint.as_deref()).map(login_to_wit))
+    }
+
+    fn login_browser(
+        remote: c::Remote,
+        account_hint: Option<String>,
+        port: u16,
+        timeout_s: u64,
+    ) -> Result<c::LoginOutcome, t::AuthError> {
+        let remote = remote_from_wit(remote);
+        let random = host::random_bytes(crate::browser::RANDOM_BYTES as u32);
+        let mut io = ImportIo {
+            callback_port: Some(port),
+        };
+        let hint = account_hint.as_deref();
+        finish(
+            ops::login_browser(&mut io, &remote, hint, port, timeout_s, &random).map(login_to_wit),
+        )
+    }
+
+    fn login_api_key(remote: c::Remote, key: String) -> Result<c::LoginOutcome, t::AuthError> {
+        let remote = remote_from_wit(remote);
+        finish(ops::login_api_key(&mut io(), &remote, None, Secret::new(key)).map(login_to_wit))
+    }
+
+    fn set_key(
+        remote: c::Remote,
+        account: String,
+        key: String,
+    ) -> Result<c::LoginOutcome, t::AuthError> {
+        let remote = remote_from_wit(remote);
+        finish(ops::set_key(&mut io(), &remote, &account, Secret::new(key)).map(login_to_wit))
+    }
+
+    fn token(
+        remote: c::Remote,
+        account: String,
+        options: c::CredentialOptions,
+    ) -> Result<c::ResolvedCredential, t::AuthError> {
+        let remote = remote_from_wit(remote);
+        let options = credential_options_from_wit(options);
+        finish(
+            ops::token(&mut io(), &remote, &account, &options).map(|r| c::ResolvedCredential {
+                kind: match r.kind {
+                    CredentialKind::ApiKey => c::AuthType::ApiKey,
+                    CredentialKind::OAuth => c::AuthType::Oauth,
+                },
+                source: match r.source {
+                    CredentialSource::Env => c::CredentialSource::Env,
+                    CredentialSource::Store => c::CredentialSource::Store,
+                },
+                secret: r.secret.into_exposed(),
+                token_type: r.token_type,
+                expires_at_ms: r.expires_at_ms,
+                refreshed: r.refreshed,
+                warning: r.warning,
+            }),
+        )
+    }
+
+    fn status(
+        remote: c::Remote,
+        account: String,
+        options: c::CredentialOptions,
+    ) -> Result<c::StatusReport, t::AuthError> {
+        let remote = remote_from_wit(remote);
+        let options = credential_options_from_wit(options);
+        finish(
+            ops::status(&mut io(), &remote, &account, &options).map(|s| c::StatusReport {
+                logged_in: s.logged_in,
+                remote: s.remote,
+                account: s.account,
+                auth_type: s.auth_type.map(auth_type_to_wit),
+                from_env: s.from_env,
+                expires_at_ms: s.expires_at_ms,
+                has_api_key: s.has_api_key,
+                has_oauth: s.has_oauth,
+            }),
+        )
+    }
+
+    fn logout(remote: c::Remote, account: String) -> Result<c::LogoutOutcome, t::AuthError> {
+        let remote = remote_from_wit(remote);
+        finish(
+            ops::logout(&mut io(), &remote, &account).map(|l| c::LogoutOutcome {
+                remote: l.remote,
+                account: l.account,
+                revoked: l.revoked,
+                revocation_error: l.revocation_error.as_ref().map(auth_error_to_wit),
+                cleared: l.cleared,
+            }),
+        )
+    }
+
+    fn forget(remote: c::Remote, account: String) -> Result<(), t::AuthError> {
+        let remote = remote_from_wit(remote);
+        finish(ops::forget(&mut io(), &remote, &account))
+    }
+
+    fn test(
+        remote: c::Remote,
+        account: String,
+        options: c::TestOptions,
+    ) -> Result<c::TestReport, t::AuthError> {
+        let remote = remote_from_wit(remote);
+        let options = TestOptions {
+            method: match options.method {
+                c::TestMethod::Auto => TestMethod::Auto,
+                c::TestMethod::ApiKey => TestMethod::ApiKey,
+                c::TestMethod::Oauth => TestMethod::Oauth,
+            },
+            url: options.url,
+            key: options.key.map(Secret::new),
+            credential: credential_options_from_wit(options.credential),
+        };
+        finish(
+            ops::test(&mut io(), &remote, &account, &options).map(|r| c::TestReport {
+                url: r.url,
+                status: r.status,
+                elapsed_ms: r.elapsed_ms,
+                identity: r.identity.into_iter().collect(),
+                auth_type: auth_type_to_wit(r.auth_type),
+            }),
+        )
+    }
+}
+
+fn finish<T>(result: Result<T, AuthError>) -> Result<T, t::AuthError> {
+    result.map_err(|e| auth_error_to_wit(&e))
+}
+
+fn auth_type_to_wit(a: AuthType) -> c::AuthType {
+    match a {
+        AuthType::Oauth => c::AuthType::Oauth,
+        AuthType::ApiKey => c::AuthType::ApiKey,
+    }
+}
+
+fn auth_type_from_wit(a: c::AuthType) -> AuthType {
+    match a {
+        c::AuthType::Oauth => AuthType::Oauth,
+        c::AuthType::ApiKey => AuthType::ApiKey,
+    }
+}
+
+fn credential_options_from_wit(o: c::CredentialOptions) -> CredentialOptions {
+    CredentialOptions {
+        prefer: auth_type_from_wit(o.prefer),
+        env_api_key: o.env_api_key.map(Secret::new),
+    }
+}
+
+fn endpoints_from_wit(e: c::Endpoints) -> Endpoints {
+    Endpoints {
+        issuer: e.issuer,
+        authorization_endpoint: e.authorization_endpoint,
+        token_endpoint: e.token_endpoint,
+        device_authorization_endpoint: e.device_authorization_endpoint,
+        revocation_endpoint: e.revocation_endpoint,
+        userinfo_endpoint: e.userinfo_endpoint,
+        introspection_endpoint: e.introspection_endpoint,
+    }
+}
+
+fn endpoints_to_wit(e: Endpoints) -> c::Endpoints {
+    c::Endpoints {
+        issuer: e.issuer,
+        authorization_endpoint: e.authorization_endpoint,
+        token_endpoint: e.token_endpoint,
+        device_authorization_endpoint: e.device_authorization_endpoint,
+        revocation_endpoint: e.revocation_endpoint,
+        userinfo_endpoint: e.userinfo_endpoint,
+        introspection_endpoint: e.introspection_endpoint,
+    }
+}
+
+fn remote_from_wit(r: c::Remote) -> RemoteSpec {
+    RemoteSpec {
+        name: r.name,
+        issuer: r.issuer,
+        endpoints: r.endpoints.map(endpoints_from_wit),
+        client: Client {
+            client_id: r.client.client_id,
+            client_secret: r.client.client_secret.map(Secret::new),
+            scopes: r.client.scopes,
+        },
+        api_url: r.api_url,
+        key_check: r.key_check.map(|k| KeyCheckSpec {
+            method: match k.method {
+                t::Method::Get => KeyCheckMethod::Get,
+                t::Method::Post => KeyCheckMethod::Post,
+            },
+            url: k.url,
+            header: k.header,
+            scheme: k.scheme,
+            identity: k.identity.into_iter().collect::<BTreeMap<_, _>>(),
+        }),
+        env_precedence: match r.env_precedence {
+            c::EnvPrecedence::Override => EnvPrecedence::Override,
+            c::EnvPrecedence::Fallback => EnvPrecedence::Fallback,
+        },
+    }
+}
+
+fn login_to_wit(l: LoginOutcome) -> c::LoginOutcome {
+    c::LoginOutcome {
+        remote: l.remote,
+        account: l.account,
+        auth_type: auth_type_to_wit(l.auth_type),
+        endpoints: l.endpoints.map(endpoints_to_wit),
+        identity: l.identity.into_iter().collect(),
+        expires_at_ms: l.expires_at_ms,
+    }
+}

@@ -2,8 +2,15 @@
 //!
 //! An entry is named after the component's SHA-256 and a key for this build of wasmtime (its
 //! version and the engine's [`Engine::precompile_compatibility_hash`]), so a new component or a new
-//! wasmtime never meets an old artefact. The file holds a header with both and a SHA-256 of the
-//! artefact; anything that does not check out is recompiled and rewritten, never loaded.
+//! wasmtime never meets an old artefact. The file holds a header with both, the artefact's length
+//! and its CRC-32; anything that does not check out is recompiled and rewritten, never loaded.
+//!
+//! Why a CRC and not a cryptographic hash of the artefact: the check is against corruption and
+//! truncation (a crash mid-write, a bad disk), which CRC-32 catches, in a twentieth of the time
+//! of SHA-256 over the ~1 MB artefact (0.05 ms against 0.7 ms of a ~1 ms warm load). Against
+//! someone who can write the file, a hash kept next to it protects nothing whatever its strength;
+//! that is what the private directory is for. The component's identity, where a collision would
+//! load the wrong code, is a SHA-256.
 
 use std::hash::{Hash, Hasher};
 use std::io::Write;
@@ -15,8 +22,9 @@ use wasmtime::component::Component;
 
 use crate::Error;
 
-const MAGIC: &[u8; 8] = b"KHCWASM1";
-const HEADER_LEN: usize = MAGIC.len() + 32 + 32 + 32;
+const MAGIC: &[u8; 8] = b"KHCWASM2";
+/// Magic, component SHA-256, engine key, artefact length (u64 LE), artefact CRC-32 (u32 LE)
+const HEADER_LEN: usize = MAGIC.len() + 32 + 32 + 8 + 4;
 
 /// What loading did with the cache
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,11 +93,11 @@ pub(crate) fn load(
             Ok(artefact) => {
                 // SAFETY: `Component::deserialize` trusts its input to be an artefact wasmtime
                 // produced (it maps it as executable code). This one was written by `store` below
-                // from `Component::serialize`, for this exact component and engine key (checked
-                // above), into the user's own cache directory (created 0700), and its SHA-256
-                // matches, so it is byte for byte what wasmtime wrote: a truncated, corrupted or
-                // swapped file is refused before this call. wasmtime then checks its own version
-                // and config header and refuses a mismatch with an error.
+                // from `Component::serialize`, for this exact component (SHA-256) and engine key
+                // (both checked above), into a file only the user can write (0600 in a 0700
+                // directory), and its length and CRC-32 match, so it is what wasmtime wrote: a
+                // truncated, corrupted or foreign file is refused before this call. wasmtime
+                // then checks its own version and config header and refuses a mismatch.
                 match unsafe { Component::deserialize(engine, artefact) } {
                     Ok(component) => return Ok((component, CacheOutcome::Hit)),
                     Err(e) => CacheOutcome::Rebuilt(format!("wasmtime refused it: {e}")),
@@ -117,12 +125,17 @@ fn verified_artefact<'a>(
         return Err("not a keyhole cache file");
     }
     let (header, artefact) = bytes.split_at(HEADER_LEN);
-    let field = |i: usize| &header[MAGIC.len() + 32 * i..MAGIC.len() + 32 * (i + 1)];
-    if field(0) != component_sha || field(1) != engine_key {
+    let (sha, rest) = header[MAGIC.len()..].split_at(32);
+    let (key, rest) = rest.split_at(32);
+    let (len, crc) = rest.split_at(8);
+    if sha != component_sha || key != engine_key {
         return Err("made for another component or engine");
     }
-    if field(2) != Sha256::digest(artefact).as_slice() {
-        return Err("checksum mismatch (corrupt or truncated)");
+    if len != (artefact.len() as u64).to_le_bytes() {
+        return Err("length mismatch (truncated)");
+    }
+    if crc != crc32fast::hash(artefact).to_le_bytes() {
+        return Err("checksum mismatch (corrupt)");
     }
     Ok(artefact)
 }
@@ -158,7 +171,8 @@ fn store(
         file.write_all(MAGIC)?;
         file.write_all(component_sha)?;
         file.write_all(engine_key)?;
-        file.write_all(&Sha256::digest(&artefact))?;
+        file.write_all(&(artefact.len() as u64).to_le_bytes())?;
+        file.write_all(&crc32fast::hash(&artefact).to_le_bytes())?;
         file.write_all(&artefact)?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)

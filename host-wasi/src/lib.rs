@@ -17,7 +17,9 @@
 #![deny(missing_docs)]
 
 mod cache;
+mod client;
 mod convert;
+mod engine;
 mod imports;
 
 use std::path::{Path, PathBuf};
@@ -29,7 +31,9 @@ use wasmtime::component::{Linker, ResourceAny};
 use wasmtime::{Engine, Store};
 
 pub use cache::{CacheOutcome, default_cache_dir};
+pub use client::ClientResult;
 pub use convert::auth_error_to_wire;
+pub use engine::{ComponentSource, WasiEngine};
 
 /// The `bindgen!` output, kept out of the public API
 mod generated {

@@ -70,7 +70,7 @@ fn a_corrupt_or_truncated_cache_entry_is_rebuilt_not_trusted() {
     std::fs::write(&entry, &bytes).unwrap();
     let r = Runtime::from_bytes(&wasm, Some(dir.path())).unwrap();
     match r.cache_outcome() {
-        CacheOutcome::Rebuilt(reason) => assert!(reason.contains("checksum"), "{reason}"),
+        CacheOutcome::Rebuilt(reason) => assert!(reason.contains("checksum mismatch"), "{reason}"),
         other => panic!("a corrupt entry was not rebuilt: {other:?}"),
     }
     // The rebuilt entry is good again.
@@ -81,7 +81,10 @@ fn a_corrupt_or_truncated_cache_entry_is_rebuilt_not_trusted() {
     let bytes = std::fs::read(&entry).unwrap();
     std::fs::write(&entry, &bytes[..bytes.len() / 2]).unwrap();
     let r = Runtime::from_bytes(&wasm, Some(dir.path())).unwrap();
-    assert!(matches!(r.cache_outcome(), CacheOutcome::Rebuilt(_)));
+    match r.cache_outcome() {
+        CacheOutcome::Rebuilt(reason) => assert!(reason.contains("truncated"), "{reason}"),
+        other => panic!("a truncated entry was not rebuilt: {other:?}"),
+    }
 
     // Not a cache file at all.
     std::fs::write(&entry, b"hello").unwrap();

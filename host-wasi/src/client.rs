@@ -1,0 +1,296 @@
+//! The component's `client` export as methods on [`Instance`], in the core's own types
+//!
+//! Each method returns `Ok(Err(AuthError))` when the flow itself failed (the same error the native
+//! host would give, field for field) and `Err(Error)` when the component could not run it.
+
+use keyhole_core::client::{
+    AuthType, CredentialOptions, LoginOutcome, LogoutOutcome, RemoteSpec, StatusReport, TestMethod,
+    TestOptions, TestReport,
+};
+use keyhole_core::credential::{
+    CredentialKind, CredentialSource, EnvPrecedence, ResolvedCredential,
+};
+use keyhole_core::key_check::KeyCheckMethod;
+use keyhole_core::{AuthError, Endpoints, Secret};
+
+use crate::convert::auth_error_to_core;
+use crate::generated::exports::keyhole::auth::client as c;
+use crate::generated::keyhole::auth::types as t;
+use crate::{Error, Instance};
+
+/// What a `client` call gives: the flow's own result, or why the component could not run it
+pub type ClientResult<T> = Result<Result<T, AuthError>, Error>;
+
+fn done<W, T>(
+    operation: &str,
+    result: wasmtime::Result<Result<W, t::AuthError>>,
+    map: impl FnOnce(W) -> T,
+) -> ClientResult<T> {
+    match result {
+        Ok(Ok(value)) => Ok(Ok(map(value))),
+        Ok(Err(error)) => Ok(Err(auth_error_to_core(error.kind))),
+        Err(trap) => Err(Error::call(format!("client.{operation}"), trap)),
+    }
+}
+
+impl Instance {
+    /// `client.login-device`: device login; the prompt goes to the attached `Io::show`
+    pub fn login_device(
+        &mut self,
+        remote: &RemoteSpec,
+        account_hint: Option<&str>,
+    ) -> ClientResult<LoginOutcome> {
+        let r = self.bindings.keyhole_auth_client().call_login_device(
+            &mut self.store,
+            &remote_to_wit(remote),
+            account_hint,
+        );
+        done("login-device", r, login_from_wit)
+    }
+
+    /// `client.login-browser`: browser login with the callback on `port` (the attached `Io`
+    /// listens there: `Io::wait_until` returns the callback)
+    pub fn login_browser(
+        &mut self,
+        remote: &RemoteSpec,
+        account_hint: Option<&str>,
+        port: u16,
+        timeout_s: u64,
+    ) -> ClientResult<LoginOutcome> {
+        let r = self.bindings.keyhole_auth_client().call_login_browser(
+            &mut self.store,
+            &remote_to_wit(remote),
+            account_hint,
+            port,
+            timeout_s,
+        );
+        done("login-browser", r, login_from_wit)
+    }
+
+    /// `client.login-api-key`
+    pub fn login_api_key(
+        &mut self,
+        remote: &RemoteSpec,
+        key: &Secret,
+    ) -> ClientResult<LoginOutcome> {
+        let r = self.bindings.keyhole_auth_client().call_login_api_key(
+            &mut self.store,
+            &remote_to_wit(remote),
+            key.expose(),
+        );
+        done("login-api-key", r, login_from_wit)
+    }
+
+    /// `client.set-key`
+    pub fn set_key(
+        &mut self,
+        remote: &RemoteSpec,
+        account: &str,
+        key: &Secret,
+    ) -> ClientResult<LoginOutcome> {
+        let r = self.bindings.keyhole_auth_client().call_set_key(
+            &mut self.store,
+            &remote_to_wit(remote),
+            account,
+            key.expose(),
+        );
+        done("set-key", r, login_from_wit)
+    }
+
+    /// `client.token`
+    pub fn token(
+        &mut self,
+        remote: &RemoteSpec,
+        account: &str,
+        options: &CredentialOptions,
+    ) -> ClientResult<ResolvedCredential> {
+        let r = self.bindings.keyhole_auth_client().call_token(
+            &mut self.store,
+            &remote_to_wit(remote),
+            account,
+            &credential_options_to_wit(options),
+        );
+        done("token", r, |r| ResolvedCredential {
+            kind: match r.kind {
+                c::AuthType::ApiKey => CredentialKind::ApiKey,
+                c::AuthType::Oauth => CredentialKind::OAuth,
+            },
+            source: match r.source {
+                c::CredentialSource::Env => CredentialSource::Env,
+                c::CredentialSource::Store => CredentialSource::Store,
+            },
+            secret: Secret::new(r.secret),
+            token_type: r.token_type,
+            expires_at_ms: r.expires_at_ms,
+            refreshed: r.refreshed,
+            warning: r.warning,
+        })
+    }
+
+    /// `client.status`
+    pub fn status(
+        &mut self,
+        remote: &RemoteSpec,
+        account: &str,
+        options: &CredentialOptions,
+    ) -> ClientResult<StatusReport> {
+        let r = self.bindings.keyhole_auth_client().call_status(
+            &mut self.store,
+            &remote_to_wit(remote),
+            account,
+            &credential_options_to_wit(options),
+        );
+        done("status", r, |s| StatusReport {
+            logged_in: s.logged_in,
+            remote: s.remote,
+            account: s.account,
+            auth_type: s.auth_type.map(auth_type_from_wit),
+            from_env: s.from_env,
+            expires_at_ms: s.expires_at_ms,
+            has_api_key: s.has_api_key,
+            has_oauth: s.has_oauth,
+        })
+    }
+
+    /// `client.logout`
+    pub fn logout(&mut self, remote: &RemoteSpec, account: &str) -> ClientResult<LogoutOutcome> {
+        let r = self.bindings.keyhole_auth_client().call_logout(
+            &mut self.store,
+            &remote_to_wit(remote),
+            account,
+        );
+        done("logout", r, |l| LogoutOutcome {
+            remote: l.remote,
+            account: l.account,
+            revoked: l.revoked,
+            revocation_error: l.revocation_error.map(|e| auth_error_to_core(e.kind)),
+            cleared: l.cleared,
+        })
+    }
+
+    /// `client.forget`
+    pub fn forget(&mut self, remote: &RemoteSpec, account: &str) -> ClientResult<()> {
+        let r = self.bindings.keyhole_auth_client().call_forget(
+            &mut self.store,
+            &remote_to_wit(remote),
+            account,
+        );
+        done("forget", r, |()| ())
+    }
+
+    /// `client.test`
+    pub fn test(
+        &mut self,
+        remote: &RemoteSpec,
+        account: &str,
+        options: &TestOptions,
+    ) -> ClientResult<TestReport> {
+        let options = c::TestOptions {
+            method: match options.method {
+                TestMethod::Auto => c::TestMethod::Auto,
+                TestMethod::ApiKey => c::TestMethod::ApiKey,
+                TestMethod::Oauth => c::TestMethod::Oauth,
+            },
+            url: options.url.clone(),
+            key: options.key.as_ref().map(|k| k.expose().to_owned()),
+            credential: credential_options_to_wit(&options.credential),
+        };
+        let r = self.bindings.keyhole_auth_client().call_test(
+            &mut self.store,
+            &remote_to_wit(remote),
+            account,
+            &options,
+        );
+        done("test", r, |t| TestReport {
+            url: t.url,
+            status: t.status,
+            elapsed_ms: t.elapsed_ms,
+            identity: t.identity.into_iter().collect(),
+            auth_type: auth_type_from_wit(t.auth_type),
+        })
+    }
+}
+
+fn auth_type_from_wit(a: c::AuthType) -> AuthType {
+    match a {
+        c::AuthType::Oauth => AuthType::Oauth,
+        c::AuthType::ApiKey => AuthType::ApiKey,
+    }
+}
+
+fn credential_options_to_wit(o: &CredentialOptions) -> c::CredentialOptions {
+    c::CredentialOptions {
+        prefer: match o.prefer {
+            AuthType::Oauth => c::AuthType::Oauth,
+            AuthType::ApiKey => c::AuthType::ApiKey,
+        },
+        env_api_key: o.env_api_key.as_ref().map(|k| k.expose().to_owned()),
+    }
+}
+
+fn endpoints_to_wit(e: &Endpoints) -> c::Endpoints {
+    c::Endpoints {
+        issuer: e.issuer.clone(),
+        authorization_endpoint: e.authorization_endpoint.clone(),
+        token_endpoint: e.token_endpoint.clone(),
+        device_authorization_endpoint: e.device_authorization_endpoint.clone(),
+        revocation_endpoint: e.revocation_endpoint.clone(),
+        userinfo_endpoint: e.userinfo_endpoint.clone(),
+        introspection_endpoint: e.introspection_endpoint.clone(),
+    }
+}
+
+fn endpoints_from_wit(e: c::Endpoints) -> Endpoints {
+    Endpoints {
+        issuer: e.issuer,
+        authorization_endpoint: e.authorization_endpoint,
+        token_endpoint: e.token_endpoint,
+        device_authorization_endpoint: e.device_authorization_endpoint,
+        revocation_endpoint: e.revocation_endpoint,
+        userinfo_endpoint: e.userinfo_endpoint,
+        introspection_endpoint: e.introspection_endpoint,
+    }
+}
+
+fn remote_to_wit(r: &RemoteSpec) -> c::Remote {
+    c::Remote {
+        name: r.name.clone(),
+        issuer: r.issuer.clone(),
+        endpoints: r.endpoints.as_ref().map(endpoints_to_wit),
+        client: c::OauthClient {
+            client_id: r.client.client_id.clone(),
+            client_secret: r
+                .client
+                .client_secret
+                .as_ref()
+                .map(|s| s.expose().to_owned()),
+            scopes: r.client.scopes.clone(),
+        },
+        api_url: r.api_url.clone(),
+        key_check: r.key_check.as_ref().map(|k| c::KeyCheckSpec {
+            method: match k.method {
+                KeyCheckMethod::Get => t::Method::Get,
+                KeyCheckMethod::Post => t::Method::Post,
+            },
+            url: k.url.clone(),
+            header: k.header.clone(),
+            scheme: k.scheme.clone(),
+            identity: k.identity.clone().into_iter().collect(),
+        }),
+        env_precedence: match r.env_precedence {
+            EnvPrecedence::Override => c::EnvPrecedence::Override,
+            EnvPrecedence::Fallback => c::EnvPrecedence::Fallback,
+        },
+    }
+}
+
+fn login_from_wit(l: c::LoginOutcome) -> LoginOutcome {
+    LoginOutcome {
+        remote: l.remote,
+        account: l.account,
+        auth_type: auth_type_from_wit(l.auth_type),
+        endpoints: l.endpoints.map(endpoints_from_wit),
+        identity: l.identity.into_iter().collect(),
+        expires_at_ms: l.expires_at_ms,
+    }
+}
