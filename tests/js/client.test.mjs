@@ -64,10 +64,11 @@ test("device login, token, status and logout through the component's client expo
 
   const options = { prefer: "oauth", envApiKey: undefined };
   const token = keyhole.client.token(remote, login.account, options);
-  assert.equal(token.authType, "oauth");
-  assert.equal(token.fromEnv, false);
+  assert.equal(token.kind, "oauth");
+  assert.equal(token.source, "store");
+  assert.equal(token.tokenType, "Bearer");
   const endpoints = await (await fetch(`${provider.issuer}/.well-known/openid-configuration`)).json();
-  const userinfo = await fetch(endpoints.userinfo_endpoint, { headers: { authorization: `Bearer ${token.credential}` } });
+  const userinfo = await fetch(endpoints.userinfo_endpoint, { headers: { authorization: `Bearer ${token.secret}` } });
   assert.equal(userinfo.status, 200, "the provider accepts the token the component hands out");
 
   const status = keyhole.client.status(remote, login.account, options);
@@ -99,14 +100,14 @@ test("browser login through the client export: Chromium approves, the worker's l
   assert.equal(login.authType, "oauth");
   const token = keyhole.client.token(remoteFor(provider.issuer), login.account, { prefer: "oauth", envApiKey: undefined });
   const endpoints = await (await fetch(`${provider.issuer}/.well-known/openid-configuration`)).json();
-  const userinfo = await fetch(endpoints.userinfo_endpoint, { headers: { authorization: `Bearer ${token.credential}` } });
+  const userinfo = await fetch(endpoints.userinfo_endpoint, { headers: { authorization: `Bearer ${token.secret}` } });
   assert.equal(userinfo.status, 200);
 });
 
 test("API keys through the client export: checked before they are stored, then tested", async () => {
   const keyhole = await loadComponent();
   assert.ok(keyhole.client, "the component exports no `client` interface (wit/: `export client;` in world keyhole)");
-  const keyCheck = { method: "GET", url: `${provider.issuer}/api/me`, header: "authorization", scheme: "Bearer", identity: [["email", "/email"]] };
+  const keyCheck = { method: "get", url: `${provider.issuer}/api/me`, header: "authorization", scheme: "Bearer", identity: [["email", "/email"]] };
   const remote = remoteFor(provider.issuer, { apiUrl: `${provider.issuer}/api`, keyCheck });
   assert.throws(() => keyhole.client.loginApiKey(remote, "key_nonsense"), (e) => e.payload?.kind?.tag === "invalid-key");
   const login = keyhole.client.loginApiKey(remote, "key_valid_ada");
@@ -115,5 +116,5 @@ test("API keys through the client export: checked before they are stored, then t
   const options = { method: "api-key", url: undefined, key: undefined, credential: { prefer: "api-key", envApiKey: undefined } };
   const report = keyhole.client.test(remote, login.account, options);
   assert.equal(report.status, 200);
-  assert.deepEqual(JSON.parse(report.identityJson), { email: "ada@example.test" });
+  assert.deepEqual(report.identity, [["email", "ada@example.test"]]);
 });
