@@ -118,3 +118,20 @@ test("API keys through the client export: checked before they are stored, then t
   assert.equal(report.status, 200);
   assert.deepEqual(report.identity, [["email", "ada@example.test"]]);
 });
+
+test("a secret store that cannot answer is a storage error from the client, and the instance lives on", async () => {
+  const unavailable = () => {
+    throw { payload: { tag: "unavailable", val: "the keyring is locked" } };
+  };
+  const secrets = { get: unavailable, set: unavailable, delete: unavailable, compareAndSwap: unavailable, lock: unavailable, unlock: unavailable };
+  const keyhole = await loadComponent({ secrets });
+  const options = { prefer: "oauth", envApiKey: undefined };
+  assert.throws(
+    () => keyhole.client.token(remoteFor(provider.issuer), "default", options),
+    (e) => e.payload?.kind?.tag === "storage" && e.payload.kind.val.tag === "unavailable" && typeof e.payload.message === "string",
+  );
+  // With an environment key the store is not needed (env-precedence override).
+  const token = keyhole.client.token(remoteFor(provider.issuer), "default", { prefer: "oauth", envApiKey: "key_valid_env" });
+  assert.equal(token.source, "env");
+  assert.equal(token.secret, "key_valid_env");
+});
