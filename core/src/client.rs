@@ -17,7 +17,7 @@ use crate::discovery::{Discovery, DiscoveryConfig};
 use crate::drive::{Io, drive};
 use crate::error::{AuthError, StoreError};
 use crate::key_check::{KeyCheck, KeyCheckConfig, KeyCheckMethod, KeyCheckReport, KeyCheckSpec};
-use crate::machine::StoreOp;
+use crate::machine::{Input, Machine, Output, StoreOp};
 use crate::oauth::{Client, Endpoints, TokenSet, identity_from_id_token};
 use crate::record::{StoredRecord, storage_key};
 use crate::revocation::{Revocation, RevocationConfig};
@@ -187,6 +187,59 @@ pub struct TestReport {
     pub identity: BTreeMap<String, String>,
     /// The credential tested
     pub auth_type: AuthType,
+}
+
+/// Why `test` failed, with what is known of the check request (for `--verbose` and `--json`)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestFailure {
+    /// What went wrong
+    pub error: AuthError,
+    /// The URL of the check, once the failure came from the check rather than before it
+    pub url: Option<String>,
+    /// The HTTP status, when a response arrived (401, 403, 503, …)
+    pub status: Option<u16>,
+    /// Milliseconds from the request to its answer or to the transport failure, when one was sent
+    pub elapsed_ms: Option<u64>,
+}
+
+impl From<AuthError> for TestFailure {
+    /// A failure before any check request was made (no credential, a bad configuration)
+    fn from(error: AuthError) -> Self {
+        Self {
+            error,
+            url: None,
+            status: None,
+            elapsed_ms: None,
+        }
+    }
+}
+
+impl From<TestFailure> for AuthError {
+    fn from(failure: TestFailure) -> Self {
+        failure.error
+    }
+}
+
+/// Drives a [`KeyCheck`] held by the caller, noting the status of the response it gets, so that
+/// a failure can still tell what came back and when
+struct Observed<'a> {
+    check: &'a mut KeyCheck,
+    status: &'a mut Option<u16>,
+}
+
+impl Machine for Observed<'_> {
+    type Value = KeyCheckReport;
+
+    fn handle_input(&mut self, now_ms: u64, input: Input) {
+        if let Input::Response(response) = &input {
+            *self.status = Some(response.status);
+        }
+        self.check.handle_input(now_ms, input);
+    }
+
+    fn poll_output(&mut self) -> Output<KeyCheckReport> {
+        self.check.poll_output()
+    }
 }
 
 /// The account label picked from identity fields: email, login, username, name, sub, then any
@@ -527,12 +580,15 @@ pub fn forget(io: &mut impl Io, remote: &RemoteSpec, account: &str) -> Result<()
 }
 
 /// Checks a credential against the remote's key-check endpoint (or `options.url`)
+///
+/// A failure carries the URL, the HTTP status and the time taken when the check request was
+/// made; `?` turns it into its [`AuthError`].
 pub fn test(
     io: &mut impl Io,
     remote: &RemoteSpec,
     account: &str,
     options: &TestOptions,
-) -> Result<TestReport, AuthError> {
+) -> Result<TestReport, TestFailure> {
     let (credential, auth_type) = match (&options.key, options.method) {
         (Some(key), _) => (key.clone(), AuthType::ApiKey),
         (None, method) => {
@@ -548,7 +604,7 @@ pub fn test(
             let resolved = token(io, remote, account, &credential)?;
             let auth_type = AuthType::from(resolved.kind);
             if method != TestMethod::Auto && auth_type != credential.prefer {
-                return Err(AuthError::NotLoggedIn);
+                return Err(AuthError::NotLoggedIn.into());
             }
             (resolved.secret, auth_type)
         }
@@ -568,7 +624,8 @@ pub fn test(
                     "remote `{}` has no key check; pass --url, or add one with `remote add --key-check-url`",
                     remote.name
                 ),
-            });
+            }
+            .into());
         }
     };
     if let Some(url) = &options.url {
@@ -580,7 +637,26 @@ pub fn test(
         spec.scheme = BEARER_SCHEME.into();
     }
     let url = spec.url.clone();
-    let report = check_key(io, spec, credential)?;
+    let now = io.now_ms();
+    let mut check = KeyCheck::new(
+        KeyCheckConfig {
+            spec,
+            key: credential,
+        },
+        now,
+    );
+    let mut status = None;
+    let observed = Observed {
+        check: &mut check,
+        status: &mut status,
+    };
+    let result = drive(observed, io);
+    let report = result.map_err(|error| TestFailure {
+        error,
+        url: Some(url.clone()),
+        status,
+        elapsed_ms: check.elapsed_ms(),
+    })?;
     Ok(TestReport {
         url,
         status: report.status,
@@ -821,33 +897,30 @@ mod tests {
             (t.secret, t.kind),
             (Secret::new("good"), CredentialKind::ApiKey)
         );
-        let report = test(
-            &mut io,
-            &remote(),
-            "key@example.com",
-            &TestOptions {
-                method: TestMethod::Auto,
+        let mut run = |method, key: Option<&str>| {
+            let options = TestOptions {
+                method,
                 url: None,
-                key: None,
+                key: key.map(Secret::new),
                 credential: options.clone(),
-            },
-        )
-        .unwrap();
+            };
+            test(&mut io, &remote(), "key@example.com", &options)
+        };
+        let report = run(TestMethod::Auto, None).unwrap();
         assert_eq!(report.status, 200);
         assert_eq!(report.identity["email"], "key@example.com");
-        let e = test(
-            &mut io,
-            &remote(),
-            "key@example.com",
-            &TestOptions {
-                method: TestMethod::Oauth,
-                url: None,
-                key: None,
-                credential: options,
-            },
-        )
-        .unwrap_err();
-        assert_eq!(e, AuthError::NotLoggedIn, "no OAuth tokens are stored");
+        let e = run(TestMethod::Oauth, None).unwrap_err();
+        assert_eq!(
+            e,
+            AuthError::NotLoggedIn.into(),
+            "no OAuth tokens are stored, so no request was made"
+        );
+        assert_eq!((e.url, e.status, e.elapsed_ms), (None, None, None));
+        let e = run(TestMethod::Auto, Some("bad")).unwrap_err();
+        assert_eq!(e.error, AuthError::InvalidKey);
+        assert_eq!(e.url.as_deref(), Some("https://api.example.com/me"));
+        assert_eq!(e.status, Some(401), "a failure keeps the status");
+        assert!(e.elapsed_ms.is_some(), "and the time taken");
     }
 
     #[test]

@@ -24,8 +24,8 @@ pub enum AuthError {
         /// How many `slow_down` answers were seen
         count: u32,
     },
-    /// The API key was rejected (401)
-    #[error("the API key was rejected; check it, or create a new key and log in with it")]
+    /// The credential (an API key or an access token) was rejected (401)
+    #[error("the credential was rejected; check the API key (or create a new one), or log in again")]
     InvalidKey,
     /// The credential is valid but lacks permission (403)
     #[error(

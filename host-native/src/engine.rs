@@ -5,8 +5,8 @@
 use std::net::TcpListener;
 
 use keyhole_core::client::{
-    self, CredentialOptions, LoginOutcome, LogoutOutcome, RemoteSpec, StatusReport, TestOptions,
-    TestReport,
+    self, CredentialOptions, LoginOutcome, LogoutOutcome, RemoteSpec, StatusReport, TestFailure,
+    TestOptions, TestReport,
 };
 use keyhole_core::credential::ResolvedCredential;
 use keyhole_core::{AuthError, Secret, StoreError};
@@ -64,13 +64,14 @@ pub trait Engine {
     fn logout(&mut self, remote: &RemoteSpec, account: &str) -> Result<LogoutOutcome, AuthError>;
     /// Deletes the local credentials of `account` without contacting the provider
     fn forget(&mut self, remote: &RemoteSpec, account: &str) -> Result<(), AuthError>;
-    /// Checks a credential against the key-check endpoint
+    /// Checks a credential against the key-check endpoint; a failure keeps the URL, status and
+    /// time of the check request when one was made (`TestFailure::from(AuthError)` otherwise)
     fn test(
         &mut self,
         remote: &RemoteSpec,
         account: &str,
         options: &TestOptions,
-    ) -> Result<TestReport, AuthError>;
+    ) -> Result<TestReport, TestFailure>;
     /// Where stored credentials live (`keyring` or `file`), once the store has been used
     fn store_source(&self) -> Option<Source>;
 }
@@ -97,22 +98,19 @@ impl NativeEngine {
     }
 
     /// Runs one operation with `ui` (and a browser login's listener) installed
-    fn with<T>(
+    fn with<T, E>(
         &mut self,
         ui: Box<dyn Frontend + Send>,
         listener: Option<TcpListener>,
-        op: impl FnOnce(&mut NativeIo) -> Result<T, AuthError>,
-    ) -> Result<T, AuthError> {
+        op: impl FnOnce(&mut NativeIo) -> Result<T, E>,
+    ) -> Result<T, E> {
         self.io.begin(ui, listener);
         let result = op(&mut self.io);
         self.io.finish();
         result
     }
 
-    fn quiet<T>(
-        &mut self,
-        op: impl FnOnce(&mut NativeIo) -> Result<T, AuthError>,
-    ) -> Result<T, AuthError> {
+    fn quiet<T, E>(&mut self, op: impl FnOnce(&mut NativeIo) -> Result<T, E>) -> Result<T, E> {
         self.with(Box::new(Silent), None, op)
     }
 }
@@ -208,7 +206,7 @@ impl Engine for NativeEngine {
         remote: &RemoteSpec,
         account: &str,
         options: &TestOptions,
-    ) -> Result<TestReport, AuthError> {
+    ) -> Result<TestReport, TestFailure> {
         self.quiet(|io| client::test(io, remote, account, options))
     }
 

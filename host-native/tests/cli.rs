@@ -194,6 +194,7 @@ impl Provider {
                 Some("Bearer no-perm") => (403, String::new(), json!({})),
                 _ => (401, String::new(), json!({})),
             },
+            ("GET", "/down") => (503, String::new(), json!({})),
             _ => (404, String::new(), json!({})),
         };
         let text = answer.to_string();
@@ -256,11 +257,15 @@ impl Env {
     }
 
     fn add_remote(&self, p: &Provider) {
+        self.add_remote_named("local", p);
+    }
+
+    fn add_remote_named(&self, name: &str, p: &Provider) {
         let me = format!("{}/me", p.base);
         let out = self.run(&[
             "remote",
             "add",
-            "local",
+            name,
             "--issuer",
             &p.base,
             "--client-id",
@@ -304,6 +309,16 @@ fn usage_errors_exit_2_and_name_the_flags() {
     let out = env.run(&["remote", "add", "x", "--client-id", "c"]);
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("--issuer"), "{}", stderr(&out));
+    let out = env.run(&["remote", "add", "x", "--issuer", "id.example.com"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("full URL such as"),
+        "{}",
+        stderr(&out)
+    );
+    let out = env.run(&["set-key", "--stdin"]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("pipe it in"), "{}", stderr(&out));
     let out = env.run(&["frobnicate"]);
     assert_eq!(code(&out), 2);
     assert_eq!(code(&env.run(&["--help"])), 0);
@@ -660,5 +675,225 @@ fn concurrent_config_changes_are_all_kept() {
             .filter(|r| r["current"] == true)
             .count(),
         1
+    );
+}
+
+#[test]
+fn failed_tests_show_the_request_the_status_and_the_time() {
+    let env = Env::new();
+    let p = Provider::start();
+    env.add_remote(&p);
+    let me = format!("{}/me", p.base);
+    for (key, status, error) in [
+        ("bad-key", 401, "invalid_key"),
+        ("no-perm", 403, "insufficient_permission"),
+    ] {
+        let out = env.run(&["test", "--key", key, "--verbose"]);
+        assert_ne!(code(&out), 0);
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("GET {me} -> HTTP {status} in ")) && err.contains(" ms"),
+            "{err}"
+        );
+        let out = env.run(&["test", "--key", key, "--json"]);
+        let j = json_of(&out);
+        assert_eq!(
+            (&j["ok"], &j["code"], &j["status"]),
+            (&json!(false), &json!(error), &json!(status)),
+            "{j}"
+        );
+        assert!(j["elapsed_ms"].is_u64(), "{j}");
+    }
+
+    let down = format!("{}/down", p.base);
+    let out = env.run(&[
+        "test",
+        "--key",
+        "good-key",
+        "--url",
+        &down,
+        "--verbose",
+        "--json",
+    ]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains(&format!("GET {down} -> HTTP 503 in ")),
+        "{}",
+        stderr(&out)
+    );
+    let j = json_of(&out);
+    assert_eq!(
+        (&j["code"], &j["status"]),
+        (&json!("unavailable"), &json!(503))
+    );
+
+    // Nothing listens on a port just released: no response, so no status, but the time taken.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let closed = format!("http://127.0.0.1:{port}/me");
+    let out = env.run(&[
+        "test",
+        "--key",
+        "good-key",
+        "--url",
+        &closed,
+        "--verbose",
+        "--json",
+    ]);
+    assert_eq!(code(&out), 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("GET {closed} -> no response after ")) && err.contains(" ms"),
+        "{err}"
+    );
+    let j = json_of(&out);
+    assert_eq!(j["code"], "transport", "{j}");
+    assert!(j.get("status").is_some_and(Value::is_null), "{j}");
+    assert!(j["elapsed_ms"].is_u64(), "{j}");
+    for out in [&out, &env.run(&["test", "--key", "bad-key", "--verbose"])] {
+        assert!(!stderr(out).contains("bad-key") && !stdout(out).contains("bad-key"));
+        assert!(!stderr(out).contains("good-key") && !stdout(out).contains("good-key"));
+    }
+
+    // Failing before any request (nothing to test): the error alone, no status.
+    let out = env.run(&["test", "--json", "--verbose"]);
+    assert_eq!(code(&out), 4);
+    let j = json_of(&out);
+    assert_eq!(j["code"], "not_logged_in", "{j}");
+    assert!(j.get("status").is_some_and(Value::is_null), "{j}");
+}
+
+#[test]
+fn status_of_nobody_names_the_configured_account_or_none() {
+    let env = Env::new();
+    let p = Provider::start();
+    env.add_remote(&p);
+    let out = env.run(&["status", "--json"]);
+    assert_eq!(code(&out), 4);
+    let s = json_of(&out);
+    assert_eq!(s["logged_in"], false);
+    assert!(s.get("account").is_some_and(Value::is_null), "{s}");
+
+    assert_eq!(code(&env.run(&["login", "--api-key", "good-key"])), 0);
+    // The credentials vanish (removed by hand, another tool): the account is still configured.
+    std::fs::remove_file(
+        env.config_dir()
+            .join("credentials/local%2Fkey%40example%2Ecom.json"),
+    )
+    .unwrap();
+    let out = env.run(&["status", "--json"]);
+    assert_eq!(code(&out), 4);
+    let s = json_of(&out);
+    assert_eq!(
+        (&s["logged_in"], &s["account"]),
+        (&json!(false), &json!("key@example.com")),
+        "{s}"
+    );
+}
+
+#[test]
+fn logout_all_with_a_remote_stays_on_that_remote() {
+    let mut env = Env::new();
+    let p = Provider::start();
+    env.add_remote_named("one", &p);
+    env.add_remote_named("two", &p);
+    env.add_remote_named("three", &p);
+    for remote in ["one", "two", "three"] {
+        let out = env.run(&["--remote", remote, "login", "--api-key", "good-key"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+    let help = stdout(&env.run(&["logout", "--help"]));
+    assert!(
+        help.contains("with --remote (or `KEYHOLE_REMOTE`), of that remote only"),
+        "{help}"
+    );
+
+    let out = env.run(&["--remote", "two", "logout", "--all", "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        json_of(&out),
+        json!([{"remote": "two", "account": "key@example.com", "revoked": [], "cleared": true}])
+    );
+    assert_eq!(code(&env.run(&["--remote", "two", "token"])), 4);
+    assert_eq!(
+        stdout(&env.run(&["--remote", "one", "token"])),
+        "good-key\n"
+    );
+
+    env.vars.push(("KEYHOLE_REMOTE".into(), "three".into()));
+    let out = env.run(&["logout", "--all", "--json"]);
+    assert_eq!(
+        json_of(&out).as_array().unwrap().len(),
+        1,
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(code(&env.run(&["token"])), 4);
+    env.vars.clear();
+    assert_eq!(
+        stdout(&env.run(&["--remote", "one", "token"])),
+        "good-key\n"
+    );
+
+    // No remote named: every account everywhere.
+    assert_eq!(
+        code(&env.run(&["login", "--api-key", "good-key", "--remote", "two"])),
+        0
+    );
+    let out = env.run(&["logout", "--all", "--json"]);
+    assert_eq!(
+        json_of(&out).as_array().unwrap().len(),
+        2,
+        "{}",
+        stdout(&out)
+    );
+    for remote in ["one", "two", "three"] {
+        assert_eq!(code(&env.run(&["--remote", remote, "token"])), 4);
+    }
+}
+
+#[test]
+fn status_all_marks_the_active_account_of_each_remote() {
+    let env = Env::new();
+    let p = Provider::start();
+    env.add_remote(&p);
+    assert_eq!(code(&env.run(&["login", "--api-key", "good-key"])), 0);
+    assert_eq!(code(&env.run(&["login", "--device", "--no-open"])), 0);
+    let out = env.run(&["status", "--all"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    let line = |who: &str| {
+        text.lines()
+            .find(|l| l.contains(who))
+            .unwrap_or_else(|| panic!("no line for {who}:\n{text}"))
+            .to_owned()
+    };
+    assert!(line("ada@example.com").contains("(active)"), "{text}");
+    assert!(!line("key@example.com").contains("(active)"), "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("local")).count(),
+        1,
+        "the remote is named once\n{text}"
+    );
+
+    let all = json_of(&env.run(&["status", "--all", "--json"]));
+    let active: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["active"] == true)
+        .filter_map(|s| s["account"].as_str())
+        .collect();
+    assert_eq!(active, ["ada@example.com"], "{all}");
+
+    assert_eq!(code(&env.run(&["switch", "key@example.com"])), 0);
+    let text = stdout(&env.run(&["status", "--all"]));
+    assert!(
+        text.lines()
+            .any(|l| l.contains("key@example.com") && l.contains("(active)")),
+        "{text}"
     );
 }

@@ -96,6 +96,9 @@ fn a_forbidden_key_is_refused_with_its_own_error() {
         forbidden["code"], invalid["code"],
         "{forbidden} vs {invalid}"
     );
+    // Scripts can tell them apart by the HTTP status as well, without parsing text.
+    assert_eq!(forbidden["status"], 403, "{forbidden}");
+    assert_eq!(invalid["status"], 401, "{invalid}");
 }
 
 #[test]

@@ -160,6 +160,26 @@ fn status_all_and_logout_all_cover_every_account() {
         accounts.contains(&"otto@example.test") && accounts.contains(&"pam@example.test"),
         "{all}"
     );
+    // People see which account is the active one (the newest login).
+    let run = env.run(["status", "--all"]);
+    run.expect_ok();
+    let line = |who: &str| {
+        run.stdout
+            .lines()
+            .find(|l| l.contains(who))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(
+        line("pam@example.test").contains("(active)"),
+        "{}",
+        run.describe()
+    );
+    assert!(
+        !line("otto@example.test").contains("(active)"),
+        "{}",
+        run.describe()
+    );
 
     let run = env.run(["logout", "--all", "--json"]);
     run.expect_ok();

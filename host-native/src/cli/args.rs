@@ -43,7 +43,7 @@ pub enum Command {
     SetKey(SetKeyArgs),
     /// Show who is logged in where
     Status {
-        /// Every account on every remote
+        /// Every account of every remote; with --remote (or `KEYHOLE_REMOTE`), of that remote only
         #[arg(long)]
         all: bool,
     },
@@ -51,7 +51,7 @@ pub enum Command {
     Token,
     /// Revoke the tokens at the provider and remove the local credentials
     Logout {
-        /// Every account on every remote
+        /// Every account of every remote; with --remote (or `KEYHOLE_REMOTE`), of that remote only
         #[arg(long)]
         all: bool,
     },

@@ -9,10 +9,10 @@
 //! | --- | --- |
 //! | `login` | `{"event":"prompt","user_code","verification_uri","verification_uri_complete","expires_in"}` (device), `{"event":"open_browser","url"}` (browser with `--no-open`, or a browser that failed), last `{"event":"login","remote","account","auth_type"}` |
 //! | `set-key` | `{"event":"set_key","remote","account","auth_type":"api_key"}` |
-//! | `status [--all]` | `{"logged_in":true,"remote","remote_url","account","auth_type","source","expires_at_ms","expires_at","project"}` or `{"logged_in":false,"remote","account"}` (exit 4); an array with `--all` |
+//! | `status [--all]` | `{"logged_in":true,"remote","remote_url","account","active","auth_type","source","expires_at_ms","expires_at","project"}` or `{"logged_in":false,"remote","account"}` (`account` null unless the remote has it configured; exit 4); an array with `--all` (every account of the `--remote` given, else of every remote) |
 //! | `token` | (no JSON) the credential and a newline on stdout |
-//! | `logout [--all]` | `{"remote","account","revoked":[…],"cleared":true}` (+ `revocation_error`); an array with `--all` |
-//! | `test` | `{"ok":true,"status","elapsed_ms","identity":{…},"auth_type"}` |
+//! | `logout [--all]` | `{"remote","account","revoked":[…],"cleared":true}` (+ `revocation_error`); an array with `--all` (every account of the `--remote` given, else of every remote) |
+//! | `test` | `{"ok":true,"status","elapsed_ms","identity":{…},"auth_type"}`; a failure is the error line plus `status` (null without a response) and `elapsed_ms` (null without a request) |
 //! | `remote add/list/use/remove` | `{"event":"remote_added","remote","current"}`, an array of remotes, `{"event":"remote_used"…}`, `{"event":"remote_removed"…}` |
 //! | `switch`, `project` | `{"event":"switch","remote","account"}`, `{"remote","account","project"}` |
 //! | any failure | `{"event":"error","ok":false,"code","message"}` with `code` an `AuthError` code or `usage`/`error` |
@@ -33,7 +33,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use clap::{CommandFactory, FromArgMatches};
 use keyhole_core::client::{
-    AuthType, CredentialOptions, DEFAULT_ACCOUNT, LoginOutcome, StatusReport, TestOptions,
+    AuthType, CredentialOptions, DEFAULT_ACCOUNT, LoginOutcome, StatusReport, TestFailure,
+    TestOptions,
 };
 use keyhole_core::{AuthError, Endpoints, Secret};
 use serde_json::{Value, json};
@@ -63,6 +64,8 @@ pub enum CliError {
     Usage(String),
     /// An authentication flow failed (exit 4 when a login is needed, else 1)
     Auth(AuthError),
+    /// `test` failed; the JSON error also carries the check's HTTP status and time
+    Test(TestFailure),
     /// Anything else (exit 1)
     Other(String),
 }
@@ -71,7 +74,9 @@ impl CliError {
     fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage(_) => EXIT_USAGE,
-            CliError::Auth(e) if e.needs_login() => EXIT_AUTH,
+            CliError::Auth(e) | CliError::Test(TestFailure { error: e, .. }) if e.needs_login() => {
+                EXIT_AUTH
+            }
             _ => EXIT_ERROR,
         }
     }
@@ -79,7 +84,7 @@ impl CliError {
     fn code(&self) -> &'static str {
         match self {
             CliError::Usage(_) => "usage",
-            CliError::Auth(e) => e.code(),
+            CliError::Auth(e) | CliError::Test(TestFailure { error: e, .. }) => e.code(),
             CliError::Other(_) => "error",
         }
     }
@@ -87,8 +92,18 @@ impl CliError {
     fn message(&self) -> String {
         match self {
             CliError::Usage(m) | CliError::Other(m) => m.clone(),
-            CliError::Auth(e) => e.to_string(),
+            CliError::Auth(e) | CliError::Test(TestFailure { error: e, .. }) => e.to_string(),
         }
+    }
+
+    /// Fields the JSON error carries besides `code` and `message`
+    fn details(&self) -> serde_json::Map<String, Value> {
+        let mut details = serde_json::Map::new();
+        if let CliError::Test(f) = self {
+            details.insert("status".into(), json!(f.status));
+            details.insert("elapsed_ms".into(), json!(f.elapsed_ms));
+        }
+        details
     }
 }
 
@@ -116,10 +131,16 @@ where
         "The remote to use (default: the current one, or the only one; env `{}`)",
         app.env_name("REMOTE")
     );
+    let all_help = format!(
+        "Every account of every remote; with --remote (or `{}`), of that remote only",
+        app.env_name("REMOTE")
+    );
     let command = Cli::command()
         .name(app.name().to_owned())
         .bin_name(app.name().to_owned())
-        .mut_arg("remote", |a| a.help(remote_help));
+        .mut_arg("remote", |a| a.help(remote_help))
+        .mut_subcommand("status", |c| c.mut_arg("all", |a| a.help(all_help.clone())))
+        .mut_subcommand("logout", |c| c.mut_arg("all", |a| a.help(all_help)));
     let cli = match command
         .try_get_matches_from(args)
         .and_then(|m| Cli::from_arg_matches(&m))
@@ -141,7 +162,7 @@ where
     match ctx.dispatch(engine, cli.command) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            out.error(e.code(), &e.message());
+            out.error(e.code(), &e.message(), e.details());
             ExitCode::from(e.exit_code())
         }
     }
@@ -184,7 +205,9 @@ fn read_stdin_secret(what: &str) -> Result<Secret, CliError> {
         .map_err(|e| CliError::Other(format!("cannot read the {what} from stdin: {e}")))?;
     let value = text.trim().to_owned();
     if value.is_empty() {
-        return Err(CliError::Usage(format!("standard input held no {what}")));
+        return Err(CliError::Usage(format!(
+            "standard input held no {what}; pipe it in, e.g. `printf '%s' \"$KEY\" | …`"
+        )));
     }
     Ok(Secret::new(value))
 }
@@ -192,7 +215,9 @@ fn read_stdin_secret(what: &str) -> Result<Secret, CliError> {
 fn non_empty_secret(value: String, what: &str) -> Result<Secret, CliError> {
     let value = value.trim().to_owned();
     if value.is_empty() {
-        return Err(CliError::Usage(format!("{what} got an empty key")));
+        return Err(CliError::Usage(format!(
+            "{what} got an empty key; run the command again and paste the key"
+        )));
     }
     Ok(Secret::new(value))
 }
@@ -417,7 +442,12 @@ impl Ctx<'_> {
         source: Option<Source>,
     ) -> Value {
         if !report.logged_in {
-            return json!({"logged_in": false, "remote": report.remote, "account": report.account});
+            // Only an account this remote knows of; `default` is a placeholder, not an account.
+            let account = remote
+                .accounts
+                .contains_key(&report.account)
+                .then_some(&report.account);
+            return json!({"logged_in": false, "remote": report.remote, "account": account});
         }
         let source = if report.from_env {
             Source::Env
@@ -429,6 +459,7 @@ impl Ctx<'_> {
             "remote": report.remote,
             "remote_url": remote.url(),
             "account": report.account,
+            "active": report.account == current_account(remote),
             "auth_type": report.auth_type.map(AuthType::as_str),
             "source": source.as_str(),
             "expires_at_ms": report.expires_at_ms,
@@ -437,23 +468,45 @@ impl Ctx<'_> {
         })
     }
 
-    fn print_status_human(&self, v: &Value) {
+    /// `name (url)`, the first line of a remote's status
+    fn remote_heading(&self, name: &str, remote: &RemoteConfig) -> String {
+        let url = remote.url().map(|u| format!(" ({u})")).unwrap_or_default();
+        format!("{}{url}", self.out.bold(name))
+    }
+
+    /// One account's status; `all` lists accounts under a heading per remote (printed by the
+    /// caller) and marks the active one of each remote
+    fn print_status_human(&self, remote: &RemoteConfig, v: &Value, all: bool) {
         let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-        let remote = text("remote");
+        let name = text("remote");
         if v["logged_in"] != json!(true) {
-            self.out.result(&format!(
-                "{remote}: not logged in; run `{} login`",
-                self.app.name()
-            ));
+            if all {
+                let who = v["account"]
+                    .as_str()
+                    .map(|a| format!(" as {a}"))
+                    .unwrap_or_default();
+                self.out.result(&format!(
+                    "  Not logged in{who}; run `{} --remote {name} login`",
+                    self.app.name()
+                ));
+            } else {
+                self.out.result(&format!(
+                    "{name}: not logged in; run `{} login`",
+                    self.app.name()
+                ));
+            }
             return;
         }
-        let url = v["remote_url"]
-            .as_str()
-            .map(|u| format!(" ({u})"))
-            .unwrap_or_default();
-        self.out.result(&format!("{}{url}", self.out.bold(&remote)));
+        if !all {
+            self.out.result(&self.remote_heading(&name, remote));
+        }
+        let active = if all && v["active"] == json!(true) {
+            " (active)"
+        } else {
+            ""
+        };
         self.out.result(&format!(
-            "  Logged in as {} ({}, from {})",
+            "  Logged in as {} ({}, from {}){active}",
             text("account"),
             text("auth_type"),
             text("source")
@@ -490,16 +543,22 @@ impl Ctx<'_> {
                 self.out
                     .result("no remotes configured; add one with `remote add`");
             }
-            for v in &results {
-                self.print_status_human(v);
+            let mut heading: Option<&str> = None;
+            for ((name, remote, _), v) in targets.iter().zip(&results) {
+                if all && heading != Some(name.as_str()) {
+                    self.out.result(&self.remote_heading(name, remote));
+                    heading = Some(name);
+                }
+                self.print_status_human(remote, v, all);
             }
         }
         Ok(if any_logged_in { EXIT_OK } else { EXIT_AUTH })
     }
 
-    /// The (remote, config, account) triples a command acts on: every account of every remote
-    /// with `all` (plus the current account of a remote without any when `with_empty`), else the
-    /// selected remote's current account
+    /// The (remote, config, account) triples a command acts on: with `all` every account of the
+    /// remote named by `--remote`/the environment, or of every remote when none is named (plus
+    /// the current account of a remote without any when `with_empty`); else the selected remote's
+    /// current account
     fn targets(
         &self,
         config: &Config,
@@ -511,8 +570,16 @@ impl Ctx<'_> {
             let account = current_account(&r);
             return Ok(vec![(name, r, account)]);
         }
+        let remotes = match self.remote_flag {
+            Some(_) => vec![self.remote_of(config)?],
+            None => config
+                .remotes
+                .iter()
+                .map(|(name, r)| (name.clone(), r.clone()))
+                .collect(),
+        };
         let mut targets = Vec::new();
-        for (name, r) in &config.remotes {
+        for (name, r) in &remotes {
             let mut accounts: Vec<String> = r.accounts.keys().cloned().collect();
             if accounts.is_empty() && with_empty {
                 accounts.push(current_account(r));
@@ -613,18 +680,23 @@ impl Ctx<'_> {
             credential: self.credential_options(&remote, &account),
         };
         let spec = remote.spec(&name, &[]);
+        // The core checks with the key check's method, or GET for a bare --url.
+        let method = remote
+            .key_check
+            .as_ref()
+            .map_or("GET", |k| k.method.as_str());
         let report = match engine.test(&spec, &account, &options) {
             Ok(report) => report,
-            Err(e) => {
+            Err(failure) => {
                 if a.verbose {
-                    eprintln!("test failed: {}", e.code());
+                    eprintln!("{}", verbose_failure(method, &failure));
                 }
-                return Err(e.into());
+                return Err(CliError::Test(failure));
             }
         };
         if a.verbose {
             eprintln!(
-                "GET {} -> HTTP {} in {} ms",
+                "{method} {} -> HTTP {} in {} ms",
                 report.url, report.status, report.elapsed_ms
             );
         }
@@ -859,6 +931,21 @@ impl Ctx<'_> {
     }
 }
 
+/// The `--verbose` line of a failed `test`: the request and what came back, and when
+fn verbose_failure(method: &str, f: &TestFailure) -> String {
+    let Some(url) = &f.url else {
+        return format!("no request was made ({})", f.error.code());
+    };
+    match (f.status, f.elapsed_ms) {
+        (Some(status), Some(ms)) => format!("{method} {url} -> HTTP {status} in {ms} ms"),
+        (None, Some(ms)) => format!(
+            "{method} {url} -> no response after {ms} ms ({})",
+            f.error.code()
+        ),
+        (_, None) => format!("{method} {url} -> not sent ({})", f.error.code()),
+    }
+}
+
 fn remote_from_args(a: RemoteAddArgs) -> Result<RemoteConfig, CliError> {
     let mut identity = BTreeMap::new();
     for pair in &a.key_check_identity {
@@ -891,7 +978,9 @@ fn remote_from_args(a: RemoteAddArgs) -> Result<RemoteConfig, CliError> {
     .flatten()
     {
         if url::Url::parse(url).is_err() {
-            return Err(CliError::Usage(format!("`{url}` is not a valid URL")));
+            return Err(CliError::Usage(format!(
+                "`{url}` is not a valid URL; give a full URL such as https://id.example.com"
+            )));
         }
     }
     Ok(RemoteConfig {

@@ -82,12 +82,14 @@ impl Out {
         }
     }
 
-    /// An error: a JSON line on stdout, or `error: …` on stderr
-    pub fn error(&self, code: &str, message: &str) {
+    /// An error: a JSON line on stdout (with `details` as extra fields), or `error: …` on stderr
+    pub fn error(&self, code: &str, message: &str, details: serde_json::Map<String, Value>) {
         if self.json {
-            self.json_line(
-                &json!({"event": "error", "ok": false, "code": code, "message": message}),
-            );
+            let mut line = json!({"event": "error", "ok": false, "code": code, "message": message});
+            if let Value::Object(fields) = &mut line {
+                fields.extend(details);
+            }
+            self.json_line(&line);
         } else {
             eprintln!("{} {message}", self.paint("31", "error:"));
         }
