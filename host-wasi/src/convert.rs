@@ -4,7 +4,8 @@
 //! WIT values and leave as the wire JSON the transcripts pin. Every conversion lives here once.
 
 use keyhole_core::http::{Body, Method, Param};
-use keyhole_core::{AuthError, StoreError};
+use keyhole_core::wire::{self, WireValue};
+use keyhole_core::{AuthError, Output, StoreError};
 use keyhole_core::{HttpRequest, HttpResponse, Input, Prompt, Secret, StoreOp, TransportError};
 use serde_json::{Value, json};
 
@@ -104,86 +105,51 @@ pub(crate) fn input_to_wit(input: &Input) -> m::Input {
     }
 }
 
-/// A WIT output in the wire JSON form (`keyhole_core::wire::output_to_wire`'s shape)
+/// A machine's `done` value as the component sent it: its JSON wire form
+struct DoneValue(Value);
+
+impl WireValue for DoneValue {
+    fn to_wire(&self) -> Value {
+        self.0.clone()
+    }
+}
+
+/// A WIT output in the wire JSON form, written by the core's own `wire::output_to_wire`
+///
+/// The output is first turned back into the core's `Output` (the request with its form, the
+/// error with every field), so what the transcripts compare is exactly what the native runner
+/// writes, and a field lost at the WIT boundary shows up as a difference.
 pub(crate) fn output_to_wire(output: m::Output) -> Value {
-    match output {
-        m::Output::Send(r) => request_to_wire(r),
-        m::Output::Store(op) => wire_store_op(op),
-        m::Output::Show(p) => json!({
-            "type": "show",
-            "user_code": p.user_code,
-            "verification_uri": p.verification_uri,
-            "verification_uri_complete": p.verification_uri_complete,
-            "expires_in_s": p.expires_in_s,
-            "expires_at_ms": p.expires_at_ms,
-        }),
-        m::Output::OpenBrowser(url) => json!({ "type": "open_browser", "url": url }),
-        m::Output::Wait(until_ms) => json!({ "type": "wait", "until_ms": until_ms }),
-        m::Output::Done(Ok(value)) => json!({
-            "type": "done",
-            // The component wrote it with serde_json; unreadable JSON would be a component bug,
-            // kept visible rather than hidden.
-            "ok": serde_json::from_str::<Value>(&value)
-                .unwrap_or_else(|e| json!({ "unreadable_done_value": e.to_string() })),
-        }),
-        m::Output::Done(Err(error)) => {
-            json!({ "type": "done", "error": auth_error_to_wire(error) })
-        }
-    }
+    let output: Output<DoneValue> = match output {
+        m::Output::Send(r) => Output::Send(request_from_wit(r)),
+        m::Output::Store(op) => Output::Store(store_op_from_wit(op)),
+        m::Output::Show(p) => Output::Show(prompt_from_wit(p)),
+        m::Output::OpenBrowser(url) => Output::OpenBrowser(url),
+        m::Output::Wait(until_ms) => Output::Wait { until_ms },
+        m::Output::Done(result) => Output::Done(
+            result
+                // The component wrote it with serde_json; unreadable JSON would be a component
+                // bug, kept visible rather than hidden.
+                .map(|json| {
+                    DoneValue(
+                        serde_json::from_str(&json)
+                            .unwrap_or_else(|e| json!({ "unreadable_done_value": e.to_string() })),
+                    )
+                })
+                .map_err(|error| auth_error_to_core(error.kind)),
+        ),
+    };
+    wire::output_to_wire(&output)
 }
 
-fn request_to_wire(r: t::HttpRequest) -> Value {
-    let pair = |(n, v): (String, String)| json!([n, v]);
-    let is_form = r
-        .headers
-        .iter()
-        .any(|(n, v)| n == "content-type" && v == FORM);
-    let mut out = serde_json::Map::new();
-    out.insert("type".into(), json!("send"));
-    out.insert(
-        "method".into(),
-        json!(match r.method {
-            t::Method::Get => "GET",
-            t::Method::Post => "POST",
-        }),
-    );
-    out.insert("url".into(), json!(r.url));
-    let headers = r
-        .headers
-        .into_iter()
-        .filter(|(n, v)| !(is_form && n == "content-type" && v == FORM))
-        .map(pair);
-    out.insert("headers".into(), Value::Array(headers.collect()));
-    if is_form {
-        let form = form_urlencoded::parse(&r.body)
-            .map(|(k, v)| pair((k.into_owned(), v.into_owned())))
-            .collect();
-        out.insert("form".into(), Value::Array(form));
-    }
-    out.insert("max_response_bytes".into(), json!(r.max_response_bytes));
-    Value::Object(out)
-}
-
-fn wire_store_op(op: t::StoreOp) -> Value {
-    let simple = |op: &str, key: String| json!({ "type": "store", "op": op, "key": key });
+fn store_op_from_wit(op: t::StoreOp) -> StoreOp {
     match op {
-        t::StoreOp::Load(key) => simple("load", key),
-        t::StoreOp::Delete(key) => simple("delete", key),
-        t::StoreOp::Lock(key) => simple("lock", key),
-        t::StoreOp::Unlock(key) => simple("unlock", key),
-        t::StoreOp::CompareAndSwap(c) => json!({
-            "type": "store",
-            "op": "compare_and_swap",
-            "key": c.key,
-            "expected": c.expected,
-            "new": c.new,
-        }),
+        t::StoreOp::Load(key) => StoreOp::Load { key },
+        t::StoreOp::Delete(key) => StoreOp::Delete { key },
+        t::StoreOp::Lock(key) => StoreOp::Lock { key },
+        t::StoreOp::Unlock(key) => StoreOp::Unlock { key },
+        t::StoreOp::CompareAndSwap(c) => cas_op(c.key, c.expected, c.new),
     }
-}
-
-/// A WIT error in the wire form `{"code", "message"}` (`keyhole_core::wire::error_to_wire`'s shape)
-pub fn auth_error_to_wire(error: t::AuthError) -> Value {
-    json!({ "code": auth_error_to_core(error.kind).code(), "message": error.message })
 }
 
 /// The core's error for a WIT error: every field comes across, so its message is the same

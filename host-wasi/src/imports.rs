@@ -34,6 +34,9 @@ impl HostState {
     }
 }
 
+/// How many compare-and-swap rounds `secrets.set` tries before giving up to a busy writer
+const SET_ATTEMPTS: usize = 16;
+
 impl t::Host for HostState {}
 
 impl http::Host for HostState {
@@ -63,7 +66,7 @@ impl secrets::Host for HostState {
     fn set(&mut self, key: String, value: String) -> Result<Result<(), t::SecretError>> {
         // The core's store has no blind write; compare-and-swap against what is there until the
         // swap lands gives one without a second code path in the adapters.
-        loop {
+        for _ in 0..SET_ATTEMPTS {
             let current = match self.store_op("secrets.set", StoreOp::Load { key: key.clone() })? {
                 Ok(current) => current,
                 Err(e) => return Ok(Err(e)),
@@ -75,6 +78,9 @@ impl secrets::Host for HostState {
                 Err(e) => return Ok(Err(e)),
             }
         }
+        Ok(Err(t::SecretError::Other(format!(
+            "the record kept changing while writing it ({SET_ATTEMPTS} attempts); another process is writing it, try again"
+        ))))
     }
 
     fn delete(&mut self, key: String) -> Result<Result<(), t::SecretError>> {
@@ -135,6 +141,8 @@ impl host::Host for HostState {
         Ok(self.io("host.open-browser")?.open_browser(&url))
     }
 
+    /// The attached `Io` owns the loopback listener (for the CLI, `WasiEngine` bound it and passed
+    /// its port to the guest), so `port` names what it already listens on
     fn wait_callback(&mut self, _port: u16, timeout_ms: u64) -> Result<Option<String>> {
         let io = self.io("host.wait-callback")?;
         let until = io.now_ms().saturating_add(timeout_ms);

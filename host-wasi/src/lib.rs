@@ -11,9 +11,20 @@
 //! 3. [`Instance::machine`] builds one of the core's machines inside the component; it is fed and
 //!    drained exactly like a native machine, in the wire JSON form of `tests/transcripts/README.md`.
 //!
+//! 4. [`Instance::token`], [`Instance::login_device`] and the rest of the `client` export run the
+//!    core's high-level operations inside the component with the attached `Io`;
+//!    [`WasiEngine`] puts them behind host-native's `Engine` trait, which is all the
+//!    `keyhole-wasi` binary is: `keyhole`'s command line with the core in wasmtime.
+//!
 //! Every failure is an [`Error`] naming the operation: a missing, malformed or incompatible
-//! component, a trap inside the guest, or a failing import. Nothing here writes credentials except
-//! through the guest's own store operations, so a failed call leaves them as they were.
+//! component, a trap inside the guest, or a failing import. Credentials are written only by the
+//! guest's compare-and-swap operations, whole records at a time, so a failure in the middle of an
+//! operation leaves the last completed write.
+//!
+//! The `keyhole-wasi` binary embeds the component its build script built (`build.rs`: a nested
+//! `cargo build -p keyhole-core --target wasm32-wasip2 --profile wasm --features component`), so
+//! it is one self-contained file; `KEYHOLE_COMPONENT=/path/to/component.wasm` runs another
+//! component instead (a newer build, a test of a broken one).
 #![deny(missing_docs)]
 
 mod cache;
@@ -32,7 +43,6 @@ use wasmtime::{Engine, Store};
 
 pub use cache::{CacheOutcome, default_cache_dir};
 pub use client::ClientResult;
-pub use convert::auth_error_to_wire;
 pub use engine::{ComponentSource, WasiEngine};
 
 /// The `bindgen!` output, kept out of the public API
@@ -83,7 +93,7 @@ pub enum Error {
     Incompatible(String),
     /// A call into the guest trapped or an import failed
     #[error(
-        "the keyhole component failed during {operation}: {detail}; stored credentials were not changed by this failure"
+        "the keyhole component failed during {operation}: {detail}; stored credentials are only ever replaced whole, so they are as the last completed write left them"
     )]
     Call {
         /// What was being done, e.g. `device_login.handle-input`

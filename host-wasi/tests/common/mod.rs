@@ -45,7 +45,10 @@ pub fn read_transcript(path: &Path) -> Value {
 }
 
 fn hex(s: &str) -> Vec<u8> {
-    assert!(s.len() % 2 == 0, "random_hex must have an even length");
+    assert!(
+        s.len().is_multiple_of(2),
+        "random_hex must have an even length"
+    );
     (0..s.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex digits"))
