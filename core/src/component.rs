@@ -521,7 +521,7 @@ impl c::Guest for Component {
         remote: c::Remote,
         account: String,
         options: c::TestOptions,
-    ) -> Result<c::TestReport, t::AuthError> {
+    ) -> Result<c::TestReport, c::TestFailure> {
         let remote = remote_from_wit(remote);
         let options = TestOptions {
             method: match options.method {
@@ -533,15 +533,20 @@ impl c::Guest for Component {
             key: options.key.map(Secret::new),
             credential: credential_options_from_wit(options.credential),
         };
-        finish(
-            ops::test(&mut io(), &remote, &account, &options).map(|r| c::TestReport {
+        ops::test(&mut io(), &remote, &account, &options)
+            .map(|r| c::TestReport {
                 url: r.url,
                 status: r.status,
                 elapsed_ms: r.elapsed_ms,
                 identity: r.identity.into_iter().collect(),
                 auth_type: auth_type_to_wit(r.auth_type),
-            }),
-        )
+            })
+            .map_err(|f| c::TestFailure {
+                error: auth_error_to_wit(&f.error),
+                url: f.url,
+                status: f.status,
+                elapsed_ms: f.elapsed_ms,
+            })
     }
 }
 

@@ -4,8 +4,8 @@
 //! host would give, field for field) and `Err(Error)` when the component could not run it.
 
 use keyhole_core::client::{
-    AuthType, CredentialOptions, LoginOutcome, LogoutOutcome, RemoteSpec, StatusReport, TestMethod,
-    TestOptions, TestReport,
+    AuthType, CredentialOptions, LoginOutcome, LogoutOutcome, RemoteSpec, StatusReport,
+    TestFailure, TestMethod, TestOptions, TestReport,
 };
 use keyhole_core::credential::{
     CredentialKind, CredentialSource, EnvPrecedence, ResolvedCredential,
@@ -178,13 +178,13 @@ impl Instance {
         done("forget", r, |()| ())
     }
 
-    /// `client.test`
+    /// `client.test`: a failure keeps what is known of the check request
     pub fn test(
         &mut self,
         remote: &RemoteSpec,
         account: &str,
         options: &TestOptions,
-    ) -> ClientResult<TestReport> {
+    ) -> Result<Result<TestReport, TestFailure>, Error> {
         let options = c::TestOptions {
             method: match options.method {
                 TestMethod::Auto => c::TestMethod::Auto,
@@ -201,13 +201,22 @@ impl Instance {
             account,
             &options,
         );
-        done("test", r, |t| TestReport {
-            url: t.url,
-            status: t.status,
-            elapsed_ms: t.elapsed_ms,
-            identity: t.identity.into_iter().collect(),
-            auth_type: auth_type_from_wit(t.auth_type),
-        })
+        match r {
+            Ok(Ok(t)) => Ok(Ok(TestReport {
+                url: t.url,
+                status: t.status,
+                elapsed_ms: t.elapsed_ms,
+                identity: t.identity.into_iter().collect(),
+                auth_type: auth_type_from_wit(t.auth_type),
+            })),
+            Ok(Err(f)) => Ok(Err(TestFailure {
+                error: auth_error_to_core(f.error.kind),
+                url: f.url,
+                status: f.status,
+                elapsed_ms: f.elapsed_ms,
+            })),
+            Err(trap) => Err(Error::call("client.test", trap)),
+        }
     }
 }
 

@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use keyhole_core::client::{
-    CredentialOptions, LoginOutcome, LogoutOutcome, RemoteSpec, StatusReport, TestOptions,
-    TestReport,
+    CredentialOptions, LoginOutcome, LogoutOutcome, RemoteSpec, StatusReport, TestFailure,
+    TestOptions, TestReport,
 };
 use keyhole_core::credential::ResolvedCredential;
 use keyhole_core::{
@@ -218,8 +218,19 @@ impl Engine for WasiEngine {
         remote: &RemoteSpec,
         account: &str,
         options: &TestOptions,
-    ) -> Result<TestReport, AuthError> {
-        self.run(Box::new(Silent), None, |i| i.test(remote, account, options))
+    ) -> Result<TestReport, TestFailure> {
+        let mut failure = None;
+        let report = self.run(Box::new(Silent), None, |i| {
+            i.test(remote, account, options).map(|result| {
+                result.map_err(|f| {
+                    // Keep what is known of the request; `run` carries only the error itself.
+                    let error = f.error.clone();
+                    failure = Some(f);
+                    error
+                })
+            })
+        });
+        report.map_err(|error| failure.unwrap_or_else(|| error.into()))
     }
 
     fn store_source(&self) -> Option<Source> {
