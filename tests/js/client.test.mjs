@@ -117,6 +117,12 @@ test("API keys through the client export: checked before they are stored, then t
   const report = keyhole.client.test(remote, login.account, options);
   assert.equal(report.status, 200);
   assert.deepEqual(report.identity, [["email", "ada@example.test"]]);
+  // A failing test says what was called and what came back.
+  const failing = { ...options, key: "key_forbidden_eve" };
+  assert.throws(
+    () => keyhole.client.test(remote, login.account, failing),
+    (e) => e.payload?.error?.kind?.tag === "insufficient-permission" && e.payload.status === 403 && e.payload.url === `${provider.issuer}/api/me`,
+  );
 });
 
 test("a secret store that cannot answer is a storage error from the client, and the instance lives on", async () => {
