@@ -19,9 +19,12 @@ pub fn component_bytes() -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("the built component {path:?}: {e}"))
 }
 
-/// A runtime compiled in memory, without touching any cache directory
-pub fn runtime() -> Runtime {
-    Runtime::from_bytes(&component_bytes(), None).expect("the built component loads")
+/// A runtime compiled in memory (once per test binary), without touching any cache directory
+pub fn runtime() -> &'static Runtime {
+    static RUNTIME: std::sync::OnceLock<Runtime> = std::sync::OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        Runtime::from_bytes(&component_bytes(), None).expect("the built component loads")
+    })
 }
 
 pub fn transcript_dir() -> PathBuf {
