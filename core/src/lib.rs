@@ -47,6 +47,8 @@ pub mod discovery;
 mod drive;
 mod error;
 pub mod http;
+#[cfg(feature = "js")]
+mod js;
 pub mod key_check;
 mod machine;
 pub mod oauth;

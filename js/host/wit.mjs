@@ -1,0 +1,120 @@
+// Between the transcript JSON (tests/transcripts/README.md) and the component's WIT values as jco
+// represents them (variants `{tag, val}`, u64 as BigInt, option as value-or-undefined, records in
+// camelCase). The JS twin of host-wasi/src/convert.rs.
+//
+// `wireMachine` wraps a `machines` resource so that it speaks the transcript JSON: the same
+// replayer and the same async driver (js/driver.mjs) then run the wasm-bindgen classes and the
+// component alike.
+
+const FORM = "application/x-www-form-urlencoded";
+const utf8 = new TextEncoder();
+
+/** `{type: "start"}`-style JSON input → the WIT `input` variant */
+export function inputToWit(input) {
+  switch (input.type) {
+    case "start":
+      return { tag: "start" };
+    case "timer":
+      return { tag: "timer" };
+    case "callback":
+      return { tag: "callback", val: input.target };
+    case "response":
+      return { tag: "response", val: responseToWit(input) };
+    case "transport_failed":
+      return { tag: "transport-failed", val: transportErrorToWit(input.error, input.message) };
+    case "stored":
+      if (input.error !== undefined) {
+        return { tag: "stored", val: { tag: "err", val: { tag: input.error, val: input.message ?? "" } } };
+      }
+      return { tag: "stored", val: { tag: "ok", val: input.value ?? undefined } };
+    default:
+      throw new TypeError(`keyhole: unknown input type ${JSON.stringify(input.type)}`);
+  }
+}
+
+/** A `response` input's status, headers and body as the WIT `http-response` */
+export function responseToWit({ status, headers = {}, body, body_base64: base64 }) {
+  // The wire form reads headers from a JSON object in key order, lower-casing names (wire.rs).
+  const pairs = Object.keys(headers ?? {})
+    .sort()
+    .map((name) => [name.toLowerCase(), headers[name]]);
+  const bytes = base64 !== undefined ? Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)) : utf8.encode(body ?? "");
+  return { status, headers: pairs, body: bytes };
+}
+
+export function transportErrorToWit(kind, message = "transport error") {
+  const tag = kind.replaceAll("_", "-");
+  return tag === "other" ? { tag, val: message } : { tag };
+}
+
+/** The WIT `output` variant → its transcript JSON */
+export function outputToWire(output) {
+  const v = output.val;
+  switch (output.tag) {
+    case "send":
+      return requestToWire(v);
+    case "store":
+      return storeOpToWire(v);
+    case "show":
+      return {
+        type: "show",
+        user_code: v.userCode,
+        verification_uri: v.verificationUri,
+        verification_uri_complete: v.verificationUriComplete ?? null,
+        expires_in_s: Number(v.expiresInS),
+        expires_at_ms: Number(v.expiresAtMs),
+      };
+    case "open-browser":
+      return { type: "open_browser", url: v };
+    case "wait":
+      return { type: "wait", until_ms: v === undefined ? null : Number(v) };
+    case "done":
+      return v.tag === "ok" ? { type: "done", ok: JSON.parse(v.val) } : { type: "done", error: authErrorToWire(v.val) };
+    default:
+      throw new Error(`keyhole: unknown output ${JSON.stringify(output.tag)} (host older than the component?)`);
+  }
+}
+
+/** The WIT `http-request` → a `send` output; a form body comes back as `form` pairs */
+export function requestToWire(r) {
+  const isForm = r.headers.some(([name, value]) => name === "content-type" && value === FORM);
+  const out = {
+    type: "send",
+    method: r.method.toUpperCase(),
+    url: r.url,
+    headers: r.headers.filter(([name, value]) => !(isForm && name === "content-type" && value === FORM)),
+  };
+  if (isForm) out.form = [...new URLSearchParams(new TextDecoder().decode(r.body))];
+  out.max_response_bytes = Number(r.maxResponseBytes);
+  return out;
+}
+
+function storeOpToWire(op) {
+  if (op.tag === "compare-and-swap") {
+    return { type: "store", op: "compare_and_swap", key: op.val.key, expected: op.val.expected ?? null, new: op.val.new };
+  }
+  return { type: "store", op: op.tag, key: op.val };
+}
+
+/** The WIT `auth-error` → `{code, message}`; the case name is the stable code with `-` for `_` */
+export function authErrorToWire(error) {
+  return { code: error.kind.tag.replaceAll("-", "_"), message: error.message };
+}
+
+/** A `machines` resource speaking transcript JSON: `handleInput(nowMs, input)` / `pollOutput()` */
+export function wireMachine(resource) {
+  return {
+    handleInput: (nowMs, input) => resource.handleInput(BigInt(nowMs), inputToWit(input)),
+    pollOutput: () => outputToWire(resource.pollOutput()),
+  };
+}
+
+/**
+ * Builds a machine from the component's `machines` export like the wasm-bindgen `Machine`
+ * constructor: `kind` is a transcript machine name (`device_login`), `random` the bytes a browser
+ * login needs (ignored by the other kinds)
+ */
+export function newMachine(machines, kind, config, nowMs, random) {
+  const resource = new machines.Machine(kind.replaceAll("_", "-"), JSON.stringify(config), BigInt(nowMs), Uint8Array.from(random ?? []));
+  return wireMachine(resource);
+}

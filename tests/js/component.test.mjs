@@ -1,0 +1,42 @@
+// The component under jco: every transcript replays exactly through the `machines` export, and a
+// config the core cannot use ends the flow with a `config` error instead of trapping.
+
+import assert from "node:assert/strict";
+import { before, describe, test } from "node:test";
+
+import { newMachine } from "../../js/host/wit.mjs";
+import { loadComponent, replay, transcripts } from "./support.mjs";
+
+let keyhole;
+before(async () => {
+  keyhole = await loadComponent();
+});
+
+describe("transcripts through the component's machines export", () => {
+  for (const transcript of transcripts()) {
+    test(transcript.file, () => {
+      replay(transcript, (kind, config, nowMs, random) => newMachine(keyhole.machines, kind, config, nowMs, random));
+    });
+  }
+});
+
+describe("bad arguments through the component", () => {
+  test("an unknown machine kind is a JS error before the component is entered", () => {
+    assert.throws(() => new keyhole.machines.Machine("kerberos", "{}", 0n, new Uint8Array()), TypeError);
+    const sample = transcripts()[0];
+    replay(sample, (kind, config, nowMs, random) => newMachine(keyhole.machines, kind, config, nowMs, random));
+  });
+
+  test("a config that is not JSON ends with a config error, and the instance keeps working", () => {
+    const broken = new keyhole.machines.Machine("device-login", "{not json", 0n, new Uint8Array());
+    broken.handleInput(0n, { tag: "start" });
+    const output = broken.pollOutput();
+    assert.equal(output.tag, "done");
+    assert.equal(output.val.tag, "err");
+    assert.equal(output.val.val.kind.tag, "config");
+    assert.match(output.val.val.message, /device_login/);
+    // The instance is not poisoned: a real transcript still replays.
+    const sample = transcripts()[0];
+    replay(sample, (kind, config, nowMs, random) => newMachine(keyhole.machines, kind, config, nowMs, random));
+  });
+});

@@ -1,0 +1,22 @@
+// Compiled (never run) by types.test.mjs: the package's TypeScript declarations describe the API
+// a TypeScript host writes against. A wrong shape here fails the type check.
+import { DeviceLogin, Machine, type Input, type Output } from "../../target/js/keyhole-core/node/keyhole.js";
+import { drive, fetchIo, KeyholeError, MemoryStore } from "../../target/js/keyhole-core/driver.mjs";
+
+const login = new DeviceLogin({ client: { client_id: "cli" } }, Date.now());
+const start: Input = { type: "start" };
+login.handleInput(Date.now(), start);
+const output: Output = login.pollOutput();
+if (output.type === "wait") {
+  const until: number | null = output.until_ms;
+  void until;
+} else if (output.type === "send") {
+  const pairs: [string, string][] = output.headers;
+  void pairs;
+}
+const browser = new Machine("browser_login", {}, 0, new Uint8Array(48));
+drive(browser, fetchIo({ store: new MemoryStore() })).catch((e: unknown) => {
+  if (e instanceof KeyholeError) console.error(e.code);
+});
+// @ts-expect-error: not a machine kind
+new Machine("kerberos", {}, 0);
