@@ -36,19 +36,22 @@ impl WireValue for () {
 }
 
 /// Any machine, driven with JSON outputs; what transcript runners, JS and the component use
-pub trait WireMachine: Debug {
+///
+/// Deliberately without `Debug`: a `dyn WireMachine` vtable would otherwise keep every machine's
+/// `Debug` code alive in the wasm artefacts (19 KB measured in the wasm-bindgen module). The
+/// redaction tests use [`DebugWireMachine`] (feature `wire-debug`, which the core's own tests
+/// enable) instead.
+pub trait WireMachine {
     /// Feeds one input (see [`Machine::handle_input`])
     fn handle_input(&mut self, now_ms: u64, input: Input);
     /// The next output as JSON (see [`Machine::poll_output`])
     fn poll_output_wire(&mut self) -> Value;
-    /// The next output as JSON and as its `Debug` text (for the redaction tests)
-    fn poll_output_with_debug(&mut self) -> (Value, String);
 }
 
 impl<M> WireMachine for M
 where
-    M: Machine + Debug,
-    M::Value: WireValue + Debug,
+    M: Machine,
+    M::Value: WireValue,
 {
     fn handle_input(&mut self, now_ms: u64, input: Input) {
         Machine::handle_input(self, now_ms, input)
@@ -57,10 +60,62 @@ where
     fn poll_output_wire(&mut self) -> Value {
         output_to_wire(&self.poll_output())
     }
+}
 
+/// A [`WireMachine`] whose state and outputs can also be shown with `Debug`: for the redaction
+/// tests, which check that no secret reaches that text (not part of the shipped artefacts)
+#[cfg(feature = "wire-debug")]
+pub trait DebugWireMachine: WireMachine + Debug {
+    /// The next output as JSON and as its `Debug` text
+    fn poll_output_with_debug(&mut self) -> (Value, String);
+}
+
+#[cfg(feature = "wire-debug")]
+impl<M> DebugWireMachine for M
+where
+    M: Machine + Debug,
+    M::Value: WireValue + Debug,
+{
     fn poll_output_with_debug(&mut self) -> (Value, String) {
         let output = self.poll_output();
         (output_to_wire(&output), format!("{output:?}"))
+    }
+}
+
+/// What [`build_machine`] hands each concrete machine to: boxes it as the trait object wanted
+trait Boxer {
+    type Boxed;
+    fn boxed<M>(machine: M) -> Self::Boxed
+    where
+        M: Machine + Debug + 'static,
+        M::Value: WireValue + Debug;
+}
+
+struct AsWire;
+
+impl Boxer for AsWire {
+    type Boxed = Box<dyn WireMachine>;
+    fn boxed<M>(machine: M) -> Self::Boxed
+    where
+        M: Machine + Debug + 'static,
+        M::Value: WireValue + Debug,
+    {
+        Box::new(machine)
+    }
+}
+
+#[cfg(feature = "wire-debug")]
+struct AsDebugWire;
+
+#[cfg(feature = "wire-debug")]
+impl Boxer for AsDebugWire {
+    type Boxed = Box<dyn DebugWireMachine>;
+    fn boxed<M>(machine: M) -> Self::Boxed
+    where
+        M: Machine + Debug + 'static,
+        M::Value: WireValue + Debug,
+    {
+        Box::new(machine)
     }
 }
 
@@ -83,33 +138,53 @@ pub fn new_machine(
     now_ms: u64,
     random: &[u8],
 ) -> Result<Box<dyn WireMachine>, WireError> {
+    build_machine::<AsWire>(kind, config, now_ms, random)
+}
+
+/// [`new_machine`], with the machine's state and outputs also available as `Debug` text
+#[cfg(feature = "wire-debug")]
+pub fn new_debug_machine(
+    kind: &str,
+    config: &Value,
+    now_ms: u64,
+    random: &[u8],
+) -> Result<Box<dyn DebugWireMachine>, WireError> {
+    build_machine::<AsDebugWire>(kind, config, now_ms, random)
+}
+
+fn build_machine<B: Boxer>(
+    kind: &str,
+    config: &Value,
+    now_ms: u64,
+    random: &[u8],
+) -> Result<B::Boxed, WireError> {
     match kind {
-        "credential" => Ok(Box::new(crate::credential::Credential::new(
+        "credential" => Ok(B::boxed(crate::credential::Credential::new(
             config_from_wire(kind, config)?,
             now_ms,
         ))),
-        "key_check" => Ok(Box::new(crate::key_check::KeyCheck::new(
+        "key_check" => Ok(B::boxed(crate::key_check::KeyCheck::new(
             config_from_wire(kind, config)?,
             now_ms,
         ))),
-        "refresh" => Ok(Box::new(crate::refresh::Refresh::new(
+        "refresh" => Ok(B::boxed(crate::refresh::Refresh::new(
             config_from_wire(kind, config)?,
             now_ms,
         ))),
-        "discovery" => Ok(Box::new(crate::discovery::Discovery::new(
+        "discovery" => Ok(B::boxed(crate::discovery::Discovery::new(
             config_from_wire(kind, config)?,
             now_ms,
         ))),
-        "device_login" => Ok(Box::new(crate::device::DeviceLogin::new(
+        "device_login" => Ok(B::boxed(crate::device::DeviceLogin::new(
             config_from_wire(kind, config)?,
             now_ms,
         ))),
-        "browser_login" => Ok(Box::new(crate::browser::BrowserLogin::new(
+        "browser_login" => Ok(B::boxed(crate::browser::BrowserLogin::new(
             config_from_wire(kind, config)?,
             now_ms,
             random,
         ))),
-        "revocation" => Ok(Box::new(crate::revocation::Revocation::new(
+        "revocation" => Ok(B::boxed(crate::revocation::Revocation::new(
             config_from_wire(kind, config)?,
             now_ms,
         ))),

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use keyhole_core::wire::{WireMachine, input_from_wire, new_machine};
+use keyhole_core::wire::{DebugWireMachine, input_from_wire, new_debug_machine};
 use serde_json::Value;
 
 fn transcript_dir() -> PathBuf {
@@ -55,7 +55,7 @@ impl Leak<'_> {
 }
 
 /// Drains outputs until `wait` or `done`, checking every `Debug` text for secrets
-fn drain(machine: &mut dyn WireMachine, leak: &Leak<'_>) -> Vec<Value> {
+fn drain(machine: &mut dyn DebugWireMachine, leak: &Leak<'_>) -> Vec<Value> {
     let mut outputs = Vec::new();
     for _ in 0..64 {
         let (json, debug) = machine.poll_output_with_debug();
@@ -112,7 +112,7 @@ fn replay(path: &Path, bless: bool) -> usize {
         file: &file,
     };
 
-    let mut machine = new_machine(&kind, &doc["config"], now, &random)
+    let mut machine = new_debug_machine(&kind, &doc["config"], now, &random)
         .unwrap_or_else(|e| panic!("{file}: cannot build `{kind}`: {e}"));
     leak.check("the Debug text of the machine", &format!("{machine:?}"));
     let steps = doc["steps"]
