@@ -49,7 +49,7 @@ pub struct BrowserLoginConfig {
     pub timeout_s: u64,
 }
 
-fn default_timeout_s() -> u64 {
+pub(crate) fn default_timeout_s() -> u64 {
     DEFAULT_TIMEOUT_S
 }
 

@@ -71,11 +71,11 @@ pub enum Prefer {
     ApiKey,
 }
 
-fn default_skew_s() -> u64 {
+pub(crate) fn default_skew_s() -> u64 {
     DEFAULT_SKEW_S
 }
 
-fn default_api_key_scheme() -> String {
+pub(crate) fn default_api_key_scheme() -> String {
     "Bearer".to_owned()
 }
 

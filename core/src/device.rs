@@ -55,7 +55,7 @@ pub struct DeviceLoginConfig {
     pub max_slow_downs: u32,
 }
 
-fn default_max_slow_downs() -> u32 {
+pub(crate) fn default_max_slow_downs() -> u32 {
     DEFAULT_MAX_SLOW_DOWNS
 }
 

@@ -29,7 +29,7 @@ pub struct DiscoveryConfig {
     pub max_response_bytes: usize,
 }
 
-fn default_max_response_bytes() -> usize {
+pub(crate) fn default_max_response_bytes() -> usize {
     DEFAULT_MAX_RESPONSE_BYTES
 }
 

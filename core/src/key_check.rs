@@ -41,11 +41,11 @@ pub enum KeyCheckMethod {
     Post,
 }
 
-fn default_header() -> String {
+pub(crate) fn default_header() -> String {
     "authorization".to_owned()
 }
 
-fn default_scheme() -> String {
+pub(crate) fn default_scheme() -> String {
     "Bearer".to_owned()
 }
 

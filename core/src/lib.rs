@@ -53,6 +53,7 @@ pub mod key_check;
 mod machine;
 pub mod oauth;
 mod outbox;
+pub mod read;
 pub mod record;
 pub mod refresh;
 pub mod revocation;

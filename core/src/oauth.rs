@@ -121,7 +121,7 @@ pub struct TokenSet {
     pub refresh_at_ms: Option<u64>,
 }
 
-fn bearer() -> String {
+pub(crate) fn bearer() -> String {
     "Bearer".to_owned()
 }
 

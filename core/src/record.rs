@@ -109,7 +109,7 @@ impl StoredRecord {
     }
 }
 
-fn read_tokens(o: &Map<String, Value>) -> Result<TokenSet, AuthError> {
+pub(crate) fn read_tokens(o: &Map<String, Value>) -> Result<TokenSet, AuthError> {
     let ms = |k: &str| match o.get(k) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v

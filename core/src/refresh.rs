@@ -42,11 +42,11 @@ pub const MAX_RETRY_AFTER_S: u64 = 60;
 /// The `warning` of an outcome whose refresh was wanted but impossible without a refresh token
 pub const WARNING_NO_REFRESH_TOKEN: &str = "no_refresh_token";
 
-fn default_skew_s() -> u64 {
+pub(crate) fn default_skew_s() -> u64 {
     DEFAULT_SKEW_S
 }
 
-fn default_max_retries() -> u32 {
+pub(crate) fn default_max_retries() -> u32 {
     DEFAULT_MAX_RETRIES
 }
 

@@ -195,11 +195,11 @@ fn build_machine<B: Boxer>(
 }
 
 /// Reads a JSON config into a machine's config type, naming the problem
-pub fn config_from_wire<C: serde::de::DeserializeOwned>(
+pub fn config_from_wire<C: crate::read::FromWire>(
     kind: &str,
     config: &Value,
 ) -> Result<C, WireError> {
-    C::deserialize(config).map_err(|e| wire_err(format!("bad `{kind}` config: {e}")))
+    C::from_wire(config, "").map_err(|e| wire_err(format!("bad `{kind}` config: {e}")))
 }
 
 /// The JSON form of an error: `{"code": …, "message": …}`
