@@ -88,7 +88,7 @@ enum State {
 
 /// Reads a machine's JSON config with the name the transcripts use for its kind
 fn config<C: crate::read::FromWire>(kind: &str, config_json: &str) -> Result<C, String> {
-    let json = serde_json::from_str::<serde_json::Value>(config_json)
+    let json = crate::http::parse_json(config_json.as_bytes())
         .map_err(|e| format!("the `{kind}` config is not JSON: {e}"))?;
     config_from_wire::<C>(kind, &json).map_err(|e| e.0)
 }

@@ -245,6 +245,24 @@ pub fn check_endpoint(raw: &str) -> Result<Url, AuthError> {
     }
 }
 
+/// Parses JSON text: the one place the core instantiates serde_json's parser
+///
+/// `serde_json::from_str`, or `from_slice` into a type other than `Value`, would each add another
+/// copy of the parser to the wasm artefacts (a few KB each); everything goes through here instead.
+pub(crate) fn parse_json(bytes: &[u8]) -> serde_json::Result<serde_json::Value> {
+    serde_json::from_slice(bytes)
+}
+
+/// [`parse_json`] for text that must be a JSON object; `None` for anything else
+pub(crate) fn parse_json_object(
+    bytes: &[u8],
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    match parse_json(bytes) {
+        Ok(serde_json::Value::Object(map)) => Some(map),
+        _ => None,
+    }
+}
+
 /// Reads a JSON object body, enforcing the cap even if the host did not
 ///
 /// Errors are [`AuthError::Malformed`]: a response arrived but could not be read.
@@ -258,7 +276,7 @@ pub fn json_object(
             reason: format!("the body is larger than {max_bytes} bytes"),
         });
     }
-    match serde_json::from_slice::<serde_json::Value>(&response.body) {
+    match parse_json(&response.body) {
         Ok(serde_json::Value::Object(map)) => Ok(map),
         Ok(_) => Err(AuthError::Malformed {
             status: response.status,

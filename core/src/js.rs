@@ -128,7 +128,7 @@ fn object_to_json(value: &JsValue, name: &str, wanted: &str) -> Result<Value, Js
         })?
         .as_string()
         .ok_or_else(|| type_error(&format!("keyhole: `{name}` has no JSON form; pass plain data")))?;
-    serde_json::from_str(&text)
+    crate::http::parse_json(text.as_bytes())
         .map_err(|e| error(&format!("keyhole: `{name}` is not usable JSON: {e}")))
 }
 

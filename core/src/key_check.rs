@@ -169,7 +169,7 @@ pub(crate) fn pick_identity(
     body: &[u8],
     pointers: &BTreeMap<String, String>,
 ) -> BTreeMap<String, String> {
-    let Ok(document) = serde_json::from_slice::<Value>(body) else {
+    let Ok(document) = crate::http::parse_json(body) else {
         return BTreeMap::new();
     };
     pointers
@@ -195,7 +195,7 @@ pub(crate) fn key_check_error(response: &HttpResponse, now_ms: u64) -> AuthError
     if let Some(error) = server_trouble(response, now_ms) {
         return error;
     }
-    let body: Option<Map<String, Value>> = serde_json::from_slice(&response.body).ok();
+    let body: Option<Map<String, Value>> = crate::http::parse_json_object(&response.body);
     let text = |k: &str| {
         body.as_ref()
             .and_then(|b| b.get(k))

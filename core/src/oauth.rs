@@ -402,7 +402,7 @@ pub fn identity_from_id_token(id_token: &Secret) -> Option<Identity> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
         .ok()?;
-    let claims: Map<String, Value> = serde_json::from_slice(&bytes).ok()?;
+    let claims: Map<String, Value> = crate::http::parse_json_object(&bytes)?;
     let text = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_owned);
     Some(Identity {
         subject: text("sub"),

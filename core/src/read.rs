@@ -380,9 +380,9 @@ mod tests {
                     for replacement in [None, Some(Value::Null), Some(json!(7)), Some(json!("x"))] {
                         let mut changed = map.clone();
                         match replacement {
-                            None => drop(changed.remove(field)),
-                            Some(v) => drop(changed.insert(field.clone(), v)),
-                        }
+                            None => changed.remove(field),
+                            Some(v) => changed.insert(field.clone(), v),
+                        };
                         check(kind, &Value::Object(changed));
                     }
                 }

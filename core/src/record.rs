@@ -72,8 +72,8 @@ impl StoredRecord {
         let bad = |detail: &str| AuthError::CorruptCredential {
             detail: detail.to_owned(),
         };
-        let value: Value =
-            serde_json::from_str(stored.expose()).map_err(|_| bad("it is not JSON"))?;
+        let value: Value = crate::http::parse_json(stored.expose().as_bytes())
+            .map_err(|_| bad("it is not JSON"))?;
         let Value::Object(map) = value else {
             return Err(bad("it is not a JSON object"));
         };
