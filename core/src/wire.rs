@@ -208,25 +208,52 @@ pub fn error_to_wire(error: &AuthError) -> Value {
 }
 
 /// The JSON form of an output
+///
+/// Only a `done` value depends on the machine; the rest is non-generic helpers kept out of line,
+/// so that each machine's instantiation stays a small `match` (this code is in every artefact).
 pub fn output_to_wire<T: WireValue>(output: &Output<T>) -> Value {
     match output {
         Output::Send(request) => request_to_wire(request),
         Output::Store(op) => store_op_to_wire(op),
-        Output::Show(p) => json!({
-            "type": "show",
-            "user_code": p.user_code,
-            "verification_uri": p.verification_uri,
-            "verification_uri_complete": p.verification_uri_complete,
-            "expires_in_s": p.expires_in_s,
-            "expires_at_ms": p.expires_at_ms,
-        }),
-        Output::OpenBrowser(url) => json!({ "type": "open_browser", "url": url }),
-        Output::Wait { until_ms } => json!({ "type": "wait", "until_ms": until_ms }),
-        Output::Done(Ok(value)) => json!({ "type": "done", "ok": value.to_wire() }),
-        Output::Done(Err(error)) => json!({ "type": "done", "error": error_to_wire(error) }),
+        Output::Show(p) => show_to_wire(p),
+        Output::OpenBrowser(url) => open_browser_to_wire(url),
+        Output::Wait { until_ms } => wait_to_wire(*until_ms),
+        Output::Done(Ok(value)) => done_to_wire(Ok(value.to_wire())),
+        Output::Done(Err(error)) => done_to_wire(Err(error)),
     }
 }
 
+#[inline(never)]
+fn show_to_wire(p: &crate::machine::Prompt) -> Value {
+    json!({
+        "type": "show",
+        "user_code": p.user_code,
+        "verification_uri": p.verification_uri,
+        "verification_uri_complete": p.verification_uri_complete,
+        "expires_in_s": p.expires_in_s,
+        "expires_at_ms": p.expires_at_ms,
+    })
+}
+
+#[inline(never)]
+fn open_browser_to_wire(url: &str) -> Value {
+    json!({ "type": "open_browser", "url": url })
+}
+
+#[inline(never)]
+fn wait_to_wire(until_ms: Option<u64>) -> Value {
+    json!({ "type": "wait", "until_ms": until_ms })
+}
+
+#[inline(never)]
+fn done_to_wire(result: Result<Value, &AuthError>) -> Value {
+    match result {
+        Ok(value) => json!({ "type": "done", "ok": value }),
+        Err(error) => json!({ "type": "done", "error": error_to_wire(error) }),
+    }
+}
+
+#[inline(never)]
 fn request_to_wire(request: &HttpRequest) -> Value {
     let pairs = |fields: &[(String, crate::http::Param)]| {
         Value::Array(fields.iter().map(|(k, v)| json!([k, v.expose()])).collect())
@@ -246,6 +273,7 @@ fn request_to_wire(request: &HttpRequest) -> Value {
     Value::Object(out)
 }
 
+#[inline(never)]
 fn store_op_to_wire(op: &StoreOp) -> Value {
     match op {
         StoreOp::Load { key } => json!({ "type": "store", "op": "load", "key": key }),
