@@ -9,7 +9,7 @@ use keyhole_core::client::{
     TestOptions, TestReport,
 };
 use keyhole_core::credential::ResolvedCredential;
-use keyhole_core::{AuthError, Secret, StoreError};
+use keyhole_core::{AuthError, Secret};
 
 use crate::app::App;
 use crate::io::{Frontend, NativeIo, Silent};
@@ -115,6 +115,13 @@ impl NativeEngine {
     }
 }
 
+/// The port a browser login's loopback listener is bound to (for its `redirect_uri`)
+pub fn listener_port(listener: &TcpListener) -> Result<u16, AuthError> {
+    listener.local_addr().map(|a| a.port()).map_err(|e| AuthError::Config {
+        detail: format!("the loopback listener for the browser login has no address ({e}); try --port with a free port"),
+    })
+}
+
 /// Random bytes from the OS for PKCE and `state`
 pub fn os_random(len: usize) -> Result<Vec<u8>, AuthError> {
     let mut bytes = vec![0u8; len];
@@ -144,14 +151,7 @@ impl Engine for NativeEngine {
         timeout_s: u64,
         ui: Box<dyn Frontend + Send>,
     ) -> Result<LoginOutcome, AuthError> {
-        let port = listener
-            .local_addr()
-            .map_err(|e| {
-                AuthError::Storage(StoreError::Other(format!(
-                    "the loopback listener has no address ({e})"
-                )))
-            })?
-            .port();
+        let port = listener_port(&listener)?;
         let random = os_random(keyhole_core::browser::RANDOM_BYTES)?;
         self.with(ui, Some(listener), |io| {
             client::login_browser(io, remote, account_hint, port, timeout_s, &random)

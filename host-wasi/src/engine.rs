@@ -155,12 +155,7 @@ impl Engine for WasiEngine {
         timeout_s: u64,
         ui: Box<dyn Frontend + Send>,
     ) -> Result<LoginOutcome, AuthError> {
-        let port = listener
-            .local_addr()
-            .map_err(|e| AuthError::Config {
-                detail: format!("the loopback listener has no address ({e})"),
-            })?
-            .port();
+        let port = keyhole_native::engine::listener_port(&listener)?;
         self.run(ui, Some(listener), |i| {
             i.login_browser(remote, account_hint, port, timeout_s)
         })
