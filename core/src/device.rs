@@ -141,7 +141,7 @@ impl DeviceLogin {
             Ok(urls) => urls,
             Err(error) => return self.out.finish(Err(error)),
         };
-        self.token_url = token_url.to_string();
+        self.token_url = token_url.into_string();
         self.phase = Phase::Authorizing;
         self.out.send(HttpRequest::post_form(
             device_url.as_str(),

@@ -8,7 +8,6 @@
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use url::Url;
 
 use crate::error::AuthError;
 use crate::http::{
@@ -17,6 +16,7 @@ use crate::http::{
 use crate::machine::{Input, Machine, Output};
 use crate::oauth::{Endpoints, optional_string, required_string, server_trouble};
 use crate::outbox::Outbox;
+use crate::url::HttpUrl;
 
 /// What [`Discovery`] needs: the issuer, and optionally a cap on the document's size
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -147,7 +147,7 @@ const ENDPOINT_FIELDS: [&str; 6] = [
 /// Checks an issuer identifier: https or loopback http, without query or fragment
 /// ([RFC 8414 §2](https://www.rfc-editor.org/rfc/rfc8414#section-2): "a URL that uses the
 /// "https" scheme and has no query or fragment components")
-pub(crate) fn check_issuer(raw: &str) -> Result<Url, AuthError> {
+pub(crate) fn check_issuer(raw: &str) -> Result<HttpUrl, AuthError> {
     let url = check_endpoint(raw)?;
     if url.query().is_some() || url.fragment().is_some() {
         return Err(AuthError::Config {
@@ -173,11 +173,11 @@ pub(crate) fn openid_configuration_url(issuer: &str) -> String {
 /// The RFC 8414 metadata URL: `/.well-known/oauth-authorization-server` inserted between the
 /// host and the issuer's path, without the path's terminating `/`
 /// ([RFC 8414 §3.1](https://www.rfc-editor.org/rfc/rfc8414#section-3.1))
-pub(crate) fn oauth_metadata_url(issuer: &Url) -> String {
-    let mut url = issuer.clone();
-    let path = issuer.path().trim_end_matches('/').to_owned();
-    url.set_path(&format!("/.well-known/oauth-authorization-server{path}"));
-    url.to_string()
+pub(crate) fn oauth_metadata_url(issuer: &HttpUrl) -> String {
+    let mut url = issuer.origin().to_owned();
+    url.push_str("/.well-known/oauth-authorization-server");
+    url.push_str(issuer.path().trim_end_matches('/'));
+    url
 }
 
 /// Reads a metadata response: `Ok(None)` on 404 (try the next document), the endpoints on 2xx

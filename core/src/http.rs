@@ -5,12 +5,10 @@
 //! [`TransportError::TooLarge`] instead of being read.
 
 use std::fmt;
-use std::net::IpAddr;
-
-use url::Url;
 
 use crate::error::AuthError;
 use crate::secret::Secret;
+use crate::url::{HttpUrl, UrlRefusal, append_form_pair};
 
 /// The default cap on a response body: provider documents and token responses are a few KiB
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024;
@@ -124,11 +122,11 @@ impl HttpRequest {
         match &self.body {
             Body::Empty => None,
             Body::Form(fields) => {
-                let mut out = url::form_urlencoded::Serializer::new(String::new());
+                let mut out = String::new();
                 for (name, value) in fields {
-                    out.append_pair(name, value.expose());
+                    append_form_pair(&mut out, 0, name, value.expose());
                 }
-                Some(out.finish())
+                Some(out)
             }
         }
     }
@@ -217,31 +215,32 @@ impl TransportError {
     }
 }
 
-/// Whether a URL's host is a loopback address or `localhost`
-pub fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
-    }
-}
-
 /// Parses an endpoint URL and refuses anything but https, or http on a loopback host
 ///
 /// [RFC 8252 §8.3](https://www.rfc-editor.org/rfc/rfc8252#section-8.3) allows plain http only for
 /// loopback redirect URIs; every provider endpoint must be TLS-protected
-/// ([RFC 6749 §3.2](https://www.rfc-editor.org/rfc/rfc6749#section-3.2)).
-pub fn check_endpoint(raw: &str) -> Result<Url, AuthError> {
-    let url = Url::parse(raw).map_err(|_| AuthError::Config {
-        detail: format!("`{raw}` is not an absolute URL"),
-    })?;
-    match url.scheme() {
-        "https" => Ok(url),
-        "http" if is_loopback(&url) => Ok(url),
-        _ => Err(AuthError::InsecureEndpoint {
+/// ([RFC 6749 §3.2](https://www.rfc-editor.org/rfc/rfc6749#section-3.2)). URLs outside the subset
+/// [`HttpUrl`] implements are a config error that says what to change.
+pub fn check_endpoint(raw: &str) -> Result<HttpUrl, AuthError> {
+    match HttpUrl::parse(raw) {
+        Ok(url) if url.scheme() == "https" || url.is_loopback() => Ok(url),
+        Ok(_) | Err(UrlRefusal::OtherScheme) => Err(AuthError::InsecureEndpoint {
             url: raw.to_owned(),
         }),
+        Err(UrlRefusal::Unsupported(why)) => {
+            // A password before `@` must not reach the message.
+            let mut detail = if raw.contains('@') {
+                String::from("the URL")
+            } else {
+                let mut quoted = String::from("`");
+                quoted.push_str(raw);
+                quoted.push('`');
+                quoted
+            };
+            detail.push(' ');
+            detail.push_str(why);
+            Err(AuthError::Config { detail })
+        }
     }
 }
 

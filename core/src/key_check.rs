@@ -154,7 +154,7 @@ pub(crate) fn key_check_request(
             KeyCheckMethod::Get => Method::Get,
             KeyCheckMethod::Post => Method::Post,
         },
-        url: url.to_string(),
+        url: url.into_string(),
         headers: vec![
             ("accept".into(), Param::from("application/json")),
             (spec.header.to_ascii_lowercase(), Param::Secret(value)),

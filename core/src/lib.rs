@@ -12,6 +12,8 @@
 //! loop with `await`. See `docs/architecture.md` for the picture.
 #![warn(missing_docs, unreachable_pub)]
 
+extern crate alloc;
+
 /// The str0m-style guard tests every machine carries: it is `Send`, it is `UnwindSafe`, and its
 /// size stays within a bound (a jump means something large moved inline)
 #[cfg(test)]
@@ -58,6 +60,7 @@ pub mod record;
 pub mod refresh;
 pub mod revocation;
 mod secret;
+pub mod url;
 pub mod wire;
 
 pub use browser::{BrowserLogin, BrowserLoginConfig};

@@ -44,7 +44,7 @@ pub struct Endpoints {
 
 impl Endpoints {
     /// The named endpoint, checked to be https or loopback, or a config error naming it
-    pub fn require(&self, name: &str) -> Result<url::Url, AuthError> {
+    pub fn require(&self, name: &str) -> Result<crate::url::HttpUrl, AuthError> {
         let value = match name {
             "authorization_endpoint" => &self.authorization_endpoint,
             "token_endpoint" => &self.token_endpoint,

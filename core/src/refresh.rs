@@ -274,7 +274,7 @@ impl Refresh {
         }
         match self.config.endpoints.require("token_endpoint") {
             Ok(url) => {
-                self.token_url = url.to_string();
+                self.token_url = url.into_string();
                 self.send();
             }
             Err(error) => self.finish(Err(error)),

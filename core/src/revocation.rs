@@ -128,7 +128,7 @@ impl Revocation {
         }
         match self.endpoints.require("revocation_endpoint") {
             Ok(url) => {
-                self.url = url.to_string();
+                self.url = url.into_string();
                 self.next();
             }
             Err(error) => self.out.finish(Err(error)),
