@@ -3,8 +3,9 @@
 //! A host performs an [`HttpRequest`] exactly as described: no redirects followed, no cookies, and
 //! a body larger than [`HttpRequest::max_response_bytes`] is reported as
 //! [`TransportError::TooLarge`] instead of being read.
+use crate::prelude::*;
 
-use std::fmt;
+use core::fmt;
 
 use crate::error::AuthError;
 use crate::secret::Secret;
