@@ -132,43 +132,26 @@ impl HttpUrl {
             push_decimal(&mut serialization, port);
         }
 
-        let (before_fragment, fragment) = match tail.split_once('#') {
-            Some((before, fragment)) => (before, Some(fragment)),
-            None => (tail, None),
-        };
-        let (path, query) = match before_fragment.split_once('?') {
-            Some((path, query)) => (path, Some(query)),
-            None => (before_fragment, None),
-        };
-        if !path.bytes().all(|b| is_plain_url_byte(b, b'/'))
-            || !query
-                .unwrap_or("")
-                .bytes()
-                .all(|b| is_plain_url_byte(b, b'?'))
-            || !fragment
-                .unwrap_or("")
-                .bytes()
-                .all(|b| is_plain_url_byte(b, b'?'))
+        // The path ends at the first `?` or `#`, the query at the first `#`; after that, a `?` is
+        // plain text and a second `#` is refused with the rest.
+        let fragment_at = tail.find('#');
+        if !tail
+            .bytes()
+            .enumerate()
+            .all(|(i, b)| is_plain_url_byte(b) || Some(i) == fragment_at)
         {
             return Err(Unsupported(NEEDS_ENCODING));
         }
+        let (path, after_path) = tail.split_at(tail.find(['?', '#']).unwrap_or(tail.len()));
         if path.split('/').any(is_dot_segment) {
             return Err(Unsupported(DOT_SEGMENT));
         }
         let path_start = serialization.len();
         serialization.push_str(if path.is_empty() { "/" } else { path });
-        let query_start = query.map(|query| {
-            let start = serialization.len();
-            serialization.push('?');
-            serialization.push_str(query);
-            start
-        });
-        let fragment_start = fragment.map(|fragment| {
-            let start = serialization.len();
-            serialization.push('#');
-            serialization.push_str(fragment);
-            start
-        });
+        let after_path_start = serialization.len();
+        serialization.push_str(after_path);
+        let query_start = after_path.starts_with('?').then_some(after_path_start);
+        let fragment_start = after_path.find('#').map(|i| after_path_start + i);
         Ok(Self {
             serialization,
             scheme_end,
@@ -272,10 +255,10 @@ pub fn is_loopback_host(host: &str) -> bool {
     push_host(host, &mut String::new()) == Some(true)
 }
 
-/// Letters, digits and `-._~!$&()*+,;=:@/%`, plus `extra`: what a path, query or fragment may
-/// hold without the WHATWG parser changing it
-fn is_plain_url_byte(b: u8, extra: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == extra || b"-._~!$&()*+,;=:@/%".contains(&b)
+/// Letters, digits and `-._~!$&()*+,;=:@/?%`: what a path, query or fragment may hold without the
+/// WHATWG parser changing it (a `?` only ever reaches the query or fragment)
+fn is_plain_url_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~!$&()*+,;=:@/?%".contains(&b)
 }
 
 /// Whether a path segment is made only of `.` and `%2e` (the parser would treat `.`, `..` and
@@ -415,7 +398,7 @@ fn push_ipv6(pieces: &[u16; 8], out: &mut String) {
             shift -= 4;
         }
         loop {
-            out.push(hex_digit((piece >> shift) as u8 & 15, false));
+            out.push(hex_digit((piece >> shift) as u8, false));
             if shift == 0 {
                 break;
             }
@@ -462,9 +445,14 @@ fn push_decimal(out: &mut String, value: u16) {
     }
 }
 
+/// The hexadecimal digit of the low four bits, in upper or lower case
 fn hex_digit(nibble: u8, upper: bool) -> char {
-    let c = char::from_digit(u32::from(nibble), 16).expect("a nibble is below 16");
-    if upper { c.to_ascii_uppercase() } else { c }
+    let digit = char::from(b"0123456789ABCDEF"[usize::from(nibble & 15)]);
+    if upper {
+        digit
+    } else {
+        digit.to_ascii_lowercase()
+    }
 }
 
 /// Appends `name=value` as `application/x-www-form-urlencoded`, exactly as the `url` crate's
@@ -489,7 +477,7 @@ fn push_form_encoded(out: &mut String, text: &str) {
             _ => {
                 out.push('%');
                 out.push(hex_digit(b >> 4, true));
-                out.push(hex_digit(b & 15, true));
+                out.push(hex_digit(b, true));
             }
         }
     }
