@@ -102,7 +102,7 @@ impl HttpUrl {
             .strip_prefix("//")
             .filter(|rest| !rest.starts_with('/'))
             .ok_or(Unsupported(NOT_ABSOLUTE))?;
-        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let authority_end = end_before(rest, b"/?#");
         let (authority, tail) = rest.split_at(authority_end);
         if authority.contains('@') {
             return Err(Unsupported(USERINFO));
@@ -142,7 +142,7 @@ impl HttpUrl {
         {
             return Err(Unsupported(NEEDS_ENCODING));
         }
-        let (path, after_path) = tail.split_at(tail.find(['?', '#']).unwrap_or(tail.len()));
+        let (path, after_path) = tail.split_at(end_before(tail, b"?#"));
         if path.split('/').any(is_dot_segment) {
             return Err(Unsupported(DOT_SEGMENT));
         }
@@ -253,6 +253,13 @@ impl HttpUrl {
 /// or `[::1]`; hosts outside [`HttpUrl`]'s subset are not loopback
 pub fn is_loopback_host(host: &str) -> bool {
     push_host(host, &mut String::new()) == Some(true)
+}
+
+/// Where `text` reaches one of the ASCII `stops`, or its length
+fn end_before(text: &str, stops: &[u8]) -> usize {
+    text.bytes()
+        .position(|b| stops.contains(&b))
+        .unwrap_or(text.len())
 }
 
 /// Letters, digits and `-._~!$&()*+,;=:@/?%`: what a path, query or fragment may hold without the
