@@ -30,8 +30,9 @@
 //! empty ports, percent-encoded, non-ASCII or punycode (`xn--`) hosts, hosts that end in a number
 //! but are not a plain dotted IPv4 address (`0x7f.1`, `2130706433`, `127.1`, `010.0.0.1`,
 //! `127.0.0.1.`), IPv6 zone ids and embedded IPv4 (`[::ffff:1.2.3.4]`), `.` and `..` path
-//! segments (also as `%2e`), and characters the WHATWG parser would percent-encode (`"<>`{}'|^[]`
-//! in the path, query or fragment).
+//! segments (also as `%2e`), and in the path, query or fragment any character outside the
+//! set above (`"`, `<`, `>`, `` ` ``, `{`, `}`, `'`, `|`, `^`, `[`, `]`, a second `#`: the WHATWG
+//! parser percent-encodes some of these, differently in each part).
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -48,7 +49,7 @@ pub enum UrlRefusal {
 
 const NOT_ABSOLUTE: &str = "is not an absolute URL; write it as https://host/path";
 const BAD_CHARACTER: &str = "contains a space, control character, backslash or non-ASCII \
-     character; percent-encode it or write the host in ASCII (punycode is not accepted)";
+     character; percent-encode it in the path or query (the host must be a plain ASCII name)";
 const USERINFO: &str =
     "has a user name or password before `@`; remove it (keyhole sends credentials itself)";
 const BAD_HOST: &str = "has a host keyhole cannot check; use a DNS name of letters, digits, \
