@@ -159,7 +159,7 @@ fn with_json_value<T: WireValue>(output: Output<T>) -> Output<String> {
         Output::Show(prompt) => Output::Show(prompt),
         Output::OpenBrowser(url) => Output::OpenBrowser(url),
         Output::Wait { until_ms } => Output::Wait { until_ms },
-        Output::Done(result) => Output::Done(result.map(|value| value.to_wire().to_string())),
+        Output::Done(result) => Output::Done(result.map(|value| value.to_wire().to_json())),
     }
 }
 

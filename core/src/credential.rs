@@ -26,8 +26,8 @@
 //! A transient refresh failure while the access token is still valid returns that token (the
 //! refresh machine decides that) with the error's code as `warning`.
 
+use crate::json::{Value, json};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::error::{AuthError, StoreError};
 use crate::machine::{Input, Machine, Output, StoreOp};
@@ -593,11 +593,14 @@ mod tests {
     }
 
     fn config() -> CredentialConfig {
-        serde_json::from_value(json!({
-            "key": "prod/alice",
-            "endpoints": {"token_endpoint": "https://idp.example/token"},
-            "client": {"client_id": "cli"},
-        }))
+        serde_json::from_str(
+            &json!({
+                "key": "prod/alice",
+                "endpoints": {"token_endpoint": "https://idp.example/token"},
+                "client": {"client_id": "cli"},
+            })
+            .to_json(),
+        )
         .expect("a valid credential config")
     }
 

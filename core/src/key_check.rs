@@ -16,8 +16,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::json::{Map, Value, json};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
 
 use crate::error::AuthError;
 use crate::http::{
@@ -195,7 +195,7 @@ pub(crate) fn key_check_error(response: &HttpResponse, now_ms: u64) -> AuthError
     if let Some(error) = server_trouble(response, now_ms) {
         return error;
     }
-    let body: Option<Map<String, Value>> = crate::http::parse_json_object(&response.body);
+    let body: Option<Map> = crate::http::parse_json_object(&response.body);
     let text = |k: &str| {
         body.as_ref()
             .and_then(|b| b.get(k))

@@ -12,6 +12,8 @@
 //! loop with `await`. See `docs/architecture.md` for the picture.
 #![warn(missing_docs, unreachable_pub)]
 
+extern crate alloc;
+
 /// The str0m-style guard tests every machine carries: it is `Send`, it is `UnwindSafe`, and its
 /// size stays within a bound (a jump means something large moved inline)
 #[cfg(test)]
@@ -49,6 +51,7 @@ mod error;
 pub mod http;
 #[cfg(feature = "js")]
 mod js;
+pub mod json;
 pub mod key_check;
 mod machine;
 pub mod oauth;

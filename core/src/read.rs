@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Map, Value};
+use crate::json::{Map, Value};
 
 use crate::browser::{BrowserLoginConfig, default_timeout_s};
 use crate::credential::{
@@ -34,7 +34,7 @@ pub trait FromWire: Sized {
 
 /// The fields of one JSON object, with `path` for error messages
 struct Fields<'a> {
-    map: &'a Map<String, Value>,
+    map: &'a Map,
     path: &'a str,
 }
 
@@ -332,14 +332,15 @@ impl FromWire for RevocationConfig {
 #[cfg(test)]
 mod tests {
     use serde::de::DeserializeOwned;
-    use serde_json::json;
+
+    use crate::json::{json, parse};
 
     use super::*;
 
     /// Both readers give the same config, or both refuse it
     fn same<C: FromWire + DeserializeOwned + PartialEq + std::fmt::Debug>(config: &Value) {
         let ours = C::from_wire(config, "");
-        let serde = C::deserialize(config);
+        let serde = serde_json::from_str::<C>(&config.to_json());
         match (&ours, &serde) {
             (Ok(a), Ok(b)) => assert_eq!(a, b, "{config}"),
             (Err(_), Err(_)) => {}
@@ -369,8 +370,7 @@ mod tests {
             if path.extension().is_none_or(|x| x != "json") {
                 continue;
             }
-            let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
-                .expect("transcripts are JSON");
+            let doc = parse(&std::fs::read(&path).unwrap()).expect("transcripts are JSON");
             let kind = doc["machine"].as_str().expect("a machine kind");
             let config = &doc["config"];
             check(kind, config);
@@ -401,7 +401,7 @@ mod tests {
             json!({"key": "r/a", "env_precedence": "fallback", "prefer": "api_key", "env_api_key": "k"}),
             json!({"key": "r/a", "env_precedence": "sideways"}),
             json!({"key": "r/a", "env_api_key": null, "skew_s": -1}),
-            json!({"key": "r/a", "skew_s": 1.5}),
+            parse(br#"{"key": "r/a", "skew_s": 1.5}"#).expect("JSON"),
             json!({"key": "r/a", "client": {"client_id": "c", "scopes": ["a", 1]}}),
             json!({"key": "r/a", "client": {"client_id": "c", "scopes": null}}),
             json!({"key": "r/a", "endpoints": null}),

@@ -15,8 +15,8 @@
 //!   last error (`unavailable`, `rate_limited` or `transport`).
 //! - Any other OAuth error: `provider`; an unreadable answer: `malformed` or `protocol`.
 
+use crate::json::{Value, json};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::error::AuthError;
 use crate::http::{DEFAULT_MAX_RESPONSE_BYTES, HttpRequest, HttpResponse, Param};

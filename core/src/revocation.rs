@@ -7,8 +7,8 @@
 
 use std::collections::VecDeque;
 
+use crate::json::{Value, json};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::error::AuthError;
 use crate::http::{DEFAULT_MAX_RESPONSE_BYTES, HttpRequest, HttpResponse, Param, json_object};
