@@ -618,7 +618,14 @@ fn remote_from_wit(r: c::Remote) -> RemoteSpec {
             url: k.url,
             header: k.header,
             scheme: k.scheme,
-            identity: k.identity.into_iter().collect::<BTreeMap<_, _>>(),
+            // Inserted one by one: `collect` into a BTreeMap would add a sort to the artefact.
+            identity: k
+                .identity
+                .into_iter()
+                .fold(BTreeMap::new(), |mut map, (k, v)| {
+                    map.insert(k, v);
+                    map
+                }),
         }),
         env_precedence: match r.env_precedence {
             c::EnvPrecedence::Override => EnvPrecedence::Override,

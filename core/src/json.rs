@@ -14,7 +14,9 @@
 //!   seconds (`3600.0`) without a float.
 //! - [`parse`] accepts exactly what `serde_json::from_slice::<serde_json::Value>` accepts,
 //!   including its nesting limit (127 levels), and never panics; duplicate keys: the last wins.
-//!   `tests/properties.rs` checks both against serde_json.
+//!   (One edge: a number within a few units in the last place of `f64::MAX` is judged exactly
+//!   here, where serde_json's default, inexact rounding may call it out of range.)
+//!   `tests/json.rs` checks all of this against serde_json.
 //!
 //! The one difference in output: a non-integer number is written as it was read (`1.50`, `1E3`),
 //! where serde_json would print its float (`1.5`, `1000.0`). The core writes integers only.
@@ -85,9 +87,9 @@ impl Number {
     /// when it is negative
     ///
     /// Computed exactly on the decimal text, without a float: it differs from the float route only
-    /// for numbers with more than ~16 significant digits that a float would round to an integer
-    /// (`3599.99999999999999999` is 3599 here, 3600 through a float), and for negative numbers
-    /// within a few units of 1e-324 that a float rounds to `-0.0`.
+    /// where a float is inexact: above 2^53 (`1234567890123456789.5` is 1234567890123456789 here),
+    /// for more than ~16 significant digits (`3599.99999999999999999` is 3599 here, 3600 through
+    /// a float), and for negative numbers near 1e-324 that a float rounds to `-0.0`.
     pub fn trunc_u64(&self) -> Option<u64> {
         let text = match &self.0 {
             N::PosInt(n) => return Some(*n),
@@ -119,6 +121,13 @@ impl Number {
         Some(n)
     }
 
+    /// The number's JSON text (integers as digits, other numbers as they were read)
+    pub fn to_json(&self) -> String {
+        let mut out = String::new();
+        self.write(&mut out);
+        out
+    }
+
     /// Appends the number's JSON text
     fn write(&self, out: &mut String) {
         match &self.0 {
@@ -135,9 +144,7 @@ impl Number {
 impl fmt::Display for Number {
     /// The number's JSON text
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut text = String::new();
-        self.write(&mut text);
-        f.write_str(&text)
+        f.write_str(&self.to_json())
     }
 }
 

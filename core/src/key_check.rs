@@ -172,17 +172,17 @@ pub(crate) fn pick_identity(
     let Ok(document) = crate::http::parse_json(body) else {
         return BTreeMap::new();
     };
-    pointers
-        .iter()
-        .filter_map(|(name, pointer)| {
-            let value = match document.pointer(pointer)? {
-                Value::String(s) => s.clone(),
-                Value::Number(n) => n.to_string(),
-                _ => return None,
-            };
-            Some((name.clone(), value))
-        })
-        .collect()
+    // Inserted one by one: `collect` into a BTreeMap would add a sort to the artefacts.
+    let mut identity = BTreeMap::new();
+    for (name, pointer) in pointers {
+        let value = match document.pointer(pointer) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_json(),
+            _ => continue,
+        };
+        identity.insert(name.clone(), value);
+    }
+    identity
 }
 
 /// What a non-2xx answer means for a key

@@ -201,15 +201,19 @@ impl FromWire for TokenSet {
 impl FromWire for KeyCheckSpec {
     fn from_wire(value: &Value, path: &str) -> Result<Self, String> {
         let f = Fields::of(value, path)?;
-        let identity = match f.get("identity", false) {
-            None => BTreeMap::new(),
-            Some(Value::Object(map)) => map
-                .iter()
-                .map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
-                .collect::<Option<_>>()
-                .ok_or_else(|| f.wrong("identity", "an object of JSON pointer strings"))?,
-            Some(_) => return Err(f.wrong("identity", "an object of JSON pointer strings")),
-        };
+        let not_pointers = || f.wrong("identity", "an object of JSON pointer strings");
+        // Inserted one by one: `collect` into a BTreeMap would add a sort to the artefacts.
+        let mut identity = BTreeMap::new();
+        match f.get("identity", false) {
+            None => {}
+            Some(Value::Object(map)) => {
+                for (k, v) in map {
+                    let pointer = v.as_str().ok_or_else(not_pointers)?;
+                    identity.insert(k.clone(), pointer.to_owned());
+                }
+            }
+            Some(_) => return Err(not_pointers()),
+        }
         Ok(KeyCheckSpec {
             method: f.choice(
                 "method",
