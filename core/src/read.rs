@@ -1,10 +1,10 @@
 //! Hand-written readers for the machines' JSON configs (what [`crate::wire::config_from_wire`] uses)
 //!
 //! The config types also derive serde's `Deserialize` for hosts that read them from their own
-//! files; the wasm artefacts read them here instead, over an already-parsed [`Value`], because
-//! serde_json's deserializer instantiated for every config type (and the float formatting its
-//! error messages pull in) costs tens of KB there. `tests` below checks both readers agree on
-//! every transcript's config. Unknown fields are ignored, as with the derive.
+//! files (host-native's TOML); the core reads them here instead, over its own parsed [`Value`]
+//! ([`crate::json`]), because a serde deserializer instantiated for every config type costs tens
+//! of KB in the wasm artefacts. `tests` below checks both readers agree on every transcript's
+//! config. Unknown fields are ignored, as with the derive.
 
 use std::collections::BTreeMap;
 
