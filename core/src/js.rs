@@ -14,6 +14,8 @@
 #![allow(unreachable_pub)]
 
 use crate::json::Value;
+use crate::prelude::*;
+
 use js_sys::{JSON, Uint8Array};
 use wasm_bindgen::prelude::*;
 

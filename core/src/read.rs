@@ -5,8 +5,9 @@
 //! ([`crate::json`]), because a serde deserializer instantiated for every config type costs tens
 //! of KB in the wasm artefacts. `tests` below checks both readers agree on every transcript's
 //! config. Unknown fields are ignored, as with the derive.
+use crate::prelude::*;
 
-use std::collections::BTreeMap;
+use alloc::collections::BTreeMap;
 
 use crate::json::{Map, Value};
 
