@@ -7,8 +7,8 @@
 //! configured issuer exactly and every endpoint in it must be https (or http on loopback).
 use crate::prelude::*;
 
+use crate::json::Map;
 use serde::Deserialize;
-use serde_json::{Map, Value};
 
 use crate::error::AuthError;
 use crate::http::{
@@ -214,7 +214,7 @@ pub(crate) fn read_metadata_response(
 /// mix-up attack. Every endpoint must be https or loopback http, and `token_endpoint` is required
 /// because every keyhole flow ends there.
 pub(crate) fn endpoints_from_metadata(
-    body: &Map<String, Value>,
+    body: &Map,
     expected_issuer: &str,
 ) -> Result<Endpoints, AuthError> {
     let issuer = required_string(body, "issuer")?;
@@ -257,9 +257,9 @@ pub(crate) fn endpoints_from_metadata(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::json::{Value, json};
 
-    fn body(v: Value) -> Map<String, Value> {
+    fn body(v: Value) -> Map {
         v.as_object().expect("test bodies are objects").clone()
     }
 

@@ -245,20 +245,15 @@ pub fn check_endpoint(raw: &str) -> Result<HttpUrl, AuthError> {
     }
 }
 
-/// Parses JSON text: the one place the core instantiates serde_json's parser
-///
-/// `serde_json::from_str`, or `from_slice` into a type other than `Value`, would each add another
-/// copy of the parser to the wasm artefacts (a few KB each); everything goes through here instead.
-pub(crate) fn parse_json(bytes: &[u8]) -> serde_json::Result<serde_json::Value> {
-    serde_json::from_slice(bytes)
+/// Parses JSON text (see [`crate::json::parse`])
+pub(crate) fn parse_json(bytes: &[u8]) -> Result<crate::json::Value, crate::json::Error> {
+    crate::json::parse(bytes)
 }
 
 /// [`parse_json`] for text that must be a JSON object; `None` for anything else
-pub(crate) fn parse_json_object(
-    bytes: &[u8],
-) -> Option<serde_json::Map<String, serde_json::Value>> {
+pub(crate) fn parse_json_object(bytes: &[u8]) -> Option<crate::json::Map> {
     match parse_json(bytes) {
-        Ok(serde_json::Value::Object(map)) => Some(map),
+        Ok(crate::json::Value::Object(map)) => Some(map),
         _ => None,
     }
 }
@@ -269,7 +264,7 @@ pub(crate) fn parse_json_object(
 pub fn json_object(
     response: &HttpResponse,
     max_bytes: usize,
-) -> Result<serde_json::Map<String, serde_json::Value>, AuthError> {
+) -> Result<crate::json::Map, AuthError> {
     if response.body.len() > max_bytes {
         return Err(AuthError::Malformed {
             status: response.status,
@@ -277,7 +272,7 @@ pub fn json_object(
         });
     }
     match parse_json(&response.body) {
-        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(crate::json::Value::Object(map)) => Ok(map),
         Ok(_) => Err(AuthError::Malformed {
             status: response.status,
             reason: "the body is JSON but not an object".into(),

@@ -70,6 +70,7 @@ mod error;
 pub mod http;
 #[cfg(feature = "js")]
 mod js;
+pub mod json;
 pub mod key_check;
 mod machine;
 pub mod oauth;

@@ -8,8 +8,8 @@ use crate::prelude::*;
 
 use alloc::collections::VecDeque;
 
+use crate::json::{Value, json};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::error::AuthError;
 use crate::http::{DEFAULT_MAX_RESPONSE_BYTES, HttpRequest, HttpResponse, Param, json_object};
