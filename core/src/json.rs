@@ -170,7 +170,7 @@ impl From<i64> for Number {
 }
 
 /// Appends the decimal digits of `n` (no `core::fmt`)
-fn push_u64(out: &mut String, mut n: u64) {
+pub(crate) fn push_u64(out: &mut String, mut n: u64) {
     let mut buf = [0u8; 20];
     let mut at = buf.len();
     loop {

@@ -130,7 +130,7 @@ impl HttpUrl {
         };
         if let Some(port) = port {
             serialization.push(':');
-            push_decimal(&mut serialization, port);
+            crate::json::push_u64(&mut serialization, u64::from(port));
         }
 
         // The path ends at the first `?` or `#`, the query at the first `#`; after that, a `?` is
@@ -433,24 +433,6 @@ fn parse_decimal(digits: &str) -> Option<u32> {
     digits.bytes().try_fold(0u32, |value, b| {
         b.is_ascii_digit().then(|| value * 10 + u32::from(b - b'0'))
     })
-}
-
-/// Appends a number in decimal
-fn push_decimal(out: &mut String, value: u16) {
-    let mut digits = [0u8; 5];
-    let mut n = value;
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for &d in &digits[i..] {
-        out.push(char::from(d));
-    }
 }
 
 /// The hexadecimal digit of the low four bits, in upper or lower case
