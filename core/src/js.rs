@@ -196,7 +196,8 @@ impl Machine {
     ) -> Result<Machine, JsValue> {
         let kind = kind.as_string().ok_or_else(|| {
             type_error(&format!(
-                "keyhole: `kind` must be a machine name, one of {MACHINE_KINDS:?}; got {}",
+                "keyhole: `kind` must be a machine name, one of `{}`; got {}",
+                MACHINE_KINDS.join("`, `"),
                 describe(&kind)
             ))
         })?;

@@ -190,7 +190,8 @@ fn build_machine<B: Boxer>(
             now_ms,
         ))),
         _ => Err(wire_err(format!(
-            "unknown machine `{kind}`; expected one of {MACHINE_KINDS:?}"
+            "unknown machine `{kind}`; expected one of `{}`",
+            MACHINE_KINDS.join("`, `")
         ))),
     }
 }
