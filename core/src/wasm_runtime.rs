@@ -6,9 +6,9 @@
 //! the trap with the operation it was running (the profile already aborts on panic). This keeps
 //! std's panic machinery, formatting of panic payloads and stdio out of the artefacts.
 
-/// dlmalloc: what std itself uses on wasm
+/// Talc, growing linear memory as needed (single-threaded: the artefacts are built without atomics)
 #[global_allocator]
-static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
