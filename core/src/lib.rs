@@ -68,6 +68,7 @@ macro_rules! machine_guard_tests {
     };
 }
 
+pub mod base64;
 pub mod browser;
 pub mod client;
 #[cfg(feature = "component")]
