@@ -150,6 +150,19 @@ impl wit::GuestMachine for MachineResource {
             State::Broken { error, .. } => wit::Output::Done(Err(auth_error_to_wit(error))),
         }
     }
+
+    fn drain(&self) -> Vec<wit::Output> {
+        let mut outputs = Vec::new();
+        loop {
+            let output = self.poll_output();
+            // Every machine's poll ends in `wait` once nothing is queued (the `Machine` contract).
+            let last = matches!(output, wit::Output::Wait(_) | wit::Output::Done(_));
+            outputs.push(output);
+            if last {
+                return outputs;
+            }
+        }
+    }
 }
 
 /// The only generic step after a poll: the done value becomes its JSON text

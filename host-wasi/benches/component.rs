@@ -6,21 +6,18 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use common::{Polling, Prepared};
 use criterion::{Criterion, criterion_group, criterion_main};
 use keyhole_core::Input;
+use keyhole_core::json::Value;
 use keyhole_wasi::{CacheOutcome, Runtime};
-use serde_json::{Value, json};
 
 /// Instantiate, build a discovery machine, start it and read its first request
 fn first_call(runtime: &Runtime) -> Value {
+    let config = keyhole_core::json::parse(br#"{"issuer": "https://idp.example"}"#).expect("JSON");
     let mut instance = runtime.instantiate(None).expect("instantiate");
     let m = instance
-        .machine(
-            "discovery",
-            &json!({"issuer": "https://idp.example"}),
-            1,
-            &[],
-        )
+        .machine("discovery", &config, 1, &[])
         .expect("machine");
     instance.handle_input(&m, 1, &Input::Start).expect("start");
     instance.poll_output(&m).expect("poll")
@@ -60,25 +57,35 @@ fn load(c: &mut Criterion) {
     group.finish();
 }
 
+/// The transcripts are read and converted before timing: each replay builds the machine from its
+/// config, feeds every input and collects every output in the wire JSON form, natively or
+/// through the component
 fn replay(c: &mut Criterion) {
-    let docs: Vec<Value> = common::transcript_files()
+    let transcripts: Vec<Prepared> = common::transcript_files()
         .iter()
-        .map(|p| common::read_transcript(p))
+        .map(|p| Prepared::new(&common::read_transcript(p)))
         .collect();
     let runtime = common::runtime();
     let mut instance = runtime.instantiate(None).expect("instantiate");
     let mut group = c.benchmark_group("replay all transcripts");
-    group.bench_function("component", |b| {
+    group.bench_function("component, drain per input", |b| {
         b.iter(|| {
-            for doc in &docs {
-                common::replay_in_component(&mut instance, doc);
+            for t in &transcripts {
+                common::replay_in_component(&mut instance, t, Polling::Drain);
+            }
+        })
+    });
+    group.bench_function("component, poll-output per output", |b| {
+        b.iter(|| {
+            for t in &transcripts {
+                common::replay_in_component(&mut instance, t, Polling::EachOutput);
             }
         })
     });
     group.bench_function("native", |b| {
         b.iter(|| {
-            for doc in &docs {
-                common::replay_native(doc);
+            for t in &transcripts {
+                common::replay_native(t);
             }
         })
     });

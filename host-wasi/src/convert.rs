@@ -8,7 +8,6 @@ use keyhole_core::json::{self as core_json, Value as CoreValue};
 use keyhole_core::wire::{self, WireValue};
 use keyhole_core::{AuthError, Output, StoreError};
 use keyhole_core::{HttpRequest, HttpResponse, Input, Prompt, Secret, StoreOp, TransportError};
-use serde_json::Value;
 
 use crate::generated::exports::keyhole::auth::machines as m;
 use crate::generated::keyhole::auth::types as t;
@@ -120,7 +119,7 @@ impl WireValue for DoneValue {
 /// The output is first turned back into the core's `Output` (the request with its form, the
 /// error with every field), so what the transcripts compare is exactly what the native runner
 /// writes, and a field lost at the WIT boundary shows up as a difference.
-pub(crate) fn output_to_wire(output: m::Output) -> Value {
+pub(crate) fn output_to_wire(output: m::Output) -> CoreValue {
     let output: Output<DoneValue> = match output {
         m::Output::Send(r) => Output::Send(request_from_wit(r)),
         m::Output::Store(op) => Output::Store(store_op_from_wit(op)),
@@ -144,9 +143,7 @@ pub(crate) fn output_to_wire(output: m::Output) -> Value {
                 .map_err(|error| auth_error_to_core(error.kind)),
         ),
     };
-    // The core's JSON leaves this crate as serde_json's, through its text.
-    serde_json::from_str(&wire::output_to_wire(&output).to_json())
-        .expect("the core writes valid JSON")
+    wire::output_to_wire(&output)
 }
 
 fn store_op_from_wit(op: t::StoreOp) -> StoreOp {

@@ -36,8 +36,8 @@ mod imports;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use keyhole_core::json::Value;
 use keyhole_core::{Input, Io};
-use serde_json::Value;
 use wasmtime::component::{Linker, ResourceAny};
 use wasmtime::{Engine, Store};
 
@@ -311,13 +311,7 @@ impl Instance {
             .bindings
             .keyhole_auth_machines()
             .machine()
-            .call_constructor(
-                &mut self.store,
-                wit_kind,
-                &config.to_string(),
-                now_ms,
-                random,
-            )
+            .call_constructor(&mut self.store, wit_kind, &config.to_json(), now_ms, random)
             .map_err(|e| Error::call(format!("{kind}.constructor"), e))?;
         Ok(Machine { kind, handle })
     }
@@ -349,6 +343,17 @@ impl Instance {
             .call_poll_output(&mut self.store, machine.handle)
             .map(convert::output_to_wire)
             .map_err(|e| Error::call(format!("{}.poll-output", machine.kind), e))
+    }
+
+    /// Every output up to and including the next `wait` or `done`, in one call into the
+    /// component: what [`Instance::poll_output`] returns until then
+    pub fn drain(&mut self, machine: &Machine) -> Result<Vec<Value>, Error> {
+        self.bindings
+            .keyhole_auth_machines()
+            .machine()
+            .call_drain(&mut self.store, machine.handle)
+            .map(|outputs| outputs.into_iter().map(convert::output_to_wire).collect())
+            .map_err(|e| Error::call(format!("{}.drain", machine.kind), e))
     }
 
     /// Frees a machine's state inside the guest

@@ -6,11 +6,23 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{read_transcript, replay_in_component, runtime, transcript_files};
+use common::{
+    Polling, Prepared, from_core, read_transcript, replay_in_component, runtime, to_core,
+    transcript_files,
+};
 use serde_json::Value;
 
 #[test]
 fn every_transcript_replays_exactly_through_the_component() {
+    replay_every_transcript(Polling::EachOutput);
+}
+
+#[test]
+fn every_transcript_replays_exactly_through_drain() {
+    replay_every_transcript(Polling::Drain);
+}
+
+fn replay_every_transcript(polling: Polling) {
     let runtime = runtime();
     let files = transcript_files();
     let mut steps = 0;
@@ -19,11 +31,11 @@ fn every_transcript_replays_exactly_through_the_component() {
         let doc = read_transcript(path);
         // A fresh instance per transcript, as a plugin host would have.
         let mut instance = runtime.instantiate(None).expect("instantiate");
-        let actual = replay_in_component(&mut instance, &doc);
+        let actual = replay_in_component(&mut instance, &Prepared::new(&doc), polling);
         let expected = doc["steps"].as_array().unwrap();
         assert_eq!(actual.len(), expected.len(), "{file}: step count");
         for (i, (got, step)) in actual.into_iter().zip(expected).enumerate() {
-            let got = Value::Array(got);
+            let got = Value::Array(got.iter().map(from_core).collect());
             assert_eq!(
                 got,
                 step["expect"],
@@ -75,7 +87,12 @@ fn an_unreadable_config_is_a_config_error_after_start() {
     let mut instance = runtime.instantiate(None).unwrap();
     for kind in keyhole_wasi::MACHINE_KINDS {
         let m = instance
-            .machine(kind, &serde_json::json!({"surely": "not a config"}), 1, &[])
+            .machine(
+                kind,
+                &to_core(&serde_json::json!({"surely": "not a config"})),
+                1,
+                &[],
+            )
             .unwrap();
         instance
             .handle_input(&m, 2, &keyhole_core::Input::Start)

@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use keyhole_core::Input;
+use keyhole_core::json::Value as CoreValue;
 use keyhole_core::wire::input_from_wire;
 use keyhole_wasi::{Instance, Runtime};
 use serde_json::Value;
@@ -69,36 +71,91 @@ fn hex(s: &str) -> Vec<u8> {
 }
 
 /// One replayed step: the outputs drained after its input
-pub type Drained = Vec<Value>;
+pub type Drained = Vec<CoreValue>;
+
+/// A transcript read into what a replay feeds, so that replaying (the part benchmarks time)
+/// does no reading or converting of the file's JSON
+pub struct Prepared {
+    pub kind: String,
+    pub now_ms: u64,
+    pub random: Vec<u8>,
+    pub config: CoreValue,
+    /// Each step's input, and its time when the step sets one
+    pub steps: Vec<(Option<u64>, Input)>,
+}
+
+impl Prepared {
+    pub fn new(doc: &Value) -> Self {
+        Self {
+            kind: doc["machine"]
+                .as_str()
+                .expect("a `machine` name")
+                .to_owned(),
+            now_ms: doc["now_ms"].as_u64().expect("a `now_ms`"),
+            random: doc["random_hex"].as_str().map(hex).unwrap_or_default(),
+            config: to_core(&doc["config"]),
+            steps: doc["steps"]
+                .as_array()
+                .expect("`steps`")
+                .iter()
+                .map(|step| {
+                    let input = input_from_wire(&to_core(&step["input"])).expect("a valid input");
+                    (step.get("now_ms").and_then(Value::as_u64), input)
+                })
+                .collect(),
+        }
+    }
+}
+
+fn is_last(output: &CoreValue) -> bool {
+    matches!(output["type"].as_str(), Some("wait" | "done"))
+}
+
+/// How a component replay reads a step's outputs
+#[derive(Clone, Copy)]
+pub enum Polling {
+    /// `poll-output` until `wait` or `done`: one call into the component per output
+    EachOutput,
+    /// One `drain` call per step
+    Drain,
+}
 
 /// Replays a transcript through the component's `machines` export, returning each step's outputs
-pub fn replay_in_component(instance: &mut Instance, doc: &Value) -> Vec<Drained> {
-    let kind = doc["machine"].as_str().expect("a `machine` name");
-    let mut now = doc["now_ms"].as_u64().expect("a `now_ms`");
-    let random = doc["random_hex"].as_str().map(hex).unwrap_or_default();
+pub fn replay_in_component(
+    instance: &mut Instance,
+    transcript: &Prepared,
+    polling: Polling,
+) -> Vec<Drained> {
+    let kind = &transcript.kind;
+    let mut now = transcript.now_ms;
     let machine = instance
-        .machine(kind, &doc["config"], now, &random)
+        .machine(kind, &transcript.config, now, &transcript.random)
         .unwrap_or_else(|e| panic!("{kind}: {e}"));
     let mut steps = Vec::new();
-    for step in doc["steps"].as_array().expect("`steps`") {
-        if let Some(t) = step.get("now_ms").and_then(Value::as_u64) {
-            now = t;
-        }
-        let input = input_from_wire(&to_core(&step["input"])).expect("a valid input");
+    for (at, input) in &transcript.steps {
+        now = at.unwrap_or(now);
         instance
-            .handle_input(&machine, now, &input)
+            .handle_input(&machine, now, input)
             .unwrap_or_else(|e| panic!("{kind}: {e}"));
-        let mut drained = Vec::new();
-        for _ in 0..64 {
-            let out = instance
-                .poll_output(&machine)
-                .unwrap_or_else(|e| panic!("{kind}: {e}"));
-            let last = matches!(out["type"].as_str(), Some("wait" | "done"));
-            drained.push(out);
-            if last {
-                break;
+        let drained = match polling {
+            Polling::Drain => instance
+                .drain(&machine)
+                .unwrap_or_else(|e| panic!("{kind}: {e}")),
+            Polling::EachOutput => {
+                let mut drained = Vec::new();
+                for _ in 0..64 {
+                    let out = instance
+                        .poll_output(&machine)
+                        .unwrap_or_else(|e| panic!("{kind}: {e}"));
+                    let last = is_last(&out);
+                    drained.push(out);
+                    if last {
+                        break;
+                    }
+                }
+                drained
             }
-        }
+        };
         steps.push(drained);
     }
     instance.drop_machine(machine).expect("drop");
@@ -106,25 +163,20 @@ pub fn replay_in_component(instance: &mut Instance, doc: &Value) -> Vec<Drained>
 }
 
 /// Replays a transcript through the native machines (`keyhole_core::wire`)
-pub fn replay_native(doc: &Value) -> Vec<Drained> {
-    let kind = doc["machine"].as_str().expect("a `machine` name");
-    let mut now = doc["now_ms"].as_u64().expect("a `now_ms`");
-    let random = doc["random_hex"].as_str().map(hex).unwrap_or_default();
-    let mut machine = keyhole_core::wire::new_machine(kind, &to_core(&doc["config"]), now, &random)
-        .unwrap_or_else(|e| panic!("{kind}: {e}"));
+pub fn replay_native(transcript: &Prepared) -> Vec<Drained> {
+    let kind = &transcript.kind;
+    let mut now = transcript.now_ms;
+    let mut machine =
+        keyhole_core::wire::new_machine(kind, &transcript.config, now, &transcript.random)
+            .unwrap_or_else(|e| panic!("{kind}: {e}"));
     let mut steps = Vec::new();
-    for step in doc["steps"].as_array().expect("`steps`") {
-        if let Some(t) = step.get("now_ms").and_then(Value::as_u64) {
-            now = t;
-        }
-        machine.handle_input(
-            now,
-            input_from_wire(&to_core(&step["input"])).expect("a valid input"),
-        );
+    for (at, input) in &transcript.steps {
+        now = at.unwrap_or(now);
+        machine.handle_input(now, input.clone());
         let mut drained = Vec::new();
         for _ in 0..64 {
-            let out = from_core(&machine.poll_output_wire());
-            let last = matches!(out["type"].as_str(), Some("wait" | "done"));
+            let out = machine.poll_output_wire();
+            let last = is_last(&out);
             drained.push(out);
             if last {
                 break;
