@@ -338,7 +338,7 @@ fn auth_error_to_wit(error: &AuthError) -> t::AuthError {
     }
 }
 
-// ---- The `client` export: core::client over the imports ----
+// ---- The `client` export: core::client over the imports, one `remote-client` per remote ----
 
 use std::collections::BTreeMap;
 
@@ -413,54 +413,53 @@ fn io() -> ImportIo {
 }
 
 impl c::Guest for Component {
-    fn login_device(
-        remote: c::Remote,
-        account_hint: Option<String>,
-    ) -> Result<c::LoginOutcome, t::AuthError> {
-        let remote = remote_from_wit(remote);
-        finish(ops::login_device(&mut io(), &remote, account_hint.as_deref()).map(login_to_wit))
+    type RemoteClient = RemoteClient;
+}
+
+/// The `client.remote-client` resource: one remote, converted to the core's form once
+struct RemoteClient(RemoteSpec);
+
+impl c::GuestRemoteClient for RemoteClient {
+    fn new(remote: c::Remote) -> Self {
+        Self(remote_from_wit(remote))
+    }
+
+    fn login_device(&self, account_hint: Option<String>) -> Result<c::LoginOutcome, t::AuthError> {
+        finish(ops::login_device(&mut io(), &self.0, account_hint.as_deref()).map(login_to_wit))
     }
 
     fn login_browser(
-        remote: c::Remote,
+        &self,
         account_hint: Option<String>,
         port: u16,
         timeout_s: u64,
     ) -> Result<c::LoginOutcome, t::AuthError> {
-        let remote = remote_from_wit(remote);
         let random = host::random_bytes(crate::browser::RANDOM_BYTES as u32);
         let mut io = ImportIo {
             callback_port: Some(port),
         };
         let hint = account_hint.as_deref();
         finish(
-            ops::login_browser(&mut io, &remote, hint, port, timeout_s, &random).map(login_to_wit),
+            ops::login_browser(&mut io, &self.0, hint, port, timeout_s, &random).map(login_to_wit),
         )
     }
 
-    fn login_api_key(remote: c::Remote, key: String) -> Result<c::LoginOutcome, t::AuthError> {
-        let remote = remote_from_wit(remote);
-        finish(ops::login_api_key(&mut io(), &remote, None, Secret::new(key)).map(login_to_wit))
+    fn login_api_key(&self, key: String) -> Result<c::LoginOutcome, t::AuthError> {
+        finish(ops::login_api_key(&mut io(), &self.0, None, Secret::new(key)).map(login_to_wit))
     }
 
-    fn set_key(
-        remote: c::Remote,
-        account: String,
-        key: String,
-    ) -> Result<c::LoginOutcome, t::AuthError> {
-        let remote = remote_from_wit(remote);
-        finish(ops::set_key(&mut io(), &remote, &account, Secret::new(key)).map(login_to_wit))
+    fn set_key(&self, account: String, key: String) -> Result<c::LoginOutcome, t::AuthError> {
+        finish(ops::set_key(&mut io(), &self.0, &account, Secret::new(key)).map(login_to_wit))
     }
 
     fn token(
-        remote: c::Remote,
+        &self,
         account: String,
         options: c::CredentialOptions,
     ) -> Result<c::ResolvedCredential, t::AuthError> {
-        let remote = remote_from_wit(remote);
         let options = credential_options_from_wit(options);
         finish(
-            ops::token(&mut io(), &remote, &account, &options).map(|r| c::ResolvedCredential {
+            ops::token(&mut io(), &self.0, &account, &options).map(|r| c::ResolvedCredential {
                 kind: match r.kind {
                     CredentialKind::ApiKey => c::AuthType::ApiKey,
                     CredentialKind::OAuth => c::AuthType::Oauth,
@@ -479,14 +478,13 @@ impl c::Guest for Component {
     }
 
     fn status(
-        remote: c::Remote,
+        &self,
         account: String,
         options: c::CredentialOptions,
     ) -> Result<c::StatusReport, t::AuthError> {
-        let remote = remote_from_wit(remote);
         let options = credential_options_from_wit(options);
         finish(
-            ops::status(&mut io(), &remote, &account, &options).map(|s| c::StatusReport {
+            ops::status(&mut io(), &self.0, &account, &options).map(|s| c::StatusReport {
                 logged_in: s.logged_in,
                 remote: s.remote,
                 account: s.account,
@@ -499,10 +497,9 @@ impl c::Guest for Component {
         )
     }
 
-    fn logout(remote: c::Remote, account: String) -> Result<c::LogoutOutcome, t::AuthError> {
-        let remote = remote_from_wit(remote);
+    fn logout(&self, account: String) -> Result<c::LogoutOutcome, t::AuthError> {
         finish(
-            ops::logout(&mut io(), &remote, &account).map(|l| c::LogoutOutcome {
+            ops::logout(&mut io(), &self.0, &account).map(|l| c::LogoutOutcome {
                 remote: l.remote,
                 account: l.account,
                 revoked: l.revoked,
@@ -512,17 +509,15 @@ impl c::Guest for Component {
         )
     }
 
-    fn forget(remote: c::Remote, account: String) -> Result<(), t::AuthError> {
-        let remote = remote_from_wit(remote);
-        finish(ops::forget(&mut io(), &remote, &account))
+    fn forget(&self, account: String) -> Result<(), t::AuthError> {
+        finish(ops::forget(&mut io(), &self.0, &account))
     }
 
     fn test(
-        remote: c::Remote,
+        &self,
         account: String,
         options: c::TestOptions,
     ) -> Result<c::TestReport, c::TestFailure> {
-        let remote = remote_from_wit(remote);
         let options = TestOptions {
             method: match options.method {
                 c::TestMethod::Auto => TestMethod::Auto,
@@ -533,7 +528,7 @@ impl c::Guest for Component {
             key: options.key.map(Secret::new),
             credential: credential_options_from_wit(options.credential),
         };
-        ops::test(&mut io(), &remote, &account, &options)
+        ops::test(&mut io(), &self.0, &account, &options)
             .map(|r| c::TestReport {
                 url: r.url,
                 status: r.status,

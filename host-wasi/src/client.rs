@@ -1,7 +1,9 @@
 //! The component's `client` export as methods on [`Instance`], in the core's own types
 //!
-//! Each method returns `Ok(Err(AuthError))` when the flow itself failed (the same error the native
-//! host would give, field for field) and `Err(Error)` when the component could not run it.
+//! [`Instance::remote_client`] hands a remote to the component once (a `client.remote-client`);
+//! the operations take that [`RemoteClient`]. Each returns `Ok(Err(AuthError))` when the flow
+//! itself failed (the same error the native host would give, field for field) and `Err(Error)`
+//! when the component could not run it.
 
 use keyhole_core::client::{
     AuthType, CredentialOptions, LoginOutcome, LogoutOutcome, RemoteSpec, StatusReport,
@@ -14,6 +16,8 @@ use keyhole_core::key_check::KeyCheckMethod;
 use keyhole_core::{AuthError, Endpoints, Secret};
 
 use crate::convert::auth_error_to_core;
+use wasmtime::component::ResourceAny;
+
 use crate::generated::exports::keyhole::auth::client as c;
 use crate::generated::keyhole::auth::types as t;
 use crate::{Error, Instance};
@@ -33,83 +37,119 @@ fn done<W, T>(
     }
 }
 
+/// A remote living inside an [`Instance`] (`client.remote-client`), made by
+/// [`Instance::remote_client`]; drop it with [`Instance::drop_remote_client`]
+#[derive(Debug)]
+pub struct RemoteClient {
+    handle: ResourceAny,
+}
+
 impl Instance {
-    /// `client.login-device`: device login; the prompt goes to the attached `Io::show`
+    /// Hands `remote` to the component once; the operations below run on it
+    ///
+    /// Nothing is checked here: a remote that cannot work fails the operation that needs the
+    /// missing or refused part, as with the native host.
+    pub fn remote_client(&mut self, remote: &RemoteSpec) -> Result<RemoteClient, Error> {
+        let handle = self
+            .bindings
+            .keyhole_auth_client()
+            .remote_client()
+            .call_constructor(&mut self.store, &remote_to_wit(remote))
+            .map_err(|e| Error::call("client.remote-client", e))?;
+        Ok(RemoteClient { handle })
+    }
+
+    /// Frees a remote client's state inside the guest
+    pub fn drop_remote_client(&mut self, client: RemoteClient) -> Result<(), Error> {
+        client
+            .handle
+            .resource_drop(&mut self.store)
+            .map_err(|e| Error::call("client.remote-client.drop", e))
+    }
+
+    /// `remote-client.login-device`: device login; the prompt goes to the attached `Io::show`
     pub fn login_device(
         &mut self,
-        remote: &RemoteSpec,
+        client: &RemoteClient,
         account_hint: Option<&str>,
     ) -> ClientResult<LoginOutcome> {
-        let r = self.bindings.keyhole_auth_client().call_login_device(
-            &mut self.store,
-            &remote_to_wit(remote),
-            account_hint,
-        );
+        let r = self
+            .bindings
+            .keyhole_auth_client()
+            .remote_client()
+            .call_login_device(&mut self.store, client.handle, account_hint);
         done("login-device", r, login_from_wit)
     }
 
-    /// `client.login-browser`: browser login with the callback on `port` (the attached `Io`
+    /// `remote-client.login-browser`: browser login with the callback on `port` (the attached `Io`
     /// listens there: `Io::wait_until` returns the callback)
     pub fn login_browser(
         &mut self,
-        remote: &RemoteSpec,
+        client: &RemoteClient,
         account_hint: Option<&str>,
         port: u16,
         timeout_s: u64,
     ) -> ClientResult<LoginOutcome> {
-        let r = self.bindings.keyhole_auth_client().call_login_browser(
-            &mut self.store,
-            &remote_to_wit(remote),
-            account_hint,
-            port,
-            timeout_s,
-        );
+        let r = self
+            .bindings
+            .keyhole_auth_client()
+            .remote_client()
+            .call_login_browser(
+                &mut self.store,
+                client.handle,
+                account_hint,
+                port,
+                timeout_s,
+            );
         done("login-browser", r, login_from_wit)
     }
 
-    /// `client.login-api-key`
+    /// `remote-client.login-api-key`
     pub fn login_api_key(
         &mut self,
-        remote: &RemoteSpec,
+        client: &RemoteClient,
         key: &Secret,
     ) -> ClientResult<LoginOutcome> {
-        let r = self.bindings.keyhole_auth_client().call_login_api_key(
-            &mut self.store,
-            &remote_to_wit(remote),
-            key.expose(),
-        );
+        let r = self
+            .bindings
+            .keyhole_auth_client()
+            .remote_client()
+            .call_login_api_key(&mut self.store, client.handle, key.expose());
         done("login-api-key", r, login_from_wit)
     }
 
-    /// `client.set-key`
+    /// `remote-client.set-key`
     pub fn set_key(
         &mut self,
-        remote: &RemoteSpec,
+        client: &RemoteClient,
         account: &str,
         key: &Secret,
     ) -> ClientResult<LoginOutcome> {
-        let r = self.bindings.keyhole_auth_client().call_set_key(
-            &mut self.store,
-            &remote_to_wit(remote),
-            account,
-            key.expose(),
-        );
+        let r = self
+            .bindings
+            .keyhole_auth_client()
+            .remote_client()
+            .call_set_key(&mut self.store, client.handle, account, key.expose());
         done("set-key", r, login_from_wit)
     }
 
-    /// `client.token`
+    /// `remote-client.token`
     pub fn token(
         &mut self,
-        remote: &RemoteSpec,
+        client: &RemoteClient,
         account: &str,
         options: &CredentialOptions,
     ) -> ClientResult<ResolvedCredential> {
-        let r = self.bindings.keyhole_auth_client().call_token(
-            &mut self.store,
-            &remote_to_wit(remote),
-            account,
-            &credential_options_to_wit(options),
-        );
+        let r = self
+            .bindings
+            .keyhole_auth_client()
+            .remote_client()
+            .call_token(
+                &mut self.store,
+                client.handle,
+                account,
+                &credential_options_to_wit(options),
+            );
         done("token", r, |r| ResolvedCredential {
             kind: match r.kind {
                 c::AuthType::ApiKey => CredentialKind::ApiKey,
@@ -127,19 +167,23 @@ impl Instance {
         })
     }
 
-    /// `client.status`
+    /// `remote-client.status`
     pub fn status(
         &mut self,
-        remote: &RemoteSpec,
+        client: &RemoteClient,
         account: &str,
         options: &CredentialOptions,
     ) -> ClientResult<StatusReport> {
-        let r = self.bindings.keyhole_auth_client().call_status(
-            &mut self.store,
-            &remote_to_wit(remote),
-            account,
-            &credential_options_to_wit(options),
-        );
+        let r = self
+            .bindings
+            .keyhole_auth_client()
+            .remote_client()
+            .call_status(
+                &mut self.store,
+                client.handle,
+                account,
+                &credential_options_to_wit(options),
+            );
         done("status", r, |s| StatusReport {
             logged_in: s.logged_in,
             remote: s.remote,
@@ -152,13 +196,13 @@ impl Instance {
         })
     }
 
-    /// `client.logout`
-    pub fn logout(&mut self, remote: &RemoteSpec, account: &str) -> ClientResult<LogoutOutcome> {
-        let r = self.bindings.keyhole_auth_client().call_logout(
-            &mut self.store,
-            &remote_to_wit(remote),
-            account,
-        );
+    /// `remote-client.logout`
+    pub fn logout(&mut self, client: &RemoteClient, account: &str) -> ClientResult<LogoutOutcome> {
+        let r = self
+            .bindings
+            .keyhole_auth_client()
+            .remote_client()
+            .call_logout(&mut self.store, client.handle, account);
         done("logout", r, |l| LogoutOutcome {
             remote: l.remote,
             account: l.account,
@@ -168,20 +212,20 @@ impl Instance {
         })
     }
 
-    /// `client.forget`
-    pub fn forget(&mut self, remote: &RemoteSpec, account: &str) -> ClientResult<()> {
-        let r = self.bindings.keyhole_auth_client().call_forget(
-            &mut self.store,
-            &remote_to_wit(remote),
-            account,
-        );
+    /// `remote-client.forget`
+    pub fn forget(&mut self, client: &RemoteClient, account: &str) -> ClientResult<()> {
+        let r = self
+            .bindings
+            .keyhole_auth_client()
+            .remote_client()
+            .call_forget(&mut self.store, client.handle, account);
         done("forget", r, |()| ())
     }
 
-    /// `client.test`: a failure keeps what is known of the check request
+    /// `remote-client.test`: a failure keeps what is known of the check request
     pub fn test(
         &mut self,
-        remote: &RemoteSpec,
+        client: &RemoteClient,
         account: &str,
         options: &TestOptions,
     ) -> Result<Result<TestReport, TestFailure>, Error> {
@@ -195,12 +239,11 @@ impl Instance {
             key: options.key.as_ref().map(|k| k.expose().to_owned()),
             credential: credential_options_to_wit(&options.credential),
         };
-        let r = self.bindings.keyhole_auth_client().call_test(
-            &mut self.store,
-            &remote_to_wit(remote),
-            account,
-            &options,
-        );
+        let r = self
+            .bindings
+            .keyhole_auth_client()
+            .remote_client()
+            .call_test(&mut self.store, client.handle, account, &options);
         match r {
             Ok(Ok(t)) => Ok(Ok(TestReport {
                 url: t.url,
