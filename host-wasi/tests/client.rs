@@ -73,10 +73,7 @@ fn native_and_component_read_each_others_credentials() {
     let mut instance = runtime.instantiate(Some(Box::new(io.clone()))).unwrap();
     // One remote client serves every operation below.
     let dev = instance.remote_client(&remote()).unwrap();
-    let token = instance
-        .token(&dev, "ana", &prefer_key())
-        .unwrap()
-        .unwrap();
+    let token = instance.token(&dev, "ana", &prefer_key()).unwrap().unwrap();
     assert_eq!(token.secret.expose(), "sk-native");
 
     // Written through the component, read natively.
@@ -89,10 +86,7 @@ fn native_and_component_read_each_others_credentials() {
     assert_eq!(token.secret.expose(), "sk-wasm");
 
     // Status and forget agree too.
-    let status = instance
-        .status(&dev, "bo", &prefer_key())
-        .unwrap()
-        .unwrap();
+    let status = instance.status(&dev, "bo", &prefer_key()).unwrap().unwrap();
     assert!(status.logged_in && status.has_api_key && !status.has_oauth);
     instance.forget(&dev, "bo").unwrap().unwrap();
     assert!(!io.0.lock().unwrap().contains_key("dev/bo"));
