@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 
+import { remoteClient } from "../../js/host/client.mjs";
 import { FileSecrets } from "../../js/host/store.mjs";
 import { approveDevice, browserLogin, startProvider } from "./provider.mjs";
 import { freePort, loadComponent } from "./support.mjs";
@@ -46,10 +47,9 @@ test("device login, token, status and logout through the component's client expo
       approval = approveDevice(provider.issuer, prompt.user_code);
     },
   });
-  assert.ok(keyhole.client, "the component exports no `client` interface (wit/: `export client;` in world keyhole)");
 
-  // The remote is handed over once; the operations are its methods.
-  const remote = new keyhole.client.RemoteClient(remoteFor(provider.issuer));
+  // The remote is handed over once; the operations are the wrapper's methods.
+  const remote = remoteClient(keyhole, remoteFor(provider.issuer));
   const started = Date.now();
   const login = remote.loginDevice(undefined);
   assert.equal((await approval).outcome, "approved");
@@ -94,9 +94,8 @@ test("browser login through the client export: Chromium approves, the worker's l
       return true;
     },
   });
-  assert.ok(keyhole.client, "the component exports no `client` interface (wit/: `export client;` in world keyhole)");
   const port = await freePort();
-  const remote = new keyhole.client.RemoteClient(remoteFor(provider.issuer));
+  const remote = remoteClient(keyhole, remoteFor(provider.issuer));
   const login = remote.loginBrowser(undefined, port, 60n);
   await browser;
   assert.equal(login.authType, "oauth");
@@ -108,9 +107,8 @@ test("browser login through the client export: Chromium approves, the worker's l
 
 test("API keys through the client export: checked before they are stored, then tested", async () => {
   const keyhole = await loadComponent();
-  assert.ok(keyhole.client, "the component exports no `client` interface (wit/: `export client;` in world keyhole)");
   const keyCheck = { method: "get", url: `${provider.issuer}/api/me`, header: "authorization", scheme: "Bearer", identity: [["email", "/email"]] };
-  const remote = new keyhole.client.RemoteClient(remoteFor(provider.issuer, { apiUrl: `${provider.issuer}/api`, keyCheck }));
+  const remote = remoteClient(keyhole, remoteFor(provider.issuer, { apiUrl: `${provider.issuer}/api`, keyCheck }));
   assert.throws(() => remote.loginApiKey("key_nonsense"), (e) => e.payload?.kind?.tag === "invalid-key");
   const login = remote.loginApiKey("key_valid_ada");
   assert.equal(login.authType, "api-key");
@@ -125,6 +123,13 @@ test("API keys through the client export: checked before they are stored, then t
     () => remote.test(login.account, failing),
     (e) => e.payload?.error?.kind?.tag === "insufficient-permission" && e.payload.status === 403 && e.payload.url === `${provider.issuer}/api/me`,
   );
+  // Replacing the key checks it too; forgetting the account leaves nothing to use.
+  assert.throws(() => remote.setKey(login.account, "key_nonsense"), (e) => e.payload?.kind?.tag === "invalid-key");
+  assert.equal(remote.setKey(login.account, "key_valid_ada").account, login.account);
+  remote.forget(login.account);
+  const status = remote.status(login.account, options.credential);
+  assert.equal(status.loggedIn, false);
+  assert.equal(status.hasApiKey, false);
 });
 
 test("a secret store that cannot answer is a storage error from the client, and the instance lives on", async () => {
@@ -133,7 +138,7 @@ test("a secret store that cannot answer is a storage error from the client, and 
   };
   const secrets = { get: unavailable, set: unavailable, delete: unavailable, compareAndSwap: unavailable, lock: unavailable, unlock: unavailable };
   const keyhole = await loadComponent({ secrets });
-  const remote = new keyhole.client.RemoteClient(remoteFor(provider.issuer));
+  const remote = remoteClient(keyhole, remoteFor(provider.issuer));
   const options = { prefer: "oauth", envApiKey: undefined };
   assert.throws(
     () => remote.token("default", options),
