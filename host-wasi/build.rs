@@ -11,19 +11,34 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use sha2::{Digest, Sha256};
+
 fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
     let root = manifest.parent().expect("host-wasi sits in the workspace");
     wasmtime_version(root);
     println!("cargo:rerun-if-env-changed=KEYHOLE_COMPONENT_PREBUILT");
     let component = match std::env::var_os("KEYHOLE_COMPONENT_PREBUILT") {
-        Some(path) => PathBuf::from(path),
+        Some(path) => {
+            let path = PathBuf::from(path);
+            println!("cargo:rerun-if-changed={}", path.display());
+            path
+        }
         None => build_component(root),
     };
     println!(
         "cargo:rustc-env=KEYHOLE_COMPONENT_BUILT={}",
         component.display()
     );
+    // The embedded component's SHA-256, its precompile-cache key: hashing 400 KB at every start
+    // would cost a quarter of a warm load (measured, docs/performance.md).
+    let bytes = std::fs::read(&component)
+        .unwrap_or_else(|e| panic!("cannot read the component {}: {e}", component.display()));
+    let sha: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    println!("cargo:rustc-env=KEYHOLE_COMPONENT_SHA256={sha}");
 }
 
 fn build_component(root: &Path) -> PathBuf {

@@ -5,6 +5,7 @@
 //! [RFC 8252 §7.3](https://www.rfc-editor.org/rfc/rfc8252#section-7.3). `Start` opens the
 //! authorization URL; the host listens on `127.0.0.1:{redirect_port}` and feeds each request
 //! target it sees as a `Callback`; the code in the right one is exchanged for tokens.
+use crate::prelude::*;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

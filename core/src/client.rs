@@ -3,8 +3,9 @@
 //! Hosts (the native `keyhole`, the wasm component's `client` export, JS) call these with their
 //! [`Io`]; they keep their own configuration and hand in a [`RemoteSpec`]. Everything here is plain
 //! data so that the WIT `client` interface can mirror it one to one.
+use crate::prelude::*;
 
-use std::collections::BTreeMap;
+use alloc::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 

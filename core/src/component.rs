@@ -10,8 +10,9 @@
 //! Size matters here (the budget is 256 KiB): the machines are held by type, not as
 //! `Box<dyn WireMachine>`, whose vtables would keep every machine's `Debug` and JSON-output code
 //! alive in the component; and everything after a machine's `poll_output` is non-generic.
+use crate::prelude::*;
 
-use std::cell::RefCell;
+use core::cell::RefCell;
 
 use crate::browser::BrowserLogin;
 use crate::credential::Credential;
@@ -340,7 +341,7 @@ fn auth_error_to_wit(error: &AuthError) -> t::AuthError {
 
 // ---- The `client` export: core::client over the imports, one `remote-client` per remote ----
 
-use std::collections::BTreeMap;
+use alloc::collections::BTreeMap;
 
 use bindings::exports::keyhole::auth::client as c;
 use bindings::keyhole::auth::{host, http, secrets};

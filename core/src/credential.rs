@@ -25,6 +25,7 @@
 //!
 //! A transient refresh failure while the access token is still valid returns that token (the
 //! refresh machine decides that) with the error's code as `warning`.
+use crate::prelude::*;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -336,7 +337,7 @@ impl Credential {
     }
 
     fn on_stored(&mut self, now_ms: u64, answer: Result<Option<Secret>, StoreError>) {
-        match std::mem::replace(&mut self.phase, Phase::Done) {
+        match core::mem::replace(&mut self.phase, Phase::Done) {
             Phase::Loading(reading) => self.on_loaded(now_ms, reading, answer),
             Phase::Locking => {
                 self.locked = answer.is_ok();

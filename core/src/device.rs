@@ -3,6 +3,7 @@
 //! `Start` asks the device authorization endpoint for a code, `Show`s the user code and the
 //! verification URI, then polls the token endpoint no sooner than the provider's interval until
 //! the user approves, denies, or the code expires.
+use crate::prelude::*;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};

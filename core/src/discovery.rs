@@ -5,6 +5,7 @@
 //! and, when that is not found, the OAuth Authorization Server Metadata
 //! ([RFC 8414 §3](https://www.rfc-editor.org/rfc/rfc8414#section-3)). The document must name the
 //! configured issuer exactly and every endpoint in it must be https (or http on loopback).
+use crate::prelude::*;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};

@@ -1,6 +1,7 @@
 //! The one error type every machine ends with, and the secret store's error
 
 use crate::http::TransportError;
+use crate::prelude::*;
 
 /// Why an authentication flow ended without a result
 ///

@@ -3,9 +3,10 @@
 //! A host performs an [`HttpRequest`] exactly as described: no redirects followed, no cookies, and
 //! a body larger than [`HttpRequest::max_response_bytes`] is reported as
 //! [`TransportError::TooLarge`] instead of being read.
+use crate::prelude::*;
 
-use std::fmt;
-use std::net::IpAddr;
+use core::fmt;
+use core::net::IpAddr;
 
 use url::Url;
 

@@ -13,6 +13,8 @@
 // wasm-bindgen exports need `pub` items; they are reachable from JS, not from Rust.
 #![allow(unreachable_pub)]
 
+use crate::prelude::*;
+
 use js_sys::{JSON, Uint8Array};
 use serde_json::Value;
 use wasm_bindgen::prelude::*;

@@ -13,8 +13,9 @@
 //!
 //! The time from the request to its answer is in the report, and in [`KeyCheck::elapsed_ms`] for
 //! failures (`--verbose`).
+use crate::prelude::*;
 
-use std::collections::BTreeMap;
+use alloc::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};

@@ -10,7 +10,23 @@
 //!
 //! A synchronous host implements [`Io`] and calls [`drive`]; an asynchronous host writes the same
 //! loop with `await`. See `docs/architecture.md` for the picture.
+#![no_std]
 #![warn(missing_docs, unreachable_pub)]
+
+// `no_std` + `alloc`: the core needs nothing from an operating system, which the compiler now
+// checks; the wasm artefacts then carry no std runtime (panic machinery, stdio, WASI imports).
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+/// What every module would get from std's prelude
+mod prelude {
+    pub(crate) use alloc::borrow::ToOwned;
+    pub(crate) use alloc::boxed::Box;
+    pub(crate) use alloc::string::{String, ToString};
+    pub(crate) use alloc::vec::Vec;
+    pub(crate) use alloc::{format, vec};
+}
 
 /// The str0m-style guard tests every machine carries: it is `Send`, it is `UnwindSafe`, and its
 /// size stays within a bound (a jump means something large moved inline)

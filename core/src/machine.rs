@@ -2,6 +2,7 @@
 
 use crate::error::{AuthError, StoreError};
 use crate::http::{HttpRequest, HttpResponse, TransportError};
+use crate::prelude::*;
 use crate::secret::Secret;
 
 /// An event fed to a machine with [`Machine::handle_input`]
@@ -26,8 +27,8 @@ pub enum Input {
 }
 
 // A callback's query carries the authorization code and state: Debug shows the path only.
-impl std::fmt::Debug for Input {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Debug for Input {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Input::Start => f.write_str("Start"),
             Input::Response(r) => f.debug_tuple("Response").field(r).finish(),

@@ -1,6 +1,7 @@
 //! What every OAuth flow shares: endpoints, the client, token sets and token-endpoint replies
 //!
 //! Pure functions only; the machines compose them.
+use crate::prelude::*;
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};

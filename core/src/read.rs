@@ -5,8 +5,9 @@
 //! serde_json's deserializer instantiated for every config type (and the float formatting its
 //! error messages pull in) costs tens of KB there. `tests` below checks both readers agree on
 //! every transcript's config. Unknown fields are ignored, as with the derive.
+use crate::prelude::*;
 
-use std::collections::BTreeMap;
+use alloc::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 

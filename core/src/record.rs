@@ -3,6 +3,7 @@
 //! A record written by the native CLI is read by the wasm component and the JS hosts, so the key
 //! layout and the format live here, once. Secrets are written out by [`StoredRecord::to_json`] and
 //! nowhere else.
+use crate::prelude::*;
 
 use serde_json::{Map, Value, json};
 

@@ -14,6 +14,7 @@
 //!   valid it is returned (`refreshed: false`, `warning` = the last error's code); otherwise the
 //!   last error (`unavailable`, `rate_limited` or `transport`).
 //! - Any other OAuth error: `provider`; an unreadable answer: `malformed` or `protocol`.
+use crate::prelude::*;
 
 use serde::Deserialize;
 use serde_json::{Value, json};

@@ -4,8 +4,9 @@
 //! The refresh token goes first (revoking it usually ends the whole grant, §2.1), then the access
 //! token, each with its `token_type_hint`. A provider without a revocation endpoint is not an
 //! error: the report says revocation was skipped and the host still deletes its local copy.
+use crate::prelude::*;
 
-use std::collections::VecDeque;
+use alloc::collections::VecDeque;
 
 use serde::Deserialize;
 use serde_json::{Value, json};

@@ -3,8 +3,9 @@
 //!
 //! `tests/transcripts/README.md` documents it. This is the one place besides `record.rs` that
 //! writes secrets out (requests must carry them), and it does so only when asked to serialise.
+use crate::prelude::*;
 
-use std::fmt::Debug;
+use core::fmt::Debug;
 
 use base64::Engine as _;
 use serde_json::{Map, Value, json};

@@ -43,6 +43,16 @@ fn load(c: &mut Criterion) {
             first_call(&runtime)
         })
     });
+    group.bench_function(
+        "warm, embedded: verified cache (key from build time) + instantiate + first call",
+        |b| {
+            b.iter(|| {
+                let runtime = Runtime::embedded(Some(dir.path())).expect("load");
+                assert_eq!(runtime.cache_outcome(), &CacheOutcome::Hit);
+                first_call(&runtime)
+            })
+        },
+    );
     let runtime = Runtime::from_bytes(&wasm, None).expect("compile");
     group.bench_function("instantiate + first call", |b| {
         b.iter(|| first_call(&runtime))

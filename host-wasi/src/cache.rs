@@ -74,15 +74,19 @@ pub(crate) fn entry_path(dir: &Path, component_sha: &[u8; 32], engine_key: &[u8;
 }
 
 /// Compiles `wasm`, or loads its verified precompiled form from `cache_dir`
+///
+/// `known_sha` is `wasm`'s SHA-256 when it was computed at build time (the embedded component);
+/// it must be the hash of these very bytes, which is why only this crate passes one.
 pub(crate) fn load(
     engine: &Engine,
     wasm: &[u8],
+    known_sha: Option<[u8; 32]>,
     cache_dir: Option<&Path>,
 ) -> Result<(Component, CacheOutcome), Error> {
     let Some(dir) = cache_dir else {
         return Ok((compile(engine, wasm)?, CacheOutcome::Disabled));
     };
-    let component_sha: [u8; 32] = Sha256::digest(wasm).into();
+    let component_sha: [u8; 32] = known_sha.unwrap_or_else(|| Sha256::digest(wasm).into());
     let engine_key = engine_key(engine);
     let path = entry_path(dir, &component_sha, &engine_key);
     let outcome = match std::fs::read(&path) {

@@ -27,8 +27,8 @@ use crate::{Error, Instance, Runtime};
 /// Where the engine gets the component from
 #[derive(Debug, Clone)]
 pub enum ComponentSource {
-    /// Bytes compiled into the binary
-    Embedded(&'static [u8]),
+    /// The component compiled into this crate ([`Runtime::embedded`])
+    Embedded,
     /// A file, read on first use
     Path(PathBuf),
 }
@@ -112,9 +112,7 @@ impl WasiEngine {
             Some(runtime) => runtime,
             slot => {
                 let loaded = match &self.source {
-                    ComponentSource::Embedded(bytes) => {
-                        Runtime::from_bytes(bytes, self.cache_dir.as_deref())
-                    }
+                    ComponentSource::Embedded => Runtime::embedded(self.cache_dir.as_deref()),
                     ComponentSource::Path(path) => {
                         Runtime::from_path(path, self.cache_dir.as_deref())
                     }

@@ -2,8 +2,8 @@
 //!
 //! A plugin host embeds this crate to run the very component other hosts (JS, editors) load:
 //!
-//! 1. [`Runtime::from_path`] or [`Runtime::from_bytes`] compiles the component once and keeps the
-//!    precompiled artefact in the user's cache directory ([`default_cache_dir`]); the next process
+//! 1. [`Runtime::embedded`] (the component built with this crate), [`Runtime::from_path`] or
+//!    [`Runtime::from_bytes`] compiles the component once and keeps the precompiled artefact in the user's cache directory ([`default_cache_dir`]); the next process
 //!    loads it in about a millisecond after checking it.
 //! 2. [`Runtime::instantiate`] makes an [`Instance`] from the cached `InstancePre`, attaching the
 //!    host's [`Io`] (host-native's reqwest client and keyring/file store for the CLI) behind the
@@ -153,6 +153,35 @@ fn linker() -> Result<&'static Linker<HostState>, Error> {
         .map_err(|e| Error::Incompatible(format!("the host's imports could not be linked: {e}")))
 }
 
+/// The component built by this crate's build script; the linker drops it from binaries that
+/// never call [`Runtime::embedded`]
+static EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("KEYHOLE_COMPONENT_BUILT"));
+
+/// [`EMBEDDED_COMPONENT`]'s SHA-256, from the build script
+const EMBEDDED_COMPONENT_SHA256: [u8; 32] = sha256_from_hex(env!("KEYHOLE_COMPONENT_SHA256"));
+
+const fn sha256_from_hex(hex: &str) -> [u8; 32] {
+    const fn nibble(c: u8) -> u8 {
+        match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            _ => panic!("KEYHOLE_COMPONENT_SHA256 is not lower-case hex"),
+        }
+    }
+    let hex = hex.as_bytes();
+    assert!(
+        hex.len() == 64,
+        "KEYHOLE_COMPONENT_SHA256 is not 64 hex digits"
+    );
+    let mut out = [0u8; 32];
+    let mut i = 0;
+    while i < 32 {
+        out[i] = nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]);
+        i += 1;
+    }
+    out
+}
+
 /// A compiled keyhole component, ready to instantiate many times
 pub struct Runtime {
     pre: KeyholePre<HostState>,
@@ -171,12 +200,32 @@ impl Runtime {
 
     /// Loads a component from its bytes, through the cache in `cache_dir` when given
     pub fn from_bytes(wasm: &[u8], cache_dir: Option<&Path>) -> Result<Self, Error> {
+        Self::load(wasm, None, cache_dir)
+    }
+
+    /// Loads the component this crate was built with (see `build.rs`), through the cache in
+    /// `cache_dir` when given
+    ///
+    /// Its cache key was computed at build time, so a warm start does not hash it again.
+    pub fn embedded(cache_dir: Option<&Path>) -> Result<Self, Error> {
+        Self::load(
+            EMBEDDED_COMPONENT,
+            Some(EMBEDDED_COMPONENT_SHA256),
+            cache_dir,
+        )
+    }
+
+    fn load(
+        wasm: &[u8],
+        known_sha: Option<[u8; 32]>,
+        cache_dir: Option<&Path>,
+    ) -> Result<Self, Error> {
         if !wasm.starts_with(b"\0asm") {
             return Err(Error::Malformed(
                 "the file does not start with the wasm magic number".into(),
             ));
         }
-        let (component, cache) = cache::load(engine(), wasm, cache_dir)?;
+        let (component, cache) = cache::load(engine(), wasm, known_sha, cache_dir)?;
         let instance_pre = linker()?
             .instantiate_pre(&component)
             .map_err(|e| Error::Incompatible(format!("{e:#}")))?;

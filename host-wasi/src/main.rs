@@ -9,15 +9,12 @@ use std::process::ExitCode;
 use keyhole_native::{App, cli};
 use keyhole_wasi::{ComponentSource, WasiEngine, default_cache_dir};
 
-/// The component built by this crate's build script (see build.rs)
-static COMPONENT: &[u8] = include_bytes!(env!("KEYHOLE_COMPONENT_BUILT"));
-
 fn main() -> ExitCode {
     // The same app as `keyhole`: one keyring service, one config directory, one set of accounts.
     let app = App::new("keyhole");
     let source = match std::env::var_os("KEYHOLE_COMPONENT").filter(|v| !v.is_empty()) {
         Some(path) => ComponentSource::Path(path.into()),
-        None => ComponentSource::Embedded(COMPONENT),
+        None => ComponentSource::Embedded,
     };
     let mut engine = WasiEngine::new(&app, source, default_cache_dir());
     cli::run_from_env(&mut engine, &app)

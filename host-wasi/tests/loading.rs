@@ -57,6 +57,22 @@ fn compiles_once_then_loads_from_the_cache() {
 }
 
 #[test]
+fn the_embedded_component_shares_the_cache_key_of_its_bytes() {
+    // `embedded` uses the SHA-256 computed at build time; a wrong one would file the artefact
+    // under another component's key. Loading the same bytes the ordinary way must hit its entry.
+    let dir = tempfile::tempdir().unwrap();
+    let embedded = Runtime::embedded(Some(dir.path())).unwrap();
+    assert_eq!(embedded.cache_outcome(), &CacheOutcome::Miss);
+    let again = Runtime::from_bytes(&component_bytes(), Some(dir.path())).unwrap();
+    assert_eq!(again.cache_outcome(), &CacheOutcome::Hit);
+    assert_eq!(
+        Runtime::embedded(Some(dir.path())).unwrap().cache_outcome(),
+        &CacheOutcome::Hit
+    );
+    only_entry(dir.path());
+}
+
+#[test]
 fn a_corrupt_or_truncated_cache_entry_is_rebuilt_not_trusted() {
     let dir = tempfile::tempdir().unwrap();
     let wasm = component_bytes();
