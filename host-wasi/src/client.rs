@@ -2,9 +2,8 @@
 //!
 //! [`Instance::remote_client`] hands a remote to the component once (a `client.remote-client`);
 //! the operations take that [`RemoteClient`] and call its `run` (`test` its own method). Each
-//! returns `Ok(Err(AuthError))` when the flow
-//! itself failed (the same error the native host would give, field for field) and `Err(Error)`
-//! when the component could not run it.
+//! returns `Ok(Err(AuthError))` when the flow itself failed (the same error the native host would
+//! give, field for field) and `Err(Error)` when the component could not run it.
 
 use keyhole_core::client::{
     AuthType, CredentialOptions, LoginOutcome, LogoutOutcome, RemoteSpec, StatusReport,
@@ -15,10 +14,9 @@ use keyhole_core::credential::{
 };
 use keyhole_core::key_check::KeyCheckMethod;
 use keyhole_core::{AuthError, Endpoints, Secret};
-
-use crate::convert::auth_error_to_core;
 use wasmtime::component::ResourceAny;
 
+use crate::convert::auth_error_to_core;
 use crate::generated::exports::keyhole::auth::client as c;
 use crate::generated::keyhole::auth::types as t;
 use crate::{Error, Instance};
