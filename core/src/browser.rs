@@ -11,7 +11,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
-use url::Url;
 
 use crate::error::AuthError;
 use crate::http::{DEFAULT_MAX_RESPONSE_BYTES, HttpRequest, HttpResponse, Param};
@@ -19,6 +18,7 @@ use crate::machine::{Input, Machine, Output};
 use crate::oauth::{Client, Endpoints, TokenReply, TokenSet, read_token_response};
 use crate::outbox::Outbox;
 use crate::secret::{Secret, constant_time_eq};
+use crate::url::{HttpUrl, form_pairs, target_query};
 
 /// Random bytes the constructor needs: [`VERIFIER_BYTES`] for the PKCE verifier, then
 /// [`STATE_BYTES`] for `state`
@@ -154,9 +154,13 @@ impl BrowserLogin {
             });
         }
         let authorize = self.config.endpoints.require("authorization_endpoint")?;
-        self.token_url = self.config.endpoints.require("token_endpoint")?.to_string();
+        self.token_url = self
+            .config
+            .endpoints
+            .require("token_endpoint")?
+            .into_string();
         Ok(authorization_url(
-            authorize,
+            &authorize,
             &self.config.client,
             &self.redirect_uri(),
             &self.state,
@@ -253,27 +257,27 @@ pub(crate) fn pkce_challenge(verifier: &Secret) -> String {
 ///
 /// The URL carries `state`; it goes to the user's own browser, where the provider will echo it.
 pub(crate) fn authorization_url(
-    mut endpoint: Url,
+    endpoint: &HttpUrl,
     client: &Client,
     redirect_uri: &str,
     state: &Secret,
     challenge: &str,
 ) -> String {
-    {
-        let mut query = endpoint.query_pairs_mut();
-        query
-            .append_pair("response_type", "code")
-            .append_pair("client_id", &client.client_id)
-            .append_pair("redirect_uri", redirect_uri);
-        if let Some(scope) = client.scope_param() {
-            query.append_pair("scope", &scope);
-        }
-        query
-            .append_pair("state", state.expose())
-            .append_pair("code_challenge", challenge)
-            .append_pair("code_challenge_method", "S256");
+    let scope = client.scope_param();
+    let mut pairs = vec![
+        ("response_type", "code"),
+        ("client_id", client.client_id.as_str()),
+        ("redirect_uri", redirect_uri),
+    ];
+    if let Some(scope) = &scope {
+        pairs.push(("scope", scope));
     }
-    endpoint.to_string()
+    pairs.extend([
+        ("state", state.expose()),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+    ]);
+    endpoint.with_query_pairs(&pairs)
 }
 
 /// Reads the redirect's request target ([RFC 6749 §4.1.2](https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2), §4.1.2.1)
@@ -282,18 +286,10 @@ pub(crate) fn authorization_url(
 /// the known issuer when both are present ([RFC 9207 §2.4](https://www.rfc-editor.org/rfc/rfc9207#section-2.4)),
 /// `error=access_denied` is `Denied` and any other `error` is `Provider`, and a `code` must be there.
 pub(crate) fn read_callback(target: &str, state: &Secret, issuer: Option<&str>) -> CallbackResult {
-    let base = Url::parse("http://127.0.0.1/").expect("a constant absolute URL");
-    let Ok(url) = base.join(target) else {
+    let Some(query) = target_query(target, CALLBACK_PATH) else {
         return CallbackResult::NotOurs;
     };
-    if url.path() != CALLBACK_PATH {
-        return CallbackResult::NotOurs;
-    }
-    let param = |name: &str| {
-        url.query_pairs()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-    };
+    let param = |name: &str| form_pairs(query).find(|(k, _)| k == name).map(|(_, v)| v);
     let echoed = param("state").unwrap_or_default();
     if !constant_time_eq(echoed.as_bytes(), state.expose().as_bytes()) {
         return CallbackResult::Fail(AuthError::StateMismatch);
@@ -362,7 +358,7 @@ mod tests {
     #[test]
     fn authorization_url_keeps_existing_query() {
         let url = authorization_url(
-            Url::parse("https://i.example/authorize?prompt=login").unwrap(),
+            &HttpUrl::parse("https://i.example/authorize?prompt=login").unwrap(),
             &Client {
                 client_id: "cli".into(),
                 scopes: vec!["openid".into(), "email".into()],

@@ -769,11 +769,11 @@ mod tests {
 
     fn provider(request: &HttpRequest) -> Result<HttpResponse, TransportError> {
         let body = match request.url.as_str() {
-            "https://id.example.com/device" => serde_json::json!({
+            "https://id.example.com/device" => crate::json::json!({
                 "device_code": "dc", "user_code": "UC-1", "verification_uri": "https://id.example.com/activate",
                 "expires_in": 300, "interval": 5,
             }),
-            "https://id.example.com/token" => serde_json::json!({
+            "https://id.example.com/token" => crate::json::json!({
                 "access_token": "at", "token_type": "Bearer", "expires_in": 3600,
                 "refresh_token": "rt", "id_token": id_token(),
             }),

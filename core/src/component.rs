@@ -160,7 +160,7 @@ fn with_json_value<T: WireValue>(output: Output<T>) -> Output<String> {
         Output::Show(prompt) => Output::Show(prompt),
         Output::OpenBrowser(url) => Output::OpenBrowser(url),
         Output::Wait { until_ms } => Output::Wait { until_ms },
-        Output::Done(result) => Output::Done(result.map(|value| value.to_wire().to_string())),
+        Output::Done(result) => Output::Done(result.map(|value| value.to_wire().to_json())),
     }
 }
 
@@ -613,7 +613,14 @@ fn remote_from_wit(r: c::Remote) -> RemoteSpec {
             url: k.url,
             header: k.header,
             scheme: k.scheme,
-            identity: k.identity.into_iter().collect::<BTreeMap<_, _>>(),
+            // Inserted one by one: `collect` into a BTreeMap would add a sort to the artefact.
+            identity: k
+                .identity
+                .into_iter()
+                .fold(BTreeMap::new(), |mut map, (k, v)| {
+                    map.insert(k, v);
+                    map
+                }),
         }),
         env_precedence: match r.env_precedence {
             c::EnvPrecedence::Override => EnvPrecedence::Override,

@@ -27,8 +27,8 @@
 //! refresh machine decides that) with the error's code as `warning`.
 use crate::prelude::*;
 
+use crate::json::{Value, json};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::error::{AuthError, StoreError};
 use crate::machine::{Input, Machine, Output, StoreOp};
@@ -594,11 +594,14 @@ mod tests {
     }
 
     fn config() -> CredentialConfig {
-        serde_json::from_value(json!({
-            "key": "prod/alice",
-            "endpoints": {"token_endpoint": "https://idp.example/token"},
-            "client": {"client_id": "cli"},
-        }))
+        serde_json::from_str(
+            &json!({
+                "key": "prod/alice",
+                "endpoints": {"token_endpoint": "https://idp.example/token"},
+                "client": {"client_id": "cli"},
+            })
+            .to_json(),
+        )
         .expect("a valid credential config")
     }
 

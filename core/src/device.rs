@@ -5,8 +5,8 @@
 //! the user approves, denies, or the code expires.
 use crate::prelude::*;
 
+use crate::json::Map;
 use serde::Deserialize;
-use serde_json::{Map, Value};
 
 use crate::error::AuthError;
 use crate::http::{
@@ -142,7 +142,7 @@ impl DeviceLogin {
             Ok(urls) => urls,
             Err(error) => return self.out.finish(Err(error)),
         };
-        self.token_url = token_url.to_string();
+        self.token_url = token_url.into_string();
         self.phase = Phase::Authorizing;
         self.out.send(HttpRequest::post_form(
             device_url.as_str(),
@@ -392,7 +392,7 @@ pub(crate) fn classify_poll(response: &HttpResponse, now_ms: u64, max_bytes: usi
     }
 }
 
-fn server_interval(body: &Map<String, Value>) -> Result<Option<u64>, AuthError> {
+fn server_interval(body: &Map) -> Result<Option<u64>, AuthError> {
     Ok(seconds_field(body, "interval")?.map(clamp_interval))
 }
 

@@ -7,9 +7,8 @@
 //! configured issuer exactly and every endpoint in it must be https (or http on loopback).
 use crate::prelude::*;
 
+use crate::json::Map;
 use serde::Deserialize;
-use serde_json::{Map, Value};
-use url::Url;
 
 use crate::error::AuthError;
 use crate::http::{
@@ -18,6 +17,7 @@ use crate::http::{
 use crate::machine::{Input, Machine, Output};
 use crate::oauth::{Endpoints, optional_string, required_string, server_trouble};
 use crate::outbox::Outbox;
+use crate::url::HttpUrl;
 
 /// What [`Discovery`] needs: the issuer, and optionally a cap on the document's size
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -148,7 +148,7 @@ const ENDPOINT_FIELDS: [&str; 6] = [
 /// Checks an issuer identifier: https or loopback http, without query or fragment
 /// ([RFC 8414 §2](https://www.rfc-editor.org/rfc/rfc8414#section-2): "a URL that uses the
 /// "https" scheme and has no query or fragment components")
-pub(crate) fn check_issuer(raw: &str) -> Result<Url, AuthError> {
+pub(crate) fn check_issuer(raw: &str) -> Result<HttpUrl, AuthError> {
     let url = check_endpoint(raw)?;
     if url.query().is_some() || url.fragment().is_some() {
         return Err(AuthError::Config {
@@ -174,11 +174,11 @@ pub(crate) fn openid_configuration_url(issuer: &str) -> String {
 /// The RFC 8414 metadata URL: `/.well-known/oauth-authorization-server` inserted between the
 /// host and the issuer's path, without the path's terminating `/`
 /// ([RFC 8414 §3.1](https://www.rfc-editor.org/rfc/rfc8414#section-3.1))
-pub(crate) fn oauth_metadata_url(issuer: &Url) -> String {
-    let mut url = issuer.clone();
-    let path = issuer.path().trim_end_matches('/').to_owned();
-    url.set_path(&format!("/.well-known/oauth-authorization-server{path}"));
-    url.to_string()
+pub(crate) fn oauth_metadata_url(issuer: &HttpUrl) -> String {
+    let mut url = issuer.origin().to_owned();
+    url.push_str("/.well-known/oauth-authorization-server");
+    url.push_str(issuer.path().trim_end_matches('/'));
+    url
 }
 
 /// Reads a metadata response: `Ok(None)` on 404 (try the next document), the endpoints on 2xx
@@ -214,7 +214,7 @@ pub(crate) fn read_metadata_response(
 /// mix-up attack. Every endpoint must be https or loopback http, and `token_endpoint` is required
 /// because every keyhole flow ends there.
 pub(crate) fn endpoints_from_metadata(
-    body: &Map<String, Value>,
+    body: &Map,
     expected_issuer: &str,
 ) -> Result<Endpoints, AuthError> {
     let issuer = required_string(body, "issuer")?;
@@ -257,9 +257,9 @@ pub(crate) fn endpoints_from_metadata(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::json::{Value, json};
 
-    fn body(v: Value) -> Map<String, Value> {
+    fn body(v: Value) -> Map {
         v.as_object().expect("test bodies are objects").clone()
     }
 

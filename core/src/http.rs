@@ -6,12 +6,10 @@
 use crate::prelude::*;
 
 use core::fmt;
-use core::net::IpAddr;
-
-use url::Url;
 
 use crate::error::AuthError;
 use crate::secret::Secret;
+use crate::url::{HttpUrl, UrlRefusal, append_form_pair};
 
 /// The default cap on a response body: provider documents and token responses are a few KiB
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024;
@@ -125,11 +123,11 @@ impl HttpRequest {
         match &self.body {
             Body::Empty => None,
             Body::Form(fields) => {
-                let mut out = url::form_urlencoded::Serializer::new(String::new());
+                let mut out = String::new();
                 for (name, value) in fields {
-                    out.append_pair(name, value.expose());
+                    append_form_pair(&mut out, 0, name, value.expose());
                 }
-                Some(out.finish())
+                Some(out)
             }
         }
     }
@@ -218,48 +216,44 @@ impl TransportError {
     }
 }
 
-/// Whether a URL's host is a loopback address or `localhost`
-pub fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
-    }
-}
-
 /// Parses an endpoint URL and refuses anything but https, or http on a loopback host
 ///
 /// [RFC 8252 §8.3](https://www.rfc-editor.org/rfc/rfc8252#section-8.3) allows plain http only for
 /// loopback redirect URIs; every provider endpoint must be TLS-protected
-/// ([RFC 6749 §3.2](https://www.rfc-editor.org/rfc/rfc6749#section-3.2)).
-pub fn check_endpoint(raw: &str) -> Result<Url, AuthError> {
-    let url = Url::parse(raw).map_err(|_| AuthError::Config {
-        detail: format!("`{raw}` is not an absolute URL"),
-    })?;
-    match url.scheme() {
-        "https" => Ok(url),
-        "http" if is_loopback(&url) => Ok(url),
-        _ => Err(AuthError::InsecureEndpoint {
+/// ([RFC 6749 §3.2](https://www.rfc-editor.org/rfc/rfc6749#section-3.2)). URLs outside the subset
+/// [`HttpUrl`] implements are a config error that says what to change.
+pub fn check_endpoint(raw: &str) -> Result<HttpUrl, AuthError> {
+    match HttpUrl::parse(raw) {
+        Ok(url) if url.scheme() == "https" || url.is_loopback() => Ok(url),
+        Ok(_) | Err(UrlRefusal::OtherScheme) => Err(AuthError::InsecureEndpoint {
             url: raw.to_owned(),
         }),
+        Err(UrlRefusal::Unsupported(why)) => {
+            // A password before `@` must not reach the message.
+            let mut detail = if raw.contains('@') {
+                String::from("the URL")
+            } else {
+                let mut quoted = String::from("`");
+                quoted.push_str(raw);
+                quoted.push('`');
+                quoted
+            };
+            detail.push(' ');
+            detail.push_str(why);
+            Err(AuthError::Config { detail })
+        }
     }
 }
 
-/// Parses JSON text: the one place the core instantiates serde_json's parser
-///
-/// `serde_json::from_str`, or `from_slice` into a type other than `Value`, would each add another
-/// copy of the parser to the wasm artefacts (a few KB each); everything goes through here instead.
-pub(crate) fn parse_json(bytes: &[u8]) -> serde_json::Result<serde_json::Value> {
-    serde_json::from_slice(bytes)
+/// Parses JSON text (see [`crate::json::parse`])
+pub(crate) fn parse_json(bytes: &[u8]) -> Result<crate::json::Value, crate::json::Error> {
+    crate::json::parse(bytes)
 }
 
 /// [`parse_json`] for text that must be a JSON object; `None` for anything else
-pub(crate) fn parse_json_object(
-    bytes: &[u8],
-) -> Option<serde_json::Map<String, serde_json::Value>> {
+pub(crate) fn parse_json_object(bytes: &[u8]) -> Option<crate::json::Map> {
     match parse_json(bytes) {
-        Ok(serde_json::Value::Object(map)) => Some(map),
+        Ok(crate::json::Value::Object(map)) => Some(map),
         _ => None,
     }
 }
@@ -270,7 +264,7 @@ pub(crate) fn parse_json_object(
 pub fn json_object(
     response: &HttpResponse,
     max_bytes: usize,
-) -> Result<serde_json::Map<String, serde_json::Value>, AuthError> {
+) -> Result<crate::json::Map, AuthError> {
     if response.body.len() > max_bytes {
         return Err(AuthError::Malformed {
             status: response.status,
@@ -278,7 +272,7 @@ pub fn json_object(
         });
     }
     match parse_json(&response.body) {
-        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(crate::json::Value::Object(map)) => Ok(map),
         Ok(_) => Err(AuthError::Malformed {
             status: response.status,
             reason: "the body is JSON but not an object".into(),

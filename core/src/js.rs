@@ -13,10 +13,10 @@
 // wasm-bindgen exports need `pub` items; they are reachable from JS, not from Rust.
 #![allow(unreachable_pub)]
 
+use crate::json::Value;
 use crate::prelude::*;
 
 use js_sys::{JSON, Uint8Array};
-use serde_json::Value;
 use wasm_bindgen::prelude::*;
 
 use crate::wire::{MACHINE_KINDS, WireMachine, input_from_wire, new_machine};
@@ -87,7 +87,7 @@ impl Inner {
     }
 
     fn poll_output(&mut self) -> Result<JsValue, JsValue> {
-        let text = self.0.poll_output_wire().to_string();
+        let text = self.0.poll_output_wire().to_json();
         JSON::parse(&text)
     }
 }

@@ -17,8 +17,8 @@ use crate::prelude::*;
 
 use alloc::collections::BTreeMap;
 
+use crate::json::{Map, Value, json};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
 
 use crate::error::AuthError;
 use crate::http::{
@@ -155,7 +155,7 @@ pub(crate) fn key_check_request(
             KeyCheckMethod::Get => Method::Get,
             KeyCheckMethod::Post => Method::Post,
         },
-        url: url.to_string(),
+        url: url.into_string(),
         headers: vec![
             ("accept".into(), Param::from("application/json")),
             (spec.header.to_ascii_lowercase(), Param::Secret(value)),
@@ -173,17 +173,17 @@ pub(crate) fn pick_identity(
     let Ok(document) = crate::http::parse_json(body) else {
         return BTreeMap::new();
     };
-    pointers
-        .iter()
-        .filter_map(|(name, pointer)| {
-            let value = match document.pointer(pointer)? {
-                Value::String(s) => s.clone(),
-                Value::Number(n) => n.to_string(),
-                _ => return None,
-            };
-            Some((name.clone(), value))
-        })
-        .collect()
+    // Inserted one by one: `collect` into a BTreeMap would add a sort to the artefacts.
+    let mut identity = BTreeMap::new();
+    for (name, pointer) in pointers {
+        let value = match document.pointer(pointer) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_json(),
+            _ => continue,
+        };
+        identity.insert(name.clone(), value);
+    }
+    identity
 }
 
 /// What a non-2xx answer means for a key
@@ -196,7 +196,7 @@ pub(crate) fn key_check_error(response: &HttpResponse, now_ms: u64) -> AuthError
     if let Some(error) = server_trouble(response, now_ms) {
         return error;
     }
-    let body: Option<Map<String, Value>> = crate::http::parse_json_object(&response.body);
+    let body: Option<Map> = crate::http::parse_json_object(&response.body);
     let text = |k: &str| {
         body.as_ref()
             .and_then(|b| b.get(k))

@@ -3,9 +3,9 @@
 //! Pure functions only; the machines compose them.
 use crate::prelude::*;
 
+use crate::json::{Map, Value};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 use crate::error::AuthError;
 use crate::http::{HttpResponse, Param, json_object};
@@ -45,7 +45,7 @@ pub struct Endpoints {
 
 impl Endpoints {
     /// The named endpoint, checked to be https or loopback, or a config error naming it
-    pub fn require(&self, name: &str) -> Result<url::Url, AuthError> {
+    pub fn require(&self, name: &str) -> Result<crate::url::HttpUrl, AuthError> {
         let value = match name {
             "authorization_endpoint" => &self.authorization_endpoint,
             "token_endpoint" => &self.token_endpoint,
@@ -128,7 +128,7 @@ pub(crate) fn bearer() -> String {
 
 impl WireValue for TokenSet {
     fn to_wire(&self) -> Value {
-        serde_json::json!({
+        crate::json::json!({
             "access_token": self.access_token.expose(),
             "token_type": self.token_type,
             "refresh_token": self.refresh_token.as_ref().map(Secret::expose),
@@ -142,7 +142,25 @@ impl WireValue for TokenSet {
 
 impl WireValue for Endpoints {
     fn to_wire(&self) -> Value {
-        serde_json::to_value(self).expect("Endpoints holds only strings")
+        // As the serde form: absent endpoints are left out.
+        let mut out = Map::new();
+        for (name, value) in [
+            ("issuer", &self.issuer),
+            ("authorization_endpoint", &self.authorization_endpoint),
+            ("token_endpoint", &self.token_endpoint),
+            (
+                "device_authorization_endpoint",
+                &self.device_authorization_endpoint,
+            ),
+            ("revocation_endpoint", &self.revocation_endpoint),
+            ("userinfo_endpoint", &self.userinfo_endpoint),
+            ("introspection_endpoint", &self.introspection_endpoint),
+        ] {
+            if let Some(url) = value {
+                out.insert(name.into(), Value::String(url.clone()));
+            }
+        }
+        Value::Object(out)
     }
 }
 
@@ -201,7 +219,7 @@ pub(crate) fn read_oauth_json(
     response: &HttpResponse,
     now_ms: u64,
     max_bytes: usize,
-) -> Result<Result<Map<String, Value>, OAuthRefusal>, AuthError> {
+) -> Result<Result<Map, OAuthRefusal>, AuthError> {
     if let Some(error) = server_trouble(response, now_ms) {
         return Err(error);
     }
@@ -215,7 +233,7 @@ pub(crate) fn read_oauth_json(
 /// The OAuth refusal in a 4xx body, or `Malformed` when the status or body is not one
 pub(crate) fn refusal_or_malformed(
     response: &HttpResponse,
-    body: &Map<String, Value>,
+    body: &Map,
 ) -> Result<OAuthRefusal, AuthError> {
     match read_refusal(body) {
         Some(refusal) if (400..500).contains(&response.status) => Ok(refusal),
@@ -240,7 +258,7 @@ pub(crate) fn server_trouble(response: &HttpResponse, now_ms: u64) -> Option<Aut
 }
 
 /// The `error` and `error_description` of an OAuth error body, if it has a string `error`
-pub(crate) fn read_refusal(body: &Map<String, Value>) -> Option<OAuthRefusal> {
+pub(crate) fn read_refusal(body: &Map) -> Option<OAuthRefusal> {
     let error = body.get("error")?.as_str()?.to_owned();
     let description = body
         .get("error_description")
@@ -250,10 +268,7 @@ pub(crate) fn read_refusal(body: &Map<String, Value>) -> Option<OAuthRefusal> {
 }
 
 /// Builds a token set from a successful token response body
-pub(crate) fn token_set_from(
-    body: &Map<String, Value>,
-    now_ms: u64,
-) -> Result<TokenSet, AuthError> {
+pub(crate) fn token_set_from(body: &Map, now_ms: u64) -> Result<TokenSet, AuthError> {
     let access_token = required_string(body, "access_token")?;
     let token_type = match body.get("token_type") {
         None | Some(Value::Null) => "Bearer".to_owned(),
@@ -281,7 +296,7 @@ pub(crate) fn token_set_from(
 }
 
 /// A required non-empty string field, or a protocol error naming it
-pub(crate) fn required_string(body: &Map<String, Value>, field: &str) -> Result<String, AuthError> {
+pub(crate) fn required_string(body: &Map, field: &str) -> Result<String, AuthError> {
     match body.get(field) {
         Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
         Some(Value::String(_)) => Err(AuthError::protocol(field, "is empty")),
@@ -291,10 +306,7 @@ pub(crate) fn required_string(body: &Map<String, Value>, field: &str) -> Result<
 }
 
 /// An optional string field (absent or null is `None`)
-pub(crate) fn optional_string(
-    body: &Map<String, Value>,
-    field: &str,
-) -> Result<Option<String>, AuthError> {
+pub(crate) fn optional_string(body: &Map, field: &str) -> Result<Option<String>, AuthError> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -304,16 +316,13 @@ pub(crate) fn optional_string(
 
 /// A non-negative whole number of seconds; numeric strings are accepted because some providers
 /// send them; negative, fractional-looking garbage and other types are protocol errors
-pub(crate) fn seconds_field(
-    body: &Map<String, Value>,
-    field: &str,
-) -> Result<Option<u64>, AuthError> {
+pub(crate) fn seconds_field(body: &Map, field: &str) -> Result<Option<u64>, AuthError> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => match (n.as_u64(), n.as_f64()) {
-            (Some(v), _) => Ok(Some(v)),
-            (None, Some(f)) if f >= 0.0 && f.is_finite() => Ok(Some(f.min(u64::MAX as f64) as u64)),
-            _ => Err(AuthError::protocol(field, "must not be negative")),
+        // `3600.0` counts as 3600: some providers send whole seconds as floats.
+        Some(Value::Number(n)) => match n.trunc_u64() {
+            Some(v) => Ok(Some(v)),
+            None => Err(AuthError::protocol(field, "must not be negative")),
         },
         Some(Value::String(s)) => s
             .trim()
@@ -403,7 +412,7 @@ pub fn identity_from_id_token(id_token: &Secret) -> Option<Identity> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
         .ok()?;
-    let claims: Map<String, Value> = crate::http::parse_json_object(&bytes)?;
+    let claims: Map = crate::http::parse_json_object(&bytes)?;
     let text = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_owned);
     Some(Identity {
         subject: text("sub"),
@@ -416,32 +425,32 @@ pub fn identity_from_id_token(id_token: &Secret) -> Option<Identity> {
 mod tests {
     use super::*;
 
-    fn body(v: Value) -> Map<String, Value> {
+    fn body(v: Value) -> Map {
         v.as_object().unwrap().clone()
     }
 
     #[test]
     fn token_set_clamps_and_validates() {
         let t = token_set_from(
-            &body(serde_json::json!({"access_token":"a","expires_in":99999999999u64})),
+            &body(crate::json::json!({"access_token":"a","expires_in":99999999999u64})),
             1000,
         )
         .unwrap();
         assert_eq!(t.expires_at_ms, Some(1000 + MAX_EXPIRES_IN_S * 1000));
         assert_eq!(t.token_type, "Bearer");
         let t = token_set_from(
-            &body(serde_json::json!({"access_token":"a","expires_in":"60"})),
+            &body(crate::json::json!({"access_token":"a","expires_in":"60"})),
             0,
         )
         .unwrap();
         assert_eq!(t.expires_at_ms, Some(60_000));
         let e = token_set_from(
-            &body(serde_json::json!({"access_token":"a","expires_in":-5})),
+            &body(crate::json::json!({"access_token":"a","expires_in":-5})),
             0,
         )
         .unwrap_err();
         assert_eq!(e.code(), "protocol");
-        let e = token_set_from(&body(serde_json::json!({"access_token":7})), 0).unwrap_err();
+        let e = token_set_from(&body(crate::json::json!({"access_token":7})), 0).unwrap_err();
         assert!(matches!(e, AuthError::Protocol { ref field, .. } if field == "access_token"));
     }
 

@@ -1,15 +1,15 @@
 //! Hand-written readers for the machines' JSON configs (what [`crate::wire::config_from_wire`] uses)
 //!
 //! The config types also derive serde's `Deserialize` for hosts that read them from their own
-//! files; the wasm artefacts read them here instead, over an already-parsed [`Value`], because
-//! serde_json's deserializer instantiated for every config type (and the float formatting its
-//! error messages pull in) costs tens of KB there. `tests` below checks both readers agree on
-//! every transcript's config. Unknown fields are ignored, as with the derive.
+//! files (host-native's TOML); the core reads them here instead, over its own parsed [`Value`]
+//! ([`crate::json`]), because a serde deserializer instantiated for every config type costs tens
+//! of KB in the wasm artefacts. `tests` below checks both readers agree on every transcript's
+//! config. Unknown fields are ignored, as with the derive.
 use crate::prelude::*;
 
 use alloc::collections::BTreeMap;
 
-use serde_json::{Map, Value};
+use crate::json::{Map, Value};
 
 use crate::browser::{BrowserLoginConfig, default_timeout_s};
 use crate::credential::{
@@ -35,7 +35,7 @@ pub trait FromWire: Sized {
 
 /// The fields of one JSON object, with `path` for error messages
 struct Fields<'a> {
-    map: &'a Map<String, Value>,
+    map: &'a Map,
     path: &'a str,
 }
 
@@ -202,15 +202,19 @@ impl FromWire for TokenSet {
 impl FromWire for KeyCheckSpec {
     fn from_wire(value: &Value, path: &str) -> Result<Self, String> {
         let f = Fields::of(value, path)?;
-        let identity = match f.get("identity", false) {
-            None => BTreeMap::new(),
-            Some(Value::Object(map)) => map
-                .iter()
-                .map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
-                .collect::<Option<_>>()
-                .ok_or_else(|| f.wrong("identity", "an object of JSON pointer strings"))?,
-            Some(_) => return Err(f.wrong("identity", "an object of JSON pointer strings")),
-        };
+        let not_pointers = || f.wrong("identity", "an object of JSON pointer strings");
+        // Inserted one by one: `collect` into a BTreeMap would add a sort to the artefacts.
+        let mut identity = BTreeMap::new();
+        match f.get("identity", false) {
+            None => {}
+            Some(Value::Object(map)) => {
+                for (k, v) in map {
+                    let pointer = v.as_str().ok_or_else(not_pointers)?;
+                    identity.insert(k.clone(), pointer.to_owned());
+                }
+            }
+            Some(_) => return Err(not_pointers()),
+        }
         Ok(KeyCheckSpec {
             method: f.choice(
                 "method",
@@ -333,14 +337,15 @@ impl FromWire for RevocationConfig {
 #[cfg(test)]
 mod tests {
     use serde::de::DeserializeOwned;
-    use serde_json::json;
+
+    use crate::json::{json, parse};
 
     use super::*;
 
     /// Both readers give the same config, or both refuse it
     fn same<C: FromWire + DeserializeOwned + PartialEq + std::fmt::Debug>(config: &Value) {
         let ours = C::from_wire(config, "");
-        let serde = C::deserialize(config);
+        let serde = serde_json::from_str::<C>(&config.to_json());
         match (&ours, &serde) {
             (Ok(a), Ok(b)) => assert_eq!(a, b, "{config}"),
             (Err(_), Err(_)) => {}
@@ -370,8 +375,7 @@ mod tests {
             if path.extension().is_none_or(|x| x != "json") {
                 continue;
             }
-            let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
-                .expect("transcripts are JSON");
+            let doc = parse(&std::fs::read(&path).unwrap()).expect("transcripts are JSON");
             let kind = doc["machine"].as_str().expect("a machine kind");
             let config = &doc["config"];
             check(kind, config);
@@ -402,7 +406,7 @@ mod tests {
             json!({"key": "r/a", "env_precedence": "fallback", "prefer": "api_key", "env_api_key": "k"}),
             json!({"key": "r/a", "env_precedence": "sideways"}),
             json!({"key": "r/a", "env_api_key": null, "skew_s": -1}),
-            json!({"key": "r/a", "skew_s": 1.5}),
+            parse(br#"{"key": "r/a", "skew_s": 1.5}"#).expect("JSON"),
             json!({"key": "r/a", "client": {"client_id": "c", "scopes": ["a", 1]}}),
             json!({"key": "r/a", "client": {"client_id": "c", "scopes": null}}),
             json!({"key": "r/a", "endpoints": null}),

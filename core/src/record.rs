@@ -5,7 +5,7 @@
 //! nowhere else.
 use crate::prelude::*;
 
-use serde_json::{Map, Value, json};
+use crate::json::{Map, Value, json};
 
 use crate::error::AuthError;
 use crate::oauth::{TokenSet, optional_string};
@@ -65,7 +65,7 @@ impl StoredRecord {
             out.insert("oauth".into(), Value::Object(o));
         }
         out.insert("updated_at_ms".into(), json!(self.updated_at_ms));
-        Secret::new(Value::Object(out).to_string())
+        Secret::new(Value::Object(out).to_json())
     }
 
     /// Parses a stored record; errors name the field and never echo the content
@@ -110,7 +110,7 @@ impl StoredRecord {
     }
 }
 
-pub(crate) fn read_tokens(o: &Map<String, Value>) -> Result<TokenSet, AuthError> {
+pub(crate) fn read_tokens(o: &Map) -> Result<TokenSet, AuthError> {
     let ms = |k: &str| match o.get(k) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v
@@ -149,6 +149,34 @@ mod tests {
             updated_at_ms: 3,
         };
         assert_eq!(StoredRecord::from_json(&r.to_json()).unwrap(), r);
+    }
+
+    /// The text is the released format's, byte for byte (it was written with serde_json's
+    /// compact form); a record in that form reads back, escapes and all
+    #[test]
+    fn writes_and_reads_the_released_format() {
+        let r = StoredRecord {
+            api_key: Some(Secret::new("k\"\\/\u{1}\u{e9}")),
+            oauth: Some(TokenSet {
+                access_token: Secret::new("a\n"),
+                token_type: "DPoP".into(),
+                refresh_token: Some(Secret::new("r")),
+                id_token: Some(Secret::new("i")),
+                scope: Some("openid email".into()),
+                expires_at_ms: Some(1_700_000_000_000),
+                refresh_at_ms: Some(u64::MAX),
+            }),
+            updated_at_ms: 3,
+        };
+        let released = concat!(
+            r#"{"api_key":"k\"\\/\u0001é","oauth":{"access_token":"a\n","expires_at_ms":1700000000000,"#,
+            r#""id_token":"i","refresh_at_ms":18446744073709551615,"refresh_token":"r","scope":"openid email","#,
+            r#""token_type":"DPoP"},"updated_at_ms":3,"version":1}"#
+        );
+        assert_eq!(r.to_json().expose(), released);
+        assert_eq!(StoredRecord::from_json(&Secret::new(released)).unwrap(), r);
+        let serde: serde_json::Value = serde_json::from_str(released).unwrap();
+        assert_eq!(serde_json::to_string(&serde).unwrap(), released);
     }
 
     #[test]

@@ -16,8 +16,8 @@
 //! - Any other OAuth error: `provider`; an unreadable answer: `malformed` or `protocol`.
 use crate::prelude::*;
 
+use crate::json::{Value, json};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::error::AuthError;
 use crate::http::{DEFAULT_MAX_RESPONSE_BYTES, HttpRequest, HttpResponse, Param};
@@ -275,7 +275,7 @@ impl Refresh {
         }
         match self.config.endpoints.require("token_endpoint") {
             Ok(url) => {
-                self.token_url = url.to_string();
+                self.token_url = url.into_string();
                 self.send();
             }
             Err(error) => self.finish(Err(error)),

@@ -8,8 +8,8 @@ use crate::prelude::*;
 
 use alloc::collections::VecDeque;
 
+use crate::json::{Value, json};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::error::AuthError;
 use crate::http::{DEFAULT_MAX_RESPONSE_BYTES, HttpRequest, HttpResponse, Param, json_object};
@@ -129,7 +129,7 @@ impl Revocation {
         }
         match self.endpoints.require("revocation_endpoint") {
             Ok(url) => {
-                self.url = url.to_string();
+                self.url = url.into_string();
                 self.next();
             }
             Err(error) => self.out.finish(Err(error)),

@@ -7,8 +7,8 @@ use crate::prelude::*;
 
 use core::fmt::Debug;
 
+use crate::json::{Map, Value, json};
 use base64::Engine as _;
-use serde_json::{Map, Value, json};
 
 use crate::error::{AuthError, StoreError};
 use crate::http::{Body, HttpRequest, HttpResponse, TransportError};
@@ -357,7 +357,7 @@ pub fn input_from_wire(value: &Value) -> Result<Input, WireError> {
     }
 }
 
-fn response_from_wire(obj: &Map<String, Value>) -> Result<HttpResponse, WireError> {
+fn response_from_wire(obj: &Map) -> Result<HttpResponse, WireError> {
     let status = obj
         .get("status")
         .and_then(Value::as_u64)

@@ -10,7 +10,8 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use keyhole_core::http::{Body, Method, is_loopback};
+use keyhole_core::http::{Body, Method};
+use keyhole_core::url::is_loopback_host;
 use keyhole_core::{
     HttpRequest, HttpResponse, Io, Prompt, Secret, StoreError, StoreOp, TransportError,
 };
@@ -136,7 +137,7 @@ fn check_url(raw: &str) -> Result<url::Url, TransportError> {
         .map_err(|e| TransportError::Other(format!("not a valid URL ({e})")))?;
     match url.scheme() {
         "https" => Ok(url),
-        "http" if is_loopback(&url) => Ok(url),
+        "http" if is_loopback_host(url.host_str().unwrap_or_default()) => Ok(url),
         _ => Err(TransportError::Other(format!(
             "refusing to send a request to {}://{} (only https, or http on loopback)",
             url.scheme(),

@@ -4,10 +4,11 @@
 //! WIT values and leave as the wire JSON the transcripts pin. Every conversion lives here once.
 
 use keyhole_core::http::{Body, Method, Param};
+use keyhole_core::json::{self as core_json, Value as CoreValue};
 use keyhole_core::wire::{self, WireValue};
 use keyhole_core::{AuthError, Output, StoreError};
 use keyhole_core::{HttpRequest, HttpResponse, Input, Prompt, Secret, StoreOp, TransportError};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::generated::exports::keyhole::auth::machines as m;
 use crate::generated::keyhole::auth::types as t;
@@ -106,10 +107,10 @@ pub(crate) fn input_to_wit(input: &Input) -> m::Input {
 }
 
 /// A machine's `done` value as the component sent it: its JSON wire form
-struct DoneValue(Value);
+struct DoneValue(CoreValue);
 
 impl WireValue for DoneValue {
-    fn to_wire(&self) -> Value {
+    fn to_wire(&self) -> CoreValue {
         self.0.clone()
     }
 }
@@ -128,18 +129,24 @@ pub(crate) fn output_to_wire(output: m::Output) -> Value {
         m::Output::Wait(until_ms) => Output::Wait { until_ms },
         m::Output::Done(result) => Output::Done(
             result
-                // The component wrote it with serde_json; unreadable JSON would be a component
+                // The component wrote it as JSON text; unreadable JSON would be a component
                 // bug, kept visible rather than hidden.
                 .map(|json| {
-                    DoneValue(
-                        serde_json::from_str(&json)
-                            .unwrap_or_else(|e| json!({ "unreadable_done_value": e.to_string() })),
-                    )
+                    DoneValue(core_json::parse(json.as_bytes()).unwrap_or_else(|e| {
+                        let mut unreadable = core_json::Map::new();
+                        unreadable.insert(
+                            "unreadable_done_value".into(),
+                            CoreValue::String(e.to_string()),
+                        );
+                        CoreValue::Object(unreadable)
+                    }))
                 })
                 .map_err(|error| auth_error_to_core(error.kind)),
         ),
     };
-    wire::output_to_wire(&output)
+    // The core's JSON leaves this crate as serde_json's, through its text.
+    serde_json::from_str(&wire::output_to_wire(&output).to_json())
+        .expect("the core writes valid JSON")
 }
 
 fn store_op_from_wit(op: t::StoreOp) -> StoreOp {

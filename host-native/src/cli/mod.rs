@@ -646,7 +646,10 @@ impl Ctx<'_> {
                 "cleared": outcome.cleared,
             });
             if let Some(e) = &outcome.revocation_error {
-                v["revocation_error"] = keyhole_core::wire::error_to_wire(e);
+                // The core's JSON crosses over as text.
+                let wire = keyhole_core::wire::error_to_wire(e).to_json();
+                v["revocation_error"] =
+                    serde_json::from_str(&wire).expect("the core writes valid JSON");
             }
             if !self.out.json {
                 let revoked = if outcome.revoked.is_empty() {

@@ -8,6 +8,16 @@ use keyhole_core::wire::input_from_wire;
 use keyhole_wasi::{Instance, Runtime};
 use serde_json::Value;
 
+/// A transcript value as the core's own JSON, through its text
+pub fn to_core(value: &Value) -> keyhole_core::json::Value {
+    keyhole_core::json::parse(value.to_string().as_bytes()).expect("serde_json writes JSON")
+}
+
+/// The core's JSON as serde_json's, through its text
+pub fn from_core(value: &keyhole_core::json::Value) -> Value {
+    serde_json::from_str(&value.to_json()).expect("the core writes JSON")
+}
+
 /// The component built by this crate's build script
 pub fn component_path() -> PathBuf {
     PathBuf::from(env!("KEYHOLE_COMPONENT_BUILT"))
@@ -74,7 +84,7 @@ pub fn replay_in_component(instance: &mut Instance, doc: &Value) -> Vec<Drained>
         if let Some(t) = step.get("now_ms").and_then(Value::as_u64) {
             now = t;
         }
-        let input = input_from_wire(&step["input"]).expect("a valid input");
+        let input = input_from_wire(&to_core(&step["input"])).expect("a valid input");
         instance
             .handle_input(&machine, now, &input)
             .unwrap_or_else(|e| panic!("{kind}: {e}"));
@@ -100,17 +110,20 @@ pub fn replay_native(doc: &Value) -> Vec<Drained> {
     let kind = doc["machine"].as_str().expect("a `machine` name");
     let mut now = doc["now_ms"].as_u64().expect("a `now_ms`");
     let random = doc["random_hex"].as_str().map(hex).unwrap_or_default();
-    let mut machine = keyhole_core::wire::new_machine(kind, &doc["config"], now, &random)
+    let mut machine = keyhole_core::wire::new_machine(kind, &to_core(&doc["config"]), now, &random)
         .unwrap_or_else(|e| panic!("{kind}: {e}"));
     let mut steps = Vec::new();
     for step in doc["steps"].as_array().expect("`steps`") {
         if let Some(t) = step.get("now_ms").and_then(Value::as_u64) {
             now = t;
         }
-        machine.handle_input(now, input_from_wire(&step["input"]).expect("a valid input"));
+        machine.handle_input(
+            now,
+            input_from_wire(&to_core(&step["input"])).expect("a valid input"),
+        );
         let mut drained = Vec::new();
         for _ in 0..64 {
-            let out = machine.poll_output_wire();
+            let out = from_core(&machine.poll_output_wire());
             let last = matches!(out["type"].as_str(), Some("wait" | "done"));
             drained.push(out);
             if last {
