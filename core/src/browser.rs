@@ -5,10 +5,9 @@
 //! [RFC 8252 §7.3](https://www.rfc-editor.org/rfc/rfc8252#section-7.3). `Start` opens the
 //! authorization URL; the host listens on `127.0.0.1:{redirect_port}` and feeds each request
 //! target it sees as a `Callback`; the code in the right one is exchanged for tokens.
+use crate::base64;
 use crate::prelude::*;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
@@ -98,7 +97,7 @@ impl BrowserLogin {
             random.get(..VERIFIER_BYTES),
             random.get(VERIFIER_BYTES..RANDOM_BYTES),
         ) {
-            (Some(v), Some(s)) => (pkce_verifier(v), Secret::new(URL_SAFE_NO_PAD.encode(s))),
+            (Some(v), Some(s)) => (pkce_verifier(v), Secret::new(base64::encode_url(s))),
             _ => (Secret::default(), Secret::default()),
         };
         Self {
@@ -242,13 +241,13 @@ pub(crate) fn redirect_uri(port: u16) -> String {
 /// The PKCE code verifier: base64url of the random bytes, no padding
 /// ([RFC 7636 §4.1](https://www.rfc-editor.org/rfc/rfc7636#section-4.1))
 pub(crate) fn pkce_verifier(random: &[u8]) -> Secret {
-    Secret::new(URL_SAFE_NO_PAD.encode(random))
+    Secret::new(base64::encode_url(random))
 }
 
 /// The S256 code challenge: `BASE64URL(SHA256(ASCII(code_verifier)))`
 /// ([RFC 7636 §4.2](https://www.rfc-editor.org/rfc/rfc7636#section-4.2))
 pub(crate) fn pkce_challenge(verifier: &Secret) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.expose().as_bytes()))
+    base64::encode_url(&Sha256::digest(verifier.expose().as_bytes()))
 }
 
 /// The authorization request URL, keeping any query the endpoint already has

@@ -761,9 +761,7 @@ mod tests {
     }
 
     fn id_token() -> String {
-        use base64::Engine as _;
-        let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(r#"{"sub":"u1","email":"ada@example.com"}"#);
+        let claims = crate::base64::encode_url(br#"{"sub":"u1","email":"ada@example.com"}"#);
         format!("x.{claims}.y")
     }
 

@@ -134,11 +134,16 @@ fn object_to_json(value: &JsValue, name: &str, wanted: &str) -> Result<Value, Js
         .map_err(|e| error(&format!("keyhole: `{name}` is not usable JSON: {e}")))
 }
 
+/// Whether a number in `0.0..=MAX_SAFE_INTEGER` has no fraction (`f64::fract` is std-only)
+fn is_whole(n: f64) -> bool {
+    n as u64 as f64 == n
+}
+
 /// Unix milliseconds: a non-negative integer JS number no larger than `Number.MAX_SAFE_INTEGER`
 fn millis(value: &JsValue) -> Result<u64, JsValue> {
     const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
     match value.as_f64() {
-        Some(ms) if ms.fract() == 0.0 && (0.0..=MAX_SAFE).contains(&ms) => Ok(ms as u64),
+        Some(ms) if (0.0..=MAX_SAFE).contains(&ms) && is_whole(ms) => Ok(ms as u64),
         Some(_) => Err(type_error(
             "keyhole: `nowMs` must be a non-negative whole number of unix milliseconds (Date.now())",
         )),
@@ -169,7 +174,7 @@ fn bytes(value: &JsValue) -> Result<Vec<u8>, JsValue> {
     js_sys::Array::from(value)
         .iter()
         .map(|b| match b.as_f64() {
-            Some(n) if n.fract() == 0.0 && (0.0..=255.0).contains(&n) => Ok(n as u8),
+            Some(n) if (0.0..=255.0).contains(&n) && is_whole(n) => Ok(n as u8),
             _ => Err(bad()),
         })
         .collect()
@@ -191,7 +196,8 @@ impl Machine {
     ) -> Result<Machine, JsValue> {
         let kind = kind.as_string().ok_or_else(|| {
             type_error(&format!(
-                "keyhole: `kind` must be a machine name, one of {MACHINE_KINDS:?}; got {}",
+                "keyhole: `kind` must be a machine name, one of `{}`; got {}",
+                MACHINE_KINDS.join("`, `"),
                 describe(&kind)
             ))
         })?;

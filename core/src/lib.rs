@@ -18,11 +18,21 @@
 extern crate alloc;
 #[cfg(test)]
 extern crate std;
-// The cdylib (the wasm artefacts, and native `cargo build`) still takes its panic handler and
-// allocator from std: the url crate used to link std for them. `as _` keeps every `std::` path
-// unresolvable, so the code stays checked as no_std; replacing these two is the next step.
-#[cfg(not(test))]
+// The wasm artefacts (features `component` and `js` on wasm32) are final binaries without std:
+// `wasm_runtime` supplies their allocator and panic handler. Every other build (native, or this
+// crate as a library inside someone's std program) takes both from std; `as _` keeps `std::`
+// paths unresolvable, so the code stays checked as no_std.
+#[cfg(all(
+    not(test),
+    not(all(target_arch = "wasm32", any(feature = "component", feature = "js")))
+))]
 extern crate std as _;
+#[cfg(all(
+    not(test),
+    target_arch = "wasm32",
+    any(feature = "component", feature = "js")
+))]
+mod wasm_runtime;
 
 /// What every module would get from std's prelude
 mod prelude {
@@ -58,6 +68,7 @@ macro_rules! machine_guard_tests {
     };
 }
 
+pub mod base64;
 pub mod browser;
 pub mod client;
 #[cfg(feature = "component")]

@@ -4,7 +4,6 @@
 use crate::prelude::*;
 
 use crate::json::{Map, Value};
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AuthError;
@@ -409,9 +408,7 @@ impl Identity {
 /// Reads the identity claims of a JWT ID token, or `None` if it is not a readable JWT
 pub fn identity_from_id_token(id_token: &Secret) -> Option<Identity> {
     let payload = id_token.expose().split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()?;
+    let bytes = crate::base64::decode_url(payload.trim_end_matches('='))?;
     let claims: Map = crate::http::parse_json_object(&bytes)?;
     let text = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_owned);
     Some(Identity {
@@ -467,8 +464,7 @@ mod tests {
 
     #[test]
     fn identity_from_unsigned_claims() {
-        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(r#"{"sub":"u1","email":"a@b.c"}"#);
+        let payload = crate::base64::encode_url(br#"{"sub":"u1","email":"a@b.c"}"#);
         let id = identity_from_id_token(&Secret::new(format!("x.{payload}.y"))).unwrap();
         assert_eq!(id.label(), Some("a@b.c"));
         assert!(identity_from_id_token(&Secret::new("nope")).is_none());

@@ -8,7 +8,6 @@ use crate::prelude::*;
 use core::fmt::Debug;
 
 use crate::json::{Map, Value, json};
-use base64::Engine as _;
 
 use crate::error::{AuthError, StoreError};
 use crate::http::{Body, HttpRequest, HttpResponse, TransportError};
@@ -190,7 +189,8 @@ fn build_machine<B: Boxer>(
             now_ms,
         ))),
         _ => Err(wire_err(format!(
-            "unknown machine `{kind}`; expected one of {MACHINE_KINDS:?}"
+            "unknown machine `{kind}`; expected one of `{}`",
+            MACHINE_KINDS.join("`, `")
         ))),
     }
 }
@@ -376,9 +376,8 @@ fn response_from_wire(obj: &Map) -> Result<HttpResponse, WireError> {
     };
     let body = match (obj.get("body"), obj.get("body_base64")) {
         (Some(Value::String(s)), None) => s.as_bytes().to_vec(),
-        (None, Some(Value::String(b))) => base64::engine::general_purpose::STANDARD
-            .decode(b)
-            .map_err(|_| wire_err("`body_base64` is not base64"))?,
+        (None, Some(Value::String(b))) => crate::base64::decode_standard(b)
+            .ok_or_else(|| wire_err("`body_base64` is not base64"))?,
         (None, None) => Vec::new(),
         _ => {
             return Err(wire_err(
