@@ -352,7 +352,7 @@ fn auth_error_to_wit(error: &AuthError) -> t::AuthError {
     }
 }
 
-// ---- The `client` export: core::client over the imports ----
+// ---- The `client` export: core::client over the imports, one `remote-client` per remote ----
 
 use alloc::collections::BTreeMap;
 
@@ -427,116 +427,110 @@ fn io() -> ImportIo {
 }
 
 impl c::Guest for Component {
-    fn login_device(
-        remote: c::Remote,
-        account_hint: Option<String>,
-    ) -> Result<c::LoginOutcome, t::AuthError> {
-        let remote = remote_from_wit(remote);
-        finish(ops::login_device(&mut io(), &remote, account_hint.as_deref()).map(login_to_wit))
+    type RemoteClient = RemoteClient;
+}
+
+/// The `client.remote-client` resource: one remote, converted to the core's form once
+///
+/// `run` dispatches to the core's operations: one exported function writes every operation's
+/// result, so the generated lowering of `auth-error` and `login-outcome` exists once.
+struct RemoteClient(RemoteSpec);
+
+impl c::GuestRemoteClient for RemoteClient {
+    fn new(remote: c::Remote) -> Self {
+        Self(remote_from_wit(remote))
     }
 
-    fn login_browser(
-        remote: c::Remote,
-        account_hint: Option<String>,
-        port: u16,
-        timeout_s: u64,
-    ) -> Result<c::LoginOutcome, t::AuthError> {
-        let remote = remote_from_wit(remote);
-        let random = host::random_bytes(crate::browser::RANDOM_BYTES as u32);
-        let mut io = ImportIo {
-            callback_port: Some(port),
+    fn run(&self, operation: c::Operation) -> Result<c::Outcome, t::AuthError> {
+        use c::{Operation as Op, Outcome};
+        let remote = &self.0;
+        let login = |result: Result<LoginOutcome, AuthError>| {
+            result.map(|l| Outcome::Login(login_to_wit(l)))
         };
-        let hint = account_hint.as_deref();
-        finish(
-            ops::login_browser(&mut io, &remote, hint, port, timeout_s, &random).map(login_to_wit),
-        )
-    }
-
-    fn login_api_key(remote: c::Remote, key: String) -> Result<c::LoginOutcome, t::AuthError> {
-        let remote = remote_from_wit(remote);
-        finish(ops::login_api_key(&mut io(), &remote, None, Secret::new(key)).map(login_to_wit))
-    }
-
-    fn set_key(
-        remote: c::Remote,
-        account: String,
-        key: String,
-    ) -> Result<c::LoginOutcome, t::AuthError> {
-        let remote = remote_from_wit(remote);
-        finish(ops::set_key(&mut io(), &remote, &account, Secret::new(key)).map(login_to_wit))
-    }
-
-    fn token(
-        remote: c::Remote,
-        account: String,
-        options: c::CredentialOptions,
-    ) -> Result<c::ResolvedCredential, t::AuthError> {
-        let remote = remote_from_wit(remote);
-        let options = credential_options_from_wit(options);
-        finish(
-            ops::token(&mut io(), &remote, &account, &options).map(|r| c::ResolvedCredential {
-                kind: match r.kind {
-                    CredentialKind::ApiKey => c::AuthType::ApiKey,
-                    CredentialKind::OAuth => c::AuthType::Oauth,
-                },
-                source: match r.source {
-                    CredentialSource::Env => c::CredentialSource::Env,
-                    CredentialSource::Store => c::CredentialSource::Store,
-                },
-                secret: r.secret.into_exposed(),
-                token_type: r.token_type,
-                expires_at_ms: r.expires_at_ms,
-                refreshed: r.refreshed,
-                warning: r.warning,
+        finish(match operation {
+            Op::LoginDevice(hint) => login(ops::login_device(&mut io(), remote, hint.as_deref())),
+            Op::LoginBrowser(b) => {
+                let random = host::random_bytes(crate::browser::RANDOM_BYTES as u32);
+                let mut io = ImportIo {
+                    callback_port: Some(b.port),
+                };
+                let hint = b.account_hint.as_deref();
+                login(ops::login_browser(
+                    &mut io,
+                    remote,
+                    hint,
+                    b.port,
+                    b.timeout_s,
+                    &random,
+                ))
+            }
+            Op::LoginApiKey(key) => login(ops::login_api_key(
+                &mut io(),
+                remote,
+                None,
+                Secret::new(key),
+            )),
+            Op::SetKey(k) => login(ops::set_key(
+                &mut io(),
+                remote,
+                &k.account,
+                Secret::new(k.key),
+            )),
+            Op::Token(a) => {
+                let options = credential_options_from_wit(a.options);
+                ops::token(&mut io(), remote, &a.account, &options).map(|r| {
+                    Outcome::Credential(c::ResolvedCredential {
+                        kind: match r.kind {
+                            CredentialKind::ApiKey => c::AuthType::ApiKey,
+                            CredentialKind::OAuth => c::AuthType::Oauth,
+                        },
+                        source: match r.source {
+                            CredentialSource::Env => c::CredentialSource::Env,
+                            CredentialSource::Store => c::CredentialSource::Store,
+                        },
+                        secret: r.secret.into_exposed(),
+                        token_type: r.token_type,
+                        expires_at_ms: r.expires_at_ms,
+                        refreshed: r.refreshed,
+                        warning: r.warning,
+                    })
+                })
+            }
+            Op::Status(a) => {
+                let options = credential_options_from_wit(a.options);
+                ops::status(&mut io(), remote, &a.account, &options).map(|s| {
+                    Outcome::Status(c::StatusReport {
+                        logged_in: s.logged_in,
+                        remote: s.remote,
+                        account: s.account,
+                        auth_type: s.auth_type.map(auth_type_to_wit),
+                        from_env: s.from_env,
+                        expires_at_ms: s.expires_at_ms,
+                        has_api_key: s.has_api_key,
+                        has_oauth: s.has_oauth,
+                    })
+                })
+            }
+            Op::Logout(account) => ops::logout(&mut io(), remote, &account).map(|l| {
+                Outcome::Logout(c::LogoutOutcome {
+                    remote: l.remote,
+                    account: l.account,
+                    revoked: l.revoked,
+                    revocation_error: l.revocation_error.as_ref().map(auth_error_to_wit),
+                    cleared: l.cleared,
+                })
             }),
-        )
-    }
-
-    fn status(
-        remote: c::Remote,
-        account: String,
-        options: c::CredentialOptions,
-    ) -> Result<c::StatusReport, t::AuthError> {
-        let remote = remote_from_wit(remote);
-        let options = credential_options_from_wit(options);
-        finish(
-            ops::status(&mut io(), &remote, &account, &options).map(|s| c::StatusReport {
-                logged_in: s.logged_in,
-                remote: s.remote,
-                account: s.account,
-                auth_type: s.auth_type.map(auth_type_to_wit),
-                from_env: s.from_env,
-                expires_at_ms: s.expires_at_ms,
-                has_api_key: s.has_api_key,
-                has_oauth: s.has_oauth,
-            }),
-        )
-    }
-
-    fn logout(remote: c::Remote, account: String) -> Result<c::LogoutOutcome, t::AuthError> {
-        let remote = remote_from_wit(remote);
-        finish(
-            ops::logout(&mut io(), &remote, &account).map(|l| c::LogoutOutcome {
-                remote: l.remote,
-                account: l.account,
-                revoked: l.revoked,
-                revocation_error: l.revocation_error.as_ref().map(auth_error_to_wit),
-                cleared: l.cleared,
-            }),
-        )
-    }
-
-    fn forget(remote: c::Remote, account: String) -> Result<(), t::AuthError> {
-        let remote = remote_from_wit(remote);
-        finish(ops::forget(&mut io(), &remote, &account))
+            Op::Forget(account) => {
+                ops::forget(&mut io(), remote, &account).map(|()| Outcome::Forgotten)
+            }
+        })
     }
 
     fn test(
-        remote: c::Remote,
+        &self,
         account: String,
         options: c::TestOptions,
     ) -> Result<c::TestReport, c::TestFailure> {
-        let remote = remote_from_wit(remote);
         let options = TestOptions {
             method: match options.method {
                 c::TestMethod::Auto => TestMethod::Auto,
@@ -547,7 +541,7 @@ impl c::Guest for Component {
             key: options.key.map(Secret::new),
             credential: credential_options_from_wit(options.credential),
         };
-        ops::test(&mut io(), &remote, &account, &options)
+        ops::test(&mut io(), &self.0, &account, &options)
             .map(|r| c::TestReport {
                 url: r.url,
                 status: r.status,

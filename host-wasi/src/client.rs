@@ -1,7 +1,9 @@
 //! The component's `client` export as methods on [`Instance`], in the core's own types
 //!
-//! Each method returns `Ok(Err(AuthError))` when the flow itself failed (the same error the native
-//! host would give, field for field) and `Err(Error)` when the component could not run it.
+//! [`Instance::remote_client`] hands a remote to the component once (a `client.remote-client`);
+//! the operations take that [`RemoteClient`] and call its `run` (`test` its own method). Each
+//! returns `Ok(Err(AuthError))` when the flow itself failed (the same error the native host would
+//! give, field for field) and `Err(Error)` when the component could not run it.
 
 use keyhole_core::client::{
     AuthType, CredentialOptions, LoginOutcome, LogoutOutcome, RemoteSpec, StatusReport,
@@ -12,6 +14,7 @@ use keyhole_core::credential::{
 };
 use keyhole_core::key_check::KeyCheckMethod;
 use keyhole_core::{AuthError, Endpoints, Secret};
+use wasmtime::component::ResourceAny;
 
 use crate::convert::auth_error_to_core;
 use crate::generated::exports::keyhole::auth::client as c;
@@ -21,167 +24,190 @@ use crate::{Error, Instance};
 /// What a `client` call gives: the flow's own result, or why the component could not run it
 pub type ClientResult<T> = Result<Result<T, AuthError>, Error>;
 
-fn done<W, T>(
-    operation: &str,
-    result: wasmtime::Result<Result<W, t::AuthError>>,
-    map: impl FnOnce(W) -> T,
-) -> ClientResult<T> {
-    match result {
-        Ok(Ok(value)) => Ok(Ok(map(value))),
-        Ok(Err(error)) => Ok(Err(auth_error_to_core(error.kind))),
-        Err(trap) => Err(Error::call(format!("client.{operation}"), trap)),
-    }
+/// A remote living inside an [`Instance`] (`client.remote-client`), made by
+/// [`Instance::remote_client`]; drop it with [`Instance::drop_remote_client`]
+#[derive(Debug)]
+pub struct RemoteClient {
+    handle: ResourceAny,
 }
 
 impl Instance {
-    /// `client.login-device`: device login; the prompt goes to the attached `Io::show`
-    pub fn login_device(
-        &mut self,
-        remote: &RemoteSpec,
-        account_hint: Option<&str>,
-    ) -> ClientResult<LoginOutcome> {
-        let r = self.bindings.keyhole_auth_client().call_login_device(
-            &mut self.store,
-            &remote_to_wit(remote),
-            account_hint,
-        );
-        done("login-device", r, login_from_wit)
+    /// Hands `remote` to the component once; the operations below run on it
+    ///
+    /// Nothing is checked here: a remote that cannot work fails the operation that needs the
+    /// missing or refused part, as with the native host.
+    pub fn remote_client(&mut self, remote: &RemoteSpec) -> Result<RemoteClient, Error> {
+        let handle = self
+            .bindings
+            .keyhole_auth_client()
+            .remote_client()
+            .call_constructor(&mut self.store, &remote_to_wit(remote))
+            .map_err(|e| Error::call("client.remote-client", e))?;
+        Ok(RemoteClient { handle })
     }
 
-    /// `client.login-browser`: browser login with the callback on `port` (the attached `Io`
-    /// listens there: `Io::wait_until` returns the callback)
+    /// Frees a remote client's state inside the guest
+    pub fn drop_remote_client(&mut self, client: RemoteClient) -> Result<(), Error> {
+        client
+            .handle
+            .resource_drop(&mut self.store)
+            .map_err(|e| Error::call("client.remote-client.drop", e))
+    }
+
+    /// Runs `operation` through `remote-client.run` and takes the outcome it succeeds with
+    fn run<T>(
+        &mut self,
+        client: &RemoteClient,
+        name: &str,
+        operation: c::Operation,
+        pick: impl FnOnce(c::Outcome) -> Option<T>,
+    ) -> ClientResult<T> {
+        let result = self
+            .bindings
+            .keyhole_auth_client()
+            .remote_client()
+            .call_run(&mut self.store, client.handle, &operation);
+        match result {
+            Ok(Ok(outcome)) => pick(outcome).map(Ok).ok_or_else(|| {
+                Error::Incompatible(format!(
+                    "the component answered `{name}` with another operation's outcome"
+                ))
+            }),
+            Ok(Err(error)) => Ok(Err(auth_error_to_core(error.kind))),
+            Err(trap) => Err(Error::call(format!("client.{name}"), trap)),
+        }
+    }
+
+    /// `login-device`: device login; the prompt goes to the attached `Io::show`
+    pub fn login_device(
+        &mut self,
+        client: &RemoteClient,
+        account_hint: Option<&str>,
+    ) -> ClientResult<LoginOutcome> {
+        let operation = c::Operation::LoginDevice(account_hint.map(str::to_owned));
+        self.run(client, "login-device", operation, login_from_wit)
+    }
+
+    /// `login-browser`: browser login with the callback on `port` (the attached `Io` listens
+    /// there: `Io::wait_until` returns the callback)
     pub fn login_browser(
         &mut self,
-        remote: &RemoteSpec,
+        client: &RemoteClient,
         account_hint: Option<&str>,
         port: u16,
         timeout_s: u64,
     ) -> ClientResult<LoginOutcome> {
-        let r = self.bindings.keyhole_auth_client().call_login_browser(
-            &mut self.store,
-            &remote_to_wit(remote),
-            account_hint,
+        let operation = c::Operation::LoginBrowser(c::BrowserLogin {
+            account_hint: account_hint.map(str::to_owned),
             port,
             timeout_s,
-        );
-        done("login-browser", r, login_from_wit)
+        });
+        self.run(client, "login-browser", operation, login_from_wit)
     }
 
-    /// `client.login-api-key`
+    /// `login-api-key`
     pub fn login_api_key(
         &mut self,
-        remote: &RemoteSpec,
+        client: &RemoteClient,
         key: &Secret,
     ) -> ClientResult<LoginOutcome> {
-        let r = self.bindings.keyhole_auth_client().call_login_api_key(
-            &mut self.store,
-            &remote_to_wit(remote),
-            key.expose(),
-        );
-        done("login-api-key", r, login_from_wit)
+        let operation = c::Operation::LoginApiKey(key.expose().to_owned());
+        self.run(client, "login-api-key", operation, login_from_wit)
     }
 
-    /// `client.set-key`
+    /// `set-key`
     pub fn set_key(
         &mut self,
-        remote: &RemoteSpec,
+        client: &RemoteClient,
         account: &str,
         key: &Secret,
     ) -> ClientResult<LoginOutcome> {
-        let r = self.bindings.keyhole_auth_client().call_set_key(
-            &mut self.store,
-            &remote_to_wit(remote),
-            account,
-            key.expose(),
-        );
-        done("set-key", r, login_from_wit)
+        let operation = c::Operation::SetKey(c::AccountKey {
+            account: account.to_owned(),
+            key: key.expose().to_owned(),
+        });
+        self.run(client, "set-key", operation, login_from_wit)
     }
 
-    /// `client.token`
+    /// `token`
     pub fn token(
         &mut self,
-        remote: &RemoteSpec,
+        client: &RemoteClient,
         account: &str,
         options: &CredentialOptions,
     ) -> ClientResult<ResolvedCredential> {
-        let r = self.bindings.keyhole_auth_client().call_token(
-            &mut self.store,
-            &remote_to_wit(remote),
-            account,
-            &credential_options_to_wit(options),
-        );
-        done("token", r, |r| ResolvedCredential {
-            kind: match r.kind {
-                c::AuthType::ApiKey => CredentialKind::ApiKey,
-                c::AuthType::Oauth => CredentialKind::OAuth,
-            },
-            source: match r.source {
-                c::CredentialSource::Env => CredentialSource::Env,
-                c::CredentialSource::Store => CredentialSource::Store,
-            },
-            secret: Secret::new(r.secret),
-            token_type: r.token_type,
-            expires_at_ms: r.expires_at_ms,
-            refreshed: r.refreshed,
-            warning: r.warning,
+        let operation = c::Operation::Token(account_options(account, options));
+        self.run(client, "token", operation, |outcome| match outcome {
+            c::Outcome::Credential(r) => Some(ResolvedCredential {
+                kind: match r.kind {
+                    c::AuthType::ApiKey => CredentialKind::ApiKey,
+                    c::AuthType::Oauth => CredentialKind::OAuth,
+                },
+                source: match r.source {
+                    c::CredentialSource::Env => CredentialSource::Env,
+                    c::CredentialSource::Store => CredentialSource::Store,
+                },
+                secret: Secret::new(r.secret),
+                token_type: r.token_type,
+                expires_at_ms: r.expires_at_ms,
+                refreshed: r.refreshed,
+                warning: r.warning,
+            }),
+            _ => None,
         })
     }
 
-    /// `client.status`
+    /// `status`
     pub fn status(
         &mut self,
-        remote: &RemoteSpec,
+        client: &RemoteClient,
         account: &str,
         options: &CredentialOptions,
     ) -> ClientResult<StatusReport> {
-        let r = self.bindings.keyhole_auth_client().call_status(
-            &mut self.store,
-            &remote_to_wit(remote),
-            account,
-            &credential_options_to_wit(options),
-        );
-        done("status", r, |s| StatusReport {
-            logged_in: s.logged_in,
-            remote: s.remote,
-            account: s.account,
-            auth_type: s.auth_type.map(auth_type_from_wit),
-            from_env: s.from_env,
-            expires_at_ms: s.expires_at_ms,
-            has_api_key: s.has_api_key,
-            has_oauth: s.has_oauth,
+        let operation = c::Operation::Status(account_options(account, options));
+        self.run(client, "status", operation, |outcome| match outcome {
+            c::Outcome::Status(s) => Some(StatusReport {
+                logged_in: s.logged_in,
+                remote: s.remote,
+                account: s.account,
+                auth_type: s.auth_type.map(auth_type_from_wit),
+                from_env: s.from_env,
+                expires_at_ms: s.expires_at_ms,
+                has_api_key: s.has_api_key,
+                has_oauth: s.has_oauth,
+            }),
+            _ => None,
         })
     }
 
-    /// `client.logout`
-    pub fn logout(&mut self, remote: &RemoteSpec, account: &str) -> ClientResult<LogoutOutcome> {
-        let r = self.bindings.keyhole_auth_client().call_logout(
-            &mut self.store,
-            &remote_to_wit(remote),
-            account,
-        );
-        done("logout", r, |l| LogoutOutcome {
-            remote: l.remote,
-            account: l.account,
-            revoked: l.revoked,
-            revocation_error: l.revocation_error.map(|e| auth_error_to_core(e.kind)),
-            cleared: l.cleared,
+    /// `logout`
+    pub fn logout(&mut self, client: &RemoteClient, account: &str) -> ClientResult<LogoutOutcome> {
+        let operation = c::Operation::Logout(account.to_owned());
+        self.run(client, "logout", operation, |outcome| match outcome {
+            c::Outcome::Logout(l) => Some(LogoutOutcome {
+                remote: l.remote,
+                account: l.account,
+                revoked: l.revoked,
+                revocation_error: l.revocation_error.map(|e| auth_error_to_core(e.kind)),
+                cleared: l.cleared,
+            }),
+            _ => None,
         })
     }
 
-    /// `client.forget`
-    pub fn forget(&mut self, remote: &RemoteSpec, account: &str) -> ClientResult<()> {
-        let r = self.bindings.keyhole_auth_client().call_forget(
-            &mut self.store,
-            &remote_to_wit(remote),
-            account,
-        );
-        done("forget", r, |()| ())
+    /// `forget`
+    pub fn forget(&mut self, client: &RemoteClient, account: &str) -> ClientResult<()> {
+        let operation = c::Operation::Forget(account.to_owned());
+        self.run(client, "forget", operation, |outcome| match outcome {
+            c::Outcome::Forgotten => Some(()),
+            _ => None,
+        })
     }
 
-    /// `client.test`: a failure keeps what is known of the check request
+    /// `remote-client.test`: a failure keeps what is known of the check request
     pub fn test(
         &mut self,
-        remote: &RemoteSpec,
+        client: &RemoteClient,
         account: &str,
         options: &TestOptions,
     ) -> Result<Result<TestReport, TestFailure>, Error> {
@@ -195,12 +221,11 @@ impl Instance {
             key: options.key.as_ref().map(|k| k.expose().to_owned()),
             credential: credential_options_to_wit(&options.credential),
         };
-        let r = self.bindings.keyhole_auth_client().call_test(
-            &mut self.store,
-            &remote_to_wit(remote),
-            account,
-            &options,
-        );
+        let r = self
+            .bindings
+            .keyhole_auth_client()
+            .remote_client()
+            .call_test(&mut self.store, client.handle, account, &options);
         match r {
             Ok(Ok(t)) => Ok(Ok(TestReport {
                 url: t.url,
@@ -293,13 +318,24 @@ fn remote_to_wit(r: &RemoteSpec) -> c::Remote {
     }
 }
 
-fn login_from_wit(l: c::LoginOutcome) -> LoginOutcome {
-    LoginOutcome {
+fn account_options(account: &str, options: &CredentialOptions) -> c::AccountOptions {
+    c::AccountOptions {
+        account: account.to_owned(),
+        options: credential_options_to_wit(options),
+    }
+}
+
+/// The `login` outcome (every login and `set-key`), or `None` for another
+fn login_from_wit(outcome: c::Outcome) -> Option<LoginOutcome> {
+    let c::Outcome::Login(l) = outcome else {
+        return None;
+    };
+    Some(LoginOutcome {
         remote: l.remote,
         account: l.account,
         auth_type: auth_type_from_wit(l.auth_type),
         endpoints: l.endpoints.map(endpoints_from_wit),
         identity: l.identity.into_iter().collect(),
         expires_at_ms: l.expires_at_ms,
-    }
+    })
 }

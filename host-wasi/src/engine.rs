@@ -21,7 +21,7 @@ use keyhole_native::io::{Frontend, NativeIo, Silent};
 use keyhole_native::store::Source;
 use keyhole_native::{App, Engine};
 
-use crate::client::ClientResult;
+use crate::client::{ClientResult, RemoteClient};
 use crate::{Error, Instance, Runtime};
 
 /// Where the engine gets the component from
@@ -99,12 +99,14 @@ impl WasiEngine {
         }
     }
 
-    /// Runs one `client` call in a fresh instance with host-native's `Io` behind the imports
+    /// Runs one operation on `remote` in a fresh instance with host-native's `Io` behind the
+    /// imports
     fn run<T>(
         &mut self,
+        remote: &RemoteSpec,
         ui: Box<dyn Frontend + Send>,
         listener: Option<TcpListener>,
-        call: impl FnOnce(&mut Instance) -> ClientResult<T>,
+        call: impl FnOnce(&mut Instance, &RemoteClient) -> ClientResult<T>,
     ) -> Result<T, AuthError> {
         let runtime = match &mut self.runtime {
             Some(runtime) => runtime,
@@ -122,7 +124,12 @@ impl WasiEngine {
         shared.lock().begin(ui, listener);
         let result = runtime
             .instantiate(Some(Box::new(SharedIo(Arc::clone(&self.io)))))
-            .and_then(|mut instance| call(&mut instance));
+            .and_then(|mut instance| {
+                let client = instance.remote_client(remote)?;
+                let result = call(&mut instance, &client)?;
+                instance.drop_remote_client(client)?;
+                Ok(result)
+            });
         shared.lock().finish();
         result.map_err(host_failure)?
     }
@@ -142,7 +149,7 @@ impl Engine for WasiEngine {
         account_hint: Option<&str>,
         ui: Box<dyn Frontend + Send>,
     ) -> Result<LoginOutcome, AuthError> {
-        self.run(ui, None, |i| i.login_device(remote, account_hint))
+        self.run(remote, ui, None, |i, c| i.login_device(c, account_hint))
     }
 
     fn login_browser(
@@ -154,8 +161,8 @@ impl Engine for WasiEngine {
         ui: Box<dyn Frontend + Send>,
     ) -> Result<LoginOutcome, AuthError> {
         let port = keyhole_native::engine::listener_port(&listener)?;
-        self.run(ui, Some(listener), |i| {
-            i.login_browser(remote, account_hint, port, timeout_s)
+        self.run(remote, ui, Some(listener), |i, c| {
+            i.login_browser(c, account_hint, port, timeout_s)
         })
     }
 
@@ -164,7 +171,9 @@ impl Engine for WasiEngine {
         remote: &RemoteSpec,
         key: Secret,
     ) -> Result<LoginOutcome, AuthError> {
-        self.run(Box::new(Silent), None, |i| i.login_api_key(remote, &key))
+        self.run(remote, Box::new(Silent), None, |i, c| {
+            i.login_api_key(c, &key)
+        })
     }
 
     fn set_key(
@@ -173,7 +182,9 @@ impl Engine for WasiEngine {
         account: &str,
         key: Secret,
     ) -> Result<LoginOutcome, AuthError> {
-        self.run(Box::new(Silent), None, |i| i.set_key(remote, account, &key))
+        self.run(remote, Box::new(Silent), None, |i, c| {
+            i.set_key(c, account, &key)
+        })
     }
 
     fn token(
@@ -182,8 +193,8 @@ impl Engine for WasiEngine {
         account: &str,
         options: &CredentialOptions,
     ) -> Result<ResolvedCredential, AuthError> {
-        self.run(Box::new(Silent), None, |i| {
-            i.token(remote, account, options)
+        self.run(remote, Box::new(Silent), None, |i, c| {
+            i.token(c, account, options)
         })
     }
 
@@ -193,17 +204,17 @@ impl Engine for WasiEngine {
         account: &str,
         options: &CredentialOptions,
     ) -> Result<StatusReport, AuthError> {
-        self.run(Box::new(Silent), None, |i| {
-            i.status(remote, account, options)
+        self.run(remote, Box::new(Silent), None, |i, c| {
+            i.status(c, account, options)
         })
     }
 
     fn logout(&mut self, remote: &RemoteSpec, account: &str) -> Result<LogoutOutcome, AuthError> {
-        self.run(Box::new(Silent), None, |i| i.logout(remote, account))
+        self.run(remote, Box::new(Silent), None, |i, c| i.logout(c, account))
     }
 
     fn forget(&mut self, remote: &RemoteSpec, account: &str) -> Result<(), AuthError> {
-        self.run(Box::new(Silent), None, |i| i.forget(remote, account))
+        self.run(remote, Box::new(Silent), None, |i, c| i.forget(c, account))
     }
 
     fn test(
@@ -213,8 +224,8 @@ impl Engine for WasiEngine {
         options: &TestOptions,
     ) -> Result<TestReport, TestFailure> {
         let mut failure = None;
-        let report = self.run(Box::new(Silent), None, |i| {
-            i.test(remote, account, options).map(|result| {
+        let report = self.run(remote, Box::new(Silent), None, |i, c| {
+            i.test(c, account, options).map(|result| {
                 result.map_err(|f| {
                     // Keep what is known of the request; `run` carries only the error itself.
                     let error = f.error.clone();

@@ -11,8 +11,9 @@
 //! 3. [`Instance::machine`] builds one of the core's machines inside the component; it is fed and
 //!    drained exactly like a native machine, in the wire JSON form of `tests/transcripts/README.md`.
 //!
-//! 4. [`Instance::token`], [`Instance::login_device`] and the rest of the `client` export run the
-//!    core's high-level operations inside the component with the attached `Io`;
+//! 4. [`Instance::remote_client`] hands a remote to the `client` export once; [`Instance::token`],
+//!    [`Instance::login_device`] and the rest run the core's high-level operations on it inside the
+//!    component with the attached `Io`;
 //!    [`WasiEngine`] puts them behind host-native's `Engine` trait, which is all the
 //!    `keyhole-wasi` binary is: `keyhole`'s command line with the core in wasmtime.
 //!
@@ -42,7 +43,7 @@ use wasmtime::component::{Linker, ResourceAny};
 use wasmtime::{Engine, Store};
 
 pub use cache::{CacheOutcome, default_cache_dir};
-pub use client::ClientResult;
+pub use client::{ClientResult, RemoteClient};
 pub use engine::{ComponentSource, WasiEngine};
 
 /// The `bindgen!` output, kept out of the public API

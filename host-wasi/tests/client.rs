@@ -71,15 +71,14 @@ fn native_and_component_read_each_others_credentials() {
     // Written natively, read through the component.
     client::set_key(&mut io.clone(), &remote(), "ana", Secret::new("sk-native")).unwrap();
     let mut instance = runtime.instantiate(Some(Box::new(io.clone()))).unwrap();
-    let token = instance
-        .token(&remote(), "ana", &prefer_key())
-        .unwrap()
-        .unwrap();
+    // One remote client serves every operation below.
+    let dev = instance.remote_client(&remote()).unwrap();
+    let token = instance.token(&dev, "ana", &prefer_key()).unwrap().unwrap();
     assert_eq!(token.secret.expose(), "sk-native");
 
     // Written through the component, read natively.
     let outcome = instance
-        .set_key(&remote(), "bo", &Secret::new("sk-wasm"))
+        .set_key(&dev, "bo", &Secret::new("sk-wasm"))
         .unwrap()
         .unwrap();
     assert_eq!(outcome.account, "bo");
@@ -87,28 +86,28 @@ fn native_and_component_read_each_others_credentials() {
     assert_eq!(token.secret.expose(), "sk-wasm");
 
     // Status and forget agree too.
-    let status = instance
-        .status(&remote(), "bo", &prefer_key())
-        .unwrap()
-        .unwrap();
+    let status = instance.status(&dev, "bo", &prefer_key()).unwrap().unwrap();
     assert!(status.logged_in && status.has_api_key && !status.has_oauth);
-    instance.forget(&remote(), "bo").unwrap().unwrap();
+    instance.forget(&dev, "bo").unwrap().unwrap();
     assert!(!io.0.lock().unwrap().contains_key("dev/bo"));
 
     // A flow error comes back as the core's own error, field for field.
     let err = instance
-        .token(&remote(), "nobody", &prefer_key())
+        .token(&dev, "nobody", &prefer_key())
         .unwrap()
         .unwrap_err();
     let native = client::token(&mut io.clone(), &remote(), "nobody", &prefer_key()).unwrap_err();
     assert_eq!(err, native);
+    instance.drop_remote_client(dev).unwrap();
 }
 
 #[test]
 fn an_import_without_a_host_is_an_error_naming_the_call_and_the_import() {
     let runtime = common::runtime();
     let mut instance = runtime.instantiate(None).unwrap();
-    let err = instance.token(&remote(), "ana", &prefer_key()).unwrap_err();
+    // Handing over the remote needs no import; the operation does.
+    let dev = instance.remote_client(&remote()).unwrap();
+    let err = instance.token(&dev, "ana", &prefer_key()).unwrap_err();
     let Error::Call { operation, detail } = &err else {
         panic!("not a call error: {err}");
     };

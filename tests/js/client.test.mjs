@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 
+import { remoteClient } from "../../js/host/client.mjs";
 import { FileSecrets } from "../../js/host/store.mjs";
 import { approveDevice, browserLogin, startProvider } from "./provider.mjs";
 import { freePort, loadComponent } from "./support.mjs";
@@ -46,11 +47,11 @@ test("device login, token, status and logout through the component's client expo
       approval = approveDevice(provider.issuer, prompt.user_code);
     },
   });
-  assert.ok(keyhole.client, "the component exports no `client` interface (wit/: `export client;` in world keyhole)");
 
-  const remote = remoteFor(provider.issuer);
+  // The remote is handed over once; the operations are the wrapper's methods.
+  const remote = remoteClient(keyhole, remoteFor(provider.issuer));
   const started = Date.now();
-  const login = keyhole.client.loginDevice(remote, undefined);
+  const login = remote.loginDevice(undefined);
   assert.equal((await approval).outcome, "approved");
   assert.equal(prompts.length, 1);
   assert.equal(login.remote, "test");
@@ -63,7 +64,7 @@ test("device login, token, status and logout through the component's client expo
   assert.equal(statSync(storePath).mode & 0o777, 0o600);
 
   const options = { prefer: "oauth", envApiKey: undefined };
-  const token = keyhole.client.token(remote, login.account, options);
+  const token = remote.token(login.account, options);
   assert.equal(token.kind, "oauth");
   assert.equal(token.source, "store");
   assert.equal(token.tokenType, "Bearer");
@@ -71,15 +72,15 @@ test("device login, token, status and logout through the component's client expo
   const userinfo = await fetch(endpoints.userinfo_endpoint, { headers: { authorization: `Bearer ${token.secret}` } });
   assert.equal(userinfo.status, 200, "the provider accepts the token the component hands out");
 
-  const status = keyhole.client.status(remote, login.account, options);
+  const status = remote.status(login.account, options);
   assert.equal(status.loggedIn, true);
   assert.equal(status.hasOauth, true);
 
-  const logout = keyhole.client.logout(remote, login.account);
+  const logout = remote.logout(login.account);
   assert.equal(logout.cleared, true);
   assert.ok(logout.revoked.includes("refresh_token"), `revoked ${logout.revoked}`);
   assert.deepEqual(JSON.parse(readFileSync(storePath, "utf8")), {});
-  assert.throws(() => keyhole.client.token(remote, login.account, options), (e) => e.payload?.kind?.tag === "not-logged-in");
+  assert.throws(() => remote.token(login.account, options), (e) => e.payload?.kind?.tag === "not-logged-in");
 });
 
 test("browser login through the client export: Chromium approves, the worker's listener gets the redirect", async () => {
@@ -93,12 +94,12 @@ test("browser login through the client export: Chromium approves, the worker's l
       return true;
     },
   });
-  assert.ok(keyhole.client, "the component exports no `client` interface (wit/: `export client;` in world keyhole)");
   const port = await freePort();
-  const login = keyhole.client.loginBrowser(remoteFor(provider.issuer), undefined, port, 60n);
+  const remote = remoteClient(keyhole, remoteFor(provider.issuer));
+  const login = remote.loginBrowser(undefined, port, 60n);
   await browser;
   assert.equal(login.authType, "oauth");
-  const token = keyhole.client.token(remoteFor(provider.issuer), login.account, { prefer: "oauth", envApiKey: undefined });
+  const token = remote.token(login.account, { prefer: "oauth", envApiKey: undefined });
   const endpoints = await (await fetch(`${provider.issuer}/.well-known/openid-configuration`)).json();
   const userinfo = await fetch(endpoints.userinfo_endpoint, { headers: { authorization: `Bearer ${token.secret}` } });
   assert.equal(userinfo.status, 200);
@@ -106,23 +107,29 @@ test("browser login through the client export: Chromium approves, the worker's l
 
 test("API keys through the client export: checked before they are stored, then tested", async () => {
   const keyhole = await loadComponent();
-  assert.ok(keyhole.client, "the component exports no `client` interface (wit/: `export client;` in world keyhole)");
   const keyCheck = { method: "get", url: `${provider.issuer}/api/me`, header: "authorization", scheme: "Bearer", identity: [["email", "/email"]] };
-  const remote = remoteFor(provider.issuer, { apiUrl: `${provider.issuer}/api`, keyCheck });
-  assert.throws(() => keyhole.client.loginApiKey(remote, "key_nonsense"), (e) => e.payload?.kind?.tag === "invalid-key");
-  const login = keyhole.client.loginApiKey(remote, "key_valid_ada");
+  const remote = remoteClient(keyhole, remoteFor(provider.issuer, { apiUrl: `${provider.issuer}/api`, keyCheck }));
+  assert.throws(() => remote.loginApiKey("key_nonsense"), (e) => e.payload?.kind?.tag === "invalid-key");
+  const login = remote.loginApiKey("key_valid_ada");
   assert.equal(login.authType, "api-key");
   assert.deepEqual(login.identity, [["email", "ada@example.test"]]);
   const options = { method: "api-key", url: undefined, key: undefined, credential: { prefer: "api-key", envApiKey: undefined } };
-  const report = keyhole.client.test(remote, login.account, options);
+  const report = remote.test(login.account, options);
   assert.equal(report.status, 200);
   assert.deepEqual(report.identity, [["email", "ada@example.test"]]);
   // A failing test says what was called and what came back.
   const failing = { ...options, key: "key_forbidden_eve" };
   assert.throws(
-    () => keyhole.client.test(remote, login.account, failing),
+    () => remote.test(login.account, failing),
     (e) => e.payload?.error?.kind?.tag === "insufficient-permission" && e.payload.status === 403 && e.payload.url === `${provider.issuer}/api/me`,
   );
+  // Replacing the key checks it too; forgetting the account leaves nothing to use.
+  assert.throws(() => remote.setKey(login.account, "key_nonsense"), (e) => e.payload?.kind?.tag === "invalid-key");
+  assert.equal(remote.setKey(login.account, "key_valid_ada").account, login.account);
+  remote.forget(login.account);
+  const status = remote.status(login.account, options.credential);
+  assert.equal(status.loggedIn, false);
+  assert.equal(status.hasApiKey, false);
 });
 
 test("a secret store that cannot answer is a storage error from the client, and the instance lives on", async () => {
@@ -131,13 +138,14 @@ test("a secret store that cannot answer is a storage error from the client, and 
   };
   const secrets = { get: unavailable, set: unavailable, delete: unavailable, compareAndSwap: unavailable, lock: unavailable, unlock: unavailable };
   const keyhole = await loadComponent({ secrets });
+  const remote = remoteClient(keyhole, remoteFor(provider.issuer));
   const options = { prefer: "oauth", envApiKey: undefined };
   assert.throws(
-    () => keyhole.client.token(remoteFor(provider.issuer), "default", options),
+    () => remote.token("default", options),
     (e) => e.payload?.kind?.tag === "storage" && e.payload.kind.val.tag === "unavailable" && typeof e.payload.message === "string",
   );
   // With an environment key the store is not needed (env-precedence override).
-  const token = keyhole.client.token(remoteFor(provider.issuer), "default", { prefer: "oauth", envApiKey: "key_valid_env" });
+  const token = remote.token("default", { prefer: "oauth", envApiKey: "key_valid_env" });
   assert.equal(token.source, "env");
   assert.equal(token.secret, "key_valid_env");
 });
