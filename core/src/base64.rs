@@ -38,7 +38,7 @@ pub fn decode_url(text: &str) -> Option<Vec<u8>> {
 /// The bytes of standard base64 with canonical `=` padding; `None` for anything else
 pub fn decode_standard(text: &str) -> Option<Vec<u8>> {
     let symbols = text.as_bytes();
-    if symbols.len() % 4 != 0 {
+    if !symbols.len().is_multiple_of(4) {
         return None;
     }
     let padding = symbols
