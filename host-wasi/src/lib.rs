@@ -114,19 +114,11 @@ impl Error {
 }
 
 /// The per-instance data wasmtime hands to the imports
+///
+/// No WASI: the component is `no_std` and imports only keyhole's own interfaces, so a component
+/// that asks for WASI is not keyhole's and fails to link with a clear error.
 pub struct HostState {
-    wasi: wasmtime_wasi::WasiCtx,
-    table: wasmtime::component::ResourceTable,
     io: Option<Box<dyn Io + Send>>,
-}
-
-impl wasmtime_wasi::WasiView for HostState {
-    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
-        wasmtime_wasi::WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
 }
 
 /// One engine per process: the `Linker` and every compiled component belong to it
@@ -135,13 +127,12 @@ fn engine() -> &'static Engine {
     ENGINE.get_or_init(Engine::default)
 }
 
-/// The linker with WASI (the guest's std imports) and keyhole's imports, built once
+/// The linker with keyhole's imports, built once
 fn linker() -> Result<&'static Linker<HostState>, Error> {
     static LINKER: OnceLock<Result<Linker<HostState>, String>> = OnceLock::new();
     LINKER
         .get_or_init(|| {
             let mut linker = Linker::new(engine());
-            wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| format!("{e:#}"))?;
             Keyhole::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
                 &mut linker,
                 |state| state,
@@ -244,11 +235,7 @@ impl Runtime {
     /// Without `io`, only the `machines` export is usable: the host drives every request itself,
     /// and a call that reaches an import fails with an error naming it.
     pub fn instantiate(&self, io: Option<Box<dyn Io + Send>>) -> Result<Instance, Error> {
-        let state = HostState {
-            wasi: wasmtime_wasi::WasiCtx::builder().inherit_stderr().build(),
-            table: wasmtime::component::ResourceTable::new(),
-            io,
-        };
+        let state = HostState { io };
         let mut store = Store::new(engine(), state);
         let bindings = self
             .pre
