@@ -65,7 +65,7 @@ pub enum AuthError {
     /// An endpoint is plain http on a non-loopback host
     #[error("refusing insecure endpoint {url}; use https (plain http is allowed only on loopback)")]
     InsecureEndpoint {
-        /// The offending URL (URLs never carry secrets here)
+        /// The offending URL, with any user name and password replaced by `***`
         url: String,
     },
     /// A response arrived and was readable but broke the protocol (a field missing or of the wrong type)

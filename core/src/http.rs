@@ -226,7 +226,7 @@ pub fn check_endpoint(raw: &str) -> Result<HttpUrl, AuthError> {
     match HttpUrl::parse(raw) {
         Ok(url) if url.scheme() == "https" || url.is_loopback() => Ok(url),
         Ok(_) | Err(UrlRefusal::OtherScheme) => Err(AuthError::InsecureEndpoint {
-            url: raw.to_owned(),
+            url: without_userinfo(raw),
         }),
         Err(UrlRefusal::Unsupported(why)) => {
             // A password before `@` must not reach the message.
@@ -242,6 +242,24 @@ pub fn check_endpoint(raw: &str) -> Result<HttpUrl, AuthError> {
             detail.push_str(why);
             Err(AuthError::Config { detail })
         }
+    }
+}
+
+/// `raw` with anything before an `@` in its authority replaced by `***`: a URL of another scheme
+/// (`ftp://user:password@host/`) is quoted in the refusal, its password must not be
+fn without_userinfo(raw: &str) -> String {
+    let Some((scheme, rest)) = raw.split_once("://") else {
+        return raw.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let mut out = String::from(scheme);
+            out.push_str("://***");
+            out.push_str(&rest[at..]);
+            out
+        }
+        None => raw.to_owned(),
     }
 }
 
@@ -307,6 +325,15 @@ mod tests {
             check_endpoint("ftp://x/"),
             Err(AuthError::InsecureEndpoint { .. })
         ));
+        // A password in a refused URL never reaches the message.
+        let refused = check_endpoint("ftp://ada:hunter2@files.example/x?y@z").unwrap_err();
+        assert_eq!(
+            refused,
+            AuthError::InsecureEndpoint {
+                url: "ftp://***@files.example/x?y@z".into()
+            }
+        );
+        assert!(!refused.to_string().contains("hunter2"));
         assert!(matches!(
             check_endpoint("not a url"),
             Err(AuthError::Config { .. })
