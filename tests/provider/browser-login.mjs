@@ -73,10 +73,20 @@ export async function browserLogin({ url, login = 'alice', deny = false }) {
 
     await page.goto(url, { waitUntil: 'domcontentloaded' });
     let deviceSuccess = false;
+    // Every page this flow can be on; each step first waits until one of them is there, so a page
+    // still loading between two navigations is not mistaken for the end of the flow (seen once on
+    // a loaded CI machine: the loop stopped on the confirmation page it had not yet recognised).
+    const known = page.locator([
+      'form[id="op.deviceInputForm"]', 'form[id="op.deviceConfirmForm"]', 'input[name="login"]',
+      'input[name="prompt"][value="consent"]', ':text("Sign-in Success")',
+    ].join(', ')).first();
     for (let step = 0; step < 8 && !callbackUrl; step += 1) {
       const submit = (selector) => Promise.all([
         page.waitForNavigation({ waitUntil: 'domcontentloaded' }), page.click(selector),
       ]);
+      // A callback page (127.0.0.1) or an error page matches none of them: stop waiting then.
+      await known.waitFor({ timeout: 5_000 }).catch(() => {});
+      if (callbackUrl) break;
       if (await page.getByText('Sign-in Success').count()) {
         deviceSuccess = true;
         break;
