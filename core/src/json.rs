@@ -373,9 +373,17 @@ impl Map {
     }
 }
 
-/// A stable merge sort of entries by key
+/// A stable merge sort of entries by key; short runs (every object a provider sends) are sorted
+/// in place, without the allocations of merging
 fn merge_sort(mut left: Vec<(String, Value)>) -> Vec<(String, Value)> {
-    if left.len() <= 1 {
+    if left.len() <= 16 {
+        for i in 1..left.len() {
+            let mut j = i;
+            while j > 0 && left[j].0 < left[j - 1].0 {
+                left.swap(j, j - 1);
+                j -= 1;
+            }
+        }
         return left;
     }
     let right = merge_sort(left.split_off(left.len() / 2));
@@ -922,6 +930,9 @@ impl Parser<'_> {
         error_at(self.bytes, self.at, what)
     }
 
+    // Inlined even in the size-optimised artefacts: a call per byte read made the parser the
+    // largest cost of a transcript replay through the component (docs/performance.md).
+    #[inline(always)]
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.at).copied()
     }
@@ -1040,14 +1051,19 @@ impl Parser<'_> {
     /// A string starting at the `"`; the text is valid UTF-8, so runs between escapes are copied
     fn string(&mut self) -> Result<String, Error> {
         self.at += 1; // the opening quote
-        let mut out = String::new();
         let mut start = self.at;
+        let mut out = String::new();
         loop {
-            match self.peek() {
+            match self.plain_run() {
                 None => return Err(self.error("EOF while parsing a string")),
                 Some(b'"') => {
-                    out.push_str(&self.text[start..self.at]);
+                    let run = &self.text[start..self.at];
                     self.at += 1;
+                    if out.is_empty() {
+                        // No escape before it (each writes a character): one copy, exact size.
+                        return Ok(run.into());
+                    }
+                    out.push_str(run);
                     return Ok(out);
                 }
                 Some(b'\\') => {
@@ -1056,14 +1072,25 @@ impl Parser<'_> {
                     self.escape(&mut out)?;
                     start = self.at;
                 }
-                Some(0..0x20) => {
+                Some(_) => {
                     return Err(self.error(
                         "control character (\\u0000-\\u001F) found while parsing a string",
                     ));
                 }
-                Some(_) => self.at += 1,
             }
         }
+    }
+
+    /// Moves past the characters a string copies as they are; returns the byte that stopped it (a
+    /// quote, a backslash or a control character), `None` at the end of the text
+    fn plain_run(&mut self) -> Option<u8> {
+        while let Some(b) = self.peek() {
+            if b == b'"' || b == b'\\' || b < 0x20 {
+                return Some(b);
+            }
+            self.at += 1;
+        }
+        None
     }
 
     /// One escape, after its backslash

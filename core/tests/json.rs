@@ -109,6 +109,16 @@ proptest! {
         prop_assert_eq!(json::parse(pretty.as_bytes()).unwrap().to_json(), compact);
     }
 
+    /// Objects as text, short and long (the parser sorts up to 16 entries in place and merges
+    /// longer ones), with repeated keys: the last one read wins, as in serde_json
+    #[test]
+    fn reads_objects_with_repeated_keys_as_serde_json_does(
+        entries in prop::collection::vec(("[a-e]{0,2}", any::<u16>()), 0..40)
+    ) {
+        let body: Vec<String> = entries.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
+        agree(format!("{{{}}}", body.join(", ")).as_bytes());
+    }
+
     #[test]
     fn reads_floats_as_serde_json_does(x in any::<f64>().prop_filter("finite", |x| x.is_finite())) {
         agree(serde_json::to_string(&x).unwrap().as_bytes());
