@@ -33,6 +33,11 @@ extern crate std as _;
     any(feature = "component", feature = "js")
 ))]
 mod wasm_runtime;
+#[cfg(any(
+    test,
+    all(target_arch = "wasm32", any(feature = "component", feature = "js"))
+))]
+mod size_class_heap;
 
 /// What every module would get from std's prelude
 mod prelude {

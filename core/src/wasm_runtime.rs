@@ -6,9 +6,50 @@
 //! the trap with the operation it was running (the profile already aborts on panic). This keeps
 //! std's panic machinery, formatting of panic payloads and stdio out of the artefacts.
 
-/// Talc, growing linear memory as needed (single-threaded: the artefacts are built without atomics)
+use core::alloc::{GlobalAlloc, Layout};
+use core::cell::UnsafeCell;
+
+use crate::size_class_heap::{Grow, SizeClassHeap};
+
+/// Fresh memory from `memory.grow`, a megabyte or more at a time
+struct LinearMemory;
+
+impl Grow for LinearMemory {
+    fn grow(&mut self, bytes: usize) -> Option<(usize, usize)> {
+        const PAGE: usize = 65536;
+        let pages = bytes.div_ceil(PAGE).max(16);
+        let old = core::arch::wasm32::memory_grow(0, pages);
+        (old != usize::MAX).then(|| (old * PAGE, pages * PAGE))
+    }
+}
+
+struct Allocator(UnsafeCell<SizeClassHeap<LinearMemory>>);
+
+// SAFETY: the artefacts are built without atomics, so the program has one thread.
+unsafe impl Sync for Allocator {}
+
 #[global_allocator]
-static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+static ALLOCATOR: Allocator = Allocator(UnsafeCell::new(SizeClassHeap::new(LinearMemory)));
+
+// SAFETY: one thread (above), and no call below re-enters the allocator, so each `&mut` to the
+// heap is the only one while it lives; the heap hands out disjoint blocks of linear memory that
+// `memory.grow` gave it and nothing else uses.
+unsafe impl GlobalAlloc for Allocator {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        unsafe { (*self.0.get()).alloc(layout) }
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { (*self.0.get()).dealloc(ptr, layout) }
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        unsafe { (*self.0.get()).realloc(ptr, layout, new_size) }
+    }
+}
 
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
