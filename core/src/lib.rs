@@ -27,17 +27,17 @@ extern crate std;
     not(all(target_arch = "wasm32", any(feature = "component", feature = "js")))
 ))]
 extern crate std as _;
+#[cfg(any(
+    test,
+    all(target_arch = "wasm32", any(feature = "component", feature = "js"))
+))]
+mod size_class_heap;
 #[cfg(all(
     not(test),
     target_arch = "wasm32",
     any(feature = "component", feature = "js")
 ))]
 mod wasm_runtime;
-#[cfg(any(
-    test,
-    all(target_arch = "wasm32", any(feature = "component", feature = "js"))
-))]
-mod size_class_heap;
 
 /// What every module would get from std's prelude
 mod prelude {

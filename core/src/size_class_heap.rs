@@ -205,7 +205,8 @@ mod tests {
         let size = prop_oneof![0usize..64, 0usize..5000];
         prop::collection::vec(
             prop_oneof![
-                (size.clone(), 0u32..13).prop_map(|(size, align_log2)| Op::Alloc { size, align_log2 }),
+                (size.clone(), 0u32..13)
+                    .prop_map(|(size, align_log2)| Op::Alloc { size, align_log2 }),
                 any::<prop::sample::Index>().prop_map(Op::Free),
                 (any::<prop::sample::Index>(), size).prop_map(|(i, n)| Op::Realloc(i, n)),
             ],
@@ -289,7 +290,10 @@ mod tests {
         let huge_align = Layout::from_size_align(8, MAX_ALIGN * 2).unwrap();
         assert!(unsafe { heap.alloc(huge_align) }.is_null());
         let too_big = Layout::from_size_align(2 << 20, 8).unwrap();
-        assert!(unsafe { heap.alloc(too_big) }.is_null(), "more than the arena holds");
+        assert!(
+            unsafe { heap.alloc(too_big) }.is_null(),
+            "more than the arena holds"
+        );
         // Still usable after a refusal.
         assert!(!unsafe { heap.alloc(Layout::from_size_align(100, 8).unwrap()) }.is_null());
     }
