@@ -246,8 +246,10 @@ fn wait_to_wire(until_ms: Option<u64>) -> Value {
     json!({ "type": "wait", "until_ms": until_ms })
 }
 
+/// The JSON form of a `done` output from its value's JSON form; for hosts that receive that
+/// value already as JSON (the component's `done` carries its text)
 #[inline(never)]
-fn done_to_wire(result: Result<Value, &AuthError>) -> Value {
+pub fn done_to_wire(result: Result<Value, &AuthError>) -> Value {
     match result {
         Ok(value) => json!({ "type": "done", "ok": value }),
         Err(error) => json!({ "type": "done", "error": error_to_wire(error) }),

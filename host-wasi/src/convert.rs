@@ -5,7 +5,7 @@
 
 use keyhole_core::http::{Body, Method, Param};
 use keyhole_core::json::{self as core_json, Value as CoreValue};
-use keyhole_core::wire::{self, WireValue};
+use keyhole_core::wire;
 use keyhole_core::{AuthError, Output, StoreError};
 use keyhole_core::{HttpRequest, HttpResponse, Input, Prompt, Secret, StoreOp, TransportError};
 
@@ -28,7 +28,10 @@ pub(crate) fn request_from_wit(r: t::HttpRequest) -> HttpRequest {
         .into_iter()
         // The core's form body implies its content-type; the host adapter adds it again.
         .filter(|(n, v)| !(is_form && n.eq_ignore_ascii_case("content-type") && v == FORM))
-        .map(|(n, v)| (n.to_ascii_lowercase(), Param::Secret(Secret::new(v))))
+        .map(|(mut n, v)| {
+            n.make_ascii_lowercase();
+            (n, Param::Secret(Secret::new(v)))
+        })
         .collect();
     let body = if is_form || !r.body.is_empty() {
         Body::Form(
@@ -105,43 +108,32 @@ pub(crate) fn input_to_wit(input: &Input) -> m::Input {
     }
 }
 
-/// A machine's `done` value as the component sent it: its JSON wire form
-struct DoneValue(CoreValue);
-
-impl WireValue for DoneValue {
-    fn to_wire(&self) -> CoreValue {
-        self.0.clone()
-    }
-}
-
-/// A WIT output in the wire JSON form, written by the core's own `wire::output_to_wire`
+/// A WIT output in the wire JSON form, written by the core's own `wire` functions
 ///
 /// The output is first turned back into the core's `Output` (the request with its form, the
 /// error with every field), so what the transcripts compare is exactly what the native runner
-/// writes, and a field lost at the WIT boundary shows up as a difference.
+/// writes, and a field lost at the WIT boundary shows up as a difference. A `done` value arrives
+/// as its JSON text and is parsed once.
 pub(crate) fn output_to_wire(output: m::Output) -> CoreValue {
-    let output: Output<DoneValue> = match output {
+    let output: Output<()> = match output {
         m::Output::Send(r) => Output::Send(request_from_wit(r)),
         m::Output::Store(op) => Output::Store(store_op_from_wit(op)),
         m::Output::Show(p) => Output::Show(prompt_from_wit(p)),
         m::Output::OpenBrowser(url) => Output::OpenBrowser(url),
         m::Output::Wait(until_ms) => Output::Wait { until_ms },
-        m::Output::Done(result) => Output::Done(
-            result
-                // The component wrote it as JSON text; unreadable JSON would be a component
-                // bug, kept visible rather than hidden.
-                .map(|json| {
-                    DoneValue(core_json::parse(json.as_bytes()).unwrap_or_else(|e| {
-                        let mut unreadable = core_json::Map::new();
-                        unreadable.insert(
-                            "unreadable_done_value".into(),
-                            CoreValue::String(e.to_string()),
-                        );
-                        CoreValue::Object(unreadable)
-                    }))
-                })
-                .map_err(|error| auth_error_to_core(error.kind)),
-        ),
+        m::Output::Done(Ok(json)) => {
+            // Unreadable JSON would be a component bug, kept visible rather than hidden.
+            let value = core_json::parse(json.as_bytes()).unwrap_or_else(|e| {
+                let mut unreadable = core_json::Map::new();
+                unreadable.insert(
+                    "unreadable_done_value".into(),
+                    CoreValue::String(e.to_string()),
+                );
+                CoreValue::Object(unreadable)
+            });
+            return wire::done_to_wire(Ok(value));
+        }
+        m::Output::Done(Err(error)) => Output::Done(Err(auth_error_to_core(error.kind))),
     };
     wire::output_to_wire(&output)
 }
