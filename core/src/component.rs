@@ -151,7 +151,8 @@ impl wit::GuestMachine for MachineResource {
         }
     }
 
-    fn drain(&self) -> Vec<wit::Output> {
+    fn step(&self, now_ms: u64, input: wit::Input) -> Vec<wit::Output> {
+        self.handle_input(now_ms, input);
         let mut outputs = Vec::new();
         loop {
             let output = self.poll_output();

@@ -14,10 +14,9 @@ use keyhole_wasi::{CacheOutcome, Runtime};
 
 /// Instantiate, build a discovery machine, start it and read its first request
 fn first_call(runtime: &Runtime) -> Value {
-    let config = keyhole_core::json::parse(br#"{"issuer": "https://idp.example"}"#).expect("JSON");
     let mut instance = runtime.instantiate(None).expect("instantiate");
     let m = instance
-        .machine("discovery", &config, 1, &[])
+        .machine("discovery", r#"{"issuer": "https://idp.example"}"#, 1, &[])
         .expect("machine");
     instance.handle_input(&m, 1, &Input::Start).expect("start");
     instance.poll_output(&m).expect("poll")
@@ -58,8 +57,9 @@ fn load(c: &mut Criterion) {
 }
 
 /// The transcripts are read and converted before timing: each replay builds the machine from its
-/// config, feeds every input and collects every output in the wire JSON form, natively or
-/// through the component
+/// config (natively from the parsed JSON value `wire::new_machine` takes, in the component from
+/// the JSON text its constructor takes, which it parses), feeds every input and collects every
+/// output in the wire JSON form, natively or through the component
 fn replay(c: &mut Criterion) {
     let transcripts: Vec<Prepared> = common::transcript_files()
         .iter()
@@ -68,10 +68,10 @@ fn replay(c: &mut Criterion) {
     let runtime = common::runtime();
     let mut instance = runtime.instantiate(None).expect("instantiate");
     let mut group = c.benchmark_group("replay all transcripts");
-    group.bench_function("component, drain per input", |b| {
+    group.bench_function("component, step per input", |b| {
         b.iter(|| {
             for t in &transcripts {
-                common::replay_in_component(&mut instance, t, Polling::Drain);
+                common::replay_in_component(&mut instance, t, Polling::Step);
             }
         })
     });

@@ -9,7 +9,7 @@
 //!    host's [`Io`] (host-native's reqwest client and keyring/file store for the CLI) behind the
 //!    WIT imports.
 //! 3. [`Instance::machine`] builds one of the core's machines inside the component; it is fed and
-//!    drained exactly like a native machine, in the wire JSON form of `tests/transcripts/README.md`.
+//!    drained (or stepped) exactly like a native machine, in the wire JSON form of `tests/transcripts/README.md`.
 //!
 //! 4. [`Instance::remote_client`] hands a remote to the `client` export once; [`Instance::token`],
 //!    [`Instance::login_device`] and the rest run the core's high-level operations on it inside the
@@ -266,14 +266,15 @@ impl Machine {
 }
 
 impl Instance {
-    /// Builds a machine by wire name from its JSON config (see `docs/architecture.md`)
+    /// Builds a machine by wire name from its JSON config text (see `docs/architecture.md`)
     ///
-    /// `random` is read by `browser_login` only. A config the machine cannot use is not an error
+    /// The text goes to the component as it is, which parses it. `random` is read by
+    /// `browser_login` only. A config the machine cannot use is not an error
     /// here: the machine reports it as `done` with a `config` error after `start`.
     pub fn machine(
         &mut self,
         kind: &str,
-        config: &Value,
+        config_json: &str,
         now_ms: u64,
         random: &[u8],
     ) -> Result<Machine, Error> {
@@ -299,7 +300,7 @@ impl Instance {
             .bindings
             .keyhole_auth_machines()
             .machine()
-            .call_constructor(&mut self.store, wit_kind, &config.to_json(), now_ms, random)
+            .call_constructor(&mut self.store, wit_kind, config_json, now_ms, random)
             .map_err(|e| Error::call(format!("{kind}.constructor"), e))?;
         Ok(Machine { kind, handle })
     }
@@ -333,15 +334,26 @@ impl Instance {
             .map_err(|e| Error::call(format!("{}.poll-output", machine.kind), e))
     }
 
-    /// Every output up to and including the next `wait` or `done`, in one call into the
-    /// component: what [`Instance::poll_output`] returns until then
-    pub fn drain(&mut self, machine: &Machine) -> Result<Vec<Value>, Error> {
+    /// Feeds one input and returns every output up to and including the next `wait` or `done`,
+    /// in one call into the component: [`Instance::handle_input`], then what
+    /// [`Instance::poll_output`] returns until then
+    pub fn step(
+        &mut self,
+        machine: &Machine,
+        now_ms: u64,
+        input: &Input,
+    ) -> Result<Vec<Value>, Error> {
         self.bindings
             .keyhole_auth_machines()
             .machine()
-            .call_drain(&mut self.store, machine.handle)
+            .call_step(
+                &mut self.store,
+                machine.handle,
+                now_ms,
+                &convert::input_to_wit(input),
+            )
             .map(|outputs| outputs.into_iter().map(convert::output_to_wire).collect())
-            .map_err(|e| Error::call(format!("{}.drain", machine.kind), e))
+            .map_err(|e| Error::call(format!("{}.step", machine.kind), e))
     }
 
     /// Frees a machine's state inside the guest

@@ -27,12 +27,7 @@ fn compiles_once_then_loads_from_the_cache() {
     // The cached artefact really works.
     let mut instance = second.instantiate(None).unwrap();
     let m = instance
-        .machine(
-            "discovery",
-            &common::to_core(&serde_json::json!({"issuer": "https://idp.example"})),
-            1,
-            &[],
-        )
+        .machine("discovery", r#"{"issuer": "https://idp.example"}"#, 1, &[])
         .unwrap();
     instance
         .handle_input(&m, 1, &keyhole_core::Input::Start)

@@ -7,8 +7,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{
-    Polling, Prepared, from_core, read_transcript, replay_in_component, runtime, to_core,
-    transcript_files,
+    Polling, Prepared, from_core, read_transcript, replay_in_component, runtime, transcript_files,
 };
 use serde_json::Value;
 
@@ -18,8 +17,8 @@ fn every_transcript_replays_exactly_through_the_component() {
 }
 
 #[test]
-fn every_transcript_replays_exactly_through_drain() {
-    replay_every_transcript(Polling::Drain);
+fn every_transcript_replays_exactly_through_step() {
+    replay_every_transcript(Polling::Step);
 }
 
 fn replay_every_transcript(polling: Polling) {
@@ -85,15 +84,11 @@ fn every_machine_kind_has_transcripts() {
 fn an_unreadable_config_is_a_config_error_after_start() {
     let runtime = runtime();
     let mut instance = runtime.instantiate(None).unwrap();
-    for kind in keyhole_wasi::MACHINE_KINDS {
-        let m = instance
-            .machine(
-                kind,
-                &to_core(&serde_json::json!({"surely": "not a config"})),
-                1,
-                &[],
-            )
-            .unwrap();
+    for (kind, config) in keyhole_wasi::MACHINE_KINDS
+        .iter()
+        .flat_map(|kind| [(kind, r#"{"surely": "not a config"}"#), (kind, "not JSON")])
+    {
+        let m = instance.machine(kind, config, 1, &[]).unwrap();
         instance
             .handle_input(&m, 2, &keyhole_core::Input::Start)
             .unwrap();

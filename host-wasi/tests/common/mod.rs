@@ -80,6 +80,8 @@ pub struct Prepared {
     pub now_ms: u64,
     pub random: Vec<u8>,
     pub config: CoreValue,
+    /// The config as JSON text, the form the component's constructor takes
+    pub config_json: String,
     /// Each step's input, and its time when the step sets one
     pub steps: Vec<(Option<u64>, Input)>,
 }
@@ -94,6 +96,7 @@ impl Prepared {
             now_ms: doc["now_ms"].as_u64().expect("a `now_ms`"),
             random: doc["random_hex"].as_str().map(hex).unwrap_or_default(),
             config: to_core(&doc["config"]),
+            config_json: doc["config"].to_string(),
             steps: doc["steps"]
                 .as_array()
                 .expect("`steps`")
@@ -116,8 +119,8 @@ fn is_last(output: &CoreValue) -> bool {
 pub enum Polling {
     /// `poll-output` until `wait` or `done`: one call into the component per output
     EachOutput,
-    /// One `drain` call per step
-    Drain,
+    /// One `step` call per input: the input and every output it causes
+    Step,
 }
 
 /// Replays a transcript through the component's `machines` export, returning each step's outputs
@@ -129,19 +132,19 @@ pub fn replay_in_component(
     let kind = &transcript.kind;
     let mut now = transcript.now_ms;
     let machine = instance
-        .machine(kind, &transcript.config, now, &transcript.random)
+        .machine(kind, &transcript.config_json, now, &transcript.random)
         .unwrap_or_else(|e| panic!("{kind}: {e}"));
     let mut steps = Vec::new();
     for (at, input) in &transcript.steps {
         now = at.unwrap_or(now);
-        instance
-            .handle_input(&machine, now, input)
-            .unwrap_or_else(|e| panic!("{kind}: {e}"));
         let drained = match polling {
-            Polling::Drain => instance
-                .drain(&machine)
+            Polling::Step => instance
+                .step(&machine, now, input)
                 .unwrap_or_else(|e| panic!("{kind}: {e}")),
             Polling::EachOutput => {
+                instance
+                    .handle_input(&machine, now, input)
+                    .unwrap_or_else(|e| panic!("{kind}: {e}"));
                 let mut drained = Vec::new();
                 for _ in 0..64 {
                     let out = instance
