@@ -199,7 +199,10 @@ fn response_from_wit(r: t::HttpResponse) -> HttpResponse {
         headers: r
             .headers
             .into_iter()
-            .map(|(name, value)| (name.to_ascii_lowercase(), value))
+            .map(|(mut name, value)| {
+                name.make_ascii_lowercase();
+                (name, value)
+            })
             .collect(),
         body: r.body,
     }
