@@ -1,12 +1,18 @@
-//! Builds the keyhole component this crate embeds and tests, and records the wasmtime version
+//! Builds the keyhole components this crate embeds and tests, and records the wasmtime version
 //!
-//! The component is built by a nested `cargo build -p keyhole-core --target wasm32-wasip2 --profile
-//! wasm --features component` into its own target directory (`<target>/keyhole-component`, so the
-//! nested cargo never waits on the lock the outer one holds), the way wasmtime's own
-//! `test-programs` build their guests. Its path reaches the crate as `KEYHOLE_COMPONENT_BUILT`.
+//! Both builds of the component come from a nested `cargo build -p keyhole-core --target
+//! wasm32-wasip2 --features component` into their own target directory
+//! (`<target>/keyhole-component`, so the nested cargo never waits on the lock the outer one
+//! holds), the way wasmtime's own `test-programs` build their guests:
+//! - `--profile wasm-speed` (`opt-level = 3`): the one this crate embeds and runs. A wasmtime host
+//!   loads it precompiled from its cache, so its speed matters and its bytes hardly do. Its path
+//!   reaches the crate as `KEYHOLE_COMPONENT_BUILT`.
+//! - `--profile wasm` (size-optimised, what `scripts/build-component` ships to hosts that download
+//!   it): built here too so that the tests replay every transcript through it in wasmtime as well.
+//!   Its path is `KEYHOLE_SIZE_COMPONENT_BUILT`.
 //!
-//! Set `KEYHOLE_COMPONENT_PREBUILT=/path/to/keyhole_core.wasm` to use an existing component instead
-//! (for packaging, or a machine without the wasm32-wasip2 target).
+//! Set `KEYHOLE_COMPONENT_PREBUILT=/path/to/keyhole_core.wasm` to use an existing component for
+//! both instead (for packaging, or a machine without the wasm32-wasip2 target).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,20 +24,27 @@ fn main() {
     let root = manifest.parent().expect("host-wasi sits in the workspace");
     wasmtime_version(root);
     println!("cargo:rerun-if-env-changed=KEYHOLE_COMPONENT_PREBUILT");
-    let component = match std::env::var_os("KEYHOLE_COMPONENT_PREBUILT") {
+    let (component, size_component) = match std::env::var_os("KEYHOLE_COMPONENT_PREBUILT") {
         Some(path) => {
             let path = PathBuf::from(path);
             println!("cargo:rerun-if-changed={}", path.display());
-            path
+            (path.clone(), path)
         }
-        None => build_component(root),
+        None => (
+            build_component(root, "wasm-speed"),
+            build_component(root, "wasm"),
+        ),
     };
     println!(
         "cargo:rustc-env=KEYHOLE_COMPONENT_BUILT={}",
         component.display()
     );
-    // The embedded component's SHA-256, its precompile-cache key: hashing 400 KB at every start
-    // would cost a quarter of a warm load (measured, docs/performance.md).
+    println!(
+        "cargo:rustc-env=KEYHOLE_SIZE_COMPONENT_BUILT={}",
+        size_component.display()
+    );
+    // The embedded component's SHA-256, its precompile-cache key: hashing it at every start would
+    // cost a quarter of a warm load (measured, docs/performance.md).
     let bytes = std::fs::read(&component)
         .unwrap_or_else(|e| panic!("cannot read the component {}: {e}", component.display()));
     let sha: String = Sha256::digest(&bytes)
@@ -41,7 +54,7 @@ fn main() {
     println!("cargo:rustc-env=KEYHOLE_COMPONENT_SHA256={sha}");
 }
 
-fn build_component(root: &Path) -> PathBuf {
+fn build_component(root: &Path, profile: &str) -> PathBuf {
     for path in [
         "core/src",
         "core/Cargo.toml",
@@ -61,7 +74,7 @@ fn build_component(root: &Path) -> PathBuf {
         .args(["build", "-p", "keyhole-core", "--target", "wasm32-wasip2"])
         .args([
             "--profile",
-            "wasm",
+            profile,
             "--features",
             "component",
             "--target-dir",
@@ -85,7 +98,7 @@ fn build_component(root: &Path) -> PathBuf {
         "building the keyhole component failed (see above); `rustup target add wasm32-wasip2` if the \
          target is missing, or set KEYHOLE_COMPONENT_PREBUILT to a built component"
     );
-    target_dir.join("wasm32-wasip2/wasm/keyhole_core.wasm")
+    target_dir.join(format!("wasm32-wasip2/{profile}/keyhole_core.wasm"))
 }
 
 /// `KEYHOLE_WASMTIME_VERSION`: part of the precompiled-component cache key

@@ -1,15 +1,19 @@
 //! keyhole-wasi: the keyhole core as a wasm component, hosted in wasmtime
 //!
-//! A plugin host embeds this crate to run the very component other hosts (JS, editors) load:
+//! A plugin host embeds this crate to run the component other hosts (JS, editors) load, from the
+//! same source and WIT:
 //!
-//! 1. [`Runtime::embedded`] (the component built with this crate), [`Runtime::from_path`] or
-//!    [`Runtime::from_bytes`] compiles the component once and keeps the precompiled artefact in the user's cache directory ([`default_cache_dir`]); the next process
-//!    loads it in about a millisecond after checking it.
+//! 1. [`Runtime::embedded`] (the component built with this crate, optimised for speed),
+//!    [`Runtime::from_path`] or [`Runtime::from_bytes`] (any build, e.g. the size-optimised one
+//!    `scripts/build-component` makes) compiles the component once and keeps the precompiled
+//!    artefact in the user's cache directory ([`default_cache_dir`]); the next process loads it in
+//!    about a millisecond after checking it.
 //! 2. [`Runtime::instantiate`] makes an [`Instance`] from the cached `InstancePre`, attaching the
 //!    host's [`Io`] (host-native's reqwest client and keyring/file store for the CLI) behind the
 //!    WIT imports.
 //! 3. [`Instance::machine`] builds one of the core's machines inside the component; it is fed and
-//!    drained (or stepped) exactly like a native machine, in the wire JSON form of `tests/transcripts/README.md`.
+//!    drained exactly like a native machine ([`Instance::step`] does both in one call), in the
+//!    wire JSON form of `tests/transcripts/README.md`.
 //!
 //! 4. [`Instance::remote_client`] hands a remote to the `client` export once; [`Instance::token`],
 //!    [`Instance::login_device`] and the rest run the core's high-level operations on it inside the
@@ -23,8 +27,8 @@
 //! operation leaves the last completed write.
 //!
 //! The `keyhole-wasi` binary embeds the component its build script built (`build.rs`: a nested
-//! `cargo build -p keyhole-core --target wasm32-wasip2 --profile wasm --features component`), so
-//! it is one self-contained file; `KEYHOLE_COMPONENT=/path/to/component.wasm` runs another
+//! `cargo build -p keyhole-core --target wasm32-wasip2 --profile wasm-speed --features
+//! component`), so it is one self-contained file; `KEYHOLE_COMPONENT=/path/to/component.wasm` runs another
 //! component instead (a newer build, a test of a broken one).
 #![deny(missing_docs)]
 
@@ -144,8 +148,8 @@ fn linker() -> Result<&'static Linker<HostState>, Error> {
         .map_err(|e| Error::Incompatible(format!("the host's imports could not be linked: {e}")))
 }
 
-/// The component built by this crate's build script; the linker drops it from binaries that
-/// never call [`Runtime::embedded`]
+/// The component built by this crate's build script (profile `wasm-speed`); the linker drops it
+/// from binaries that never call [`Runtime::embedded`]
 static EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("KEYHOLE_COMPONENT_BUILT"));
 
 /// [`EMBEDDED_COMPONENT`]'s SHA-256, from the build script

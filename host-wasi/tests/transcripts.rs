@@ -7,22 +7,29 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{
-    Polling, Prepared, from_core, read_transcript, replay_in_component, runtime, transcript_files,
+    Polling, Prepared, from_core, read_transcript, replay_in_component, runtime, size_runtime,
+    transcript_files,
 };
+use keyhole_wasi::Runtime;
 use serde_json::Value;
 
 #[test]
 fn every_transcript_replays_exactly_through_the_component() {
-    replay_every_transcript(Polling::EachOutput);
+    replay_every_transcript(runtime(), Polling::EachOutput);
 }
 
 #[test]
 fn every_transcript_replays_exactly_through_step() {
-    replay_every_transcript(Polling::Step);
+    replay_every_transcript(runtime(), Polling::Step);
 }
 
-fn replay_every_transcript(polling: Polling) {
-    let runtime = runtime();
+/// The size-optimised build (the one hosts download) is the same code at another `opt-level`
+#[test]
+fn every_transcript_replays_exactly_through_the_size_optimised_build() {
+    replay_every_transcript(size_runtime(), Polling::Step);
+}
+
+fn replay_every_transcript(runtime: &Runtime, polling: Polling) {
     let files = transcript_files();
     let mut steps = 0;
     for path in &files {

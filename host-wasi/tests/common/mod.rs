@@ -20,15 +20,23 @@ pub fn from_core(value: &keyhole_core::json::Value) -> Value {
     serde_json::from_str(&value.to_json()).expect("the core writes JSON")
 }
 
-/// The component built by this crate's build script
+/// The component built by this crate's build script and embedded in it (speed-optimised)
 pub fn component_path() -> PathBuf {
     PathBuf::from(env!("KEYHOLE_COMPONENT_BUILT"))
 }
 
 /// The component's bytes; a missing build is a failure, never a skip
 pub fn component_bytes() -> Vec<u8> {
-    let path = component_path();
-    std::fs::read(&path).unwrap_or_else(|e| panic!("the built component {path:?}: {e}"))
+    read_component(&component_path())
+}
+
+/// The size-optimised build of the same component (what `scripts/build-component` ships)
+pub fn size_component_bytes() -> Vec<u8> {
+    read_component(Path::new(env!("KEYHOLE_SIZE_COMPONENT_BUILT")))
+}
+
+fn read_component(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("the built component {path:?}: {e}"))
 }
 
 /// A runtime compiled in memory (once per test binary), without touching any cache directory
@@ -36,6 +44,14 @@ pub fn runtime() -> &'static Runtime {
     static RUNTIME: std::sync::OnceLock<Runtime> = std::sync::OnceLock::new();
     RUNTIME.get_or_init(|| {
         Runtime::from_bytes(&component_bytes(), None).expect("the built component loads")
+    })
+}
+
+/// [`runtime`] for the size-optimised build
+pub fn size_runtime() -> &'static Runtime {
+    static RUNTIME: std::sync::OnceLock<Runtime> = std::sync::OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        Runtime::from_bytes(&size_component_bytes(), None).expect("the built component loads")
     })
 }
 
