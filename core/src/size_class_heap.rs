@@ -100,7 +100,8 @@ impl<G: Grow> SizeClassHeap<G> {
             if at != self.end {
                 self.next = at;
             }
-            self.end = at + len;
+            // Saturating: on wasm32 a memory grown to the full 4 GiB ends just past `usize::MAX`.
+            self.end = at.saturating_add(len);
         }
     }
 
