@@ -28,8 +28,9 @@
 //!
 //! The `keyhole-wasi` binary embeds the component its build script built (`build.rs`: a nested
 //! `cargo build -p keyhole-core --target wasm32-wasip2 --profile wasm-speed --features
-//! component`), so it is one self-contained file; `KEYHOLE_COMPONENT=/path/to/component.wasm` runs another
-//! component instead (a newer build, a test of a broken one).
+//! component`), so it is one self-contained file; `KEYHOLE_COMPONENT=/path/to/component.wasm`
+//! runs another component instead (a newer build, the size-optimised one, a test of a broken
+//! one).
 #![deny(missing_docs)]
 
 mod cache;
@@ -273,8 +274,8 @@ impl Instance {
     /// Builds a machine by wire name from its JSON config text (see `docs/architecture.md`)
     ///
     /// The text goes to the component as it is, which parses it. `random` is read by
-    /// `browser_login` only. A config the machine cannot use is not an error
-    /// here: the machine reports it as `done` with a `config` error after `start`.
+    /// `browser_login` only. A config the machine cannot use (or text that is not JSON) is not an
+    /// error here: the machine reports it as `done` with a `config` error after `start`.
     pub fn machine(
         &mut self,
         kind: &str,
