@@ -224,7 +224,9 @@ fn token_retries_a_refresh_through_one_server_error() {
 #[test]
 fn a_refused_refresh_means_login_required() {
     let provider = Provider::start();
-    provider.set(json!({ "access_ttl": 1 }));
+    // Shorter than the skew, so every `token` refreshes; long enough that the token just issued
+    // is still active when introspected below (a 1 s lifetime raced on a loaded machine).
+    provider.set(json!({ "access_ttl": SKEW_S / 2 }));
     let (env, _) = logged_in_env(&provider, "dave");
     // Kill the grant behind the CLI's back: revoke the refresh token via a rotation replay.
     let before = env.token();
