@@ -989,22 +989,36 @@ impl Parser<'_> {
         }
         loop {
             items.push(self.value()?);
-            self.skip_whitespace();
-            match self.peek() {
-                Some(b',') => {
-                    self.at += 1;
-                    self.skip_whitespace();
-                    if self.peek() == Some(b']') {
-                        return Err(self.error("trailing comma"));
-                    }
-                }
-                Some(b']') => {
-                    self.at += 1;
-                    return Ok(Value::Array(items));
-                }
-                Some(_) => return Err(self.error("expected `,` or `]`")),
-                None => return Err(self.error("EOF while parsing a list")),
+            if self.closes(b']', "expected `,` or `]`", "EOF while parsing a list")? {
+                return Ok(Value::Array(items));
             }
+        }
+    }
+
+    /// After an item: `true` past the closing bracket, `false` past a comma (one that another item
+    /// follows)
+    fn closes(
+        &mut self,
+        close: u8,
+        unexpected: &'static str,
+        eof: &'static str,
+    ) -> Result<bool, Error> {
+        self.skip_whitespace();
+        match self.peek() {
+            Some(b',') => {
+                self.at += 1;
+                self.skip_whitespace();
+                if self.peek() == Some(close) {
+                    return Err(self.error("trailing comma"));
+                }
+                Ok(false)
+            }
+            Some(b) if b == close => {
+                self.at += 1;
+                Ok(true)
+            }
+            Some(_) => Err(self.error(unexpected)),
+            None => Err(self.error(eof)),
         }
     }
 
@@ -1029,21 +1043,8 @@ impl Parser<'_> {
                 None => return Err(self.error("EOF while parsing an object")),
             }
             entries.push((key, self.value()?));
-            self.skip_whitespace();
-            match self.peek() {
-                Some(b',') => {
-                    self.at += 1;
-                    self.skip_whitespace();
-                    if self.peek() == Some(b'}') {
-                        return Err(self.error("trailing comma"));
-                    }
-                }
-                Some(b'}') => {
-                    self.at += 1;
-                    return Ok(Value::Object(Map::from_entries(entries)));
-                }
-                Some(_) => return Err(self.error("expected `,` or `}`")),
-                None => return Err(self.error("EOF while parsing an object")),
+            if self.closes(b'}', "expected `,` or `}`", "EOF while parsing an object")? {
+                return Ok(Value::Object(Map::from_entries(entries)));
             }
         }
     }
