@@ -482,7 +482,10 @@ pub fn form_pairs(query: &str) -> FormPairs<'_> {
 }
 
 /// The iterator [`form_pairs`] returns
-#[derive(Debug, Clone)]
+///
+/// Without `Debug`: it holds the rest of a query such as a browser login's callback, whose `code`
+/// is a secret.
+#[derive(Clone)]
 pub struct FormPairs<'a> {
     rest: &'a str,
 }
