@@ -301,14 +301,27 @@ impl Map {
         self.entries.binary_search_by(|(k, _)| k.as_str().cmp(key))
     }
 
+    /// Where `key` is, for a lookup: the objects keyhole reads (configs, token responses) are
+    /// small, and a scan that compares lengths first rarely compares bytes at all, where a
+    /// binary search compares bytes at every step (a byte loop in the wasm artefacts)
+    fn position(&self, key: &str) -> Option<usize> {
+        if self.entries.len() <= SMALL_OBJECT {
+            self.entries
+                .iter()
+                .position(|(k, _)| k.len() == key.len() && k == key)
+        } else {
+            self.find(key).ok()
+        }
+    }
+
     /// The value under `key`
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.find(key).ok().map(|i| &self.entries[i].1)
+        self.position(key).map(|i| &self.entries[i].1)
     }
 
     /// Whether `key` is present
     pub fn contains_key(&self, key: &str) -> bool {
-        self.find(key).is_ok()
+        self.position(key).is_some()
     }
 
     /// Sets `key` to `value`, returning the value it replaces
@@ -373,10 +386,13 @@ impl Map {
     }
 }
 
+/// Objects up to this size are "small": sorted in place and searched by a scan
+const SMALL_OBJECT: usize = 16;
+
 /// A stable merge sort of entries by key; short runs (every object a provider sends) are sorted
 /// in place, without the allocations of merging
 fn merge_sort(mut left: Vec<(String, Value)>) -> Vec<(String, Value)> {
-    if left.len() <= 16 {
+    if left.len() <= SMALL_OBJECT {
         for i in 1..left.len() {
             let mut j = i;
             while j > 0 && left[j].0 < left[j - 1].0 {

@@ -119,6 +119,28 @@ proptest! {
         agree(format!("{{{}}}", body.join(", ")).as_bytes());
     }
 
+    /// Lookups by key, in small objects (scanned) and large ones (binary search), for keys
+    /// present and absent, with keys of equal length that differ in one byte
+    #[test]
+    fn looks_up_keys_as_serde_json_does(
+        entries in prop::collection::vec(("[ab]{0,3}", any::<u16>()), 0..40),
+        probes in prop::collection::vec("[abc]{0,3}", 1..8),
+    ) {
+        let body: Vec<String> = entries.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
+        let text = format!("{{{}}}", body.join(", "));
+        let theirs: Value = serde_json::from_str(&text).unwrap();
+        let ours = json::parse(text.as_bytes()).unwrap();
+        let map = ours.as_object().unwrap();
+        for probe in probes.iter().chain(entries.iter().map(|(k, _)| k)) {
+            let theirs = theirs.get(probe).map(|v| v.to_string());
+            prop_assert_eq!(ours.get(probe).map(|v| v.to_json()), theirs.clone());
+            prop_assert_eq!(map.contains_key(probe), theirs.is_some());
+            let mut removed = map.clone();
+            prop_assert_eq!(removed.remove(probe).map(|v| v.to_json()), theirs);
+            prop_assert!(removed.get(probe).is_none());
+        }
+    }
+
     #[test]
     fn reads_floats_as_serde_json_does(x in any::<f64>().prop_filter("finite", |x| x.is_finite())) {
         agree(serde_json::to_string(&x).unwrap().as_bytes());
