@@ -4,8 +4,8 @@
 //! component`; rustc's component linker wraps the module, so no cargo-component is needed.
 //!
 //! The `machines.machine` resource holds one concrete core machine, built from the same JSON
-//! config the transcripts use ([`crate::wire::config_from_wire`]). Outputs are typed in the WIT; a machine's
-//! `done` value stays its JSON wire form ([`WireValue`]), as the WIT documents.
+//! config the transcripts use ([`crate::wire::config_from_wire`]). Outputs, `done` values
+//! included, are typed in the WIT.
 //!
 //! Size matters here (the budget is 256 KiB): the machines are held by type, not as
 //! `Box<dyn WireMachine>`, whose vtables would keep every machine's `Debug` and JSON-output code
@@ -15,17 +15,18 @@ use crate::prelude::*;
 use core::cell::RefCell;
 
 use crate::browser::BrowserLogin;
-use crate::credential::Credential;
+use crate::credential::{Credential, CredentialKind, CredentialSource, ResolvedCredential};
 use crate::device::DeviceLogin;
 use crate::discovery::Discovery;
 use crate::error::{AuthError, StoreError};
 use crate::http::{Body, HttpRequest, HttpResponse, Method, TransportError};
-use crate::key_check::KeyCheck;
+use crate::key_check::{KeyCheck, KeyCheckReport};
 use crate::machine::{Input, Machine as _, Output, Prompt, StoreOp};
-use crate::refresh::Refresh;
-use crate::revocation::Revocation;
+use crate::oauth::{Endpoints, TokenSet};
+use crate::refresh::{Refresh, RefreshOutcome};
+use crate::revocation::{Revocation, RevocationReport};
 use crate::secret::Secret;
-use crate::wire::{WireValue, config_from_wire};
+use crate::wire::config_from_wire;
 
 #[allow(missing_docs, unreachable_pub, clippy::all)]
 mod bindings {
@@ -144,7 +145,7 @@ impl wit::GuestMachine for MachineResource {
     fn poll_output(&self) -> wit::Output {
         match &mut *self.0.borrow_mut() {
             State::Running(any) => {
-                output_to_wit(on_machine!(any, m => with_json_value(m.poll_output())))
+                output_to_wit(on_machine!(any, m => with_done_value(m.poll_output())))
             }
             State::Broken { started: false, .. } => wit::Output::Wait(None),
             State::Broken { error, .. } => wit::Output::Done(Err(auth_error_to_wit(error))),
@@ -166,15 +167,98 @@ impl wit::GuestMachine for MachineResource {
     }
 }
 
-/// The only generic step after a poll: the done value becomes its JSON text
-fn with_json_value<T: WireValue>(output: Output<T>) -> Output<String> {
+/// A machine's result as its `done-value` case
+trait IntoDoneValue {
+    fn into_done_value(self) -> wit::DoneValue;
+}
+
+impl IntoDoneValue for Endpoints {
+    fn into_done_value(self) -> wit::DoneValue {
+        wit::DoneValue::Endpoints(endpoints_to_wit(self))
+    }
+}
+
+impl IntoDoneValue for TokenSet {
+    fn into_done_value(self) -> wit::DoneValue {
+        wit::DoneValue::Tokens(token_set_to_wit(self))
+    }
+}
+
+impl IntoDoneValue for RefreshOutcome {
+    fn into_done_value(self) -> wit::DoneValue {
+        wit::DoneValue::Refresh(wit::RefreshOutcome {
+            tokens: token_set_to_wit(self.tokens),
+            refreshed: self.refreshed,
+            warning: self.warning,
+        })
+    }
+}
+
+impl IntoDoneValue for ResolvedCredential {
+    fn into_done_value(self) -> wit::DoneValue {
+        wit::DoneValue::Credential(resolved_credential_to_wit(self))
+    }
+}
+
+impl IntoDoneValue for KeyCheckReport {
+    fn into_done_value(self) -> wit::DoneValue {
+        wit::DoneValue::KeyCheck(wit::KeyCheckReport {
+            status: self.status,
+            elapsed_ms: self.elapsed_ms,
+            identity: self.identity.into_iter().collect(),
+        })
+    }
+}
+
+impl IntoDoneValue for RevocationReport {
+    fn into_done_value(self) -> wit::DoneValue {
+        wit::DoneValue::Revocation(wit::RevocationReport {
+            revoked: self.revoked,
+            unsupported: self.unsupported,
+            skipped: self.skipped,
+        })
+    }
+}
+
+fn token_set_to_wit(t: TokenSet) -> t::TokenSet {
+    t::TokenSet {
+        access_token: t.access_token.into_exposed(),
+        token_type: t.token_type,
+        refresh_token: t.refresh_token.map(Secret::into_exposed),
+        id_token: t.id_token.map(Secret::into_exposed),
+        scope: t.scope,
+        expires_at_ms: t.expires_at_ms,
+        refresh_at_ms: t.refresh_at_ms,
+    }
+}
+
+fn resolved_credential_to_wit(r: ResolvedCredential) -> t::ResolvedCredential {
+    t::ResolvedCredential {
+        kind: match r.kind {
+            CredentialKind::ApiKey => t::AuthType::ApiKey,
+            CredentialKind::OAuth => t::AuthType::Oauth,
+        },
+        source: match r.source {
+            CredentialSource::Env => t::CredentialSource::Env,
+            CredentialSource::Store => t::CredentialSource::Store,
+        },
+        secret: r.secret.into_exposed(),
+        token_type: r.token_type,
+        expires_at_ms: r.expires_at_ms,
+        refreshed: r.refreshed,
+        warning: r.warning,
+    }
+}
+
+/// The only generic step after a poll: the done value becomes its WIT case
+fn with_done_value<T: IntoDoneValue>(output: Output<T>) -> Output<wit::DoneValue> {
     match output {
         Output::Send(request) => Output::Send(request),
         Output::Store(op) => Output::Store(op),
         Output::Show(prompt) => Output::Show(prompt),
         Output::OpenBrowser(url) => Output::OpenBrowser(url),
         Output::Wait { until_ms } => Output::Wait { until_ms },
-        Output::Done(result) => Output::Done(result.map(|value| value.to_wire().to_json())),
+        Output::Done(result) => Output::Done(result.map(T::into_done_value)),
     }
 }
 
@@ -282,7 +366,7 @@ fn prompt_to_wit(p: &Prompt) -> t::Prompt {
     }
 }
 
-fn output_to_wit(output: Output<String>) -> wit::Output {
+fn output_to_wit(output: Output<wit::DoneValue>) -> wit::Output {
     match output {
         Output::Send(request) => wit::Output::Send(request_to_wit(&request)),
         Output::Store(op) => wit::Output::Store(store_op_to_wit(&op)),
@@ -366,10 +450,10 @@ use bindings::keyhole::auth::{host, http, secrets};
 use crate::client::{
     self as ops, AuthType, CredentialOptions, LoginOutcome, RemoteSpec, TestMethod, TestOptions,
 };
-use crate::credential::{CredentialKind, CredentialSource, EnvPrecedence};
+use crate::credential::EnvPrecedence;
 use crate::drive::Io;
 use crate::key_check::{KeyCheckMethod, KeyCheckSpec};
-use crate::oauth::{Client, Endpoints};
+use crate::oauth::Client;
 
 /// The core's [`Io`] over the WIT imports: what the `client` operations run on in the component
 struct ImportIo {
@@ -482,23 +566,8 @@ impl c::GuestRemoteClient for RemoteClient {
             )),
             Op::Token(a) => {
                 let options = credential_options_from_wit(a.options);
-                ops::token(&mut io(), remote, &a.account, &options).map(|r| {
-                    Outcome::Credential(c::ResolvedCredential {
-                        kind: match r.kind {
-                            CredentialKind::ApiKey => c::AuthType::ApiKey,
-                            CredentialKind::OAuth => c::AuthType::Oauth,
-                        },
-                        source: match r.source {
-                            CredentialSource::Env => c::CredentialSource::Env,
-                            CredentialSource::Store => c::CredentialSource::Store,
-                        },
-                        secret: r.secret.into_exposed(),
-                        token_type: r.token_type,
-                        expires_at_ms: r.expires_at_ms,
-                        refreshed: r.refreshed,
-                        warning: r.warning,
-                    })
-                })
+                ops::token(&mut io(), remote, &a.account, &options)
+                    .map(|r| Outcome::Credential(resolved_credential_to_wit(r)))
             }
             Op::Status(a) => {
                 let options = credential_options_from_wit(a.options);
@@ -566,17 +635,17 @@ fn finish<T>(result: Result<T, AuthError>) -> Result<T, t::AuthError> {
     result.map_err(|e| auth_error_to_wit(&e))
 }
 
-fn auth_type_to_wit(a: AuthType) -> c::AuthType {
+fn auth_type_to_wit(a: AuthType) -> t::AuthType {
     match a {
-        AuthType::Oauth => c::AuthType::Oauth,
-        AuthType::ApiKey => c::AuthType::ApiKey,
+        AuthType::Oauth => t::AuthType::Oauth,
+        AuthType::ApiKey => t::AuthType::ApiKey,
     }
 }
 
-fn auth_type_from_wit(a: c::AuthType) -> AuthType {
+fn auth_type_from_wit(a: t::AuthType) -> AuthType {
     match a {
-        c::AuthType::Oauth => AuthType::Oauth,
-        c::AuthType::ApiKey => AuthType::ApiKey,
+        t::AuthType::Oauth => AuthType::Oauth,
+        t::AuthType::ApiKey => AuthType::ApiKey,
     }
 }
 
@@ -587,7 +656,7 @@ fn credential_options_from_wit(o: c::CredentialOptions) -> CredentialOptions {
     }
 }
 
-fn endpoints_from_wit(e: c::Endpoints) -> Endpoints {
+fn endpoints_from_wit(e: t::Endpoints) -> Endpoints {
     Endpoints {
         issuer: e.issuer,
         authorization_endpoint: e.authorization_endpoint,
@@ -599,8 +668,8 @@ fn endpoints_from_wit(e: c::Endpoints) -> Endpoints {
     }
 }
 
-fn endpoints_to_wit(e: Endpoints) -> c::Endpoints {
-    c::Endpoints {
+fn endpoints_to_wit(e: Endpoints) -> t::Endpoints {
+    t::Endpoints {
         issuer: e.issuer,
         authorization_endpoint: e.authorization_endpoint,
         token_endpoint: e.token_endpoint,

@@ -9,14 +9,12 @@ use keyhole_core::client::{
     AuthType, CredentialOptions, LoginOutcome, LogoutOutcome, RemoteSpec, StatusReport,
     TestFailure, TestMethod, TestOptions, TestReport,
 };
-use keyhole_core::credential::{
-    CredentialKind, CredentialSource, EnvPrecedence, ResolvedCredential,
-};
+use keyhole_core::credential::{EnvPrecedence, ResolvedCredential};
 use keyhole_core::key_check::KeyCheckMethod;
 use keyhole_core::{AuthError, Endpoints, Secret};
 use wasmtime::component::ResourceAny;
 
-use crate::convert::auth_error_to_core;
+use crate::convert::{auth_error_to_core, endpoints_from_wit, resolved_credential_from_wit};
 use crate::generated::exports::keyhole::auth::client as c;
 use crate::generated::keyhole::auth::types as t;
 use crate::{Error, Instance};
@@ -138,21 +136,7 @@ impl Instance {
     ) -> ClientResult<ResolvedCredential> {
         let operation = c::Operation::Token(account_options(account, options));
         self.run(client, "token", operation, |outcome| match outcome {
-            c::Outcome::Credential(r) => Some(ResolvedCredential {
-                kind: match r.kind {
-                    c::AuthType::ApiKey => CredentialKind::ApiKey,
-                    c::AuthType::Oauth => CredentialKind::OAuth,
-                },
-                source: match r.source {
-                    c::CredentialSource::Env => CredentialSource::Env,
-                    c::CredentialSource::Store => CredentialSource::Store,
-                },
-                secret: Secret::new(r.secret),
-                token_type: r.token_type,
-                expires_at_ms: r.expires_at_ms,
-                refreshed: r.refreshed,
-                warning: r.warning,
-            }),
+            c::Outcome::Credential(r) => Some(resolved_credential_from_wit(r)),
             _ => None,
         })
     }
@@ -245,25 +229,25 @@ impl Instance {
     }
 }
 
-fn auth_type_from_wit(a: c::AuthType) -> AuthType {
+fn auth_type_from_wit(a: t::AuthType) -> AuthType {
     match a {
-        c::AuthType::Oauth => AuthType::Oauth,
-        c::AuthType::ApiKey => AuthType::ApiKey,
+        t::AuthType::Oauth => AuthType::Oauth,
+        t::AuthType::ApiKey => AuthType::ApiKey,
     }
 }
 
 fn credential_options_to_wit(o: &CredentialOptions) -> c::CredentialOptions {
     c::CredentialOptions {
         prefer: match o.prefer {
-            AuthType::Oauth => c::AuthType::Oauth,
-            AuthType::ApiKey => c::AuthType::ApiKey,
+            AuthType::Oauth => t::AuthType::Oauth,
+            AuthType::ApiKey => t::AuthType::ApiKey,
         },
         env_api_key: o.env_api_key.as_ref().map(|k| k.expose().to_owned()),
     }
 }
 
-fn endpoints_to_wit(e: &Endpoints) -> c::Endpoints {
-    c::Endpoints {
+fn endpoints_to_wit(e: &Endpoints) -> t::Endpoints {
+    t::Endpoints {
         issuer: e.issuer.clone(),
         authorization_endpoint: e.authorization_endpoint.clone(),
         token_endpoint: e.token_endpoint.clone(),
@@ -271,18 +255,6 @@ fn endpoints_to_wit(e: &Endpoints) -> c::Endpoints {
         revocation_endpoint: e.revocation_endpoint.clone(),
         userinfo_endpoint: e.userinfo_endpoint.clone(),
         introspection_endpoint: e.introspection_endpoint.clone(),
-    }
-}
-
-fn endpoints_from_wit(e: c::Endpoints) -> Endpoints {
-    Endpoints {
-        issuer: e.issuer,
-        authorization_endpoint: e.authorization_endpoint,
-        token_endpoint: e.token_endpoint,
-        device_authorization_endpoint: e.device_authorization_endpoint,
-        revocation_endpoint: e.revocation_endpoint,
-        userinfo_endpoint: e.userinfo_endpoint,
-        introspection_endpoint: e.introspection_endpoint,
     }
 }
 

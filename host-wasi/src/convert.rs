@@ -3,10 +3,14 @@
 //! Imports arrive as WIT values and go to a core [`keyhole_core::Io`]; machine outputs arrive as
 //! WIT values and leave as the wire JSON the transcripts pin. Every conversion lives here once.
 
+use keyhole_core::credential::{CredentialKind, CredentialSource, ResolvedCredential};
 use keyhole_core::http::{Body, Method, Param};
-use keyhole_core::json::{self as core_json, Value as CoreValue};
-use keyhole_core::wire;
-use keyhole_core::{AuthError, Output, StoreError};
+use keyhole_core::json::Value as CoreValue;
+use keyhole_core::key_check::KeyCheckReport;
+use keyhole_core::refresh::RefreshOutcome;
+use keyhole_core::revocation::RevocationReport;
+use keyhole_core::wire::{self, WireValue};
+use keyhole_core::{AuthError, Endpoints, Output, StoreError, TokenSet};
 use keyhole_core::{HttpRequest, HttpResponse, Input, Prompt, Secret, StoreOp, TransportError};
 
 use crate::generated::exports::keyhole::auth::machines as m;
@@ -111,9 +115,8 @@ pub(crate) fn input_to_wit(input: &Input) -> m::Input {
 /// A WIT output in the wire JSON form, written by the core's own `wire` functions
 ///
 /// The output is first turned back into the core's `Output` (the request with its form, the
-/// error with every field), so what the transcripts compare is exactly what the native runner
-/// writes, and a field lost at the WIT boundary shows up as a difference. A `done` value arrives
-/// as its JSON text and is parsed once.
+/// result or error with every field), so what the transcripts compare is exactly what the native
+/// runner writes, and a field lost at the WIT boundary shows up as a difference.
 pub(crate) fn output_to_wire(output: m::Output) -> CoreValue {
     let output: Output<()> = match output {
         m::Output::Send(r) => Output::Send(request_from_wit(r)),
@@ -121,21 +124,79 @@ pub(crate) fn output_to_wire(output: m::Output) -> CoreValue {
         m::Output::Show(p) => Output::Show(prompt_from_wit(p)),
         m::Output::OpenBrowser(url) => Output::OpenBrowser(url),
         m::Output::Wait(until_ms) => Output::Wait { until_ms },
-        m::Output::Done(Ok(json)) => {
-            // Unreadable JSON would be a component bug, kept visible rather than hidden.
-            let value = core_json::parse(json.as_bytes()).unwrap_or_else(|e| {
-                let mut unreadable = core_json::Map::new();
-                unreadable.insert(
-                    "unreadable_done_value".into(),
-                    CoreValue::String(e.to_string()),
-                );
-                CoreValue::Object(unreadable)
-            });
-            return wire::done_to_wire(Ok(value));
-        }
+        m::Output::Done(Ok(value)) => return wire::done_to_wire(Ok(done_value_to_wire(value))),
         m::Output::Done(Err(error)) => Output::Done(Err(auth_error_to_core(error.kind))),
     };
     wire::output_to_wire(&output)
+}
+
+/// A `done-value` as the core's result of that machine, in its wire form
+fn done_value_to_wire(value: m::DoneValue) -> CoreValue {
+    match value {
+        m::DoneValue::Endpoints(e) => endpoints_from_wit(e).to_wire(),
+        m::DoneValue::Tokens(t) => token_set_from_wit(t).to_wire(),
+        m::DoneValue::Refresh(r) => RefreshOutcome {
+            tokens: token_set_from_wit(r.tokens),
+            refreshed: r.refreshed,
+            warning: r.warning,
+        }
+        .to_wire(),
+        m::DoneValue::Credential(c) => resolved_credential_from_wit(c).to_wire(),
+        m::DoneValue::KeyCheck(k) => KeyCheckReport {
+            status: k.status,
+            elapsed_ms: k.elapsed_ms,
+            identity: k.identity.into_iter().collect(),
+        }
+        .to_wire(),
+        m::DoneValue::Revocation(r) => RevocationReport {
+            revoked: r.revoked,
+            unsupported: r.unsupported,
+            skipped: r.skipped,
+        }
+        .to_wire(),
+    }
+}
+
+fn token_set_from_wit(t: t::TokenSet) -> TokenSet {
+    TokenSet {
+        access_token: Secret::new(t.access_token),
+        token_type: t.token_type,
+        refresh_token: t.refresh_token.map(Secret::new),
+        id_token: t.id_token.map(Secret::new),
+        scope: t.scope,
+        expires_at_ms: t.expires_at_ms,
+        refresh_at_ms: t.refresh_at_ms,
+    }
+}
+
+pub(crate) fn endpoints_from_wit(e: t::Endpoints) -> Endpoints {
+    Endpoints {
+        issuer: e.issuer,
+        authorization_endpoint: e.authorization_endpoint,
+        token_endpoint: e.token_endpoint,
+        device_authorization_endpoint: e.device_authorization_endpoint,
+        revocation_endpoint: e.revocation_endpoint,
+        userinfo_endpoint: e.userinfo_endpoint,
+        introspection_endpoint: e.introspection_endpoint,
+    }
+}
+
+pub(crate) fn resolved_credential_from_wit(r: t::ResolvedCredential) -> ResolvedCredential {
+    ResolvedCredential {
+        kind: match r.kind {
+            t::AuthType::ApiKey => CredentialKind::ApiKey,
+            t::AuthType::Oauth => CredentialKind::OAuth,
+        },
+        source: match r.source {
+            t::CredentialSource::Env => CredentialSource::Env,
+            t::CredentialSource::Store => CredentialSource::Store,
+        },
+        secret: Secret::new(r.secret),
+        token_type: r.token_type,
+        expires_at_ms: r.expires_at_ms,
+        refreshed: r.refreshed,
+        warning: r.warning,
+    }
 }
 
 fn store_op_from_wit(op: t::StoreOp) -> StoreOp {

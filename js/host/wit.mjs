@@ -69,10 +69,58 @@ export function outputToWire(output) {
     case "wait":
       return { type: "wait", until_ms: v === undefined ? null : Number(v) };
     case "done":
-      return v.tag === "ok" ? { type: "done", ok: JSON.parse(v.val) } : { type: "done", error: authErrorToWire(v.val) };
+      return v.tag === "ok" ? { type: "done", ok: doneValueToWire(v.val) } : { type: "done", error: authErrorToWire(v.val) };
     default:
       throw new Error(`keyhole: unknown output ${JSON.stringify(output.tag)} (host older than the component?)`);
   }
+}
+
+const orNull = (v) => v ?? null;
+const msOrNull = (v) => (v === undefined ? null : Number(v));
+
+/** A `done-value` → the machine result's JSON (the core's `WireValue` forms) */
+export function doneValueToWire({ tag, val: v }) {
+  switch (tag) {
+    case "endpoints":
+      // Absent endpoints are left out, as in the core's wire form.
+      return Object.fromEntries(
+        Object.entries(v)
+          .filter(([, url]) => url !== undefined)
+          .map(([name, url]) => [name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), url]),
+      );
+    case "tokens":
+      return tokenSetToWire(v);
+    case "refresh":
+      return { tokens: tokenSetToWire(v.tokens), refreshed: v.refreshed, warning: orNull(v.warning) };
+    case "credential":
+      return {
+        kind: v.kind.replaceAll("-", "_"),
+        source: v.source,
+        secret: v.secret,
+        token_type: v.tokenType,
+        expires_at_ms: msOrNull(v.expiresAtMs),
+        refreshed: v.refreshed,
+        warning: orNull(v.warning),
+      };
+    case "key-check":
+      return { status: v.status, elapsed_ms: Number(v.elapsedMs), identity: Object.fromEntries(v.identity) };
+    case "revocation":
+      return { revoked: v.revoked, unsupported: v.unsupported, skipped: v.skipped };
+    default:
+      throw new Error(`keyhole: unknown done value ${JSON.stringify(tag)} (host older than the component?)`);
+  }
+}
+
+function tokenSetToWire(t) {
+  return {
+    access_token: t.accessToken,
+    token_type: t.tokenType,
+    refresh_token: orNull(t.refreshToken),
+    id_token: orNull(t.idToken),
+    scope: orNull(t.scope),
+    expires_at_ms: msOrNull(t.expiresAtMs),
+    refresh_at_ms: msOrNull(t.refreshAtMs),
+  };
 }
 
 /** The WIT `http-request` → a `send` output; a form body comes back as `form` pairs */
