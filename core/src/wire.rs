@@ -246,8 +246,8 @@ fn wait_to_wire(until_ms: Option<u64>) -> Value {
     json!({ "type": "wait", "until_ms": until_ms })
 }
 
-/// The JSON form of a `done` output from its value's JSON form; for hosts that receive that
-/// value already as JSON (the component's `done` carries its text)
+/// The JSON form of a `done` output from its value's JSON form; for hosts that rebuild the value
+/// from another form (keyhole-wasi, from the component's typed `done-value`)
 #[inline(never)]
 pub fn done_to_wire(result: Result<Value, &AuthError>) -> Value {
     match result {
