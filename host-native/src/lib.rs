@@ -10,6 +10,7 @@
 
 pub mod app;
 pub mod config;
+pub mod helpers;
 pub mod io;
 pub mod store;
 

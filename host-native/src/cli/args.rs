@@ -70,6 +70,9 @@ pub enum Command {
         /// The project to make active
         id: Option<String>,
     },
+    /// Credential helpers for git, docker, kubectl and Terraform, and `exec`
+    #[command(flatten)]
+    Helper(super::helpers::HelperCommand),
 }
 
 /// `login`

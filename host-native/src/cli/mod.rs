@@ -21,6 +21,7 @@
 //! `KEYHOLE_API_KEY`, `KEYHOLE_REMOTE`; and `BROWSER`, `NO_COLOR`.
 
 mod args;
+mod helpers;
 mod ui;
 
 use std::collections::BTreeMap;
@@ -141,6 +142,7 @@ where
         .mut_arg("remote", |a| a.help(remote_help))
         .mut_subcommand("status", |c| c.mut_arg("all", |a| a.help(all_help.clone())))
         .mut_subcommand("logout", |c| c.mut_arg("all", |a| a.help(all_help)));
+    let args = crate::helpers::args_for_program_name(args.into_iter().map(Into::into).collect());
     let cli = match command
         .try_get_matches_from(args)
         .and_then(|m| Cli::from_arg_matches(&m))
@@ -240,6 +242,7 @@ impl Ctx<'_> {
             Command::Remote(c) => self.remote(engine, c),
             Command::Switch { account } => self.switch(account),
             Command::Project { id } => self.project(id),
+            Command::Helper(c) => self.helper(engine, c),
         }
     }
 
