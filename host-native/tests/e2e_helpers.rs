@@ -7,6 +7,7 @@
 
 mod support;
 
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -543,8 +544,18 @@ fn exec_runs_the_command_with_the_token_and_its_exit_code() {
     run.expect_code(7);
     assert_eq!(run.stdout, token);
     assert_no_secret(&run, &token);
-    env.run(["exec", "--", "sh", "-c", "kill -KILL $$"])
-        .expect_code(128 + 9);
+    // keyhole becomes the command: a death by signal reaches the caller as such (a shell then
+    // reports 128+N, as for the command run directly).
+    let run = env.run(["exec", "--", "sh", "-c", "kill -TERM $$"]);
+    assert_eq!(run.status.signal(), Some(15), "{}", run.describe());
+    let mut shell = Command::new("sh");
+    shell
+        .arg("-c")
+        .arg(r#""$0" exec -- sh -c 'kill -KILL $$'; echo "code $?""#)
+        .arg(keyhole_bin());
+    env.apply(&mut shell);
+    let run = run_in(&env, &mut shell, "");
+    assert_eq!(run.stdout, "code 137\n", "{}", run.describe());
     env.run(["exec", "--", "/nonexistent/program"])
         .expect_code(127);
 }

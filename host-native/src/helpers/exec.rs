@@ -1,49 +1,72 @@
 //! `exec -- CMD ARGS…`: runs a command with the fresh credential in an environment variable, and
-//! exits as the command did
+//! ends as the command does
+//!
+//! On unix the CLI process becomes the command (`execvp`, as `env VAR=… CMD` does): its exit
+//! status, death by a signal included (a shell reports 128+N), reaches the caller unchanged, and
+//! Ctrl-C reaches only the command, so no parent dies first and leaves it running unwatched.
+//! Elsewhere the command runs as a child and its exit code is passed on.
 
 use std::ffi::OsString;
 use std::process::{Command, ExitStatus};
 
+use keyhole_core::Secret;
+
 use super::{HelperError, TokenSource, printable};
 
-/// Runs `program` with `args` and `var=<credential>` added to this process's environment; the
-/// result is the exit code to leave with: the command's own, 128+N when signal N ended it (as
-/// shells report it), 127 when it cannot be found and 126 when it cannot be run
+/// Runs `program` with `args` and `var=<credential>` added to this process's environment. On unix
+/// this returns only when the command cannot be started; the result is then the exit code to
+/// leave with (127 not found, 126 not runnable), else the command's exit code
 pub fn run(
     program: &OsString,
     args: &[OsString],
     var: &str,
     source: &mut dyn TokenSource,
 ) -> Result<u8, HelperError> {
+    check_var(var)?;
+    let credential = source.credential()?;
+    let mut cmd = command(program, args, var, &credential.secret);
+    #[cfg(unix)]
+    let error = std::os::unix::process::CommandExt::exec(&mut cmd);
+    #[cfg(not(unix))]
+    let error = match cmd.status() {
+        Ok(status) => return Ok(exit_code(status)),
+        Err(e) => e,
+    };
+    eprintln!(
+        "error: cannot run `{}`: {error}",
+        printable(&program.to_string_lossy())
+    );
+    Ok(start_failure_code(&error))
+}
+
+/// Refuses names the environment cannot hold
+pub fn check_var(var: &str) -> Result<(), HelperError> {
     if var.is_empty() || var.contains(['=', '\0']) {
         return Err(HelperError::BadRequest(format!(
             "`{}` cannot be an environment variable name",
             printable(var)
         )));
     }
-    let credential = source.credential()?;
-    let status = Command::new(program)
-        .args(args)
-        .env(var, credential.secret.expose())
-        .status();
-    match status {
-        Ok(status) => Ok(exit_code(status)),
-        Err(e) => {
-            let code = if e.kind() == std::io::ErrorKind::NotFound {
-                127
-            } else {
-                126
-            };
-            eprintln!(
-                "error: cannot run `{}`: {e}",
-                printable(&program.to_string_lossy())
-            );
-            Ok(code)
-        }
+    Ok(())
+}
+
+/// The command, with the credential in `var`
+pub fn command(program: &OsString, args: &[OsString], var: &str, secret: &Secret) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.args(args).env(var, secret.expose());
+    cmd
+}
+
+/// The exit code shells use when a command cannot be started: 127 not found, else 126
+pub fn start_failure_code(error: &std::io::Error) -> u8 {
+    if error.kind() == std::io::ErrorKind::NotFound {
+        127
+    } else {
+        126
     }
 }
 
-/// The exit code a shell would report for `status`
+/// The exit code a shell would report for `status`: its code, or 128+N for signal N
 pub fn exit_code(status: ExitStatus) -> u8 {
     if let Some(code) = status.code() {
         return u8::try_from(code & 0xff).unwrap_or(1);
@@ -60,39 +83,33 @@ pub fn exit_code(status: ExitStatus) -> u8 {
 
 #[cfg(all(test, unix))]
 mod tests {
-    use keyhole_core::Secret;
-
-    use super::super::Credential;
     use super::*;
 
-    fn source() -> impl FnMut() -> Result<Credential, HelperError> {
-        || {
-            Ok(Credential {
-                secret: Secret::new("tok"),
-                expires_at_ms: None,
-                oauth: true,
-            })
-        }
-    }
-
     fn sh(script: &str) -> u8 {
-        run(
+        let secret = Secret::new("tok");
+        let status = command(
             &"sh".into(),
             &["-c".into(), script.into()],
             "MY_TOKEN",
-            &mut source(),
+            &secret,
         )
-        .unwrap()
+        .status()
+        .unwrap();
+        exit_code(status)
     }
 
     #[test]
-    fn passes_the_token_and_the_exit_code() {
+    fn the_command_gets_the_token_and_its_exit_code_is_kept() {
         assert_eq!(sh(r#"test "$MY_TOKEN" = tok"#), 0);
         assert_eq!(sh("exit 42"), 42);
         assert_eq!(sh("kill -TERM $$"), 128 + 15);
-        let missing = run(&"/nonexistent/cmd".into(), &[], "T", &mut source()).unwrap();
-        assert_eq!(missing, 127);
-        assert!(run(&"true".into(), &[], "A=B", &mut source()).is_err());
+        let missing = command(&"/nonexistent/cmd".into(), &[], "T", &Secret::new("x"))
+            .status()
+            .unwrap_err();
+        assert_eq!(start_failure_code(&missing), 127);
+        assert!(check_var("A=B").is_err());
+        assert!(check_var("").is_err());
+        assert!(check_var("VTRIX_TOKEN").is_ok());
     }
 
     #[test]
