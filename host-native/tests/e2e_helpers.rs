@@ -559,3 +559,40 @@ fn exec_runs_the_command_with_the_token_and_its_exit_code() {
     env.run(["exec", "--", "/nonexistent/program"])
         .expect_code(127);
 }
+
+#[test]
+fn acknowledgements_need_no_remote_at_all() {
+    let env = Env::new();
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["git-credential", "store"],
+            "protocol=https\nhost=h.example\nusername=u\npassword=p\n",
+        ),
+        (
+            &["git-credential", "erase"],
+            "protocol=https\nhost=h.example\n",
+        ),
+        (&["docker-credential", "erase"], "h.example"),
+        (&["terraform-credential", "forget", "h.example"], ""),
+        (
+            &["terraform-credential", "store", "h.example"],
+            r#"{"token":"t"}"#,
+        ),
+    ];
+    for (args, input) in cases {
+        let run = env.run_input(args, input);
+        run.expect_ok();
+        assert!(
+            run.stdout.is_empty() && run.stderr.is_empty(),
+            "{}",
+            run.describe()
+        );
+    }
+    let run = env.run_input(["docker-credential", "version"], "");
+    run.expect_ok();
+    assert!(
+        run.stdout.starts_with("docker-credential-keyhole "),
+        "{}",
+        run.describe()
+    );
+}

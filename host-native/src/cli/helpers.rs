@@ -158,6 +158,11 @@ impl Ctx<'_> {
         match command {
             HelperCommand::GitCredential { hosts, action } => {
                 let input = stdin_request()?;
+                if action != git::Action::Get {
+                    // acknowledged without the config: a remote removed since must not fail git
+                    git::parse_request(&input)?;
+                    return Ok(EXIT_OK);
+                }
                 let (name, remote) = self.selected_remote()?;
                 let hosts = remote_hosts(&remote, &hosts);
                 let mut source = || self.credential(engine, &name, &remote);
@@ -201,24 +206,37 @@ impl Ctx<'_> {
                     }
                     docker::Action::List | docker::Action::Version => String::new(),
                 };
+                if !matches!(action, docker::Action::Get | docker::Action::List) {
+                    let mut none = || Err(HelperError::Failed("no credential is needed".into()));
+                    let version = format!(
+                        "docker-credential-{} {}",
+                        self.app.name(),
+                        env!("CARGO_PKG_VERSION")
+                    );
+                    docker::run(
+                        action,
+                        &input,
+                        &Hosts::default(),
+                        DEFAULT_USERNAME,
+                        &version,
+                        &mut none,
+                        &mut stdout,
+                    )?;
+                    return Ok(EXIT_OK);
+                }
                 let (name, remote) = self.selected_remote()?;
                 let mapped = docker_config_path()
                     .and_then(|p| std::fs::read_to_string(p).ok())
                     .map(|text| docker::registries_for(&text, self.app.name()))
                     .unwrap_or_default();
                 let hosts = remote_hosts(&remote, &mapped);
-                let version = format!(
-                    "docker-credential-{} {}",
-                    self.app.name(),
-                    env!("CARGO_PKG_VERSION")
-                );
                 let mut source = || self.credential(engine, &name, &remote);
                 let answer = docker::run(
                     action,
                     &input,
                     &hosts,
                     DEFAULT_USERNAME,
-                    &version,
+                    "",
                     &mut source,
                     &mut stdout,
                 )?;
@@ -263,14 +281,26 @@ impl Ctx<'_> {
                 action,
                 host,
             } => {
-                let input = match action {
-                    terraform::Action::Store => stdin_request()?,
-                    _ => String::new(),
-                };
+                if action != terraform::Action::Get {
+                    let input = match action {
+                        terraform::Action::Store => stdin_request()?,
+                        _ => String::new(),
+                    };
+                    let mut none = || Err(HelperError::Failed("no credential is needed".into()));
+                    terraform::run(
+                        action,
+                        &host,
+                        &input,
+                        &Hosts::default(),
+                        &mut none,
+                        &mut stdout,
+                    )?;
+                    return Ok(EXIT_OK);
+                }
                 let (name, remote) = self.selected_remote()?;
                 let hosts = remote_hosts(&remote, &hosts);
                 let mut source = || self.credential(engine, &name, &remote);
-                terraform::run(action, &host, &input, &hosts, &mut source, &mut stdout)?;
+                terraform::run(action, &host, "", &hosts, &mut source, &mut stdout)?;
             }
             HelperCommand::Exec { command } => {
                 let (name, remote) = self.selected_remote()?;
