@@ -251,6 +251,16 @@ mod tests {
     }
 
     #[test]
+    fn credentials_do_not_show_their_secret_in_debug() {
+        let c = Credential {
+            secret: Secret::new("s3cr3t-value"),
+            expires_at_ms: Some(1),
+            oauth: true,
+        };
+        assert!(!format!("{c:?}").contains("s3cr3t-value"));
+    }
+
+    #[test]
     fn loopback_hosts() {
         assert!(is_loopback_host("127.0.0.1:8080"));
         assert!(is_loopback_host("localhost"));
