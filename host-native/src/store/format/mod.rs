@@ -21,6 +21,7 @@
 //! The formats: [`KeyholeToml`] (the default), [`TrussRc`], [`VtrixYaml`], [`VastKeyFile`].
 
 mod keyhole_toml;
+mod vast_key;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -33,6 +34,7 @@ use super::{SecretStore, Source};
 use crate::config::{Config, ConfigError};
 
 pub use self::keyhole_toml::KeyholeToml;
+pub use self::vast_key::{VastKeyFile, VastMigration};
 
 /// One vendor's on-disk layout of remotes and credentials
 ///
@@ -140,7 +142,7 @@ pub struct CredentialStatus {
 }
 
 /// Splits a store key `remote/account` (see `keyhole_core::record::storage_key`)
-#[allow(dead_code)] // used by the vendor formats that follow
+#[allow(dead_code)] // used by trussrc, which follows
 pub(crate) fn split_key(key: &str) -> (&str, &str) {
     key.split_once('/').unwrap_or((key, ""))
 }
@@ -151,7 +153,6 @@ pub fn display_safe(text: &str) -> String {
 }
 
 /// Parses a record given to `set`; the error never echoes the content
-#[allow(dead_code)] // used by the vendor formats that follow
 pub(crate) fn parse_record(value: &Secret) -> Result<StoredRecord, StoreError> {
     StoredRecord::from_json(value)
         .map_err(|e| StoreError::Other(format!("the record to store is not valid: {e}")))
@@ -161,7 +162,6 @@ pub(crate) fn parse_record(value: &Secret) -> Result<StoredRecord, StoreError> {
 ///
 /// `keep` maps a record to what the store persists; two records are equal when what would be
 /// kept is equal. Holds the key's `cas` lock around the read, the comparison and the write.
-#[allow(dead_code)] // used by the vendor formats that follow
 pub(crate) fn compare_and_swap_kept<S: SecretStore + ?Sized>(
     store: &S,
     key: &str,
@@ -188,7 +188,6 @@ pub(crate) fn compare_and_swap_kept<S: SecretStore + ?Sized>(
 }
 
 /// An I/O error as a store error naming the file
-#[allow(dead_code)] // used by the vendor formats that follow
 pub(crate) fn io_error(what: &str, path: &Path, e: &std::io::Error) -> StoreError {
     match e.kind() {
         std::io::ErrorKind::PermissionDenied => {
@@ -199,7 +198,6 @@ pub(crate) fn io_error(what: &str, path: &Path, e: &std::io::Error) -> StoreErro
 }
 
 /// A store error as a config error about `path`
-#[allow(dead_code)] // used by the vendor formats that follow
 pub(crate) fn config_io(what: &'static str, path: &Path, e: StoreError) -> ConfigError {
     ConfigError::Io {
         what,
