@@ -21,6 +21,7 @@
 //! The formats: [`KeyholeToml`] (the default), [`TrussRc`], [`VtrixYaml`], [`VastKeyFile`].
 
 mod keyhole_toml;
+mod trussrc;
 mod vast_key;
 
 use std::fmt;
@@ -34,6 +35,7 @@ use super::{SecretStore, Source};
 use crate::config::{Config, ConfigError};
 
 pub use self::keyhole_toml::KeyholeToml;
+pub use self::trussrc::TrussRc;
 pub use self::vast_key::{VastKeyFile, VastMigration};
 
 /// One vendor's on-disk layout of remotes and credentials
@@ -142,7 +144,6 @@ pub struct CredentialStatus {
 }
 
 /// Splits a store key `remote/account` (see `keyhole_core::record::storage_key`)
-#[allow(dead_code)] // used by trussrc, which follows
 pub(crate) fn split_key(key: &str) -> (&str, &str) {
     key.split_once('/').unwrap_or((key, ""))
 }
@@ -203,6 +204,46 @@ pub(crate) fn config_io(what: &'static str, path: &Path, e: StoreError) -> Confi
         what,
         path: path.display().to_string(),
         detail: e.to_string(),
+    }
+}
+
+/// Why a vendor file could not be read: it is unreadable, or it is not valid
+#[derive(Debug)]
+pub(crate) enum ReadError {
+    /// The OS refused (or the lock timed out)
+    Store(StoreError),
+    /// The text is malformed; `detail` names the file and the line
+    Invalid { path: PathBuf, detail: String },
+}
+
+impl From<StoreError> for ReadError {
+    fn from(e: StoreError) -> Self {
+        ReadError::Store(e)
+    }
+}
+
+impl From<ReadError> for StoreError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Store(e) => e,
+            ReadError::Invalid { path, detail } => StoreError::Other(format!(
+                "{} {detail}; fix or remove the file",
+                path.display()
+            )),
+        }
+    }
+}
+
+impl ReadError {
+    /// As a config error (`what`: `read` or `write`)
+    pub(crate) fn into_config(self, what: &'static str, path: &Path) -> ConfigError {
+        match self {
+            ReadError::Store(e) => config_io(what, path, e),
+            ReadError::Invalid { path, detail } => ConfigError::Invalid {
+                path: path.display().to_string(),
+                detail,
+            },
+        }
     }
 }
 
