@@ -23,6 +23,7 @@
 mod keyhole_toml;
 mod trussrc;
 mod vast_key;
+mod vtrix_yaml;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -37,6 +38,7 @@ use crate::config::{Config, ConfigError};
 pub use self::keyhole_toml::KeyholeToml;
 pub use self::trussrc::TrussRc;
 pub use self::vast_key::{VastKeyFile, VastMigration};
+pub use self::vtrix_yaml::VtrixYaml;
 
 /// One vendor's on-disk layout of remotes and credentials
 ///
