@@ -311,3 +311,121 @@ pub(crate) mod test_support {
         StoredRecord::from_json(s).unwrap()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::*;
+    use super::*;
+    use crate::config::RemoteConfig;
+    use crate::store::{Backend, Store};
+    use keyhole_core::StoreOp;
+
+    fn formats(home: &Path) -> Vec<Box<dyn StorageFormat>> {
+        vec![
+            Box::new(KeyholeToml::new(home.join(".config/keyhole"))),
+            Box::new(TrussRc::new(
+                home.join(".trussrc"),
+                home.join(".config/truss/locks"),
+                RemoteConfig::default(),
+            )),
+            Box::new(VtrixYaml::new(
+                home.join(".config/vtrix/config.yml"),
+                "vtrix",
+                RemoteConfig::default(),
+            )),
+            Box::new(VastKeyFile::new(
+                home.join(".config/vastai/vast_api_key"),
+                Some(home.join(".vast_api_key")),
+                "vast",
+                RemoteConfig::default(),
+            )),
+        ]
+    }
+
+    /// Every format through `Store::open_format` with the file backend: a record written by a
+    /// compare-and-swap reads back, and nothing secret shows in Debug output
+    #[test]
+    fn every_format_serves_the_store_contract_without_leaks() {
+        let home = tempfile::tempdir().unwrap();
+        for format in formats(home.path()) {
+            let mut store = Store::open_format("svc", format.as_ref(), Backend::File);
+            let rec = api_key_record("sk-live-leakcheck");
+            let op = StoreOp::CompareAndSwap {
+                key: "r/default".into(),
+                expected: None,
+                new: rec.clone(),
+            };
+            assert_eq!(
+                store.perform(&op).unwrap(),
+                Some(rec.clone()),
+                "{}",
+                format.name()
+            );
+            let got = store
+                .perform(&StoreOp::Load {
+                    key: "r/default".into(),
+                })
+                .unwrap();
+            assert_eq!(
+                record(&got.unwrap()).api_key.unwrap().expose(),
+                "sk-live-leakcheck",
+                "{}",
+                format.name()
+            );
+            let debug = format!("{format:?} {store:?}");
+            assert!(!debug.contains("leakcheck"), "{debug}");
+            #[cfg(unix)]
+            assert_eq!(
+                mode(&format.credentials_path()) & 0o077,
+                0,
+                "{}",
+                format.name()
+            );
+            store
+                .perform(&StoreOp::Delete {
+                    key: "r/default".into(),
+                })
+                .unwrap();
+            assert_eq!(
+                store
+                    .perform(&StoreOp::Load {
+                        key: "r/default".into()
+                    })
+                    .unwrap(),
+                None
+            );
+        }
+    }
+
+    #[test]
+    fn vast_never_uses_the_keyring() {
+        let home = tempfile::tempdir().unwrap();
+        let formats = formats(home.path());
+        let uses: Vec<_> = formats
+            .iter()
+            .map(|f| (f.name(), f.uses_keyring()))
+            .collect();
+        assert_eq!(
+            uses,
+            [
+                ("keyhole-toml", true),
+                ("trussrc", true),
+                ("vtrix-yaml", true),
+                ("vast-key-file", false)
+            ]
+        );
+        let vast = Store::open_format("svc", formats[3].as_ref(), Backend::Auto);
+        assert_eq!(vast.source(), Some(Source::File));
+        let keyhole = Store::open_format("svc", formats[0].as_ref(), Backend::Auto);
+        assert_eq!(
+            keyhole.source(),
+            None,
+            "decided by the keyring's first answer"
+        );
+    }
+
+    #[test]
+    fn display_safe_strips_control_characters() {
+        assert_eq!(display_safe("a\u{1b}[31mb\nc\u{7}"), "a[31mbc");
+    }
+}

@@ -763,6 +763,7 @@ mod tests {
         fs::write(&f.path, broken).unwrap();
         let e = f.load_config().unwrap_err().to_string();
         assert!(e.contains(".trussrc") && e.contains("line 3"), "{e}");
+        assert!(!e.contains("secret-xyz"), "{e}");
         let e = f
             .file_store()
             .set("baseten/a", &api_key_record("k"))
@@ -785,6 +786,52 @@ mod tests {
             "{e}"
         );
         assert!(!e.contains("soon") && !e.contains("= t"), "{e}");
+    }
+
+    /// Config saves and credential writes from many threads never lose each other's change
+    #[test]
+    fn config_and_credential_writers_share_one_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = rc(dir.path());
+        let workers: Vec<_> = (0..12)
+            .map(|i| {
+                let f = f.clone();
+                std::thread::spawn(move || {
+                    let remote = format!("r{i}");
+                    {
+                        let _lock = f.lock_config().unwrap();
+                        let mut config = f.load_config().unwrap();
+                        config.remotes.insert(
+                            remote.clone(),
+                            RemoteConfig {
+                                api_url: Some(format!("https://{remote}.example")),
+                                ..RemoteConfig::default()
+                            },
+                        );
+                        f.save_config(&config).unwrap();
+                    }
+                    f.file_store()
+                        .set(
+                            &format!("{remote}/me"),
+                            &api_key_record(&format!("key-{i}")),
+                        )
+                        .unwrap();
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
+        let config = f.load_config().unwrap();
+        for i in 0..12 {
+            let remote = &config.remotes[&format!("r{i}")];
+            assert_eq!(
+                remote.api_url.as_deref(),
+                Some(format!("https://r{i}.example").as_str())
+            );
+            let got = record(&f.file_store().get(&format!("r{i}/me")).unwrap().unwrap());
+            assert_eq!(got.api_key.unwrap().expose(), format!("key-{i}"));
+        }
     }
 
     #[test]
