@@ -121,11 +121,16 @@ impl TrussRc {
         let ini = Ini::load_from_str_opt(&text, options).map_err(|e| {
             // The parser reports an unclosed `[` where it gave up (often the end of the file);
             // the line that opened it is the one to fix.
-            let line = text
+            match text
                 .lines()
                 .position(|l| l.trim_start().starts_with('[') && !l.contains(']'))
-                .map_or(e.line, |n| n + 1);
-            invalid(format!("line {line}: {}", super::display_safe(&e.msg)))
+            {
+                Some(n) => invalid(format!(
+                    "line {}: the section name has no closing `]`",
+                    n + 1
+                )),
+                None => invalid(format!("line {}: {}", e.line, super::display_safe(&e.msg))),
+            }
         })?;
         Ok(Some((ini, text)))
     }
@@ -148,7 +153,10 @@ impl TrussRc {
             },
         )
         .map_err(|e| io_error("write", &self.path, &e))?;
-        Ok(write_atomic(&self.path, &out)?)
+        // A dotfile is often a symlink into a dotfiles repository: replace the file it points
+        // at, not the link.
+        let target = fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone());
+        Ok(write_atomic(&target, &out)?)
     }
 
     /// A value's line in the file, for errors about it
@@ -832,6 +840,21 @@ mod tests {
             let got = record(&f.file_store().get(&format!("r{i}/me")).unwrap().unwrap());
             assert_eq!(got.api_key.unwrap().expose(), format!("key-{i}"));
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_trussrc_stays_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = rc(dir.path());
+        let real = dir.path().join("dotfiles-trussrc");
+        fs::write(&real, LEGACY).unwrap();
+        std::os::unix::fs::symlink(&real, &f.path).unwrap();
+        f.file_store()
+            .set("staging/me", &api_key_record("k"))
+            .unwrap();
+        assert!(f.path.symlink_metadata().unwrap().file_type().is_symlink());
+        assert!(fs::read_to_string(&real).unwrap().contains("[staging]"));
     }
 
     #[test]

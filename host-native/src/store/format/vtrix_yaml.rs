@@ -126,7 +126,10 @@ impl VtrixYaml {
         change(&mut map);
         let text = serde_yaml_ng::to_string(&map)
             .map_err(|e| StoreError::Other(format!("cannot write YAML: {e}")))?;
-        Ok(write_atomic(&self.path, text.as_bytes())?)
+        // A dotfile is often a symlink into a dotfiles repository: replace the file it points
+        // at, not the link.
+        let target = fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone());
+        Ok(write_atomic(&target, text.as_bytes())?)
     }
 
     /// The credential in the file, if any
