@@ -175,7 +175,7 @@ pub enum ConfigError {
         detail: String,
     },
     /// The file is not valid TOML of the expected shape
-    #[error("{path} is not a valid keyhole config ({detail}); fix or remove it")]
+    #[error("{path} is not a valid config file ({detail}); fix or remove it")]
     Invalid {
         /// The file
         path: String,

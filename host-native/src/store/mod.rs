@@ -5,6 +5,7 @@
 //! `KEYHOLE_NO_KEYRING=1`), and holds the per-key locks that `StoreOp::Lock` takes.
 
 pub mod file;
+pub mod format;
 pub mod keyring;
 pub mod lock;
 
@@ -180,6 +181,27 @@ impl Store {
             Backend::File => None,
         };
         Self::new(keyring, file, Box::new(|line| eprintln!("warning: {line}")))
+    }
+
+    /// The store of an app whose files follow `format`: keyring service `service` (when the
+    /// format uses a keyring and `backend` allows it, wrapped by the format), else the format's
+    /// file store
+    pub fn open_format(
+        service: &str,
+        format: &dyn format::StorageFormat,
+        backend: Backend,
+    ) -> Self {
+        let keyring = match backend {
+            Backend::Auto if format.uses_keyring() => {
+                Some(format.wrap_keyring(Box::new(KeyringStore::new(service, format.locks()))))
+            }
+            _ => None,
+        };
+        Self::new(
+            keyring,
+            format.file_store(),
+            Box::new(|line| eprintln!("warning: {line}")),
+        )
     }
 
     /// The backend in use, once one has answered (`File` from the start when forced)
