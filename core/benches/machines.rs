@@ -7,11 +7,11 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use keyhole_core::json::Value;
 use keyhole_core::wire::{config_from_wire, input_from_wire, new_machine};
 use keyhole_core::{
     DeviceLogin, DeviceLoginConfig, Input, Machine, Output, Secret, TokenSet, needs_refresh,
 };
+use serde_json::Value;
 
 struct Transcript {
     config: Value,
@@ -23,7 +23,7 @@ fn load(name: &str) -> Transcript {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../tests/transcripts")
         .join(name);
-    let doc = keyhole_core::json::parse(&std::fs::read(path).unwrap()).unwrap();
+    let doc = serde_json::from_slice::<Value>(&std::fs::read(path).unwrap()).unwrap();
     let mut now = doc["now_ms"].as_u64().unwrap();
     let steps = doc["steps"]
         .as_array()

@@ -5,9 +5,8 @@
 //! [RFC 8252 §7.3](https://www.rfc-editor.org/rfc/rfc8252#section-7.3). `Start` opens the
 //! authorization URL; the host listens on `127.0.0.1:{redirect_port}` and feeds each request
 //! target it sees as a `Callback`; the code in the right one is exchanged for tokens.
-use crate::base64;
-use crate::prelude::*;
-
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
@@ -17,7 +16,7 @@ use crate::machine::{Input, Machine, Output};
 use crate::oauth::{Client, Endpoints, TokenReply, TokenSet, read_token_response};
 use crate::outbox::Outbox;
 use crate::secret::{Secret, constant_time_eq};
-use crate::url::{HttpUrl, form_pairs, target_query};
+use url::Url;
 
 /// Random bytes the constructor needs: [`VERIFIER_BYTES`] for the PKCE verifier, then
 /// [`STATE_BYTES`] for `state`
@@ -97,7 +96,7 @@ impl BrowserLogin {
             random.get(..VERIFIER_BYTES),
             random.get(VERIFIER_BYTES..RANDOM_BYTES),
         ) {
-            (Some(v), Some(s)) => (pkce_verifier(v), Secret::new(base64::encode_url(s))),
+            (Some(v), Some(s)) => (pkce_verifier(v), Secret::new(URL_SAFE_NO_PAD.encode(s))),
             _ => (Secret::default(), Secret::default()),
         };
         Self {
@@ -153,11 +152,7 @@ impl BrowserLogin {
             });
         }
         let authorize = self.config.endpoints.require("authorization_endpoint")?;
-        self.token_url = self
-            .config
-            .endpoints
-            .require("token_endpoint")?
-            .into_string();
+        self.token_url = self.config.endpoints.require("token_endpoint")?.into();
         Ok(authorization_url(
             &authorize,
             &self.config.client,
@@ -241,13 +236,13 @@ pub(crate) fn redirect_uri(port: u16) -> String {
 /// The PKCE code verifier: base64url of the random bytes, no padding
 /// ([RFC 7636 §4.1](https://www.rfc-editor.org/rfc/rfc7636#section-4.1))
 pub(crate) fn pkce_verifier(random: &[u8]) -> Secret {
-    Secret::new(base64::encode_url(random))
+    Secret::new(URL_SAFE_NO_PAD.encode(random))
 }
 
 /// The S256 code challenge: `BASE64URL(SHA256(ASCII(code_verifier)))`
 /// ([RFC 7636 §4.2](https://www.rfc-editor.org/rfc/rfc7636#section-4.2))
 pub(crate) fn pkce_challenge(verifier: &Secret) -> String {
-    base64::encode_url(&Sha256::digest(verifier.expose().as_bytes()))
+    URL_SAFE_NO_PAD.encode(&Sha256::digest(verifier.expose().as_bytes()))
 }
 
 /// The authorization request URL, keeping any query the endpoint already has
@@ -256,7 +251,7 @@ pub(crate) fn pkce_challenge(verifier: &Secret) -> String {
 ///
 /// The URL carries `state`; it goes to the user's own browser, where the provider will echo it.
 pub(crate) fn authorization_url(
-    endpoint: &HttpUrl,
+    endpoint: &Url,
     client: &Client,
     redirect_uri: &str,
     state: &Secret,
@@ -276,7 +271,9 @@ pub(crate) fn authorization_url(
         ("code_challenge", challenge),
         ("code_challenge_method", "S256"),
     ]);
-    endpoint.with_query_pairs(&pairs)
+    let mut url = endpoint.clone();
+    url.query_pairs_mut().extend_pairs(pairs);
+    url.into()
 }
 
 /// Reads the redirect's request target ([RFC 6749 §4.1.2](https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2), §4.1.2.1)
@@ -285,10 +282,20 @@ pub(crate) fn authorization_url(
 /// the known issuer when both are present ([RFC 9207 §2.4](https://www.rfc-editor.org/rfc/rfc9207#section-2.4)),
 /// `error=access_denied` is `Denied` and any other `error` is `Provider`, and a `code` must be there.
 pub(crate) fn read_callback(target: &str, state: &Secret, issuer: Option<&str>) -> CallbackResult {
-    let Some(query) = target_query(target, CALLBACK_PATH) else {
-        return CallbackResult::NotOurs;
+    // Origin-form only (`/path?query`): `//host/…` and absolute URLs are not a request to us.
+    let base = Url::parse("http://127.0.0.1/").expect("a valid base URL");
+    let url = match base.join(target) {
+        Ok(url) if target.starts_with('/') && !target.starts_with("//") => url,
+        _ => return CallbackResult::NotOurs,
     };
-    let param = |name: &str| form_pairs(query).find(|(k, _)| k == name).map(|(_, v)| v);
+    if url.path() != CALLBACK_PATH {
+        return CallbackResult::NotOurs;
+    }
+    let param = |name: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
     let echoed = param("state").unwrap_or_default();
     if !constant_time_eq(echoed.as_bytes(), state.expose().as_bytes()) {
         return CallbackResult::Fail(AuthError::StateMismatch);
@@ -357,7 +364,7 @@ mod tests {
     #[test]
     fn authorization_url_keeps_existing_query() {
         let url = authorization_url(
-            &HttpUrl::parse("https://i.example/authorize?prompt=login").unwrap(),
+            &Url::parse("https://i.example/authorize?prompt=login").unwrap(),
             &Client {
                 client_id: "cli".into(),
                 scopes: vec!["openid".into(), "email".into()],

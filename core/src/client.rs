@@ -3,9 +3,7 @@
 //! Hosts (the native `keyhole`, the wasm component's `client` export, JS) call these with their
 //! [`Io`]; they keep their own configuration and hand in a [`RemoteSpec`]. Everything here is plain
 //! data so that the WIT `client` interface can mirror it one to one.
-use crate::prelude::*;
-
-use alloc::collections::BTreeMap;
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -761,17 +759,20 @@ mod tests {
     }
 
     fn id_token() -> String {
-        let claims = crate::base64::encode_url(br#"{"sub":"u1","email":"ada@example.com"}"#);
+        let claims = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            br#"{"sub":"u1","email":"ada@example.com"}"#,
+        );
         format!("x.{claims}.y")
     }
 
     fn provider(request: &HttpRequest) -> Result<HttpResponse, TransportError> {
         let body = match request.url.as_str() {
-            "https://id.example.com/device" => crate::json::json!({
+            "https://id.example.com/device" => serde_json::json!({
                 "device_code": "dc", "user_code": "UC-1", "verification_uri": "https://id.example.com/activate",
                 "expires_in": 300, "interval": 5,
             }),
-            "https://id.example.com/token" => crate::json::json!({
+            "https://id.example.com/token" => serde_json::json!({
                 "access_token": "at", "token_type": "Bearer", "expires_in": 3600,
                 "refresh_token": "rt", "id_token": id_token(),
             }),

@@ -10,8 +10,6 @@
 //! Size matters here (the budget is 256 KiB): the machines are held by type, not as
 //! `Box<dyn WireMachine>`, whose vtables would keep every machine's `Debug` and JSON-output code
 //! alive in the component; and everything after a machine's `poll_output` is non-generic.
-use crate::prelude::*;
-
 use core::cell::RefCell;
 
 use crate::browser::BrowserLogin;
@@ -89,8 +87,8 @@ enum State {
 }
 
 /// Reads a machine's JSON config with the name the transcripts use for its kind
-fn config<C: crate::read::FromWire>(kind: &str, config_json: &str) -> Result<C, String> {
-    let json = crate::http::parse_json(config_json.as_bytes())
+fn config<C: serde::de::DeserializeOwned>(kind: &str, config_json: &str) -> Result<C, String> {
+    let json = crate::body::parse_json(config_json.as_bytes())
         .map_err(|e| format!("the `{kind}` config is not JSON: {e}"))?;
     config_from_wire::<C>(kind, &json).map_err(|e| e.0)
 }
@@ -442,7 +440,7 @@ fn auth_error_to_wit(error: &AuthError) -> t::AuthError {
 
 // ---- The `client` export: core::client over the imports, one `remote-client` per remote ----
 
-use alloc::collections::BTreeMap;
+use std::collections::BTreeMap;
 
 use bindings::exports::keyhole::auth::client as c;
 use bindings::keyhole::auth::{host, http, secrets};

@@ -25,10 +25,8 @@
 //!
 //! A transient refresh failure while the access token is still valid returns that token (the
 //! refresh machine decides that) with the error's code as `warning`.
-use crate::prelude::*;
-
-use crate::json::{Value, json};
 use serde::Deserialize;
+use serde_json::{Value, json};
 
 use crate::error::{AuthError, StoreError};
 use crate::machine::{Input, Machine, Output, StoreOp};
@@ -600,7 +598,7 @@ mod tests {
                 "endpoints": {"token_endpoint": "https://idp.example/token"},
                 "client": {"client_id": "cli"},
             })
-            .to_json(),
+            .to_string(),
         )
         .expect("a valid credential config")
     }

@@ -3,15 +3,13 @@
 //! `Start` asks the device authorization endpoint for a code, `Show`s the user code and the
 //! verification URI, then polls the token endpoint no sooner than the provider's interval until
 //! the user approves, denies, or the code expires.
-use crate::prelude::*;
-
-use crate::json::Map;
 use serde::Deserialize;
+use serde_json::{Map, Value};
 
+use crate::body::json_object;
+use crate::endpoint::check_endpoint;
 use crate::error::AuthError;
-use crate::http::{
-    DEFAULT_MAX_RESPONSE_BYTES, HttpRequest, HttpResponse, Param, check_endpoint, json_object,
-};
+use crate::http::{DEFAULT_MAX_RESPONSE_BYTES, HttpRequest, HttpResponse, Param};
 use crate::machine::{Input, Machine, Output, Prompt};
 use crate::oauth::{
     Client, Endpoints, OAuthRefusal, TokenReply, TokenSet, optional_string, read_oauth_json,
@@ -142,7 +140,7 @@ impl DeviceLogin {
             Ok(urls) => urls,
             Err(error) => return self.out.finish(Err(error)),
         };
-        self.token_url = token_url.into_string();
+        self.token_url = token_url.into();
         self.phase = Phase::Authorizing;
         self.out.send(HttpRequest::post_form(
             device_url.as_str(),
@@ -392,7 +390,7 @@ pub(crate) fn classify_poll(response: &HttpResponse, now_ms: u64, max_bytes: usi
     }
 }
 
-fn server_interval(body: &Map) -> Result<Option<u64>, AuthError> {
+fn server_interval(body: &Map<String, Value>) -> Result<Option<u64>, AuthError> {
     Ok(seconds_field(body, "interval")?.map(clamp_interval))
 }
 

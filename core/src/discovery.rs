@@ -5,19 +5,17 @@
 //! and, when that is not found, the OAuth Authorization Server Metadata
 //! ([RFC 8414 §3](https://www.rfc-editor.org/rfc/rfc8414#section-3)). The document must name the
 //! configured issuer exactly and every endpoint in it must be https (or http on loopback).
-use crate::prelude::*;
-
-use crate::json::Map;
 use serde::Deserialize;
+use serde_json::{Map, Value};
 
+use crate::body::json_object;
+use crate::endpoint::check_endpoint;
 use crate::error::AuthError;
-use crate::http::{
-    DEFAULT_MAX_RESPONSE_BYTES, HttpRequest, HttpResponse, check_endpoint, json_object,
-};
+use crate::http::{DEFAULT_MAX_RESPONSE_BYTES, HttpRequest, HttpResponse};
 use crate::machine::{Input, Machine, Output};
 use crate::oauth::{Endpoints, optional_string, required_string, server_trouble};
 use crate::outbox::Outbox;
-use crate::url::HttpUrl;
+use url::Url;
 
 /// What [`Discovery`] needs: the issuer, and optionally a cap on the document's size
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -148,7 +146,7 @@ const ENDPOINT_FIELDS: [&str; 6] = [
 /// Checks an issuer identifier: https or loopback http, without query or fragment
 /// ([RFC 8414 §2](https://www.rfc-editor.org/rfc/rfc8414#section-2): "a URL that uses the
 /// "https" scheme and has no query or fragment components")
-pub(crate) fn check_issuer(raw: &str) -> Result<HttpUrl, AuthError> {
+pub(crate) fn check_issuer(raw: &str) -> Result<Url, AuthError> {
     let url = check_endpoint(raw)?;
     if url.query().is_some() || url.fragment().is_some() {
         return Err(AuthError::Config {
@@ -174,8 +172,8 @@ pub(crate) fn openid_configuration_url(issuer: &str) -> String {
 /// The RFC 8414 metadata URL: `/.well-known/oauth-authorization-server` inserted between the
 /// host and the issuer's path, without the path's terminating `/`
 /// ([RFC 8414 §3.1](https://www.rfc-editor.org/rfc/rfc8414#section-3.1))
-pub(crate) fn oauth_metadata_url(issuer: &HttpUrl) -> String {
-    let mut url = issuer.origin().to_owned();
+pub(crate) fn oauth_metadata_url(issuer: &Url) -> String {
+    let mut url = issuer.origin().ascii_serialization();
     url.push_str("/.well-known/oauth-authorization-server");
     url.push_str(issuer.path().trim_end_matches('/'));
     url
@@ -214,7 +212,7 @@ pub(crate) fn read_metadata_response(
 /// mix-up attack. Every endpoint must be https or loopback http, and `token_endpoint` is required
 /// because every keyhole flow ends there.
 pub(crate) fn endpoints_from_metadata(
-    body: &Map,
+    body: &Map<String, Value>,
     expected_issuer: &str,
 ) -> Result<Endpoints, AuthError> {
     let issuer = required_string(body, "issuer")?;
@@ -257,9 +255,9 @@ pub(crate) fn endpoints_from_metadata(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::json::{Value, json};
+    use serde_json::{Value, json};
 
-    fn body(v: Value) -> Map {
+    fn body(v: Value) -> Map<String, Value> {
         v.as_object().expect("test bodies are objects").clone()
     }
 

@@ -1,8 +1,6 @@
 //! The one error type every machine ends with, and the secret store's error
 
 use crate::http::TransportError;
-use crate::prelude::*;
-
 /// Why an authentication flow ended without a result
 ///
 /// Every variant has a stable machine-readable [`AuthError::code`] (used by `--json` output, the

@@ -13,10 +13,8 @@
 // wasm-bindgen exports need `pub` items; they are reachable from JS, not from Rust.
 #![allow(unreachable_pub)]
 
-use crate::json::Value;
-use crate::prelude::*;
-
 use js_sys::{JSON, Uint8Array};
+use serde_json::Value;
 use wasm_bindgen::prelude::*;
 
 use crate::wire::{MACHINE_KINDS, WireMachine, input_from_wire, new_machine};
@@ -87,7 +85,7 @@ impl Inner {
     }
 
     fn poll_output(&mut self) -> Result<JsValue, JsValue> {
-        let text = self.0.poll_output_wire().to_json();
+        let text = self.0.poll_output_wire().to_string();
         JSON::parse(&text)
     }
 }
@@ -130,7 +128,7 @@ fn object_to_json(value: &JsValue, name: &str, wanted: &str) -> Result<Value, Js
         })?
         .as_string()
         .ok_or_else(|| type_error(&format!("keyhole: `{name}` has no JSON form; pass plain data")))?;
-    crate::http::parse_json(text.as_bytes())
+    crate::body::parse_json(text.as_bytes())
         .map_err(|e| error(&format!("keyhole: `{name}` is not usable JSON: {e}")))
 }
 

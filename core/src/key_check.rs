@@ -13,17 +13,14 @@
 //!
 //! The time from the request to its answer is in the report, and in [`KeyCheck::elapsed_ms`] for
 //! failures (`--verbose`).
-use crate::prelude::*;
+use std::collections::BTreeMap;
 
-use alloc::collections::BTreeMap;
-
-use crate::json::{Map, Value, json};
 use serde::Deserialize;
+use serde_json::{Map, Value, json};
 
+use crate::endpoint::check_endpoint;
 use crate::error::AuthError;
-use crate::http::{
-    Body, DEFAULT_MAX_RESPONSE_BYTES, HttpRequest, HttpResponse, Method, Param, check_endpoint,
-};
+use crate::http::{Body, DEFAULT_MAX_RESPONSE_BYTES, HttpRequest, HttpResponse, Method, Param};
 use crate::machine::{Input, Machine, Output};
 use crate::oauth::server_trouble;
 use crate::outbox::Outbox;
@@ -155,7 +152,7 @@ pub(crate) fn key_check_request(
             KeyCheckMethod::Get => Method::Get,
             KeyCheckMethod::Post => Method::Post,
         },
-        url: url.into_string(),
+        url: url.into(),
         headers: vec![
             ("accept".into(), Param::from("application/json")),
             (spec.header.to_ascii_lowercase(), Param::Secret(value)),
@@ -170,7 +167,7 @@ pub(crate) fn pick_identity(
     body: &[u8],
     pointers: &BTreeMap<String, String>,
 ) -> BTreeMap<String, String> {
-    let Ok(document) = crate::http::parse_json(body) else {
+    let Ok(document) = crate::body::parse_json(body) else {
         return BTreeMap::new();
     };
     // Inserted one by one: `collect` into a BTreeMap would add a sort to the artefacts.
@@ -178,7 +175,7 @@ pub(crate) fn pick_identity(
     for (name, pointer) in pointers {
         let value = match document.pointer(pointer) {
             Some(Value::String(s)) => s.clone(),
-            Some(Value::Number(n)) => n.to_json(),
+            Some(Value::Number(n)) => n.to_string(),
             _ => continue,
         };
         identity.insert(name.clone(), value);
@@ -196,7 +193,7 @@ pub(crate) fn key_check_error(response: &HttpResponse, now_ms: u64) -> AuthError
     if let Some(error) = server_trouble(response, now_ms) {
         return error;
     }
-    let body: Option<Map> = crate::http::parse_json_object(&response.body);
+    let body: Option<Map<String, Value>> = crate::body::parse_json_object(&response.body);
     let text = |k: &str| {
         body.as_ref()
             .and_then(|b| b.get(k))

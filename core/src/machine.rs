@@ -2,7 +2,6 @@
 
 use crate::error::{AuthError, StoreError};
 use crate::http::{HttpRequest, HttpResponse, TransportError};
-use crate::prelude::*;
 use crate::secret::Secret;
 
 /// An event fed to a machine with [`Machine::handle_input`]

@@ -14,10 +14,8 @@
 //!   valid it is returned (`refreshed: false`, `warning` = the last error's code); otherwise the
 //!   last error (`unavailable`, `rate_limited` or `transport`).
 //! - Any other OAuth error: `provider`; an unreadable answer: `malformed` or `protocol`.
-use crate::prelude::*;
-
-use crate::json::{Value, json};
 use serde::Deserialize;
+use serde_json::{Value, json};
 
 use crate::error::AuthError;
 use crate::http::{DEFAULT_MAX_RESPONSE_BYTES, HttpRequest, HttpResponse, Param};
@@ -275,7 +273,7 @@ impl Refresh {
         }
         match self.config.endpoints.require("token_endpoint") {
             Ok(url) => {
-                self.token_url = url.into_string();
+                self.token_url = url.into();
                 self.send();
             }
             Err(error) => self.finish(Err(error)),

@@ -4,15 +4,14 @@
 //! The refresh token goes first (revoking it usually ends the whole grant, §2.1), then the access
 //! token, each with its `token_type_hint`. A provider without a revocation endpoint is not an
 //! error: the report says revocation was skipped and the host still deletes its local copy.
-use crate::prelude::*;
+use std::collections::VecDeque;
 
-use alloc::collections::VecDeque;
-
-use crate::json::{Value, json};
 use serde::Deserialize;
+use serde_json::{Value, json};
 
+use crate::body::json_object;
 use crate::error::AuthError;
-use crate::http::{DEFAULT_MAX_RESPONSE_BYTES, HttpRequest, HttpResponse, Param, json_object};
+use crate::http::{DEFAULT_MAX_RESPONSE_BYTES, HttpRequest, HttpResponse, Param};
 use crate::machine::{Input, Machine, Output};
 use crate::oauth::{Client, Endpoints, refusal_or_malformed, retry_after_s, server_trouble};
 use crate::outbox::Outbox;
@@ -129,7 +128,7 @@ impl Revocation {
         }
         match self.endpoints.require("revocation_endpoint") {
             Ok(url) => {
-                self.url = url.into_string();
+                self.url = url.into();
                 self.next();
             }
             Err(error) => self.out.finish(Err(error)),

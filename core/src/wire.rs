@@ -3,11 +3,9 @@
 //!
 //! `tests/transcripts/README.md` documents it. This is the one place besides `record.rs` that
 //! writes secrets out (requests must carry them), and it does so only when asked to serialise.
-use crate::prelude::*;
-
 use core::fmt::Debug;
 
-use crate::json::{Map, Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::error::{AuthError, StoreError};
 use crate::http::{Body, HttpRequest, HttpResponse, TransportError};
@@ -196,11 +194,20 @@ fn build_machine<B: Boxer>(
 }
 
 /// Reads a JSON config into a machine's config type, naming the problem
-pub fn config_from_wire<C: crate::read::FromWire>(
+///
+/// The message names the field by its path (`client.client_id`), from `serde_path_to_error`.
+pub fn config_from_wire<C: serde::de::DeserializeOwned>(
     kind: &str,
     config: &Value,
 ) -> Result<C, WireError> {
-    C::from_wire(config, "").map_err(|e| wire_err(format!("bad `{kind}` config: {e}")))
+    serde_path_to_error::deserialize(config).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            wire_err(format!("bad `{kind}` config: {}", e.inner()))
+        } else {
+            wire_err(format!("bad `{kind}` config: `{path}`: {}", e.inner()))
+        }
+    })
 }
 
 /// The JSON form of an error: `{"code": …, "message": …}`
@@ -359,7 +366,7 @@ pub fn input_from_wire(value: &Value) -> Result<Input, WireError> {
     }
 }
 
-fn response_from_wire(obj: &Map) -> Result<HttpResponse, WireError> {
+fn response_from_wire(obj: &Map<String, Value>) -> Result<HttpResponse, WireError> {
     let status = obj
         .get("status")
         .and_then(Value::as_u64)
@@ -378,8 +385,12 @@ fn response_from_wire(obj: &Map) -> Result<HttpResponse, WireError> {
     };
     let body = match (obj.get("body"), obj.get("body_base64")) {
         (Some(Value::String(s)), None) => s.as_bytes().to_vec(),
-        (None, Some(Value::String(b))) => crate::base64::decode_standard(b)
-            .ok_or_else(|| wire_err("`body_base64` is not base64"))?,
+        (None, Some(Value::String(b))) => {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD
+                .decode(b)
+                .map_err(|_| wire_err("`body_base64` is not base64"))?
+        }
         (None, None) => Vec::new(),
         _ => {
             return Err(wire_err(

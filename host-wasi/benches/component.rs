@@ -9,8 +9,8 @@ mod common;
 use common::{Polling, Prepared};
 use criterion::{Criterion, criterion_group, criterion_main};
 use keyhole_core::Input;
-use keyhole_core::json::Value;
 use keyhole_wasi::{CacheOutcome, Runtime};
+use serde_json::Value;
 
 /// Instantiate, build a discovery machine, start it and read its first request
 fn first_call(runtime: &Runtime) -> Value {

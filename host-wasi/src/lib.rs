@@ -42,8 +42,8 @@ mod imports;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use keyhole_core::json::Value;
 use keyhole_core::{Input, Io};
+use serde_json::Value;
 use wasmtime::component::{Linker, ResourceAny};
 use wasmtime::{Engine, Store};
 

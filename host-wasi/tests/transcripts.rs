@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{
-    Polling, Prepared, from_core, read_transcript, replay_in_component, runtime, size_runtime,
+    Polling, Prepared, read_transcript, replay_in_component, runtime, size_runtime,
     transcript_files,
 };
 use keyhole_wasi::Runtime;
@@ -41,7 +41,7 @@ fn replay_every_transcript(runtime: &Runtime, polling: Polling) {
         let expected = doc["steps"].as_array().unwrap();
         assert_eq!(actual.len(), expected.len(), "{file}: step count");
         for (i, (got, step)) in actual.into_iter().zip(expected).enumerate() {
-            let got = Value::Array(got.iter().map(from_core).collect());
+            let got = Value::Array(got.clone());
             assert_eq!(
                 got,
                 step["expect"],

@@ -646,10 +646,7 @@ impl Ctx<'_> {
                 "cleared": outcome.cleared,
             });
             if let Some(e) = &outcome.revocation_error {
-                // The core's JSON crosses over as text.
-                let wire = keyhole_core::wire::error_to_wire(e).to_json();
-                v["revocation_error"] =
-                    serde_json::from_str(&wire).expect("the core writes valid JSON");
+                v["revocation_error"] = keyhole_core::wire::error_to_wire(e);
             }
             if !self.out.json {
                 let revoked = if outcome.revoked.is_empty() {
