@@ -66,9 +66,6 @@ fn replay(c: &mut Criterion) {
         .map(|p| Prepared::new(&common::read_transcript(p)))
         .collect();
     let mut instance = common::runtime().instantiate(None).expect("instantiate");
-    let mut size_optimised = common::size_runtime()
-        .instantiate(None)
-        .expect("instantiate");
     let mut group = c.benchmark_group("replay all transcripts");
     group.bench_function("component, step per input", |b| {
         b.iter(|| {
@@ -81,13 +78,6 @@ fn replay(c: &mut Criterion) {
         b.iter(|| {
             for t in &transcripts {
                 common::replay_in_component(&mut instance, t, Polling::EachOutput);
-            }
-        })
-    });
-    group.bench_function("size-optimised component, step per input", |b| {
-        b.iter(|| {
-            for t in &transcripts {
-                common::replay_in_component(&mut size_optimised, t, Polling::Step);
             }
         })
     });

@@ -27,10 +27,10 @@
 //! operation leaves the last completed write.
 //!
 //! The `keyhole-wasi` binary embeds the component its build script built (`build.rs`: a nested
-//! `cargo build -p keyhole-core --target wasm32-wasip2 --profile wasm-speed --features
-//! component`), so it is one self-contained file; `KEYHOLE_COMPONENT=/path/to/component.wasm`
-//! runs another component instead (a newer build, the size-optimised one, a test of a broken
-//! one).
+//! `cargo build -p keyhole-core --target wasm32-wasip2 --profile wasm --features
+//! component`, the same build `scripts/build-component` ships), so it is one self-contained file;
+//! `KEYHOLE_COMPONENT=/path/to/component.wasm` runs another component instead (a newer build, a
+//! test of a broken one).
 #![deny(missing_docs)]
 
 mod cache;
@@ -149,7 +149,7 @@ fn linker() -> Result<&'static Linker<HostState>, Error> {
         .map_err(|e| Error::Incompatible(format!("the host's imports could not be linked: {e}")))
 }
 
-/// The component built by this crate's build script (profile `wasm-speed`); the linker drops it
+/// The component built by this crate's build script (profile `wasm`); the linker drops it
 /// from binaries that never call [`Runtime::embedded`]
 static EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("KEYHOLE_COMPONENT_BUILT"));
 

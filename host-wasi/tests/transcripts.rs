@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{
-    Polling, Prepared, read_transcript, replay_in_component, runtime, size_runtime,
+    Polling, Prepared, read_transcript, replay_in_component, runtime,
     transcript_files,
 };
 use keyhole_wasi::Runtime;
@@ -21,12 +21,6 @@ fn every_transcript_replays_exactly_through_the_component() {
 #[test]
 fn every_transcript_replays_exactly_through_step() {
     replay_every_transcript(runtime(), Polling::Step);
-}
-
-/// The size-optimised build (the one hosts download) is the same code at another `opt-level`
-#[test]
-fn every_transcript_replays_exactly_through_the_size_optimised_build() {
-    replay_every_transcript(size_runtime(), Polling::Step);
 }
 
 fn replay_every_transcript(runtime: &Runtime, polling: Polling) {

@@ -19,11 +19,6 @@ pub fn component_bytes() -> Vec<u8> {
     read_component(&component_path())
 }
 
-/// The size-optimised build of the same component (what `scripts/build-component` ships)
-pub fn size_component_bytes() -> Vec<u8> {
-    read_component(Path::new(env!("KEYHOLE_SIZE_COMPONENT_BUILT")))
-}
-
 fn read_component(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("the built component {path:?}: {e}"))
 }
@@ -33,14 +28,6 @@ pub fn runtime() -> &'static Runtime {
     static RUNTIME: std::sync::OnceLock<Runtime> = std::sync::OnceLock::new();
     RUNTIME.get_or_init(|| {
         Runtime::from_bytes(&component_bytes(), None).expect("the built component loads")
-    })
-}
-
-/// [`runtime`] for the size-optimised build
-pub fn size_runtime() -> &'static Runtime {
-    static RUNTIME: std::sync::OnceLock<Runtime> = std::sync::OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        Runtime::from_bytes(&size_component_bytes(), None).expect("the built component loads")
     })
 }
 
