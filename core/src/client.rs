@@ -8,9 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::browser::{BrowserLogin, BrowserLoginConfig};
-use crate::credential::{
-    Credential, CredentialConfig, CredentialKind, EnvPrecedence, Prefer, ResolvedCredential,
-};
+use crate::credential::{Credential, CredentialConfig, EnvPrecedence, ResolvedCredential};
 use crate::device::{DeviceLogin, DeviceLoginConfig};
 use crate::discovery::{Discovery, DiscoveryConfig};
 use crate::drive::{Io, drive};
@@ -22,43 +20,7 @@ use crate::record::{StoredRecord, storage_key};
 use crate::revocation::{Revocation, RevocationConfig};
 use crate::secret::Secret;
 
-/// The kind of credential an account uses
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AuthType {
-    /// Tokens from a device or browser login
-    Oauth,
-    /// A long-lived API key
-    ApiKey,
-}
-
-impl From<CredentialKind> for AuthType {
-    fn from(kind: CredentialKind) -> Self {
-        match kind {
-            CredentialKind::OAuth => AuthType::Oauth,
-            CredentialKind::ApiKey => AuthType::ApiKey,
-        }
-    }
-}
-
-impl From<AuthType> for Prefer {
-    fn from(auth_type: AuthType) -> Self {
-        match auth_type {
-            AuthType::Oauth => Prefer::OAuth,
-            AuthType::ApiKey => Prefer::ApiKey,
-        }
-    }
-}
-
-impl AuthType {
-    /// `oauth` or `api_key`
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuthType::Oauth => "oauth",
-            AuthType::ApiKey => "api_key",
-        }
-    }
-}
+pub use crate::credential::AuthType;
 
 /// A remote as the operations need it; hosts keep their own config format and build this
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -270,7 +232,7 @@ pub fn resolve_endpoints(io: &mut impl Io, remote: &RemoteSpec) -> Result<Endpoi
     let Some(issuer) = &remote.issuer else {
         return Err(AuthError::Config {
             detail: format!(
-                "remote `{}` has neither an issuer nor a token endpoint; add one with `remote add`",
+                "remote `{}` has neither an issuer nor a token endpoint; configure one for it",
                 remote.name
             ),
         });
@@ -360,7 +322,7 @@ fn store_tokens(
 }
 
 const BEARER_HEADER: &str = "authorization";
-const BEARER_SCHEME: &str = "Bearer";
+const BEARER_SCHEME: &str = crate::oauth::BEARER;
 
 /// The account name used when nothing better is known
 pub const DEFAULT_ACCOUNT: &str = "default";
@@ -480,7 +442,7 @@ pub fn token(
         client: remote.client.clone(),
         env_api_key: options.env_api_key.clone(),
         env_precedence: remote.env_precedence,
-        prefer: options.prefer.into(),
+        prefer: options.prefer,
         skew_s: crate::refresh::DEFAULT_SKEW_S,
         api_key_scheme: remote
             .key_check
@@ -601,7 +563,7 @@ pub fn test(
                 TestMethod::Auto => {}
             }
             let resolved = token(io, remote, account, &credential)?;
-            let auth_type = AuthType::from(resolved.kind);
+            let auth_type = resolved.kind;
             if method != TestMethod::Auto && auth_type != credential.prefer {
                 return Err(AuthError::NotLoggedIn.into());
             }
@@ -620,7 +582,7 @@ pub fn test(
         (None, None) => {
             return Err(AuthError::Config {
                 detail: format!(
-                    "remote `{}` has no key check; pass --url, or add one with `remote add --key-check-url`",
+                    "remote `{}` has no key check URL; give one for this check or configure one for the remote",
                     remote.name
                 ),
             }
@@ -893,10 +855,7 @@ mod tests {
             env_api_key: None,
         };
         let t = token(&mut io, &remote(), "key@example.com", &options).unwrap();
-        assert_eq!(
-            (t.secret, t.kind),
-            (Secret::new("good"), CredentialKind::ApiKey)
-        );
+        assert_eq!((t.secret, t.kind), (Secret::new("good"), AuthType::ApiKey));
         let mut run = |method, key: Option<&str>| {
             let options = TestOptions {
                 method,
@@ -932,6 +891,9 @@ mod tests {
         };
         let e = resolve_endpoints(&mut io, &bare).unwrap_err();
         assert_eq!(e.code(), "config");
-        assert!(e.to_string().contains("remote add"));
+        assert!(
+            e.to_string()
+                .contains("neither an issuer nor a token endpoint")
+        );
     }
 }

@@ -52,7 +52,7 @@ pub enum AuthError {
         reason: String,
     },
     /// No credential was found
-    #[error("not logged in; run `login` or set an API key")]
+    #[error("not logged in")]
     NotLoggedIn,
     /// The stored credential cannot be read (damaged, or not written by keyhole); it is kept as is
     #[error("the stored credential cannot be read ({detail}); log in again to replace it")]

@@ -229,7 +229,7 @@ macro_rules! machine_methods {
 
 /// One class per machine kind: its constructor here, the other methods from `machine_methods!`
 macro_rules! machine_class {
-    ($($class:ident => $kind:literal, $doc:literal;)*) => {$(
+    ($($class:ident => $kind:literal, $ty:ty, $doc:literal;)*) => {$(
         #[doc = $doc]
         #[wasm_bindgen]
         pub struct $class(Inner);
@@ -251,14 +251,6 @@ macro_rules! machine_class {
     )*};
 }
 
-machine_class! {
-    Discovery => "discovery", "Issuer URL to endpoints (OpenID Connect or RFC 8414 metadata)";
-    DeviceLogin => "device_login", "RFC 8628 device authorization grant";
-    BrowserLogin => "browser_login", "Authorization code with PKCE and a loopback redirect";
-    Refresh => "refresh", "Refresh a token set when it needs it";
-    Credential => "credential", "One account's credential: resolve, refresh, store";
-    KeyCheck => "key_check", "Validate an API key with a configured request";
-    Revocation => "revocation", "RFC 7009 token revocation";
-}
+crate::for_each_machine!(machine_class);
 
 machine_methods!(Machine);

@@ -38,28 +38,24 @@ macro_rules! machine_guard_tests {
 }
 
 mod body;
-pub mod browser;
 pub mod client;
 #[cfg(feature = "component")]
 mod component;
-pub mod credential;
-pub mod device;
-pub mod discovery;
 mod drive;
 pub mod endpoint;
 mod error;
+pub mod flows;
 pub mod http;
 #[cfg(feature = "js")]
 mod js;
-pub mod key_check;
 mod machine;
 pub mod oauth;
 mod outbox;
 pub mod record;
-pub mod refresh;
-pub mod revocation;
 mod secret;
 pub mod wire;
+
+pub use flows::{browser, credential, device, discovery, key_check, refresh, revocation};
 
 pub use browser::{BrowserLogin, BrowserLoginConfig};
 pub use credential::{Credential, CredentialConfig, ResolvedCredential};
@@ -69,7 +65,7 @@ pub use drive::{Io, drive};
 pub use error::{AuthError, StoreError};
 pub use http::{HttpRequest, HttpResponse, TransportError};
 pub use key_check::{KeyCheck, KeyCheckConfig, KeyCheckReport, KeyCheckSpec};
-pub use machine::{Input, Machine, Output, Prompt, StoreOp};
+pub use machine::{FromConfig, Input, Machine, Output, Prompt, StoreOp};
 pub use oauth::{Endpoints, TokenSet};
 pub use record::StoredRecord;
 pub use refresh::{Refresh, RefreshConfig, RefreshOutcome, needs_refresh};

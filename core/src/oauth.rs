@@ -7,8 +7,12 @@ use serde_json::{Map, Value};
 use crate::body::json_object;
 use crate::error::AuthError;
 use crate::http::{HttpResponse, Param};
+use crate::machine::WireValue;
 use crate::secret::Secret;
-use crate::wire::WireValue;
+
+/// The token type and API-key scheme when none is given
+/// ([RFC 6750](https://www.rfc-editor.org/rfc/rfc6750))
+pub const BEARER: &str = "Bearer";
 
 /// `expires_in` is clamped to this many seconds (one year): larger values are treated as a year
 pub const MAX_EXPIRES_IN_S: u64 = 365 * 24 * 3600;

@@ -118,7 +118,8 @@ pub(crate) fn read_tokens(o: &Map<String, Value>) -> Result<TokenSet, AuthError>
     };
     Ok(TokenSet {
         access_token: Secret::new(crate::oauth::required_string(o, "access_token")?),
-        token_type: optional_string(o, "token_type")?.unwrap_or_else(|| "Bearer".into()),
+        token_type: optional_string(o, "token_type")?
+            .unwrap_or_else(|| crate::oauth::BEARER.into()),
         refresh_token: optional_string(o, "refresh_token")?.map(Secret::new),
         id_token: optional_string(o, "id_token")?.map(Secret::new),
         scope: optional_string(o, "scope")?,

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::{AuthError, StoreError};
 use crate::http::{Body, HttpRequest, HttpResponse, TransportError};
-use crate::machine::{Input, Machine, Output, StoreOp};
+use crate::machine::{FromConfig, Input, Machine, Output, StoreOp};
 use crate::secret::Secret;
 
 /// Why a wire value could not be used
@@ -21,17 +21,7 @@ fn wire_err(msg: impl Into<String>) -> WireError {
     WireError(msg.into())
 }
 
-/// A machine's successful result in JSON (secrets exposed: these go to the host that asked)
-pub trait WireValue {
-    /// The value as JSON
-    fn to_wire(&self) -> Value;
-}
-
-impl WireValue for () {
-    fn to_wire(&self) -> Value {
-        Value::Null
-    }
-}
+pub use crate::machine::WireValue;
 
 /// Any machine, driven with JSON outputs; what transcript runners, JS and the component use
 ///
@@ -117,17 +107,13 @@ impl Boxer for AsDebugWire {
     }
 }
 
-/// The names [`new_machine`] accepts
-pub const MACHINE_KINDS: &[&str] = &[
-    // one line per machine, in any order
-    "discovery",
-    "device_login",
-    "browser_login",
-    "revocation",
-    "refresh",
-    "credential",
-    "key_check",
-];
+macro_rules! machine_kinds {
+    ($($variant:ident => $kind:literal, $ty:ty, $doc:literal;)*) => {
+        /// The names [`new_machine`] accepts (from [`crate::for_each_machine`])
+        pub const MACHINE_KINDS: &[&str] = &[$($kind),*];
+    };
+}
+crate::for_each_machine!(machine_kinds);
 
 /// Builds a machine by name from its JSON config, the time and the random bytes it may need
 pub fn new_machine(
@@ -156,41 +142,22 @@ fn build_machine<B: Boxer>(
     now_ms: u64,
     random: &[u8],
 ) -> Result<B::Boxed, WireError> {
-    match kind {
-        "credential" => Ok(B::boxed(crate::credential::Credential::new(
-            config_from_wire(kind, config)?,
-            now_ms,
-        ))),
-        "key_check" => Ok(B::boxed(crate::key_check::KeyCheck::new(
-            config_from_wire(kind, config)?,
-            now_ms,
-        ))),
-        "refresh" => Ok(B::boxed(crate::refresh::Refresh::new(
-            config_from_wire(kind, config)?,
-            now_ms,
-        ))),
-        "discovery" => Ok(B::boxed(crate::discovery::Discovery::new(
-            config_from_wire(kind, config)?,
-            now_ms,
-        ))),
-        "device_login" => Ok(B::boxed(crate::device::DeviceLogin::new(
-            config_from_wire(kind, config)?,
-            now_ms,
-        ))),
-        "browser_login" => Ok(B::boxed(crate::browser::BrowserLogin::new(
-            config_from_wire(kind, config)?,
-            now_ms,
-            random,
-        ))),
-        "revocation" => Ok(B::boxed(crate::revocation::Revocation::new(
-            config_from_wire(kind, config)?,
-            now_ms,
-        ))),
-        _ => Err(wire_err(format!(
-            "unknown machine `{kind}`; expected one of `{}`",
-            MACHINE_KINDS.join("`, `")
-        ))),
+    macro_rules! build {
+        ($($variant:ident => $kind:literal, $ty:ty, $doc:literal;)*) => {
+            match kind {
+                $($kind => Ok(B::boxed(<$ty>::from_config(
+                    config_from_wire(kind, config)?,
+                    now_ms,
+                    random,
+                ))),)*
+                _ => Err(wire_err(format!(
+                    "unknown machine `{kind}`; expected one of `{}`",
+                    MACHINE_KINDS.join("`, `")
+                ))),
+            }
+        };
     }
+    crate::for_each_machine!(build)
 }
 
 /// Reads a JSON config into a machine's config type, naming the problem

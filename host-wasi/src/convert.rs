@@ -3,7 +3,7 @@
 //! Imports arrive as WIT values and go to a core [`keyhole_core::Io`]; machine outputs arrive as
 //! WIT values and leave as the wire JSON the transcripts pin. Every conversion lives here once.
 
-use keyhole_core::credential::{CredentialKind, CredentialSource, ResolvedCredential};
+use keyhole_core::credential::{AuthType, CredentialSource, ResolvedCredential};
 use keyhole_core::http::{Body, Method, Param};
 use keyhole_core::key_check::KeyCheckReport;
 use keyhole_core::refresh::RefreshOutcome;
@@ -184,8 +184,8 @@ pub(crate) fn endpoints_from_wit(e: t::Endpoints) -> Endpoints {
 pub(crate) fn resolved_credential_from_wit(r: t::ResolvedCredential) -> ResolvedCredential {
     ResolvedCredential {
         kind: match r.kind {
-            t::AuthType::ApiKey => CredentialKind::ApiKey,
-            t::AuthType::Oauth => CredentialKind::OAuth,
+            t::AuthType::ApiKey => AuthType::ApiKey,
+            t::AuthType::Oauth => AuthType::Oauth,
         },
         source: match r.source {
             t::CredentialSource::Env => CredentialSource::Env,

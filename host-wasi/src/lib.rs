@@ -63,16 +63,23 @@ mod generated {
 use generated::exports::keyhole::auth::machines::MachineKind;
 use generated::{Keyhole, KeyholePre};
 
-/// The machine kinds the component exports, by wire name (the transcripts' `machine`)
-pub const MACHINE_KINDS: &[&str] = &[
-    "discovery",
-    "device_login",
-    "browser_login",
-    "refresh",
-    "credential",
-    "key_check",
-    "revocation",
-];
+/// The machine kinds the component exports, by wire name (the transcripts' `machine`): the core's
+/// one list, `keyhole_core::for_each_machine`
+pub use keyhole_core::wire::MACHINE_KINDS;
+
+/// The WIT `machine-kind` for a wire name. Expanded from the core's list, so a machine missing
+/// from the WIT is a compile error here (and one missing from the core, in the component).
+macro_rules! wit_machine_kind {
+    ($($variant:ident => $kind:literal, $ty:ty, $doc:literal;)*) => {
+        fn wit_machine_kind(kind: &str) -> Option<(&'static str, MachineKind)> {
+            match kind {
+                $($kind => Some(($kind, MachineKind::$variant)),)*
+                _ => None,
+            }
+        }
+    };
+}
+keyhole_core::for_each_machine!(wit_machine_kind);
 
 /// Why the component could not be loaded or called
 #[derive(Debug, thiserror::Error)]
@@ -283,24 +290,11 @@ impl Instance {
         now_ms: u64,
         random: &[u8],
     ) -> Result<Machine, Error> {
-        let kind = MACHINE_KINDS
-            .iter()
-            .copied()
-            .find(|k| *k == kind)
-            .ok_or_else(|| {
-                Error::Incompatible(format!(
-                    "unknown machine `{kind}`; expected one of {MACHINE_KINDS:?}"
-                ))
-            })?;
-        let wit_kind = match kind {
-            "discovery" => MachineKind::Discovery,
-            "device_login" => MachineKind::DeviceLogin,
-            "browser_login" => MachineKind::BrowserLogin,
-            "refresh" => MachineKind::Refresh,
-            "credential" => MachineKind::Credential,
-            "key_check" => MachineKind::KeyCheck,
-            _ => MachineKind::Revocation,
-        };
+        let (kind, wit_kind) = wit_machine_kind(kind).ok_or_else(|| {
+            Error::Incompatible(format!(
+                "unknown machine `{kind}`; expected one of {MACHINE_KINDS:?}"
+            ))
+        })?;
         let handle = self
             .bindings
             .keyhole_auth_machines()

@@ -92,6 +92,12 @@ impl CliError {
     fn message(&self) -> String {
         match self {
             CliError::Usage(m) | CliError::Other(m) => m.clone(),
+            // The core names no commands; the CLI phrases what to run next.
+            CliError::Auth(e @ AuthError::NotLoggedIn)
+            | CliError::Test(TestFailure {
+                error: e @ AuthError::NotLoggedIn,
+                ..
+            }) => format!("{e}; run `login` or set an API key"),
             CliError::Auth(e) | CliError::Test(TestFailure { error: e, .. }) => e.to_string(),
         }
     }

@@ -19,13 +19,13 @@ use serde_json::{Value, json};
 
 use crate::error::AuthError;
 use crate::http::{DEFAULT_MAX_RESPONSE_BYTES, HttpRequest, HttpResponse, Param};
+use crate::machine::WireValue;
 use crate::machine::{Input, Machine, Output};
 use crate::oauth::{
     Client, Endpoints, TokenReply, TokenSet, read_token_response, retry_after_s, server_trouble,
 };
 use crate::outbox::Outbox;
 use crate::secret::Secret;
-use crate::wire::WireValue;
 
 /// Default seconds before expiry at which a token counts as needing a refresh
 pub const DEFAULT_SKEW_S: u64 = 60;
@@ -345,6 +345,14 @@ impl Machine for Refresh {
 
     fn poll_output(&mut self) -> Output<RefreshOutcome> {
         self.outbox.poll()
+    }
+}
+
+impl crate::machine::FromConfig for Refresh {
+    type Config = RefreshConfig;
+
+    fn from_config(config: RefreshConfig, now_ms: u64, _random: &[u8]) -> Self {
+        Self::new(config, now_ms)
     }
 }
 

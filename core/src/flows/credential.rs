@@ -25,10 +25,11 @@
 //!
 //! A transient refresh failure while the access token is still valid returns that token (the
 //! refresh machine decides that) with the error's code as `warning`.
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::error::{AuthError, StoreError};
+use crate::machine::WireValue;
 use crate::machine::{Input, Machine, Output, StoreOp};
 use crate::oauth::{Client, Endpoints, TokenSet};
 use crate::outbox::Outbox;
@@ -37,7 +38,6 @@ use crate::refresh::{
     DEFAULT_MAX_RETRIES, DEFAULT_SKEW_S, Refresh, RefreshConfig, RefreshOutcome, needs_refresh,
 };
 use crate::secret::Secret;
-use crate::wire::WireValue;
 
 /// The `warning` of a credential whose refreshed tokens could not be written to the store
 pub const WARNING_NOT_SAVED: &str = "not_saved";
@@ -58,16 +58,26 @@ pub enum EnvPrecedence {
     Fallback,
 }
 
-/// Which stored credential wins when a record has both an API key and OAuth tokens
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-pub enum Prefer {
-    /// The OAuth tokens (the default)
+/// The kind of credential: OAuth tokens or an API key. The same type says which one a record
+/// prefers when it holds both (`prefer`), what a resolved credential is, and an account's type.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthType {
+    /// Tokens from a device or browser login (wire `oauth`; the default preference)
     #[default]
-    #[serde(rename = "oauth")]
-    OAuth,
-    /// The API key
-    #[serde(rename = "api_key")]
+    Oauth,
+    /// A long-lived API key (wire `api_key`)
     ApiKey,
+}
+
+impl AuthType {
+    /// `oauth` or `api_key`
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthType::Oauth => "oauth",
+            AuthType::ApiKey => "api_key",
+        }
+    }
 }
 
 pub(crate) fn default_skew_s() -> u64 {
@@ -75,7 +85,7 @@ pub(crate) fn default_skew_s() -> u64 {
 }
 
 pub(crate) fn default_api_key_scheme() -> String {
-    "Bearer".to_owned()
+    crate::oauth::BEARER.to_owned()
 }
 
 /// What a [`Credential`] needs
@@ -97,7 +107,7 @@ pub struct CredentialConfig {
     pub env_precedence: EnvPrecedence,
     /// `oauth` (default) or `api_key`
     #[serde(default)]
-    pub prefer: Prefer,
+    pub prefer: AuthType,
     /// Refresh this many seconds before expiry (default [`DEFAULT_SKEW_S`])
     #[serde(default = "default_skew_s")]
     pub skew_s: u64,
@@ -105,15 +115,6 @@ pub struct CredentialConfig {
     /// (default `Bearer`; for example `Api-Key`)
     #[serde(default = "default_api_key_scheme")]
     pub api_key_scheme: String,
-}
-
-/// What kind of credential was resolved
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CredentialKind {
-    /// A long-lived API key (wire `api_key`)
-    ApiKey,
-    /// An OAuth access token (wire `oauth`)
-    OAuth,
 }
 
 /// Where the credential came from
@@ -129,7 +130,7 @@ pub enum CredentialSource {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedCredential {
     /// API key or OAuth access token
-    pub kind: CredentialKind,
+    pub kind: AuthType,
     /// Environment or store
     pub source: CredentialSource,
     /// The key or access token
@@ -149,8 +150,8 @@ impl WireValue for ResolvedCredential {
     fn to_wire(&self) -> Value {
         json!({
             "kind": match self.kind {
-                CredentialKind::ApiKey => "api_key",
-                CredentialKind::OAuth => "oauth",
+                AuthType::ApiKey => "api_key",
+                AuthType::Oauth => "oauth",
             },
             "source": match self.source {
                 CredentialSource::Env => "env",
@@ -177,11 +178,13 @@ pub(crate) enum Choice {
 }
 
 /// Picks the credential of a record: the preferred kind when both are present
-pub(crate) fn choose(record: &StoredRecord, prefer: Prefer) -> Choice {
+pub(crate) fn choose(record: &StoredRecord, prefer: AuthType) -> Choice {
     let api_key = record.api_key.clone().filter(|k| !k.is_empty());
     let oauth = record.oauth.clone().filter(|t| !t.access_token.is_empty());
     match (prefer, api_key, oauth) {
-        (Prefer::ApiKey, Some(key), _) | (Prefer::OAuth, Some(key), None) => Choice::ApiKey(key),
+        (AuthType::ApiKey, Some(key), _) | (AuthType::Oauth, Some(key), None) => {
+            Choice::ApiKey(key)
+        }
         (_, _, Some(tokens)) => Choice::OAuth(tokens),
         (_, None, None) => Choice::Nothing,
     }
@@ -265,7 +268,7 @@ impl Credential {
 
     fn api_key(&self, secret: Secret, source: CredentialSource) -> ResolvedCredential {
         ResolvedCredential {
-            kind: CredentialKind::ApiKey,
+            kind: AuthType::ApiKey,
             source,
             secret,
             token_type: self.config.api_key_scheme.clone(),
@@ -277,7 +280,7 @@ impl Credential {
 
     fn oauth(tokens: TokenSet, refreshed: bool, warning: Option<String>) -> ResolvedCredential {
         ResolvedCredential {
-            kind: CredentialKind::OAuth,
+            kind: AuthType::Oauth,
             source: CredentialSource::Store,
             secret: tokens.access_token,
             token_type: tokens.token_type,
@@ -572,6 +575,14 @@ impl Machine for Credential {
     }
 }
 
+impl crate::machine::FromConfig for Credential {
+    type Config = CredentialConfig;
+
+    fn from_config(config: CredentialConfig, now_ms: u64, _random: &[u8]) -> Self {
+        Self::new(config, now_ms)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -610,14 +621,14 @@ mod tests {
             oauth: Some(tokens("a", "r", 1)),
             updated_at_ms: 0,
         };
-        assert!(matches!(choose(&both, Prefer::OAuth), Choice::OAuth(_)));
-        assert!(matches!(choose(&both, Prefer::ApiKey), Choice::ApiKey(_)));
+        assert!(matches!(choose(&both, AuthType::Oauth), Choice::OAuth(_)));
+        assert!(matches!(choose(&both, AuthType::ApiKey), Choice::ApiKey(_)));
         let key_only = StoredRecord {
             oauth: None,
             ..both.clone()
         };
         assert!(matches!(
-            choose(&key_only, Prefer::OAuth),
+            choose(&key_only, AuthType::Oauth),
             Choice::ApiKey(_)
         ));
         let oauth_only = StoredRecord {
@@ -625,11 +636,11 @@ mod tests {
             ..both.clone()
         };
         assert!(matches!(
-            choose(&oauth_only, Prefer::ApiKey),
+            choose(&oauth_only, AuthType::ApiKey),
             Choice::OAuth(_)
         ));
         assert_eq!(
-            choose(&StoredRecord::default(), Prefer::OAuth),
+            choose(&StoredRecord::default(), AuthType::Oauth),
             Choice::Nothing
         );
     }
@@ -638,7 +649,7 @@ mod tests {
     fn config_reads_documented_defaults() {
         let c: CredentialConfig = serde_json::from_str(r#"{"key":"r/a"}"#).unwrap();
         assert_eq!(c.env_precedence, EnvPrecedence::Override);
-        assert_eq!(c.prefer, Prefer::OAuth);
+        assert_eq!(c.prefer, AuthType::Oauth);
         assert_eq!(c.skew_s, DEFAULT_SKEW_S);
         assert_eq!(c.api_key_scheme, "Bearer");
         let c: CredentialConfig = serde_json::from_str(
@@ -646,7 +657,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.env_precedence, EnvPrecedence::Fallback);
-        assert_eq!(c.prefer, Prefer::ApiKey);
+        assert_eq!(c.prefer, AuthType::ApiKey);
     }
 
     /// One shared store and one provider that rotates refresh tokens and rejects reused ones

@@ -12,11 +12,11 @@ use serde_json::{Value, json};
 use crate::body::json_object;
 use crate::error::AuthError;
 use crate::http::{DEFAULT_MAX_RESPONSE_BYTES, HttpRequest, HttpResponse, Param};
+use crate::machine::WireValue;
 use crate::machine::{Input, Machine, Output};
 use crate::oauth::{Client, Endpoints, refusal_or_malformed, retry_after_s, server_trouble};
 use crate::outbox::Outbox;
 use crate::secret::Secret;
-use crate::wire::WireValue;
 
 /// The wait before retrying after a 503 that names no `Retry-After`
 pub const DEFAULT_RETRY_AFTER_S: u64 = 1;
@@ -243,6 +243,14 @@ pub(crate) fn read_revocation_response(
         Ok(refusal) if refusal.error == "unsupported_token_type" => RevokeStep::Unsupported,
         Ok(refusal) => RevokeStep::Fail(refusal.into_error()),
         Err(error) => RevokeStep::Fail(error),
+    }
+}
+
+impl crate::machine::FromConfig for Revocation {
+    type Config = RevocationConfig;
+
+    fn from_config(config: RevocationConfig, now_ms: u64, _random: &[u8]) -> Self {
+        Self::new(config, now_ms)
     }
 }
 

@@ -394,6 +394,14 @@ fn server_interval(body: &Map<String, Value>) -> Result<Option<u64>, AuthError> 
     Ok(seconds_field(body, "interval")?.map(clamp_interval))
 }
 
+impl crate::machine::FromConfig for DeviceLogin {
+    type Config = DeviceLoginConfig;
+
+    fn from_config(config: DeviceLoginConfig, now_ms: u64, _random: &[u8]) -> Self {
+        Self::new(config, now_ms)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -252,6 +252,14 @@ pub(crate) fn endpoints_from_metadata(
     Ok(endpoints)
 }
 
+impl crate::machine::FromConfig for Discovery {
+    type Config = DiscoveryConfig;
+
+    fn from_config(config: DiscoveryConfig, now_ms: u64, _random: &[u8]) -> Self {
+        Self::new(config, now_ms)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,11 +21,11 @@ use serde_json::{Map, Value, json};
 use crate::endpoint::check_endpoint;
 use crate::error::AuthError;
 use crate::http::{Body, DEFAULT_MAX_RESPONSE_BYTES, HttpRequest, HttpResponse, Method, Param};
+use crate::machine::WireValue;
 use crate::machine::{Input, Machine, Output};
 use crate::oauth::server_trouble;
 use crate::outbox::Outbox;
 use crate::secret::Secret;
-use crate::wire::WireValue;
 
 /// The HTTP method of a key check
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -44,7 +44,7 @@ pub(crate) fn default_header() -> String {
 }
 
 pub(crate) fn default_scheme() -> String {
-    "Bearer".to_owned()
+    crate::oauth::BEARER.to_owned()
 }
 
 /// How to check a key against a provider
@@ -306,6 +306,14 @@ impl Machine for KeyCheck {
 
     fn poll_output(&mut self) -> Output<KeyCheckReport> {
         self.outbox.poll()
+    }
+}
+
+impl crate::machine::FromConfig for KeyCheck {
+    type Config = KeyCheckConfig;
+
+    fn from_config(config: KeyCheckConfig, now_ms: u64, _random: &[u8]) -> Self {
+        Self::new(config, now_ms)
     }
 }
 

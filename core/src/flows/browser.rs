@@ -242,7 +242,7 @@ pub(crate) fn pkce_verifier(random: &[u8]) -> Secret {
 /// The S256 code challenge: `BASE64URL(SHA256(ASCII(code_verifier)))`
 /// ([RFC 7636 §4.2](https://www.rfc-editor.org/rfc/rfc7636#section-4.2))
 pub(crate) fn pkce_challenge(verifier: &Secret) -> String {
-    URL_SAFE_NO_PAD.encode(&Sha256::digest(verifier.expose().as_bytes()))
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.expose().as_bytes()))
 }
 
 /// The authorization request URL, keeping any query the endpoint already has
@@ -337,6 +337,14 @@ pub(crate) fn code_exchange_form(
     form.extend(client.auth_params());
     form.push(("code_verifier".to_owned(), Param::Secret(verifier.clone())));
     form
+}
+
+impl crate::machine::FromConfig for BrowserLogin {
+    type Config = BrowserLoginConfig;
+
+    fn from_config(config: BrowserLoginConfig, now_ms: u64, random: &[u8]) -> Self {
+        Self::new(config, now_ms, random)
+    }
 }
 
 #[cfg(test)]
