@@ -371,3 +371,38 @@ fn response_from_wire(obj: &Map<String, Value>) -> Result<HttpResponse, WireErro
         body,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DeviceLoginConfig;
+
+    #[test]
+    fn config_errors_name_the_field_path() {
+        let config = json!({
+            "endpoints": {"device_authorization_endpoint": "https://i.example/d",
+                          "token_endpoint": "https://i.example/t"},
+            "client": {"client_id": 7},
+        });
+        let e = config_from_wire::<DeviceLoginConfig>("device_login", &config).unwrap_err();
+        assert!(e.0.contains("`client.client_id`"), "{e}");
+        assert!(e.0.starts_with("bad `device_login` config"), "{e}");
+    }
+
+    #[test]
+    fn config_defaults_come_from_serde() {
+        let config = json!({
+            "endpoints": {"device_authorization_endpoint": "https://i.example/d",
+                          "token_endpoint": "https://i.example/t"},
+            "client": {"client_id": "cli"},
+        });
+        let c = config_from_wire::<DeviceLoginConfig>("device_login", &config).unwrap();
+        assert_eq!(c.max_slow_downs, crate::device::default_max_slow_downs());
+    }
+
+    #[test]
+    fn a_config_that_is_not_an_object_is_refused() {
+        let e = config_from_wire::<DeviceLoginConfig>("device_login", &json!([1])).unwrap_err();
+        assert!(e.0.starts_with("bad `device_login` config: "), "{e}");
+    }
+}
