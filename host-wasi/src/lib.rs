@@ -156,6 +156,57 @@ fn linker() -> Result<&'static Linker<HostState>, Error> {
         .map_err(|e| Error::Incompatible(format!("the host's imports could not be linked: {e}")))
 }
 
+/// Links the component's WASI imports as traps
+///
+/// The core is built on std (docs/architecture.md), and std for wasm32-wasip2 imports WASI's cli
+/// and io interfaces for its stdio, environment and exit paths. The core never reaches them (it
+/// does no I/O); only a panic would, on its way to aborting. So keyhole-wasi grants no WASI at
+/// all: each WASI function traps with a message saying so, and the guest gets no access to the
+/// host. Imports outside `wasi:` are left alone, so a component built against other keyhole
+/// interfaces is still refused as incompatible.
+fn link_wasi_as_traps(
+    linker: &mut Linker<HostState>,
+    component: &wasmtime::component::Component,
+) -> Result<(), Error> {
+    use wasmtime::component::types::ComponentItem;
+    let incompatible = |e: wasmtime::Error| Error::Incompatible(format!("{e:#}"));
+    let engine = engine();
+    for (name, item) in component.component_type().imports(engine) {
+        let ComponentItem::ComponentInstance(instance) = item.ty else {
+            continue;
+        };
+        if !name.starts_with("wasi:") {
+            continue;
+        }
+        let mut linked = linker.instance(name).map_err(incompatible)?;
+        for (export, item) in instance.exports(engine) {
+            match item.ty {
+                ComponentItem::ComponentFunc(_) => {
+                    let called = format!("{name}#{export}");
+                    linked
+                        .func_new(export, move |_, _, _, _| {
+                            wasmtime::bail!(
+                                "the keyhole component called `{called}`, which keyhole-wasi does \
+                                 not provide (the core does no I/O; this is a keyhole bug, please \
+                                 report it)"
+                            )
+                        })
+                        .map_err(incompatible)?;
+                }
+                ComponentItem::Resource(_) => linked
+                    .resource(
+                        export,
+                        wasmtime::component::ResourceType::host::<()>(),
+                        |_, _| Ok(()),
+                    )
+                    .map_err(incompatible)?,
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The component built by this crate's build script (profile `wasm`); the linker drops it
 /// from binaries that never call [`Runtime::embedded`]
 static EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("KEYHOLE_COMPONENT_BUILT"));
@@ -229,7 +280,9 @@ impl Runtime {
             ));
         }
         let (component, cache) = cache::load(engine(), wasm, known_sha, cache_dir)?;
-        let instance_pre = linker()?
+        let mut linker = linker()?.clone();
+        link_wasi_as_traps(&mut linker, &component)?;
+        let instance_pre = linker
             .instantiate_pre(&component)
             .map_err(|e| Error::Incompatible(format!("{e:#}")))?;
         let pre =
