@@ -127,8 +127,8 @@ impl Error {
 
 /// The per-instance data wasmtime hands to the imports
 ///
-/// No WASI: the component is `no_std` and imports only keyhole's own interfaces, so a component
-/// that asks for WASI is not keyhole's and fails to link with a clear error.
+/// No WASI context: the WASI functions std links into the component trap
+/// (`link_wasi_as_traps`), so the guest reaches the host only through keyhole's interfaces.
 pub struct HostState {
     io: Option<Box<dyn Io + Send>>,
 }
