@@ -1,18 +1,15 @@
-//! Builds the keyhole components this crate embeds and tests, and records the wasmtime version
+//! Builds the keyhole component this crate embeds and tests, and records the wasmtime version
 //!
-//! Both builds of the component come from a nested `cargo build -p keyhole-core --target
-//! wasm32-wasip2 --features component` into their own target directory
+//! The component comes from a nested `cargo build -p keyhole-core --target wasm32-wasip2
+//! --profile wasm --features component` into its own target directory
 //! (`<target>/keyhole-component`, so the nested cargo never waits on the lock the outer one
-//! holds), the way wasmtime's own `test-programs` build their guests:
-//! - `--profile wasm-speed` (`opt-level = 3`): the one this crate embeds and runs. A wasmtime host
-//!   loads it precompiled from its cache, so its speed matters and its bytes hardly do. Its path
-//!   reaches the crate as `KEYHOLE_COMPONENT_BUILT`.
-//! - `--profile wasm` (size-optimised, what `scripts/build-component` ships to hosts that download
-//!   it): built here too so that the tests replay every transcript through it in wasmtime as well.
-//!   Its path is `KEYHOLE_SIZE_COMPONENT_BUILT`.
+//! holds), the way wasmtime's own `test-programs` build their guests. It is the same
+//! size-optimised build `scripts/build-component` ships: one build, because keyhole-wasi loads it
+//! precompiled from its cache, where its bytes hardly matter (docs/performance.md). Its path
+//! reaches the crate as `KEYHOLE_COMPONENT_BUILT`.
 //!
-//! Set `KEYHOLE_COMPONENT_PREBUILT=/path/to/keyhole_core.wasm` to use an existing component for
-//! both instead (for packaging, or a machine without the wasm32-wasip2 target).
+//! Set `KEYHOLE_COMPONENT_PREBUILT=/path/to/keyhole_core.wasm` to use an existing component
+//! instead (for packaging, or a machine without the wasm32-wasip2 target).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,24 +21,17 @@ fn main() {
     let root = manifest.parent().expect("host-wasi sits in the workspace");
     wasmtime_version(root);
     println!("cargo:rerun-if-env-changed=KEYHOLE_COMPONENT_PREBUILT");
-    let (component, size_component) = match std::env::var_os("KEYHOLE_COMPONENT_PREBUILT") {
+    let component = match std::env::var_os("KEYHOLE_COMPONENT_PREBUILT") {
         Some(path) => {
             let path = PathBuf::from(path);
             println!("cargo:rerun-if-changed={}", path.display());
-            (path.clone(), path)
+            path
         }
-        None => (
-            build_component(root, "wasm-speed"),
-            build_component(root, "wasm"),
-        ),
+        None => build_component(root),
     };
     println!(
         "cargo:rustc-env=KEYHOLE_COMPONENT_BUILT={}",
         component.display()
-    );
-    println!(
-        "cargo:rustc-env=KEYHOLE_SIZE_COMPONENT_BUILT={}",
-        size_component.display()
     );
     // The embedded component's SHA-256, its precompile-cache key: hashing it at every start would
     // cost a quarter of a warm load (measured, docs/performance.md).
@@ -54,7 +44,7 @@ fn main() {
     println!("cargo:rustc-env=KEYHOLE_COMPONENT_SHA256={sha}");
 }
 
-fn build_component(root: &Path, profile: &str) -> PathBuf {
+fn build_component(root: &Path) -> PathBuf {
     for path in [
         "core/src",
         "core/Cargo.toml",
@@ -74,7 +64,7 @@ fn build_component(root: &Path, profile: &str) -> PathBuf {
         .args(["build", "-p", "keyhole-core", "--target", "wasm32-wasip2"])
         .args([
             "--profile",
-            profile,
+            "wasm",
             "--features",
             "component",
             "--target-dir",
@@ -98,7 +88,7 @@ fn build_component(root: &Path, profile: &str) -> PathBuf {
         "building the keyhole component failed (see above); `rustup target add wasm32-wasip2` if the \
          target is missing, or set KEYHOLE_COMPONENT_PREBUILT to a built component"
     );
-    target_dir.join(format!("wasm32-wasip2/{profile}/keyhole_core.wasm"))
+    target_dir.join("wasm32-wasip2/wasm/keyhole_core.wasm")
 }
 
 /// `KEYHOLE_WASMTIME_VERSION`: part of the precompiled-component cache key

@@ -3,16 +3,12 @@
 //! Hosts (the native `keyhole`, the wasm component's `client` export, JS) call these with their
 //! [`Io`]; they keep their own configuration and hand in a [`RemoteSpec`]. Everything here is plain
 //! data so that the WIT `client` interface can mirror it one to one.
-use crate::prelude::*;
-
-use alloc::collections::BTreeMap;
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::browser::{BrowserLogin, BrowserLoginConfig};
-use crate::credential::{
-    Credential, CredentialConfig, CredentialKind, EnvPrecedence, Prefer, ResolvedCredential,
-};
+use crate::credential::{Credential, CredentialConfig, EnvPrecedence, ResolvedCredential};
 use crate::device::{DeviceLogin, DeviceLoginConfig};
 use crate::discovery::{Discovery, DiscoveryConfig};
 use crate::drive::{Io, drive};
@@ -24,43 +20,7 @@ use crate::record::{StoredRecord, storage_key};
 use crate::revocation::{Revocation, RevocationConfig};
 use crate::secret::Secret;
 
-/// The kind of credential an account uses
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AuthType {
-    /// Tokens from a device or browser login
-    Oauth,
-    /// A long-lived API key
-    ApiKey,
-}
-
-impl From<CredentialKind> for AuthType {
-    fn from(kind: CredentialKind) -> Self {
-        match kind {
-            CredentialKind::OAuth => AuthType::Oauth,
-            CredentialKind::ApiKey => AuthType::ApiKey,
-        }
-    }
-}
-
-impl From<AuthType> for Prefer {
-    fn from(auth_type: AuthType) -> Self {
-        match auth_type {
-            AuthType::Oauth => Prefer::OAuth,
-            AuthType::ApiKey => Prefer::ApiKey,
-        }
-    }
-}
-
-impl AuthType {
-    /// `oauth` or `api_key`
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuthType::Oauth => "oauth",
-            AuthType::ApiKey => "api_key",
-        }
-    }
-}
+pub use crate::credential::AuthType;
 
 /// A remote as the operations need it; hosts keep their own config format and build this
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -272,7 +232,7 @@ pub fn resolve_endpoints(io: &mut impl Io, remote: &RemoteSpec) -> Result<Endpoi
     let Some(issuer) = &remote.issuer else {
         return Err(AuthError::Config {
             detail: format!(
-                "remote `{}` has neither an issuer nor a token endpoint; add one with `remote add`",
+                "remote `{}` has neither an issuer nor a token endpoint; configure one for it",
                 remote.name
             ),
         });
@@ -362,7 +322,7 @@ fn store_tokens(
 }
 
 const BEARER_HEADER: &str = "authorization";
-const BEARER_SCHEME: &str = "Bearer";
+const BEARER_SCHEME: &str = crate::oauth::BEARER;
 
 /// The account name used when nothing better is known
 pub const DEFAULT_ACCOUNT: &str = "default";
@@ -482,7 +442,7 @@ pub fn token(
         client: remote.client.clone(),
         env_api_key: options.env_api_key.clone(),
         env_precedence: remote.env_precedence,
-        prefer: options.prefer.into(),
+        prefer: options.prefer,
         skew_s: crate::refresh::DEFAULT_SKEW_S,
         api_key_scheme: remote
             .key_check
@@ -603,7 +563,7 @@ pub fn test(
                 TestMethod::Auto => {}
             }
             let resolved = token(io, remote, account, &credential)?;
-            let auth_type = AuthType::from(resolved.kind);
+            let auth_type = resolved.kind;
             if method != TestMethod::Auto && auth_type != credential.prefer {
                 return Err(AuthError::NotLoggedIn.into());
             }
@@ -622,7 +582,7 @@ pub fn test(
         (None, None) => {
             return Err(AuthError::Config {
                 detail: format!(
-                    "remote `{}` has no key check; pass --url, or add one with `remote add --key-check-url`",
+                    "remote `{}` has no key check URL; give one for this check or configure one for the remote",
                     remote.name
                 ),
             }
@@ -761,17 +721,20 @@ mod tests {
     }
 
     fn id_token() -> String {
-        let claims = crate::base64::encode_url(br#"{"sub":"u1","email":"ada@example.com"}"#);
+        let claims = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            br#"{"sub":"u1","email":"ada@example.com"}"#,
+        );
         format!("x.{claims}.y")
     }
 
     fn provider(request: &HttpRequest) -> Result<HttpResponse, TransportError> {
         let body = match request.url.as_str() {
-            "https://id.example.com/device" => crate::json::json!({
+            "https://id.example.com/device" => serde_json::json!({
                 "device_code": "dc", "user_code": "UC-1", "verification_uri": "https://id.example.com/activate",
                 "expires_in": 300, "interval": 5,
             }),
-            "https://id.example.com/token" => crate::json::json!({
+            "https://id.example.com/token" => serde_json::json!({
                 "access_token": "at", "token_type": "Bearer", "expires_in": 3600,
                 "refresh_token": "rt", "id_token": id_token(),
             }),
@@ -892,10 +855,7 @@ mod tests {
             env_api_key: None,
         };
         let t = token(&mut io, &remote(), "key@example.com", &options).unwrap();
-        assert_eq!(
-            (t.secret, t.kind),
-            (Secret::new("good"), CredentialKind::ApiKey)
-        );
+        assert_eq!((t.secret, t.kind), (Secret::new("good"), AuthType::ApiKey));
         let mut run = |method, key: Option<&str>| {
             let options = TestOptions {
                 method,
@@ -931,6 +891,9 @@ mod tests {
         };
         let e = resolve_endpoints(&mut io, &bare).unwrap_err();
         assert_eq!(e.code(), "config");
-        assert!(e.to_string().contains("remote add"));
+        assert!(
+            e.to_string()
+                .contains("neither an issuer nor a token endpoint")
+        );
     }
 }

@@ -7,24 +7,19 @@
 //! config the transcripts use ([`crate::wire::config_from_wire`]). Outputs, `done` values
 //! included, are typed in the WIT.
 //!
-//! Size matters here (the budget is 256 KiB): the machines are held by type, not as
+//! Size matters here (the budget is 512 KiB): the machines are held by type, not as
 //! `Box<dyn WireMachine>`, whose vtables would keep every machine's `Debug` and JSON-output code
 //! alive in the component; and everything after a machine's `poll_output` is non-generic.
-use crate::prelude::*;
-
 use core::cell::RefCell;
 
-use crate::browser::BrowserLogin;
-use crate::credential::{Credential, CredentialKind, CredentialSource, ResolvedCredential};
-use crate::device::DeviceLogin;
-use crate::discovery::Discovery;
+use crate::credential::{AuthType, CredentialSource, ResolvedCredential};
 use crate::error::{AuthError, StoreError};
 use crate::http::{Body, HttpRequest, HttpResponse, Method, TransportError};
-use crate::key_check::{KeyCheck, KeyCheckReport};
-use crate::machine::{Input, Machine as _, Output, Prompt, StoreOp};
+use crate::key_check::KeyCheckReport;
+use crate::machine::{FromConfig as _, Input, Machine as _, Output, Prompt, StoreOp};
 use crate::oauth::{Endpoints, TokenSet};
-use crate::refresh::{Refresh, RefreshOutcome};
-use crate::revocation::{Revocation, RevocationReport};
+use crate::refresh::RefreshOutcome;
+use crate::revocation::RevocationReport;
 use crate::secret::Secret;
 use crate::wire::config_from_wire;
 
@@ -47,31 +42,37 @@ impl wit::Guest for Component {
     type Machine = MachineResource;
 }
 
-/// The seven machines, held by type
-enum AnyMachine {
-    Discovery(Discovery),
-    DeviceLogin(DeviceLogin),
-    BrowserLogin(BrowserLogin),
-    Refresh(Refresh),
-    Credential(Credential),
-    KeyCheck(KeyCheck),
-    Revocation(Revocation),
-}
+/// The machines of [`crate::for_each_machine`], held by type; `on_machine!` runs the same
+/// expression on whichever one a value holds, `build` makes one from its WIT kind
+macro_rules! any_machine {
+    ($($variant:ident => $kind:literal, $ty:ty, $doc:literal;)*) => {
+        enum AnyMachine {
+            $($variant($ty),)*
+        }
 
-/// Runs the same expression on whichever machine `$any` holds
-macro_rules! on_machine {
-    ($any:expr, $m:ident => $e:expr) => {
-        match $any {
-            AnyMachine::Discovery($m) => $e,
-            AnyMachine::DeviceLogin($m) => $e,
-            AnyMachine::BrowserLogin($m) => $e,
-            AnyMachine::Refresh($m) => $e,
-            AnyMachine::Credential($m) => $e,
-            AnyMachine::KeyCheck($m) => $e,
-            AnyMachine::Revocation($m) => $e,
+        macro_rules! on_machine {
+            ($any:expr, $m:ident => $e:expr) => {
+                match $any {
+                    $(AnyMachine::$variant($m) => $e,)*
+                }
+            };
+        }
+
+        fn build(
+            kind: wit::MachineKind,
+            json: &str,
+            now: u64,
+            random: &[u8],
+        ) -> Result<AnyMachine, String> {
+            Ok(match kind {
+                $(wit::MachineKind::$variant => {
+                    AnyMachine::$variant(<$ty>::from_config(config($kind, json)?, now, random))
+                })*
+            })
         }
     };
 }
+crate::for_each_machine!(any_machine);
 
 /// One machine behind the WIT resource; WIT methods take `&self`, so the state sits in a `RefCell`
 struct MachineResource(RefCell<State>);
@@ -89,34 +90,10 @@ enum State {
 }
 
 /// Reads a machine's JSON config with the name the transcripts use for its kind
-fn config<C: crate::read::FromWire>(kind: &str, config_json: &str) -> Result<C, String> {
-    let json = crate::http::parse_json(config_json.as_bytes())
+fn config<C: serde::de::DeserializeOwned>(kind: &str, config_json: &str) -> Result<C, String> {
+    let json = crate::body::parse_json(config_json.as_bytes())
         .map_err(|e| format!("the `{kind}` config is not JSON: {e}"))?;
     config_from_wire::<C>(kind, &json).map_err(|e| e.0)
-}
-
-fn build(
-    kind: wit::MachineKind,
-    json: &str,
-    now: u64,
-    random: &[u8],
-) -> Result<AnyMachine, String> {
-    use wit::MachineKind as K;
-    Ok(match kind {
-        K::Discovery => AnyMachine::Discovery(Discovery::new(config("discovery", json)?, now)),
-        K::DeviceLogin => {
-            AnyMachine::DeviceLogin(DeviceLogin::new(config("device_login", json)?, now))
-        }
-        K::BrowserLogin => AnyMachine::BrowserLogin(BrowserLogin::new(
-            config("browser_login", json)?,
-            now,
-            random,
-        )),
-        K::Refresh => AnyMachine::Refresh(Refresh::new(config("refresh", json)?, now)),
-        K::Credential => AnyMachine::Credential(Credential::new(config("credential", json)?, now)),
-        K::KeyCheck => AnyMachine::KeyCheck(KeyCheck::new(config("key_check", json)?, now)),
-        K::Revocation => AnyMachine::Revocation(Revocation::new(config("revocation", json)?, now)),
-    })
 }
 
 impl wit::GuestMachine for MachineResource {
@@ -235,8 +212,8 @@ fn token_set_to_wit(t: TokenSet) -> t::TokenSet {
 fn resolved_credential_to_wit(r: ResolvedCredential) -> t::ResolvedCredential {
     t::ResolvedCredential {
         kind: match r.kind {
-            CredentialKind::ApiKey => t::AuthType::ApiKey,
-            CredentialKind::OAuth => t::AuthType::Oauth,
+            AuthType::ApiKey => t::AuthType::ApiKey,
+            AuthType::Oauth => t::AuthType::Oauth,
         },
         source: match r.source {
             CredentialSource::Env => t::CredentialSource::Env,
@@ -442,13 +419,13 @@ fn auth_error_to_wit(error: &AuthError) -> t::AuthError {
 
 // ---- The `client` export: core::client over the imports, one `remote-client` per remote ----
 
-use alloc::collections::BTreeMap;
+use std::collections::BTreeMap;
 
 use bindings::exports::keyhole::auth::client as c;
 use bindings::keyhole::auth::{host, http, secrets};
 
 use crate::client::{
-    self as ops, AuthType, CredentialOptions, LoginOutcome, RemoteSpec, TestMethod, TestOptions,
+    self as ops, CredentialOptions, LoginOutcome, RemoteSpec, TestMethod, TestOptions,
 };
 use crate::credential::EnvPrecedence;
 use crate::drive::Io;

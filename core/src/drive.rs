@@ -2,9 +2,7 @@
 //!
 //! Hosts implement [`Io`] (native: reqwest and the keyring; the component: the WIT imports; tests:
 //! a script) and call [`drive`]. The JavaScript driver is this loop written with `await`.
-use crate::prelude::*;
-
-use alloc::collections::VecDeque;
+use std::collections::VecDeque;
 
 use crate::error::{AuthError, StoreError};
 use crate::http::{HttpRequest, HttpResponse, TransportError};

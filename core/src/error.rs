@@ -1,8 +1,6 @@
 //! The one error type every machine ends with, and the secret store's error
 
 use crate::http::TransportError;
-use crate::prelude::*;
-
 /// Why an authentication flow ended without a result
 ///
 /// Every variant has a stable machine-readable [`AuthError::code`] (used by `--json` output, the
@@ -54,7 +52,7 @@ pub enum AuthError {
         reason: String,
     },
     /// No credential was found
-    #[error("not logged in; run `login` or set an API key")]
+    #[error("not logged in")]
     NotLoggedIn,
     /// The stored credential cannot be read (damaged, or not written by keyhole); it is kept as is
     #[error("the stored credential cannot be read ({detail}); log in again to replace it")]

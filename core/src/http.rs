@@ -3,13 +3,9 @@
 //! A host performs an [`HttpRequest`] exactly as described: no redirects followed, no cookies, and
 //! a body larger than [`HttpRequest::max_response_bytes`] is reported as
 //! [`TransportError::TooLarge`] instead of being read.
-use crate::prelude::*;
-
 use core::fmt;
 
-use crate::error::AuthError;
 use crate::secret::Secret;
-use crate::url::{HttpUrl, UrlRefusal, append_form_pair};
 
 /// The default cap on a response body: provider documents and token responses are a few KiB
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024;
@@ -123,11 +119,11 @@ impl HttpRequest {
         match &self.body {
             Body::Empty => None,
             Body::Form(fields) => {
-                let mut out = String::new();
+                let mut form = url::form_urlencoded::Serializer::new(String::new());
                 for (name, value) in fields {
-                    append_form_pair(&mut out, 0, name, value.expose());
+                    form.append_pair(name, value.expose());
                 }
-                Some(out)
+                Some(form.finish())
             }
         }
     }
@@ -216,134 +212,9 @@ impl TransportError {
     }
 }
 
-/// Parses an endpoint URL and refuses anything but https, or http on a loopback host
-///
-/// [RFC 8252 §8.3](https://www.rfc-editor.org/rfc/rfc8252#section-8.3) allows plain http only for
-/// loopback redirect URIs; every provider endpoint must be TLS-protected
-/// ([RFC 6749 §3.2](https://www.rfc-editor.org/rfc/rfc6749#section-3.2)). URLs outside the subset
-/// [`HttpUrl`] implements are a config error that says what to change.
-pub fn check_endpoint(raw: &str) -> Result<HttpUrl, AuthError> {
-    match HttpUrl::parse(raw) {
-        Ok(url) if url.scheme() == "https" || url.is_loopback() => Ok(url),
-        Ok(_) | Err(UrlRefusal::OtherScheme) => Err(AuthError::InsecureEndpoint {
-            url: without_userinfo(raw),
-        }),
-        Err(UrlRefusal::Unsupported(why)) => {
-            // A password before `@` must not reach the message.
-            let mut detail = if raw.contains('@') {
-                String::from("the URL")
-            } else {
-                let mut quoted = String::from("`");
-                quoted.push_str(raw);
-                quoted.push('`');
-                quoted
-            };
-            detail.push(' ');
-            detail.push_str(why);
-            Err(AuthError::Config { detail })
-        }
-    }
-}
-
-/// `raw` with anything before an `@` in its authority replaced by `***`: a URL of another scheme
-/// (`ftp://user:password@host/`) is quoted in the refusal, its password must not be
-fn without_userinfo(raw: &str) -> String {
-    // Byte positions, not `str` pattern searches: those cost ~1.5 KB in the wasm-bindgen module.
-    let bytes = raw.as_bytes();
-    let Some(authority) = bytes.windows(3).position(|w| w == b"://").map(|i| i + 3) else {
-        return raw.to_owned();
-    };
-    let end = bytes[authority..]
-        .iter()
-        .position(|b| matches!(b, b'/' | b'?' | b'#'))
-        .map_or(bytes.len(), |i| authority + i);
-    match bytes[authority..end].iter().rposition(|&b| b == b'@') {
-        Some(at) => {
-            let mut out = String::from(&raw[..authority]);
-            out.push_str("***");
-            out.push_str(&raw[authority + at..]);
-            out
-        }
-        None => raw.to_owned(),
-    }
-}
-
-/// Parses JSON text (see [`crate::json::parse`])
-pub(crate) fn parse_json(bytes: &[u8]) -> Result<crate::json::Value, crate::json::Error> {
-    crate::json::parse(bytes)
-}
-
-/// [`parse_json`] for text that must be a JSON object; `None` for anything else
-pub(crate) fn parse_json_object(bytes: &[u8]) -> Option<crate::json::Map> {
-    match parse_json(bytes) {
-        Ok(crate::json::Value::Object(map)) => Some(map),
-        _ => None,
-    }
-}
-
-/// Reads a JSON object body, enforcing the cap even if the host did not
-///
-/// Errors are [`AuthError::Malformed`]: a response arrived but could not be read.
-pub fn json_object(
-    response: &HttpResponse,
-    max_bytes: usize,
-) -> Result<crate::json::Map, AuthError> {
-    if response.body.len() > max_bytes {
-        return Err(AuthError::Malformed {
-            status: response.status,
-            reason: format!("the body is larger than {max_bytes} bytes"),
-        });
-    }
-    match parse_json(&response.body) {
-        Ok(crate::json::Value::Object(map)) => Ok(map),
-        Ok(_) => Err(AuthError::Malformed {
-            status: response.status,
-            reason: "the body is JSON but not an object".into(),
-        }),
-        Err(_) => Err(AuthError::Malformed {
-            status: response.status,
-            reason: "the body is not JSON".into(),
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn https_and_loopback_http_only() {
-        assert!(check_endpoint("https://idp.example.com/token").is_ok());
-        assert!(check_endpoint("http://127.0.0.1:8080/token").is_ok());
-        assert!(check_endpoint("http://127.9.9.9/token").is_ok());
-        assert!(check_endpoint("http://[::1]:9/token").is_ok());
-        assert!(check_endpoint("http://localhost:9/token").is_ok());
-        assert!(matches!(
-            check_endpoint("http://idp.example.com/token"),
-            Err(AuthError::InsecureEndpoint { .. })
-        ));
-        assert!(matches!(
-            check_endpoint("http://127.0.0.1.evil.com/token"),
-            Err(AuthError::InsecureEndpoint { .. })
-        ));
-        assert!(matches!(
-            check_endpoint("ftp://x/"),
-            Err(AuthError::InsecureEndpoint { .. })
-        ));
-        // A password in a refused URL never reaches the message.
-        let refused = check_endpoint("ftp://ada:hunter2@files.example/x?y@z").unwrap_err();
-        assert_eq!(
-            refused,
-            AuthError::InsecureEndpoint {
-                url: "ftp://***@files.example/x?y@z".into()
-            }
-        );
-        assert!(!refused.to_string().contains("hunter2"));
-        assert!(matches!(
-            check_endpoint("not a url"),
-            Err(AuthError::Config { .. })
-        ));
-    }
 
     #[test]
     fn response_debug_hides_body() {

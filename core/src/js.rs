@@ -13,10 +13,8 @@
 // wasm-bindgen exports need `pub` items; they are reachable from JS, not from Rust.
 #![allow(unreachable_pub)]
 
-use crate::json::Value;
-use crate::prelude::*;
-
 use js_sys::{JSON, Uint8Array};
+use serde_json::Value;
 use wasm_bindgen::prelude::*;
 
 use crate::wire::{MACHINE_KINDS, WireMachine, input_from_wire, new_machine};
@@ -87,7 +85,7 @@ impl Inner {
     }
 
     fn poll_output(&mut self) -> Result<JsValue, JsValue> {
-        let text = self.0.poll_output_wire().to_json();
+        let text = self.0.poll_output_wire().to_string();
         JSON::parse(&text)
     }
 }
@@ -130,7 +128,7 @@ fn object_to_json(value: &JsValue, name: &str, wanted: &str) -> Result<Value, Js
         })?
         .as_string()
         .ok_or_else(|| type_error(&format!("keyhole: `{name}` has no JSON form; pass plain data")))?;
-    crate::http::parse_json(text.as_bytes())
+    crate::body::parse_json(text.as_bytes())
         .map_err(|e| error(&format!("keyhole: `{name}` is not usable JSON: {e}")))
 }
 
@@ -231,7 +229,7 @@ macro_rules! machine_methods {
 
 /// One class per machine kind: its constructor here, the other methods from `machine_methods!`
 macro_rules! machine_class {
-    ($($class:ident => $kind:literal, $doc:literal;)*) => {$(
+    ($($class:ident => $kind:literal, $ty:ty, $doc:literal;)*) => {$(
         #[doc = $doc]
         #[wasm_bindgen]
         pub struct $class(Inner);
@@ -253,14 +251,6 @@ macro_rules! machine_class {
     )*};
 }
 
-machine_class! {
-    Discovery => "discovery", "Issuer URL to endpoints (OpenID Connect or RFC 8414 metadata)";
-    DeviceLogin => "device_login", "RFC 8628 device authorization grant";
-    BrowserLogin => "browser_login", "Authorization code with PKCE and a loopback redirect";
-    Refresh => "refresh", "Refresh a token set when it needs it";
-    Credential => "credential", "One account's credential: resolve, refresh, store";
-    KeyCheck => "key_check", "Validate an API key with a configured request";
-    Revocation => "revocation", "RFC 7009 token revocation";
-}
+crate::for_each_machine!(machine_class);
 
 machine_methods!(Machine);

@@ -10,43 +10,7 @@
 //!
 //! A synchronous host implements [`Io`] and calls [`drive`]; an asynchronous host writes the same
 //! loop with `await`. See `docs/architecture.md` for the picture.
-#![no_std]
 #![warn(missing_docs, unreachable_pub)]
-
-// `no_std` + `alloc`: the core needs nothing from an operating system, which the compiler now
-// checks; the wasm artefacts then carry no std runtime (panic machinery, stdio, WASI imports).
-extern crate alloc;
-#[cfg(test)]
-extern crate std;
-// The wasm artefacts (features `component` and `js` on wasm32) are final binaries without std:
-// `wasm_runtime` supplies their allocator and panic handler. Every other build (native, or this
-// crate as a library inside someone's std program) takes both from std; `as _` keeps `std::`
-// paths unresolvable, so the code stays checked as no_std.
-#[cfg(all(
-    not(test),
-    not(all(target_arch = "wasm32", any(feature = "component", feature = "js")))
-))]
-extern crate std as _;
-#[cfg(any(
-    test,
-    all(target_arch = "wasm32", any(feature = "component", feature = "js"))
-))]
-mod size_class_heap;
-#[cfg(all(
-    not(test),
-    target_arch = "wasm32",
-    any(feature = "component", feature = "js")
-))]
-mod wasm_runtime;
-
-/// What every module would get from std's prelude
-mod prelude {
-    pub(crate) use alloc::borrow::ToOwned;
-    pub(crate) use alloc::boxed::Box;
-    pub(crate) use alloc::string::{String, ToString};
-    pub(crate) use alloc::vec::Vec;
-    pub(crate) use alloc::{format, vec};
-}
 
 /// The str0m-style guard tests every machine carries: it is `Send`, it is `UnwindSafe`, and its
 /// size stays within a bound (a jump means something large moved inline)
@@ -73,31 +37,25 @@ macro_rules! machine_guard_tests {
     };
 }
 
-pub mod base64;
-pub mod browser;
+mod body;
 pub mod client;
 #[cfg(feature = "component")]
 mod component;
-pub mod credential;
-pub mod device;
-pub mod discovery;
 mod drive;
+pub mod endpoint;
 mod error;
+pub mod flows;
 pub mod http;
 #[cfg(feature = "js")]
 mod js;
-pub mod json;
-pub mod key_check;
 mod machine;
 pub mod oauth;
 mod outbox;
-pub mod read;
 pub mod record;
-pub mod refresh;
-pub mod revocation;
 mod secret;
-pub mod url;
 pub mod wire;
+
+pub use flows::{browser, credential, device, discovery, key_check, refresh, revocation};
 
 pub use browser::{BrowserLogin, BrowserLoginConfig};
 pub use credential::{Credential, CredentialConfig, ResolvedCredential};
@@ -107,7 +65,7 @@ pub use drive::{Io, drive};
 pub use error::{AuthError, StoreError};
 pub use http::{HttpRequest, HttpResponse, TransportError};
 pub use key_check::{KeyCheck, KeyCheckConfig, KeyCheckReport, KeyCheckSpec};
-pub use machine::{Input, Machine, Output, Prompt, StoreOp};
+pub use machine::{FromConfig, Input, Machine, Output, Prompt, StoreOp};
 pub use oauth::{Endpoints, TokenSet};
 pub use record::StoredRecord;
 pub use refresh::{Refresh, RefreshConfig, RefreshOutcome, needs_refresh};

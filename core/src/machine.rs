@@ -2,7 +2,6 @@
 
 use crate::error::{AuthError, StoreError};
 use crate::http::{HttpRequest, HttpResponse, TransportError};
-use crate::prelude::*;
 use crate::secret::Secret;
 
 /// An event fed to a machine with [`Machine::handle_input`]
@@ -145,4 +144,26 @@ pub trait Machine {
     /// The next thing to do; may change after `handle_input` only
     #[must_use = "drain poll_output until it returns Wait or Done, performing what it asks"]
     fn poll_output(&mut self) -> Output<Self::Value>;
+}
+
+/// A machine built from its config, the time and random bytes (only browser login uses them):
+/// what every entry in [`crate::for_each_machine`] implements
+pub trait FromConfig: Machine + Sized {
+    /// The config, as the transcripts, JS and the component pass it
+    type Config: serde::de::DeserializeOwned;
+
+    /// Builds the machine; `random` is ignored by machines that need no entropy
+    fn from_config(config: Self::Config, now_ms: u64, random: &[u8]) -> Self;
+}
+
+/// A machine's successful result in JSON (secrets exposed: these go to the host that asked)
+pub trait WireValue {
+    /// The value as JSON
+    fn to_wire(&self) -> serde_json::Value;
+}
+
+impl WireValue for () {
+    fn to_wire(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
 }

@@ -1,15 +1,18 @@
 //! What every OAuth flow shares: endpoints, the client, token sets and token-endpoint replies
 //!
 //! Pure functions only; the machines compose them.
-use crate::prelude::*;
-
-use crate::json::{Map, Value};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
+use crate::body::json_object;
 use crate::error::AuthError;
-use crate::http::{HttpResponse, Param, json_object};
+use crate::http::{HttpResponse, Param};
+use crate::machine::WireValue;
 use crate::secret::Secret;
-use crate::wire::WireValue;
+
+/// The token type and API-key scheme when none is given
+/// ([RFC 6750](https://www.rfc-editor.org/rfc/rfc6750))
+pub const BEARER: &str = "Bearer";
 
 /// `expires_in` is clamped to this many seconds (one year): larger values are treated as a year
 pub const MAX_EXPIRES_IN_S: u64 = 365 * 24 * 3600;
@@ -44,7 +47,7 @@ pub struct Endpoints {
 
 impl Endpoints {
     /// The named endpoint, checked to be https or loopback, or a config error naming it
-    pub fn require(&self, name: &str) -> Result<crate::url::HttpUrl, AuthError> {
+    pub fn require(&self, name: &str) -> Result<url::Url, AuthError> {
         let value = match name {
             "authorization_endpoint" => &self.authorization_endpoint,
             "token_endpoint" => &self.token_endpoint,
@@ -55,7 +58,7 @@ impl Endpoints {
             _ => &None,
         };
         match value {
-            Some(raw) => crate::http::check_endpoint(raw),
+            Some(raw) => crate::endpoint::check_endpoint(raw),
             None => Err(AuthError::Config {
                 detail: format!(
                     "the provider has no {name}; configure it on the remote or use another login method"
@@ -127,7 +130,7 @@ pub(crate) fn bearer() -> String {
 
 impl WireValue for TokenSet {
     fn to_wire(&self) -> Value {
-        crate::json::json!({
+        serde_json::json!({
             "access_token": self.access_token.expose(),
             "token_type": self.token_type,
             "refresh_token": self.refresh_token.as_ref().map(Secret::expose),
@@ -218,7 +221,7 @@ pub(crate) fn read_oauth_json(
     response: &HttpResponse,
     now_ms: u64,
     max_bytes: usize,
-) -> Result<Result<Map, OAuthRefusal>, AuthError> {
+) -> Result<Result<Map<String, Value>, OAuthRefusal>, AuthError> {
     if let Some(error) = server_trouble(response, now_ms) {
         return Err(error);
     }
@@ -232,7 +235,7 @@ pub(crate) fn read_oauth_json(
 /// The OAuth refusal in a 4xx body, or `Malformed` when the status or body is not one
 pub(crate) fn refusal_or_malformed(
     response: &HttpResponse,
-    body: &Map,
+    body: &Map<String, Value>,
 ) -> Result<OAuthRefusal, AuthError> {
     match read_refusal(body) {
         Some(refusal) if (400..500).contains(&response.status) => Ok(refusal),
@@ -257,7 +260,7 @@ pub(crate) fn server_trouble(response: &HttpResponse, now_ms: u64) -> Option<Aut
 }
 
 /// The `error` and `error_description` of an OAuth error body, if it has a string `error`
-pub(crate) fn read_refusal(body: &Map) -> Option<OAuthRefusal> {
+pub(crate) fn read_refusal(body: &Map<String, Value>) -> Option<OAuthRefusal> {
     let error = body.get("error")?.as_str()?.to_owned();
     let description = body
         .get("error_description")
@@ -267,7 +270,10 @@ pub(crate) fn read_refusal(body: &Map) -> Option<OAuthRefusal> {
 }
 
 /// Builds a token set from a successful token response body
-pub(crate) fn token_set_from(body: &Map, now_ms: u64) -> Result<TokenSet, AuthError> {
+pub(crate) fn token_set_from(
+    body: &Map<String, Value>,
+    now_ms: u64,
+) -> Result<TokenSet, AuthError> {
     let access_token = required_string(body, "access_token")?;
     let token_type = match body.get("token_type") {
         None | Some(Value::Null) => "Bearer".to_owned(),
@@ -295,7 +301,7 @@ pub(crate) fn token_set_from(body: &Map, now_ms: u64) -> Result<TokenSet, AuthEr
 }
 
 /// A required non-empty string field, or a protocol error naming it
-pub(crate) fn required_string(body: &Map, field: &str) -> Result<String, AuthError> {
+pub(crate) fn required_string(body: &Map<String, Value>, field: &str) -> Result<String, AuthError> {
     match body.get(field) {
         Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
         Some(Value::String(_)) => Err(AuthError::protocol(field, "is empty")),
@@ -305,7 +311,10 @@ pub(crate) fn required_string(body: &Map, field: &str) -> Result<String, AuthErr
 }
 
 /// An optional string field (absent or null is `None`)
-pub(crate) fn optional_string(body: &Map, field: &str) -> Result<Option<String>, AuthError> {
+pub(crate) fn optional_string(
+    body: &Map<String, Value>,
+    field: &str,
+) -> Result<Option<String>, AuthError> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -315,13 +324,18 @@ pub(crate) fn optional_string(body: &Map, field: &str) -> Result<Option<String>,
 
 /// A non-negative whole number of seconds; numeric strings are accepted because some providers
 /// send them; negative, fractional-looking garbage and other types are protocol errors
-pub(crate) fn seconds_field(body: &Map, field: &str) -> Result<Option<u64>, AuthError> {
+pub(crate) fn seconds_field(
+    body: &Map<String, Value>,
+    field: &str,
+) -> Result<Option<u64>, AuthError> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
         // `3600.0` counts as 3600: some providers send whole seconds as floats.
-        Some(Value::Number(n)) => match n.trunc_u64() {
-            Some(v) => Ok(Some(v)),
-            None => Err(AuthError::protocol(field, "must not be negative")),
+        // Huge values saturate (`as` from f64 does), and `-0.0` is zero.
+        Some(Value::Number(n)) => match (n.as_u64(), n.as_f64()) {
+            (Some(v), _) => Ok(Some(v)),
+            (None, Some(f)) if f >= 0.0 => Ok(Some(f as u64)),
+            _ => Err(AuthError::protocol(field, "must not be negative")),
         },
         Some(Value::String(s)) => s
             .trim()
@@ -408,8 +422,11 @@ impl Identity {
 /// Reads the identity claims of a JWT ID token, or `None` if it is not a readable JWT
 pub fn identity_from_id_token(id_token: &Secret) -> Option<Identity> {
     let payload = id_token.expose().split('.').nth(1)?;
-    let bytes = crate::base64::decode_url(payload.trim_end_matches('='))?;
-    let claims: Map = crate::http::parse_json_object(&bytes)?;
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: Map<String, Value> = crate::body::parse_json_object(&bytes)?;
     let text = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_owned);
     Some(Identity {
         subject: text("sub"),
@@ -422,32 +439,32 @@ pub fn identity_from_id_token(id_token: &Secret) -> Option<Identity> {
 mod tests {
     use super::*;
 
-    fn body(v: Value) -> Map {
+    fn body(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
     }
 
     #[test]
     fn token_set_clamps_and_validates() {
         let t = token_set_from(
-            &body(crate::json::json!({"access_token":"a","expires_in":99999999999u64})),
+            &body(serde_json::json!({"access_token":"a","expires_in":99999999999u64})),
             1000,
         )
         .unwrap();
         assert_eq!(t.expires_at_ms, Some(1000 + MAX_EXPIRES_IN_S * 1000));
         assert_eq!(t.token_type, "Bearer");
         let t = token_set_from(
-            &body(crate::json::json!({"access_token":"a","expires_in":"60"})),
+            &body(serde_json::json!({"access_token":"a","expires_in":"60"})),
             0,
         )
         .unwrap();
         assert_eq!(t.expires_at_ms, Some(60_000));
         let e = token_set_from(
-            &body(crate::json::json!({"access_token":"a","expires_in":-5})),
+            &body(serde_json::json!({"access_token":"a","expires_in":-5})),
             0,
         )
         .unwrap_err();
         assert_eq!(e.code(), "protocol");
-        let e = token_set_from(&body(crate::json::json!({"access_token":7})), 0).unwrap_err();
+        let e = token_set_from(&body(serde_json::json!({"access_token":7})), 0).unwrap_err();
         assert!(matches!(e, AuthError::Protocol { ref field, .. } if field == "access_token"));
     }
 
@@ -464,7 +481,10 @@ mod tests {
 
     #[test]
     fn identity_from_unsigned_claims() {
-        let payload = crate::base64::encode_url(br#"{"sub":"u1","email":"a@b.c"}"#);
+        let payload = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            br#"{"sub":"u1","email":"a@b.c"}"#,
+        );
         let id = identity_from_id_token(&Secret::new(format!("x.{payload}.y"))).unwrap();
         assert_eq!(id.label(), Some("a@b.c"));
         assert!(identity_from_id_token(&Secret::new("nope")).is_none());

@@ -1,7 +1,7 @@
 //! The mechanics every machine shares: a monotonic clock, queued outputs, the current wait, and
 //! the terminal result that every poll repeats once reached
 
-use alloc::collections::VecDeque;
+use std::collections::VecDeque;
 
 use crate::error::AuthError;
 use crate::http::HttpRequest;

@@ -3,9 +3,7 @@
 //! A record written by the native CLI is read by the wasm component and the JS hosts, so the key
 //! layout and the format live here, once. Secrets are written out by [`StoredRecord::to_json`] and
 //! nowhere else.
-use crate::prelude::*;
-
-use crate::json::{Map, Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::error::AuthError;
 use crate::oauth::{TokenSet, optional_string};
@@ -65,7 +63,7 @@ impl StoredRecord {
             out.insert("oauth".into(), Value::Object(o));
         }
         out.insert("updated_at_ms".into(), json!(self.updated_at_ms));
-        Secret::new(Value::Object(out).to_json())
+        Secret::new(Value::Object(out).to_string())
     }
 
     /// Parses a stored record; errors name the field and never echo the content
@@ -73,7 +71,7 @@ impl StoredRecord {
         let bad = |detail: &str| AuthError::CorruptCredential {
             detail: detail.to_owned(),
         };
-        let value: Value = crate::http::parse_json(stored.expose().as_bytes())
+        let value: Value = crate::body::parse_json(stored.expose().as_bytes())
             .map_err(|_| bad("it is not JSON"))?;
         let Value::Object(map) = value else {
             return Err(bad("it is not a JSON object"));
@@ -110,7 +108,7 @@ impl StoredRecord {
     }
 }
 
-pub(crate) fn read_tokens(o: &Map) -> Result<TokenSet, AuthError> {
+pub(crate) fn read_tokens(o: &Map<String, Value>) -> Result<TokenSet, AuthError> {
     let ms = |k: &str| match o.get(k) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v
@@ -120,7 +118,8 @@ pub(crate) fn read_tokens(o: &Map) -> Result<TokenSet, AuthError> {
     };
     Ok(TokenSet {
         access_token: Secret::new(crate::oauth::required_string(o, "access_token")?),
-        token_type: optional_string(o, "token_type")?.unwrap_or_else(|| "Bearer".into()),
+        token_type: optional_string(o, "token_type")?
+            .unwrap_or_else(|| crate::oauth::BEARER.into()),
         refresh_token: optional_string(o, "refresh_token")?.map(Secret::new),
         id_token: optional_string(o, "id_token")?.map(Secret::new),
         scope: optional_string(o, "scope")?,

@@ -1,6 +1,5 @@
 //! The one redacting type for tokens, keys, codes and verifiers
 
-use crate::prelude::*;
 use core::fmt;
 
 /// A secret string: an access or refresh token, an API key, a device code, a PKCE verifier

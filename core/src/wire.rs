@@ -3,15 +3,13 @@
 //!
 //! `tests/transcripts/README.md` documents it. This is the one place besides `record.rs` that
 //! writes secrets out (requests must carry them), and it does so only when asked to serialise.
-use crate::prelude::*;
-
 use core::fmt::Debug;
 
-use crate::json::{Map, Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::error::{AuthError, StoreError};
 use crate::http::{Body, HttpRequest, HttpResponse, TransportError};
-use crate::machine::{Input, Machine, Output, StoreOp};
+use crate::machine::{FromConfig, Input, Machine, Output, StoreOp};
 use crate::secret::Secret;
 
 /// Why a wire value could not be used
@@ -23,17 +21,7 @@ fn wire_err(msg: impl Into<String>) -> WireError {
     WireError(msg.into())
 }
 
-/// A machine's successful result in JSON (secrets exposed: these go to the host that asked)
-pub trait WireValue {
-    /// The value as JSON
-    fn to_wire(&self) -> Value;
-}
-
-impl WireValue for () {
-    fn to_wire(&self) -> Value {
-        Value::Null
-    }
-}
+pub use crate::machine::WireValue;
 
 /// Any machine, driven with JSON outputs; what transcript runners, JS and the component use
 ///
@@ -119,17 +107,13 @@ impl Boxer for AsDebugWire {
     }
 }
 
-/// The names [`new_machine`] accepts
-pub const MACHINE_KINDS: &[&str] = &[
-    // one line per machine, in any order
-    "discovery",
-    "device_login",
-    "browser_login",
-    "revocation",
-    "refresh",
-    "credential",
-    "key_check",
-];
+macro_rules! machine_kinds {
+    ($($variant:ident => $kind:literal, $ty:ty, $doc:literal;)*) => {
+        /// The names [`new_machine`] accepts (from [`crate::for_each_machine`])
+        pub const MACHINE_KINDS: &[&str] = &[$($kind),*];
+    };
+}
+crate::for_each_machine!(machine_kinds);
 
 /// Builds a machine by name from its JSON config, the time and the random bytes it may need
 pub fn new_machine(
@@ -158,49 +142,39 @@ fn build_machine<B: Boxer>(
     now_ms: u64,
     random: &[u8],
 ) -> Result<B::Boxed, WireError> {
-    match kind {
-        "credential" => Ok(B::boxed(crate::credential::Credential::new(
-            config_from_wire(kind, config)?,
-            now_ms,
-        ))),
-        "key_check" => Ok(B::boxed(crate::key_check::KeyCheck::new(
-            config_from_wire(kind, config)?,
-            now_ms,
-        ))),
-        "refresh" => Ok(B::boxed(crate::refresh::Refresh::new(
-            config_from_wire(kind, config)?,
-            now_ms,
-        ))),
-        "discovery" => Ok(B::boxed(crate::discovery::Discovery::new(
-            config_from_wire(kind, config)?,
-            now_ms,
-        ))),
-        "device_login" => Ok(B::boxed(crate::device::DeviceLogin::new(
-            config_from_wire(kind, config)?,
-            now_ms,
-        ))),
-        "browser_login" => Ok(B::boxed(crate::browser::BrowserLogin::new(
-            config_from_wire(kind, config)?,
-            now_ms,
-            random,
-        ))),
-        "revocation" => Ok(B::boxed(crate::revocation::Revocation::new(
-            config_from_wire(kind, config)?,
-            now_ms,
-        ))),
-        _ => Err(wire_err(format!(
-            "unknown machine `{kind}`; expected one of `{}`",
-            MACHINE_KINDS.join("`, `")
-        ))),
+    macro_rules! build {
+        ($($variant:ident => $kind:literal, $ty:ty, $doc:literal;)*) => {
+            match kind {
+                $($kind => Ok(B::boxed(<$ty>::from_config(
+                    config_from_wire(kind, config)?,
+                    now_ms,
+                    random,
+                ))),)*
+                _ => Err(wire_err(format!(
+                    "unknown machine `{kind}`; expected one of `{}`",
+                    MACHINE_KINDS.join("`, `")
+                ))),
+            }
+        };
     }
+    crate::for_each_machine!(build)
 }
 
 /// Reads a JSON config into a machine's config type, naming the problem
-pub fn config_from_wire<C: crate::read::FromWire>(
+///
+/// The message names the field by its path (`client.client_id`), from `serde_path_to_error`.
+pub fn config_from_wire<C: serde::de::DeserializeOwned>(
     kind: &str,
     config: &Value,
 ) -> Result<C, WireError> {
-    C::from_wire(config, "").map_err(|e| wire_err(format!("bad `{kind}` config: {e}")))
+    serde_path_to_error::deserialize(config).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            wire_err(format!("bad `{kind}` config: {}", e.inner()))
+        } else {
+            wire_err(format!("bad `{kind}` config: `{path}`: {}", e.inner()))
+        }
+    })
 }
 
 /// The JSON form of an error: `{"code": …, "message": …}`
@@ -359,7 +333,7 @@ pub fn input_from_wire(value: &Value) -> Result<Input, WireError> {
     }
 }
 
-fn response_from_wire(obj: &Map) -> Result<HttpResponse, WireError> {
+fn response_from_wire(obj: &Map<String, Value>) -> Result<HttpResponse, WireError> {
     let status = obj
         .get("status")
         .and_then(Value::as_u64)
@@ -378,8 +352,12 @@ fn response_from_wire(obj: &Map) -> Result<HttpResponse, WireError> {
     };
     let body = match (obj.get("body"), obj.get("body_base64")) {
         (Some(Value::String(s)), None) => s.as_bytes().to_vec(),
-        (None, Some(Value::String(b))) => crate::base64::decode_standard(b)
-            .ok_or_else(|| wire_err("`body_base64` is not base64"))?,
+        (None, Some(Value::String(b))) => {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD
+                .decode(b)
+                .map_err(|_| wire_err("`body_base64` is not base64"))?
+        }
         (None, None) => Vec::new(),
         _ => {
             return Err(wire_err(
@@ -392,4 +370,39 @@ fn response_from_wire(obj: &Map) -> Result<HttpResponse, WireError> {
         headers,
         body,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DeviceLoginConfig;
+
+    #[test]
+    fn config_errors_name_the_field_path() {
+        let config = json!({
+            "endpoints": {"device_authorization_endpoint": "https://i.example/d",
+                          "token_endpoint": "https://i.example/t"},
+            "client": {"client_id": 7},
+        });
+        let e = config_from_wire::<DeviceLoginConfig>("device_login", &config).unwrap_err();
+        assert!(e.0.contains("`client.client_id`"), "{e}");
+        assert!(e.0.starts_with("bad `device_login` config"), "{e}");
+    }
+
+    #[test]
+    fn config_defaults_come_from_serde() {
+        let config = json!({
+            "endpoints": {"device_authorization_endpoint": "https://i.example/d",
+                          "token_endpoint": "https://i.example/t"},
+            "client": {"client_id": "cli"},
+        });
+        let c = config_from_wire::<DeviceLoginConfig>("device_login", &config).unwrap();
+        assert_eq!(c.max_slow_downs, crate::device::default_max_slow_downs());
+    }
+
+    #[test]
+    fn a_config_that_is_not_an_object_is_refused() {
+        let e = config_from_wire::<DeviceLoginConfig>("device_login", &json!([1])).unwrap_err();
+        assert!(e.0.starts_with("bad `device_login` config: "), "{e}");
+    }
 }

@@ -10,8 +10,8 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use keyhole_core::endpoint::is_loopback_host;
 use keyhole_core::http::{Body, Method};
-use keyhole_core::url::is_loopback_host;
 use keyhole_core::{
     HttpRequest, HttpResponse, Io, Prompt, Secret, StoreError, StoreOp, TransportError,
 };

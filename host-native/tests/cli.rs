@@ -397,6 +397,12 @@ fn device_login_status_token_logout() {
     let out = env.run(&["token"]);
     assert_eq!(code(&out), 4);
     assert_eq!(stdout(&out), "");
+    // The core says what happened; the CLI adds what to run next.
+    assert!(
+        stderr(&out).contains("not logged in; run `login` or set an API key"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(code(&env.run(&["status"])), 4);
 }
 

@@ -9,8 +9,8 @@ mod common;
 use common::{Polling, Prepared};
 use criterion::{Criterion, criterion_group, criterion_main};
 use keyhole_core::Input;
-use keyhole_core::json::Value;
 use keyhole_wasi::{CacheOutcome, Runtime};
+use serde_json::Value;
 
 /// Instantiate, build a discovery machine, start it and read its first request
 fn first_call(runtime: &Runtime) -> Value {
@@ -66,9 +66,6 @@ fn replay(c: &mut Criterion) {
         .map(|p| Prepared::new(&common::read_transcript(p)))
         .collect();
     let mut instance = common::runtime().instantiate(None).expect("instantiate");
-    let mut size_optimised = common::size_runtime()
-        .instantiate(None)
-        .expect("instantiate");
     let mut group = c.benchmark_group("replay all transcripts");
     group.bench_function("component, step per input", |b| {
         b.iter(|| {
@@ -81,13 +78,6 @@ fn replay(c: &mut Criterion) {
         b.iter(|| {
             for t in &transcripts {
                 common::replay_in_component(&mut instance, t, Polling::EachOutput);
-            }
-        })
-    });
-    group.bench_function("size-optimised component, step per input", |b| {
-        b.iter(|| {
-            for t in &transcripts {
-                common::replay_in_component(&mut size_optimised, t, Polling::Step);
             }
         })
     });

@@ -3,15 +3,15 @@
 //! Imports arrive as WIT values and go to a core [`keyhole_core::Io`]; machine outputs arrive as
 //! WIT values and leave as the wire JSON the transcripts pin. Every conversion lives here once.
 
-use keyhole_core::credential::{CredentialKind, CredentialSource, ResolvedCredential};
+use keyhole_core::credential::{AuthType, CredentialSource, ResolvedCredential};
 use keyhole_core::http::{Body, Method, Param};
-use keyhole_core::json::Value as CoreValue;
 use keyhole_core::key_check::KeyCheckReport;
 use keyhole_core::refresh::RefreshOutcome;
 use keyhole_core::revocation::RevocationReport;
 use keyhole_core::wire::{self, WireValue};
 use keyhole_core::{AuthError, Endpoints, Output, StoreError, TokenSet};
 use keyhole_core::{HttpRequest, HttpResponse, Input, Prompt, Secret, StoreOp, TransportError};
+use serde_json::Value;
 
 use crate::generated::exports::keyhole::auth::machines as m;
 use crate::generated::keyhole::auth::types as t;
@@ -117,7 +117,7 @@ pub(crate) fn input_to_wit(input: &Input) -> m::Input {
 /// The output is first turned back into the core's `Output` (the request with its form, the
 /// result or error with every field), so what the transcripts compare is exactly what the native
 /// runner writes, and a field lost at the WIT boundary shows up as a difference.
-pub(crate) fn output_to_wire(output: m::Output) -> CoreValue {
+pub(crate) fn output_to_wire(output: m::Output) -> Value {
     let output: Output<()> = match output {
         m::Output::Send(r) => Output::Send(request_from_wit(r)),
         m::Output::Store(op) => Output::Store(store_op_from_wit(op)),
@@ -131,7 +131,7 @@ pub(crate) fn output_to_wire(output: m::Output) -> CoreValue {
 }
 
 /// A `done-value` as the core's result of that machine, in its wire form
-fn done_value_to_wire(value: m::DoneValue) -> CoreValue {
+fn done_value_to_wire(value: m::DoneValue) -> Value {
     match value {
         m::DoneValue::Endpoints(e) => endpoints_from_wit(e).to_wire(),
         m::DoneValue::Tokens(t) => token_set_from_wit(t).to_wire(),
@@ -184,8 +184,8 @@ pub(crate) fn endpoints_from_wit(e: t::Endpoints) -> Endpoints {
 pub(crate) fn resolved_credential_from_wit(r: t::ResolvedCredential) -> ResolvedCredential {
     ResolvedCredential {
         kind: match r.kind {
-            t::AuthType::ApiKey => CredentialKind::ApiKey,
-            t::AuthType::Oauth => CredentialKind::OAuth,
+            t::AuthType::ApiKey => AuthType::ApiKey,
+            t::AuthType::Oauth => AuthType::Oauth,
         },
         source: match r.source {
             t::CredentialSource::Env => CredentialSource::Env,

@@ -27,10 +27,10 @@
 //! operation leaves the last completed write.
 //!
 //! The `keyhole-wasi` binary embeds the component its build script built (`build.rs`: a nested
-//! `cargo build -p keyhole-core --target wasm32-wasip2 --profile wasm-speed --features
-//! component`), so it is one self-contained file; `KEYHOLE_COMPONENT=/path/to/component.wasm`
-//! runs another component instead (a newer build, the size-optimised one, a test of a broken
-//! one).
+//! `cargo build -p keyhole-core --target wasm32-wasip2 --profile wasm --features
+//! component`, the same build `scripts/build-component` ships), so it is one self-contained file;
+//! `KEYHOLE_COMPONENT=/path/to/component.wasm` runs another component instead (a newer build, a
+//! test of a broken one).
 #![deny(missing_docs)]
 
 mod cache;
@@ -42,8 +42,8 @@ mod imports;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use keyhole_core::json::Value;
 use keyhole_core::{Input, Io};
+use serde_json::Value;
 use wasmtime::component::{Linker, ResourceAny};
 use wasmtime::{Engine, Store};
 
@@ -63,16 +63,23 @@ mod generated {
 use generated::exports::keyhole::auth::machines::MachineKind;
 use generated::{Keyhole, KeyholePre};
 
-/// The machine kinds the component exports, by wire name (the transcripts' `machine`)
-pub const MACHINE_KINDS: &[&str] = &[
-    "discovery",
-    "device_login",
-    "browser_login",
-    "refresh",
-    "credential",
-    "key_check",
-    "revocation",
-];
+/// The machine kinds the component exports, by wire name (the transcripts' `machine`): the core's
+/// one list, `keyhole_core::for_each_machine`
+pub use keyhole_core::wire::MACHINE_KINDS;
+
+/// The WIT `machine-kind` for a wire name. Expanded from the core's list, so a machine missing
+/// from the WIT is a compile error here (and one missing from the core, in the component).
+macro_rules! wit_machine_kind {
+    ($($variant:ident => $kind:literal, $ty:ty, $doc:literal;)*) => {
+        fn wit_machine_kind(kind: &str) -> Option<(&'static str, MachineKind)> {
+            match kind {
+                $($kind => Some(($kind, MachineKind::$variant)),)*
+                _ => None,
+            }
+        }
+    };
+}
+keyhole_core::for_each_machine!(wit_machine_kind);
 
 /// Why the component could not be loaded or called
 #[derive(Debug, thiserror::Error)]
@@ -120,8 +127,8 @@ impl Error {
 
 /// The per-instance data wasmtime hands to the imports
 ///
-/// No WASI: the component is `no_std` and imports only keyhole's own interfaces, so a component
-/// that asks for WASI is not keyhole's and fails to link with a clear error.
+/// No WASI context: the WASI functions std links into the component trap
+/// (`link_wasi_as_traps`), so the guest reaches the host only through keyhole's interfaces.
 pub struct HostState {
     io: Option<Box<dyn Io + Send>>,
 }
@@ -149,7 +156,58 @@ fn linker() -> Result<&'static Linker<HostState>, Error> {
         .map_err(|e| Error::Incompatible(format!("the host's imports could not be linked: {e}")))
 }
 
-/// The component built by this crate's build script (profile `wasm-speed`); the linker drops it
+/// Links the component's WASI imports as traps
+///
+/// The core is built on std (docs/architecture.md), and std for wasm32-wasip2 imports WASI's cli
+/// and io interfaces for its stdio, environment and exit paths. The core never reaches them (it
+/// does no I/O); only a panic would, on its way to aborting. So keyhole-wasi grants no WASI at
+/// all: each WASI function traps with a message saying so, and the guest gets no access to the
+/// host. Imports outside `wasi:` are left alone, so a component built against other keyhole
+/// interfaces is still refused as incompatible.
+fn link_wasi_as_traps(
+    linker: &mut Linker<HostState>,
+    component: &wasmtime::component::Component,
+) -> Result<(), Error> {
+    use wasmtime::component::types::ComponentItem;
+    let incompatible = |e: wasmtime::Error| Error::Incompatible(format!("{e:#}"));
+    let engine = engine();
+    for (name, item) in component.component_type().imports(engine) {
+        let ComponentItem::ComponentInstance(instance) = item.ty else {
+            continue;
+        };
+        if !name.starts_with("wasi:") {
+            continue;
+        }
+        let mut linked = linker.instance(name).map_err(incompatible)?;
+        for (export, item) in instance.exports(engine) {
+            match item.ty {
+                ComponentItem::ComponentFunc(_) => {
+                    let called = format!("{name}#{export}");
+                    linked
+                        .func_new(export, move |_, _, _, _| {
+                            wasmtime::bail!(
+                                "the keyhole component called `{called}`, which keyhole-wasi does \
+                                 not provide (the core does no I/O; this is a keyhole bug, please \
+                                 report it)"
+                            )
+                        })
+                        .map_err(incompatible)?;
+                }
+                ComponentItem::Resource(_) => linked
+                    .resource(
+                        export,
+                        wasmtime::component::ResourceType::host::<()>(),
+                        |_, _| Ok(()),
+                    )
+                    .map_err(incompatible)?,
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The component built by this crate's build script (profile `wasm`); the linker drops it
 /// from binaries that never call [`Runtime::embedded`]
 static EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("KEYHOLE_COMPONENT_BUILT"));
 
@@ -222,7 +280,9 @@ impl Runtime {
             ));
         }
         let (component, cache) = cache::load(engine(), wasm, known_sha, cache_dir)?;
-        let instance_pre = linker()?
+        let mut linker = linker()?.clone();
+        link_wasi_as_traps(&mut linker, &component)?;
+        let instance_pre = linker
             .instantiate_pre(&component)
             .map_err(|e| Error::Incompatible(format!("{e:#}")))?;
         let pre =
@@ -283,24 +343,11 @@ impl Instance {
         now_ms: u64,
         random: &[u8],
     ) -> Result<Machine, Error> {
-        let kind = MACHINE_KINDS
-            .iter()
-            .copied()
-            .find(|k| *k == kind)
-            .ok_or_else(|| {
-                Error::Incompatible(format!(
-                    "unknown machine `{kind}`; expected one of {MACHINE_KINDS:?}"
-                ))
-            })?;
-        let wit_kind = match kind {
-            "discovery" => MachineKind::Discovery,
-            "device_login" => MachineKind::DeviceLogin,
-            "browser_login" => MachineKind::BrowserLogin,
-            "refresh" => MachineKind::Refresh,
-            "credential" => MachineKind::Credential,
-            "key_check" => MachineKind::KeyCheck,
-            _ => MachineKind::Revocation,
-        };
+        let (kind, wit_kind) = wit_machine_kind(kind).ok_or_else(|| {
+            Error::Incompatible(format!(
+                "unknown machine `{kind}`; expected one of {MACHINE_KINDS:?}"
+            ))
+        })?;
         let handle = self
             .bindings
             .keyhole_auth_machines()

@@ -93,6 +93,12 @@ impl CliError {
     fn message(&self) -> String {
         match self {
             CliError::Usage(m) | CliError::Other(m) => m.clone(),
+            // The core names no commands; the CLI phrases what to run next.
+            CliError::Auth(e @ AuthError::NotLoggedIn)
+            | CliError::Test(TestFailure {
+                error: e @ AuthError::NotLoggedIn,
+                ..
+            }) => format!("{e}; run `login` or set an API key"),
             CliError::Auth(e) | CliError::Test(TestFailure { error: e, .. }) => e.to_string(),
         }
     }
@@ -649,10 +655,7 @@ impl Ctx<'_> {
                 "cleared": outcome.cleared,
             });
             if let Some(e) = &outcome.revocation_error {
-                // The core's JSON crosses over as text.
-                let wire = keyhole_core::wire::error_to_wire(e).to_json();
-                v["revocation_error"] =
-                    serde_json::from_str(&wire).expect("the core writes valid JSON");
+                v["revocation_error"] = keyhole_core::wire::error_to_wire(e);
             }
             if !self.out.json {
                 let revoked = if outcome.revoked.is_empty() {

@@ -5,20 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use keyhole_core::Input;
-use keyhole_core::json::Value as CoreValue;
 use keyhole_core::wire::input_from_wire;
 use keyhole_wasi::{Instance, Runtime};
 use serde_json::Value;
-
-/// A transcript value as the core's own JSON, through its text
-pub fn to_core(value: &Value) -> keyhole_core::json::Value {
-    keyhole_core::json::parse(value.to_string().as_bytes()).expect("serde_json writes JSON")
-}
-
-/// The core's JSON as serde_json's, through its text
-pub fn from_core(value: &keyhole_core::json::Value) -> Value {
-    serde_json::from_str(&value.to_json()).expect("the core writes JSON")
-}
 
 /// The component built by this crate's build script and embedded in it (speed-optimised)
 pub fn component_path() -> PathBuf {
@@ -30,11 +19,6 @@ pub fn component_bytes() -> Vec<u8> {
     read_component(&component_path())
 }
 
-/// The size-optimised build of the same component (what `scripts/build-component` ships)
-pub fn size_component_bytes() -> Vec<u8> {
-    read_component(Path::new(env!("KEYHOLE_SIZE_COMPONENT_BUILT")))
-}
-
 fn read_component(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("the built component {path:?}: {e}"))
 }
@@ -44,14 +28,6 @@ pub fn runtime() -> &'static Runtime {
     static RUNTIME: std::sync::OnceLock<Runtime> = std::sync::OnceLock::new();
     RUNTIME.get_or_init(|| {
         Runtime::from_bytes(&component_bytes(), None).expect("the built component loads")
-    })
-}
-
-/// [`runtime`] for the size-optimised build
-pub fn size_runtime() -> &'static Runtime {
-    static RUNTIME: std::sync::OnceLock<Runtime> = std::sync::OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        Runtime::from_bytes(&size_component_bytes(), None).expect("the built component loads")
     })
 }
 
@@ -87,7 +63,7 @@ fn hex(s: &str) -> Vec<u8> {
 }
 
 /// One replayed step: the outputs drained after its input
-pub type Drained = Vec<CoreValue>;
+pub type Drained = Vec<Value>;
 
 /// A transcript read into what a replay feeds, so that replaying (the part benchmarks time)
 /// does no reading or converting of the file's JSON
@@ -95,7 +71,7 @@ pub struct Prepared {
     pub kind: String,
     pub now_ms: u64,
     pub random: Vec<u8>,
-    pub config: CoreValue,
+    pub config: Value,
     /// The config as JSON text, the form the component's constructor takes
     pub config_json: String,
     /// Each step's input, and its time when the step sets one
@@ -111,14 +87,14 @@ impl Prepared {
                 .to_owned(),
             now_ms: doc["now_ms"].as_u64().expect("a `now_ms`"),
             random: doc["random_hex"].as_str().map(hex).unwrap_or_default(),
-            config: to_core(&doc["config"]),
+            config: doc["config"].clone(),
             config_json: doc["config"].to_string(),
             steps: doc["steps"]
                 .as_array()
                 .expect("`steps`")
                 .iter()
                 .map(|step| {
-                    let input = input_from_wire(&to_core(&step["input"])).expect("a valid input");
+                    let input = input_from_wire(&step["input"]).expect("a valid input");
                     (step.get("now_ms").and_then(Value::as_u64), input)
                 })
                 .collect(),
@@ -126,7 +102,7 @@ impl Prepared {
     }
 }
 
-fn is_last(output: &CoreValue) -> bool {
+fn is_last(output: &Value) -> bool {
     matches!(output["type"].as_str(), Some("wait" | "done"))
 }
 
