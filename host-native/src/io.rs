@@ -3,6 +3,10 @@
 //!
 //! The HTTP client is built on the first request only, so a `token` call answered from the store
 //! never starts reqwest's runtime.
+//!
+//! Proxies: remote hosts go through the proxy the environment names (`HTTPS_PROXY`,
+//! `HTTP_PROXY`, `ALL_PROXY`, minus `NO_PROXY`, as reqwest reads them); loopback hosts never do,
+//! whatever the environment says, so a token sent to a local provider cannot reach a proxy.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -58,7 +62,10 @@ impl Frontend for Silent {
 /// caller installs the user-facing [`Frontend`] (and the loopback listener of a browser login)
 /// with [`NativeIo::begin`] and removes them with [`NativeIo::finish`].
 pub struct NativeIo {
+    /// Client for remote hosts (environment proxies apply), built on its first use
     http: Option<reqwest::blocking::Client>,
+    /// Client for loopback hosts (never a proxy), built on its first use
+    http_direct: Option<reqwest::blocking::Client>,
     user_agent: String,
     store: Store,
     frontend: Box<dyn Frontend + Send>,
@@ -72,7 +79,7 @@ pub struct NativeIo {
 impl std::fmt::Debug for NativeIo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NativeIo")
-            .field("http_built", &self.http.is_some())
+            .field("http_built", &self.http_client_built())
             .field("store", &self.store)
             .field("listener", &self.listener)
             .finish()
@@ -84,6 +91,7 @@ impl NativeIo {
     pub fn new(user_agent: impl Into<String>, store: Store) -> Self {
         Self {
             http: None,
+            http_direct: None,
             user_agent: user_agent.into(),
             store,
             frontend: Box::new(Silent),
@@ -113,21 +121,55 @@ impl NativeIo {
 
     /// Whether an HTTP client has been built (it is only built for a request)
     pub fn http_client_built(&self) -> bool {
-        self.http.is_some()
+        self.http.is_some() || self.http_direct.is_some()
     }
 
-    fn client(&mut self) -> Result<&reqwest::blocking::Client, TransportError> {
-        if self.http.is_none() {
-            let client = reqwest::blocking::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .connect_timeout(CONNECT_TIMEOUT)
-                .timeout(REQUEST_TIMEOUT)
-                .user_agent(self.user_agent.clone())
-                .build()
-                .map_err(|e| TransportError::Other(format!("cannot set up HTTP: {e}")))?;
-            self.http = Some(client);
+    /// The client for `raw`: the direct one for loopback hosts, else the one with env proxies
+    fn client_for(&mut self, raw: &str) -> Result<reqwest::blocking::Client, TransportError> {
+        let direct = url::Url::parse(raw).is_ok_and(|u| is_loopback_url(&u));
+        let slot = if direct {
+            &mut self.http_direct
+        } else {
+            &mut self.http
+        };
+        if let Some(client) = slot {
+            return Ok(client.clone());
         }
-        Ok(self.http.as_ref().expect("built just above"))
+        let client = build_client(&self.user_agent, direct)?;
+        *slot = Some(client.clone());
+        Ok(client)
+    }
+}
+
+/// A client that never follows redirects; `direct` ignores every proxy the environment names
+pub fn build_client(
+    user_agent: &str,
+    direct: bool,
+) -> Result<reqwest::blocking::Client, TransportError> {
+    let mut builder = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
+        .user_agent(user_agent);
+    if direct {
+        builder = builder.no_proxy();
+    }
+    builder
+        .build()
+        .map_err(|e| TransportError::Other(format!("cannot set up HTTP: {e}")))
+}
+
+/// 127.0.0.0/8, ::1 (also as an IPv4-mapped address) and `localhost`
+fn is_loopback_url(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        Some(url::Host::Domain(name)) => {
+            name.trim_end_matches('.').eq_ignore_ascii_case("localhost")
+        }
+        None => false,
     }
 }
 
@@ -147,6 +189,8 @@ fn check_url(raw: &str) -> Result<url::Url, TransportError> {
 }
 
 /// Performs one request as the core describes it; the body is read up to the cap only
+///
+/// `client` must not use a proxy for a loopback URL: see [`build_client`].
 pub fn send_with(
     client: &reqwest::blocking::Client,
     request: &HttpRequest,
@@ -242,7 +286,7 @@ impl Io for NativeIo {
     }
 
     fn send(&mut self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
-        let client = self.client()?.clone();
+        let client = self.client_for(&request.url)?;
         send_with(&client, request)
     }
 
