@@ -330,13 +330,12 @@ impl Io for NativeIo {
     }
 }
 
-/// The page the browser shows after the redirect; `title` says whether the provider sent a code
-fn close_tab_page(title: &str) -> String {
-    format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head>\
-<body style=\"font-family:sans-serif\"><h1>{title}</h1><p>You can close this tab and return to the terminal.</p></body></html>"
-    )
-}
+/// The page the browser shows after the redirect
+///
+/// It is answered before the core has checked the response (state, issuer, code exchange), so it
+/// claims nothing: the terminal says whether the login succeeded.
+const CALLBACK_PAGE: &str = "<!doctype html><html><head><meta charset=\"utf-8\"><title>Return to the terminal</title></head>\
+<body style=\"font-family:sans-serif\"><h1>Return to the terminal</h1><p>The provider's answer was handed to the terminal, which checks it and shows whether the login succeeded. You can close this tab.</p></body></html>";
 
 /// The most a callback request's head (request line and headers) may hold
 const MAX_REQUEST_HEAD: usize = 8 * 1024;
@@ -435,10 +434,7 @@ fn answer_request(stream: TcpStream, deadline: Instant) -> Option<String> {
     });
     let (status, body) = match (&head, &target) {
         (Err(status), _) => (*status, "bad request".to_owned()),
-        (Ok(_), Some(target)) if target.contains("error=") => {
-            ("200 OK", close_tab_page("Login not completed"))
-        }
-        (Ok(_), Some(_)) => ("200 OK", close_tab_page("Login received")),
+        (Ok(_), Some(_)) => ("200 OK", CALLBACK_PAGE.to_owned()),
         (Ok(_), None) => ("404 Not Found", "not found".to_owned()),
     };
     let mut out = &stream;
@@ -662,6 +658,12 @@ mod tests {
         let (favicon, page) = browser.join().unwrap();
         assert!(favicon.starts_with("HTTP/1.1 404"));
         assert!(page.starts_with("HTTP/1.1 200") && page.contains("close this tab"));
+        // Answered before the core checks state and code: the page must not claim success.
+        let lower = page.to_ascii_lowercase();
+        for claim in ["received", "success", "logged in", "complete"] {
+            assert!(!lower.contains(claim), "the page claims {claim:?}: {page}");
+        }
+        assert!(page.contains("shows whether the login succeeded"));
     }
 
     /// A client that sends one byte every 1.5 s until the server closes the connection
