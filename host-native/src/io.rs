@@ -3,8 +3,12 @@
 //!
 //! The HTTP client is built on the first request only, so a `token` call answered from the store
 //! never starts reqwest's runtime.
+//!
+//! Proxies: remote hosts go through the proxy the environment names (`HTTPS_PROXY`,
+//! `HTTP_PROXY`, `ALL_PROXY`, minus `NO_PROXY`, as reqwest reads them); loopback hosts never do,
+//! whatever the environment says, so a token sent to a local provider cannot reach a proxy.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::thread;
@@ -58,7 +62,10 @@ impl Frontend for Silent {
 /// caller installs the user-facing [`Frontend`] (and the loopback listener of a browser login)
 /// with [`NativeIo::begin`] and removes them with [`NativeIo::finish`].
 pub struct NativeIo {
+    /// Client for remote hosts (environment proxies apply), built on its first use
     http: Option<reqwest::blocking::Client>,
+    /// Client for loopback hosts (never a proxy), built on its first use
+    http_direct: Option<reqwest::blocking::Client>,
     user_agent: String,
     store: Store,
     frontend: Box<dyn Frontend + Send>,
@@ -72,7 +79,7 @@ pub struct NativeIo {
 impl std::fmt::Debug for NativeIo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NativeIo")
-            .field("http_built", &self.http.is_some())
+            .field("http_built", &self.http_client_built())
             .field("store", &self.store)
             .field("listener", &self.listener)
             .finish()
@@ -84,6 +91,7 @@ impl NativeIo {
     pub fn new(user_agent: impl Into<String>, store: Store) -> Self {
         Self {
             http: None,
+            http_direct: None,
             user_agent: user_agent.into(),
             store,
             frontend: Box::new(Silent),
@@ -113,21 +121,55 @@ impl NativeIo {
 
     /// Whether an HTTP client has been built (it is only built for a request)
     pub fn http_client_built(&self) -> bool {
-        self.http.is_some()
+        self.http.is_some() || self.http_direct.is_some()
     }
 
-    fn client(&mut self) -> Result<&reqwest::blocking::Client, TransportError> {
-        if self.http.is_none() {
-            let client = reqwest::blocking::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .connect_timeout(CONNECT_TIMEOUT)
-                .timeout(REQUEST_TIMEOUT)
-                .user_agent(self.user_agent.clone())
-                .build()
-                .map_err(|e| TransportError::Other(format!("cannot set up HTTP: {e}")))?;
-            self.http = Some(client);
+    /// The client for `raw`: the direct one for loopback hosts, else the one with env proxies
+    fn client_for(&mut self, raw: &str) -> Result<reqwest::blocking::Client, TransportError> {
+        let direct = url::Url::parse(raw).is_ok_and(|u| is_loopback_url(&u));
+        let slot = if direct {
+            &mut self.http_direct
+        } else {
+            &mut self.http
+        };
+        if let Some(client) = slot {
+            return Ok(client.clone());
         }
-        Ok(self.http.as_ref().expect("built just above"))
+        let client = build_client(&self.user_agent, direct)?;
+        *slot = Some(client.clone());
+        Ok(client)
+    }
+}
+
+/// A client that never follows redirects; `direct` ignores every proxy the environment names
+pub fn build_client(
+    user_agent: &str,
+    direct: bool,
+) -> Result<reqwest::blocking::Client, TransportError> {
+    let mut builder = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
+        .user_agent(user_agent);
+    if direct {
+        builder = builder.no_proxy();
+    }
+    builder
+        .build()
+        .map_err(|e| TransportError::Other(format!("cannot set up HTTP: {e}")))
+}
+
+/// 127.0.0.0/8, ::1 (also as an IPv4-mapped address) and `localhost`
+fn is_loopback_url(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        Some(url::Host::Domain(name)) => {
+            name.trim_end_matches('.').eq_ignore_ascii_case("localhost")
+        }
+        None => false,
     }
 }
 
@@ -147,6 +189,8 @@ fn check_url(raw: &str) -> Result<url::Url, TransportError> {
 }
 
 /// Performs one request as the core describes it; the body is read up to the cap only
+///
+/// `client` must not use a proxy for a loopback URL: see [`build_client`].
 pub fn send_with(
     client: &reqwest::blocking::Client,
     request: &HttpRequest,
@@ -242,7 +286,7 @@ impl Io for NativeIo {
     }
 
     fn send(&mut self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
-        let client = self.client()?.clone();
+        let client = self.client_for(&request.url)?;
         send_with(&client, request)
     }
 
@@ -286,34 +330,62 @@ impl Io for NativeIo {
     }
 }
 
-/// The page the browser shows after the redirect; `title` says whether the provider sent a code
-fn close_tab_page(title: &str) -> String {
-    format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head>\
-<body style=\"font-family:sans-serif\"><h1>{title}</h1><p>You can close this tab and return to the terminal.</p></body></html>"
-    )
-}
+/// The page the browser shows after the redirect
+///
+/// It is answered before the core has checked the response (state, issuer, code exchange), so it
+/// claims nothing: the terminal says whether the login succeeded.
+const CALLBACK_PAGE: &str = "<!doctype html><html><head><meta charset=\"utf-8\"><title>Return to the terminal</title></head>\
+<body style=\"font-family:sans-serif\"><h1>Return to the terminal</h1><p>The provider's answer was handed to the terminal, which checks it and shows whether the login succeeded. You can close this tab.</p></body></html>";
 
-/// Accepts loopback connections until `until_ms`; answers each, and returns the first
-/// `/callback` request target
+/// The most a callback request's head (request line and headers) may hold
+const MAX_REQUEST_HEAD: usize = 8 * 1024;
+/// How long one connection may take to send its request head
+const PER_CONNECTION: Duration = Duration::from_secs(2);
+/// Connections served at once; more are closed unanswered until one finishes
+const MAX_CONNECTIONS: usize = 16;
+
+/// Accepts loopback connections until `until_ms` and returns the first `/callback` request target
+///
+/// Each connection is read on its own thread within [`PER_CONNECTION`] and [`MAX_REQUEST_HEAD`],
+/// so a slow or junk client never delays the real callback, and the wait ends at `until_ms`
+/// whatever the clients do.
 fn accept_callback(
     listener: &TcpListener,
     until_ms: u64,
     frontend: &mut dyn Frontend,
 ) -> Option<String> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::mpsc;
+
     if listener.set_nonblocking(true).is_err() {
         return None;
     }
+    let (found, callbacks) = mpsc::channel::<String>();
+    let active = Arc::new(AtomicUsize::new(0));
     loop {
+        if let Ok(target) = callbacks.try_recv() {
+            return Some(target);
+        }
         let now = unix_now_ms();
         if now >= until_ms {
             return None;
         }
         match listener.accept() {
             Ok((stream, _)) => {
-                if let Some(target) = answer_request(stream) {
-                    return Some(target);
+                if active.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
+                    continue; // dropped: closed unanswered
                 }
+                active.fetch_add(1, Ordering::SeqCst);
+                let deadline = Instant::now()
+                    + PER_CONNECTION.min(Duration::from_millis(until_ms.saturating_sub(now)));
+                let (found, active) = (found.clone(), Arc::clone(&active));
+                thread::spawn(move || {
+                    if let Some(target) = answer_request(stream, deadline) {
+                        let _ = found.send(target);
+                    }
+                    active.fetch_sub(1, Ordering::SeqCst);
+                });
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 frontend.tick(now, until_ms);
@@ -324,42 +396,56 @@ fn accept_callback(
     }
 }
 
-/// Reads one request's head, answers it, and returns its target when it is the callback
-fn answer_request(stream: TcpStream) -> Option<String> {
-    let _ = stream.set_nonblocking(false);
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let mut reader = BufReader::new(&stream);
-    let mut line = String::new();
-    // The request line, then headers up to the blank line; a bounded read of each.
-    (&mut reader).take(8192).read_line(&mut line).ok()?;
-    let mut header = String::new();
-    let started = Instant::now();
+/// Reads the head of `stream`, at most [`MAX_REQUEST_HEAD`] bytes before `deadline`, or the
+/// status to answer instead
+fn read_request_head(stream: &TcpStream, deadline: Instant) -> Result<Vec<u8>, &'static str> {
+    let mut head = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
     loop {
-        header.clear();
-        match (&mut reader).take(8192).read_line(&mut header) {
-            Ok(0) => break,
-            Ok(_) if header == "\r\n" || header == "\n" => break,
-            Ok(_) if started.elapsed() < Duration::from_secs(2) => continue,
-            _ => break,
+        if head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n") {
+            return Ok(head);
+        }
+        if head.len() > MAX_REQUEST_HEAD {
+            return Err("431 Request Header Fields Too Large");
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return Err("408 Request Timeout");
+        }
+        match (&*stream).read(&mut chunk) {
+            Ok(0) => return Err("400 Bad Request"),
+            Ok(n) => head.extend_from_slice(&chunk[..n]),
+            Err(_) => return Err("408 Request Timeout"),
         }
     }
-    let mut parts = line.split_whitespace();
-    let (method, target) = (parts.next()?, parts.next()?.to_owned());
-    let is_callback =
-        method == "GET" && (target == "/callback" || target.starts_with("/callback?"));
-    let (status, body) = match (is_callback, target.contains("error=")) {
-        (true, false) => ("200 OK", close_tab_page("Login received")),
-        (true, true) => ("200 OK", close_tab_page("Login not completed")),
-        (false, _) => ("404 Not Found", "not found".to_owned()),
+}
+
+/// Reads one request's head, answers it, and returns its target when it is the callback
+fn answer_request(stream: TcpStream, deadline: Instant) -> Option<String> {
+    let _ = stream.set_nonblocking(false);
+    let head = read_request_head(&stream, deadline);
+    let target = head.as_ref().ok().and_then(|head| {
+        let line = head.split(|&b| b == b'\n').next()?;
+        let mut parts = std::str::from_utf8(line).ok()?.split_whitespace();
+        let (method, target) = (parts.next()?, parts.next()?);
+        let is_callback =
+            method == "GET" && (target == "/callback" || target.starts_with("/callback?"));
+        is_callback.then(|| target.to_owned())
+    });
+    let (status, body) = match (&head, &target) {
+        (Err(status), _) => (*status, "bad request".to_owned()),
+        (Ok(_), Some(_)) => ("200 OK", CALLBACK_PAGE.to_owned()),
+        (Ok(_), None) => ("404 Not Found", "not found".to_owned()),
     };
     let mut out = &stream;
+    let _ = stream.set_write_timeout(Some(PER_CONNECTION));
     let _ = write!(
         out,
         "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\ncache-control: no-store\r\n\r\n{body}",
         body.len()
     );
     let _ = out.flush();
-    is_callback.then_some(target)
+    target
 }
 
 /// Opens `url` in the user's browser: `$BROWSER` if set, else `wslview` on WSL, else the
@@ -572,6 +658,96 @@ mod tests {
         let (favicon, page) = browser.join().unwrap();
         assert!(favicon.starts_with("HTTP/1.1 404"));
         assert!(page.starts_with("HTTP/1.1 200") && page.contains("close this tab"));
+        // Answered before the core checks state and code: the page must not claim success.
+        let lower = page.to_ascii_lowercase();
+        for claim in ["received", "success", "logged in", "complete"] {
+            assert!(!lower.contains(claim), "the page claims {claim:?}: {page}");
+        }
+        assert!(page.contains("shows whether the login succeeded"));
+    }
+
+    /// A client that sends one byte every 1.5 s until the server closes the connection
+    fn slow_client(port: u16) {
+        thread::spawn(move || {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            for b in b"GET /callback?code=slow&state=slow HTTP/1.1\r\n\r\n"
+                .iter()
+                .cycle()
+            {
+                if s.write_all(&[*b]).is_err() {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(1500));
+            }
+        });
+    }
+
+    /// Runs `accept_callback` on a thread; its answer, or `Err` if it is still waiting at `within`
+    fn wait_for_callback(
+        listener: TcpListener,
+        wait_ms: u64,
+        within: Duration,
+    ) -> Result<Option<String>, std::sync::mpsc::RecvTimeoutError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let until = unix_now_ms() + wait_ms;
+        thread::spawn(move || {
+            let _ = tx.send(accept_callback(&listener, until, &mut Silent));
+        });
+        rx.recv_timeout(within)
+    }
+
+    #[test]
+    fn slow_clients_cannot_stretch_the_login_deadline() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        for _ in 0..3 {
+            slow_client(port);
+        }
+        // A 3 s wait ends by its deadline (checked with 2 s to spare for a loaded machine).
+        let started = Instant::now();
+        let outcome = wait_for_callback(listener, 3000, Duration::from_secs(5));
+        assert_eq!(outcome, Ok(None), "the wait outlived its deadline");
+        assert!(started.elapsed() >= Duration::from_millis(2900));
+    }
+
+    #[test]
+    fn slow_junk_and_oversized_clients_do_not_block_the_real_callback() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        slow_client(port);
+        slow_client(port);
+        let oversized = thread::spawn(move || {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let _ = write!(s, "GET /callback?code={} HTTP/1.1\r\n", "x".repeat(9000));
+            let mut out = String::new();
+            let _ = s.read_to_string(&mut out);
+            out
+        });
+        let junk = thread::spawn(move || {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            s.write_all(b"\x16\x03\x01 not http at all\r\n\r\n")
+                .unwrap();
+            let mut out = String::new();
+            let _ = s.read_to_string(&mut out);
+            out
+        });
+        thread::spawn(move || {
+            thread::sleep(Duration::from_millis(300));
+            let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            write!(
+                s,
+                "GET /callback?code=c&state=s HTTP/1.1\r\nhost: x\r\n\r\n"
+            )
+            .unwrap();
+            let _ = s.read_to_string(&mut String::new());
+        });
+        // Served long before the 20 s deadline, although slow clients connected first.
+        let outcome = wait_for_callback(listener, 20_000, Duration::from_secs(3));
+        assert_eq!(outcome, Ok(Some("/callback?code=c&state=s".to_owned())));
+        let oversized = oversized.join().unwrap();
+        assert!(oversized.starts_with("HTTP/1.1 431"), "{oversized}");
+        let junk = junk.join().unwrap();
+        assert!(junk.starts_with("HTTP/1.1 404"), "{junk}");
     }
 
     #[test]

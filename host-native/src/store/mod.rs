@@ -106,8 +106,14 @@ pub(crate) fn file_name_for_key(key: &str) -> String {
 }
 
 /// Creates `dir` (and parents) readable by the owner only
+///
+/// A `dir` that already exists with group or other permission bits is tightened to 0700 when the
+/// user owns it, and refused otherwise: credentials and config never live in a directory that
+/// someone else can list or write.
 pub(crate) fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
     if dir.is_dir() {
+        #[cfg(unix)]
+        tighten_existing_dir(dir)?;
         return Ok(());
     }
     let mut builder = fs::DirBuilder::new();
@@ -117,6 +123,38 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
     builder.create(dir).map_err(|e| {
         StoreError::Other(format!(
             "cannot create the directory {}: {e}",
+            dir.display()
+        ))
+    })
+}
+
+#[cfg(unix)]
+fn tighten_existing_dir(dir: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = fs::metadata(dir).map_err(|e| {
+        StoreError::Other(format!(
+            "cannot inspect the directory {}: {e}",
+            dir.display()
+        ))
+    })?;
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o077 == 0 {
+        return Ok(());
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        return Err(StoreError::Other(format!(
+            "refusing to use {}: it is owned by uid {}, not you (uid {me}), and others can access \
+             it (mode {mode:04o}); remove it or choose another directory",
+            dir.display(),
+            meta.uid()
+        )));
+    }
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|e| {
+        StoreError::Other(format!(
+            "the directory {} is open to others (mode {mode:04o}) and cannot be made private: {e}; \
+             run `chmod 700` on it",
             dir.display()
         ))
     })
@@ -274,6 +312,49 @@ impl Store {
 mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
+
+    #[cfg(unix)]
+    #[test]
+    fn loose_existing_directories_are_tightened_or_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        let root = tempfile::tempdir().unwrap();
+
+        // The user's own 0777 credential directory: a write through the file store tightens it.
+        let creds = root.path().join("credentials");
+        fs::create_dir(&creds).unwrap();
+        fs::set_permissions(&creds, fs::Permissions::from_mode(0o777)).unwrap();
+        let files = file::FileStore::new(&creds, LockDir::new(root.path().join("locks")));
+        files.set("acct", &Secret::new("s3cret")).unwrap();
+        assert_eq!(mode(&creds), 0o700);
+
+        // The user's own 0775 config directory: saving the config tightens it.
+        let config = root.path().join("config");
+        fs::create_dir(&config).unwrap();
+        fs::set_permissions(&config, fs::Permissions::from_mode(0o775)).unwrap();
+        crate::config::Config::default().save(&config).unwrap();
+        assert_eq!(mode(&config), 0o700);
+
+        // A loose directory someone else owns is refused and left as it is. As root, make one;
+        // otherwise /tmp (root's, 1777) is one already.
+        // SAFETY: geteuid has no preconditions.
+        let foreign = if unsafe { libc::geteuid() } == 0 {
+            let dir = root.path().join("foreign");
+            fs::create_dir(&dir).unwrap();
+            std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+            dir
+        } else {
+            std::path::PathBuf::from("/tmp")
+        };
+        let before = mode(&foreign);
+        let err = create_private_dir(&foreign).unwrap_err().to_string();
+        assert!(
+            err.contains("refusing to use") && err.contains("not you"),
+            "{err}"
+        );
+        assert_eq!(mode(&foreign), before);
+    }
 
     /// A keyring stand-in whose every call fails as `Unavailable` with this message
     struct NoKeyring(LockDir, &'static str);
