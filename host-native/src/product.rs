@@ -43,7 +43,8 @@ pub struct Product {
     pub default_remote: Option<&'static str>,
     /// Whether `logout` also removes the remote from the config (truss)
     pub logout_removes_remote: bool,
-    /// The login method used without a flag and without a terminal to ask on; `None` asks
+    /// The login method used without a flag; `None` asks with the menu on a terminal (and
+    /// refuses without one)
     pub default_login: Option<LoginMethod>,
     /// The login menu shown on a terminal when no method is given
     pub login_menu: LoginMenu,
@@ -51,6 +52,9 @@ pub struct Product {
     pub callback_port: u16,
     /// Browser login: seconds to wait for the callback when `--timeout` is not given
     pub callback_timeout_secs: u64,
+    /// Whether `test --url` names an API base whose origin replaces the key check's, the path
+    /// staying (sentrix); else it is the whole URL to call
+    pub test_url_is_base: bool,
     /// Extra names of subcommands: (command, alias), e.g. `("status", "whoami")`
     pub aliases: &'static [(&'static str, &'static str)],
     /// Every user-facing line that differs between vendors
@@ -73,6 +77,7 @@ impl Product {
         login_menu: LoginMenu::KEYHOLE,
         callback_port: 0,
         callback_timeout_secs: 300,
+        test_url_is_base: false,
         aliases: &[],
         messages: Messages::KEYHOLE,
     };
@@ -270,8 +275,9 @@ impl RemoteTemplate {
     }
 }
 
-/// `url` with its scheme, host and port taken from `origin`; the path and query stay
-fn with_origin(url: &str, origin: &str) -> String {
+/// `url` with its scheme, host and port (and any path prefix) taken from `origin`; the path and
+/// query stay
+pub fn with_origin(url: &str, origin: &str) -> String {
     match (url::Url::parse(url), url::Url::parse(origin)) {
         (Ok(u), Ok(o)) => {
             let base = o.as_str().trim_end_matches('/');
@@ -318,6 +324,19 @@ pub struct Messages {
     pub device_waiting: &'static str,
     /// Browser login: waiting for the callback
     pub browser_waiting: &'static str,
+    /// Device login: the prompt, with `{code}`, `{url}` and `{url_complete}` (the URL with the
+    /// code filled in, else the plain one); `None` prints keyhole's own lines
+    pub device_prompt: Option<&'static str>,
+    /// Browser login: printed once the callback listener is up, with `{url}` (empty: nothing)
+    pub browser_callback: &'static str,
+    /// `{saved}` of `logged_in` when the credentials went to the OS keyring
+    pub saved_to_keyring: &'static str,
+    /// `{saved}` of `logged_in` when they went to the file
+    pub saved_to_file: &'static str,
+    /// `status` of a logged-in account, with `{remote}`, `{remote_url}`, `{account}`,
+    /// `{auth_type}`, `{source}`, `{expires_date}` (YYYY-MM-DD, `never` without expiry) and
+    /// `{project}`; `None` prints keyhole's own lines
+    pub status: Option<&'static str>,
 }
 
 impl Messages {
@@ -329,6 +348,11 @@ impl Messages {
         not_logged_in: "{remote}: not logged in; run `{name} login`",
         device_waiting: "Waiting for approval",
         browser_waiting: "Waiting for the browser login",
+        device_prompt: None,
+        browser_callback: "",
+        saved_to_keyring: "keyring",
+        saved_to_file: "file",
+        status: None,
     };
 }
 

@@ -39,10 +39,12 @@ use keyhole_core::client::{
 use keyhole_core::{AuthError, Endpoints, Secret};
 use serde_json::{Value, json};
 
+use self::args::RemoteAddArgs;
 /// The old names of [`AuthArgs`] and [`AuthCommand`]
 pub use self::args::{AuthArgs as Cli, AuthCommand as Command};
-pub use self::args::{AuthArgs, AuthCommand, LoginArgs};
-use self::args::{RemoteAddArgs, RemoteCommand, SetKeyArgs, TestArgs};
+pub use self::args::{
+    AuthArgs, AuthCommand, LoginArgs, RemoteCommand, SetKeyArgs, TestArgs, TestMethodArg,
+};
 pub use self::ui::{CliFrontend, Out};
 use crate::app::App;
 use crate::config::{AccountConfig, Config, KeyCheckSettings, RemoteConfig};
@@ -439,14 +441,14 @@ impl Ctx<'_> {
             Method::ApiKey(key)
         } else if a.api_key_stdin {
             Method::ApiKey(read_stdin_secret("API key")?)
-        } else if self.interactive && !self.out.json {
-            self.ask_method()?
         } else if let Some(default) = self.app.product().default_login {
             match default {
                 LoginMethod::Device => Method::Device,
                 LoginMethod::Browser => Method::Browser,
                 LoginMethod::ApiKey => Method::ApiKey(read_stdin_secret("API key")?),
             }
+        } else if self.interactive && !self.out.json {
+            self.ask_method()?
         } else {
             return Err(CliError::Usage(
                 "no login method given and no terminal to ask on; pass --device, --browser, --api-key KEY or --api-key-stdin".into(),
@@ -465,7 +467,8 @@ impl Ctx<'_> {
                 a.no_open,
                 a.qr,
                 self.app.product().messages.device_waiting,
-            );
+            )
+            .with_prompt_template(self.app.product().messages.device_prompt);
             engine.login_device(&spec, hint.as_deref(), Box::new(frontend))
         };
         let no_browser = "no browser can be opened here; using the device login instead";
@@ -486,6 +489,15 @@ impl Ctx<'_> {
                         "cannot listen on 127.0.0.1:{port} for the login callback ({e}); pass another --port"
                     ))
                 })?;
+                let callback_line = self.app.product().messages.browser_callback;
+                if !callback_line.is_empty()
+                    && !self.out.json
+                    && let Ok(addr) = listener.local_addr()
+                {
+                    let url = format!("http://127.0.0.1:{}/callback", addr.port());
+                    self.out
+                        .info(&self.message(callback_line, &[("url", &url)]));
+                }
                 let frontend = ui::CliFrontend::new(
                     self.out,
                     a.no_open,
@@ -508,6 +520,11 @@ impl Ctx<'_> {
             }
         };
         self.remember_login(&name, &outcome)?;
+        let messages = &self.app.product().messages;
+        let saved = match (&outcome.auth_type, engine.store_source()) {
+            (_, Some(Source::Keyring)) => messages.saved_to_keyring,
+            _ => messages.saved_to_file,
+        };
         self.out.report(
             &json!({
                 "event": "login",
@@ -521,6 +538,7 @@ impl Ctx<'_> {
                     ("remote", &outcome.remote),
                     ("account", &self.out.bold(&outcome.account)),
                     ("auth_type", outcome.auth_type.as_str()),
+                    ("saved", saved),
                 ],
             ),
         );
@@ -621,6 +639,26 @@ impl Ctx<'_> {
                     &[("remote", &name)],
                 ));
             }
+            return;
+        }
+        if !all && let Some(template) = self.app.product().messages.status {
+            let date = v["expires_at"]
+                .as_str()
+                .and_then(|t| t.get(..10))
+                .unwrap_or("never");
+            let line = self.message(
+                template,
+                &[
+                    ("remote", &name),
+                    ("remote_url", &remote.url().unwrap_or_default()),
+                    ("account", &text("account")),
+                    ("auth_type", &text("auth_type")),
+                    ("source", &text("source")),
+                    ("expires_date", date),
+                    ("project", &text("project")),
+                ],
+            );
+            self.out.result(&line);
             return;
         }
         if !all {
@@ -806,9 +844,20 @@ impl Ctx<'_> {
         let config = self.config()?;
         let (name, remote) = self.remote_of(&config)?;
         let account = current_account(&remote);
+        let url = match (a.url, &remote.key_check) {
+            (Some(base), Some(check)) if self.app.product().test_url_is_base => {
+                if url::Url::parse(&base).is_err() {
+                    return Err(CliError::Usage(format!(
+                        "`{base}` is not a valid URL; give a full URL such as https://api.example.com"
+                    )));
+                }
+                Some(crate::product::with_origin(&check.url, &base))
+            }
+            (url, _) => url,
+        };
         let options = TestOptions {
             method: a.method.into(),
-            url: a.url,
+            url,
             key: a.key,
             credential: self.credential_options(&remote, &account),
         };

@@ -135,9 +135,16 @@ pub struct CliFrontend {
     frame: usize,
     drawn: bool,
     browser_failed: Arc<AtomicBool>,
+    prompt_template: Option<&'static str>,
 }
 
 impl CliFrontend {
+    /// Prints the device prompt from this template (`{code}`, `{url}`, `{url_complete}`)
+    pub fn with_prompt_template(mut self, template: Option<&'static str>) -> Self {
+        self.prompt_template = template;
+        self
+    }
+
     /// A frontend; `what` is the spinner's text ("Waiting for approval")
     pub fn new(out: Out, no_open: bool, qr: bool, what: &'static str) -> Self {
         Self {
@@ -149,6 +156,7 @@ impl CliFrontend {
             frame: 0,
             drawn: false,
             browser_failed: Arc::new(AtomicBool::new(false)),
+            prompt_template: None,
         }
     }
 
@@ -190,6 +198,18 @@ impl Frontend for CliFrontend {
                 "verification_uri_complete": prompt.verification_uri_complete,
                 "expires_in": prompt.expires_in_s,
             }));
+        } else if let Some(template) = self.prompt_template {
+            eprintln!(
+                "{}",
+                crate::product::fill(
+                    template,
+                    &[
+                        ("code", &prompt.user_code),
+                        ("url", &prompt.verification_uri),
+                        ("url_complete", &url),
+                    ],
+                )
+            );
         } else {
             eprintln!(
                 "{} First copy your one-time code: {}",
@@ -206,7 +226,10 @@ impl Frontend for CliFrontend {
         {
             eprintln!("{qr}");
         }
-        if !self.no_open {
+        if !self.no_open && self.prompt_template.is_some() {
+            // The vendor's prompt says what happens; a failure needs no second line.
+            let _ = open_url(&url);
+        } else if !self.no_open {
             if open_url(&url) {
                 self.out.info("  Opened the page in your browser.");
             } else {
