@@ -316,8 +316,10 @@ pub struct Messages {
     pub logged_in: &'static str,
     /// After `set-key`
     pub key_saved: &'static str,
-    /// After a logout
+    /// After a logout; `{revoked}` is ` (revoked …)` when tokens were revoked
     pub logged_out: &'static str,
+    /// Before the success lines (`✓`; empty: none)
+    pub mark: &'static str,
     /// `status` of a remote nobody is logged in to
     pub not_logged_in: &'static str,
     /// Device login: waiting for the approval
@@ -344,7 +346,8 @@ impl Messages {
     pub const KEYHOLE: Messages = Messages {
         logged_in: "Logged in to {remote} as {account} ({auth_type})",
         key_saved: "Saved the API key of {account} on {remote}",
-        logged_out: "Logged out of {remote} as {account}",
+        logged_out: "Logged out of {remote} as {account}{revoked}",
+        mark: "✓",
         not_logged_in: "{remote}: not logged in; run `{name} login`",
         device_waiting: "Waiting for approval",
         browser_waiting: "Waiting for the browser login",
@@ -356,12 +359,38 @@ impl Messages {
     };
 }
 
-/// `template` with each `{key}` replaced by its value
+/// `template` with each `{key}` replaced by its value, and each `{key:N}` by its value padded
+/// with spaces to N characters (for boxes); unknown keys stay as written
 pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
-    let mut text = template.to_owned();
-    for (key, value) in values {
-        text = text.replace(&format!("{{{key}}}"), value);
+    let mut text = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        text.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            break;
+        };
+        let field = &after[..close];
+        let (key, width) = match field.split_once(':') {
+            Some((key, width)) => (key, width.parse::<usize>().ok()),
+            None => (field, None),
+        };
+        match values.iter().find(|(k, _)| *k == key) {
+            Some((_, value)) => {
+                text.push_str(value);
+                let shown = value.chars().count();
+                let pad = width.map_or(0, |w| w.saturating_sub(shown));
+                text.extend(std::iter::repeat_n(' ', pad));
+            }
+            None => {
+                text.push('{');
+                text.push_str(field);
+                text.push('}');
+            }
+        }
+        rest = &after[close + 1..];
     }
+    text.push_str(rest);
     text
 }
 

@@ -306,6 +306,25 @@ impl Ctx<'_> {
             .map(|t| t.to_config(product))
     }
 
+    /// A success line on stderr, after the product's mark (human mode only)
+    fn success(&self, text: &str) {
+        let mark = self.app.product().messages.mark;
+        if mark.is_empty() {
+            self.out.info(text);
+        } else {
+            self.out.success_with(mark, text);
+        }
+    }
+
+    /// The outcome of a command: `value` as a JSON line, or the success line
+    fn report(&self, value: &Value, human: &str) {
+        if self.out.json {
+            self.out.json_line(value);
+        } else {
+            self.success(human);
+        }
+    }
+
     /// Fills in a message of the product's catalogue
     fn message(&self, template: &str, values: &[(&str, &str)]) -> String {
         let mut all = vec![("name", self.app.name())];
@@ -525,7 +544,7 @@ impl Ctx<'_> {
             (_, Some(Source::Keyring)) => messages.saved_to_keyring,
             _ => messages.saved_to_file,
         };
-        self.out.report(
+        self.report(
             &json!({
                 "event": "login",
                 "remote": outcome.remote,
@@ -570,7 +589,7 @@ impl Ctx<'_> {
         let account = current_account(&remote);
         let outcome = engine.set_key(&remote.spec(&name, &[]), &account, key)?;
         self.remember_login(&name, &outcome)?;
-        self.out.report(&json!({
+        self.report(&json!({
                 "event": "set_key", "remote": outcome.remote, "account": outcome.account, "auth_type": "api_key",
             }), &self.message(
                 self.app.product().messages.key_saved,
@@ -826,9 +845,13 @@ impl Ctx<'_> {
                 };
                 let line = self.message(
                     self.app.product().messages.logged_out,
-                    &[("remote", &outcome.remote), ("account", &outcome.account)],
+                    &[
+                        ("remote", &outcome.remote),
+                        ("account", &outcome.account),
+                        ("revoked", &revoked),
+                    ],
                 );
-                self.out.success(&format!("{line}{revoked}"));
+                self.success(&line);
             }
             results.push(v);
         }

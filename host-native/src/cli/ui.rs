@@ -65,8 +65,13 @@ impl Out {
 
     /// `✓ text` on stderr (human mode only)
     pub fn success(&self, text: &str) {
+        self.success_with("✓", text);
+    }
+
+    /// `mark text` on stderr, the mark in green (human mode only)
+    pub fn success_with(&self, mark: &str, text: &str) {
         if !self.json {
-            eprintln!("{} {text}", self.paint("32", "✓"));
+            eprintln!("{} {text}", self.paint("32", mark));
         }
     }
 
