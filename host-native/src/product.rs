@@ -320,6 +320,8 @@ pub struct Messages {
     pub logged_out: &'static str,
     /// Before the success lines (`✓`; empty: none)
     pub mark: &'static str,
+    /// `login` without a method flag and without a terminal to ask on
+    pub no_login_method: &'static str,
     /// `status` of a remote nobody is logged in to
     pub not_logged_in: &'static str,
     /// Device login: waiting for the approval
@@ -335,6 +337,8 @@ pub struct Messages {
     pub saved_to_keyring: &'static str,
     /// `{saved}` of `logged_in` when they went to the file
     pub saved_to_file: &'static str,
+    /// `{source}` of `status` for the keyring, the file store and the API-key variable
+    pub sources: [&'static str; 3],
     /// `status` of a logged-in account, with `{remote}`, `{remote_url}`, `{account}`,
     /// `{auth_type}`, `{source}`, `{expires_date}` (YYYY-MM-DD, `never` without expiry) and
     /// `{project}`; `None` prints keyhole's own lines
@@ -348,6 +352,7 @@ impl Messages {
         key_saved: "Saved the API key of {account} on {remote}",
         logged_out: "Logged out of {remote} as {account}{revoked}",
         mark: "✓",
+        no_login_method: "no login method given and no terminal to ask on; pass --device, --browser, --api-key KEY or --api-key-stdin",
         not_logged_in: "{remote}: not logged in; run `{name} login`",
         device_waiting: "Waiting for approval",
         browser_waiting: "Waiting for the browser login",
@@ -355,6 +360,7 @@ impl Messages {
         browser_callback: "",
         saved_to_keyring: "keyring",
         saved_to_file: "file",
+        sources: ["keyring", "file", "env"],
         status: None,
     };
 }

@@ -95,7 +95,7 @@ const identityOf = (name) => ({ email: `${name}@example.test`, id: `acct-${name}
 
 async function apiIdentity(req, provider) {
   const header = req.headers.authorization ?? '';
-  const match = /^Bearer (.+)$/u.exec(header);
+  const match = /^(?:Bearer|Api-Key) (.+)$/u.exec(header);
   const key = match ? match[1] : (req.headers['x-api-key'] ?? '');
   if (key.startsWith('key_valid_')) {
     return { status: 200, body: identityOf(key.slice('key_valid_'.length) || 'user') };

@@ -76,8 +76,8 @@ pub enum AuthCommand {
     },
 }
 
-/// `login`
-#[derive(Debug, Args)]
+/// `login` (`Default`: no flag given, so a vendor's own flags can build one)
+#[derive(Debug, Default, Args)]
 #[command(group(ArgGroup::new("method").args(["device", "browser", "api_key", "api_key_stdin"])))]
 pub struct LoginArgs {
     /// Log in with a one-time code entered in a browser anywhere (RFC 8628)

@@ -470,7 +470,7 @@ impl Ctx<'_> {
             self.ask_method()?
         } else {
             return Err(CliError::Usage(
-                "no login method given and no terminal to ask on; pass --device, --browser, --api-key KEY or --api-key-stdin".into(),
+                self.app.product().messages.no_login_method.to_owned(),
             ));
         };
         if !matches!(method, Method::ApiKey(_)) && remote.client_id.is_empty() {
@@ -672,7 +672,10 @@ impl Ctx<'_> {
                     ("remote_url", &remote.url().unwrap_or_default()),
                     ("account", &text("account")),
                     ("auth_type", &text("auth_type")),
-                    ("source", &text("source")),
+                    (
+                        "source",
+                        source_name(&self.app.product().messages, &text("source")),
+                    ),
                     ("expires_date", date),
                     ("project", &text("project")),
                 ],
@@ -1133,6 +1136,16 @@ impl Ctx<'_> {
                 }
             }
         }
+    }
+}
+
+/// The product's name of a credential source (`keyring`, `file`, `env`)
+fn source_name<'a>(messages: &'a crate::product::Messages, source: &'a str) -> &'a str {
+    match source {
+        "keyring" => messages.sources[0],
+        "file" => messages.sources[1],
+        "env" => messages.sources[2],
+        other => other,
     }
 }
 
