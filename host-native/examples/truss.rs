@@ -135,7 +135,13 @@ fn main() -> ExitCode {
                 ..LoginArgs::default()
             }),
         ),
-        Cmd::Auth(Auth::Logout(r)) => (r.remote, AuthCommand::Logout { all: false }),
+        Cmd::Auth(Auth::Logout(r)) => (
+            r.remote,
+            AuthCommand::Logout {
+                all: false,
+                account: None,
+            },
+        ),
         Cmd::Auth(Auth::Status(r)) => (r.remote, AuthCommand::Status { all: false }),
     };
     let args = AuthArgs {

@@ -43,6 +43,9 @@ pub struct Product {
     pub default_remote: Option<&'static str>,
     /// Whether `logout` also removes the remote from the config (truss)
     pub logout_removes_remote: bool,
+    /// Whether logging out of the active account leaves no account active (llamactl) rather
+    /// than making another one active
+    pub logout_clears_selection: bool,
     /// The login method used without a flag; `None` asks with the menu on a terminal (and
     /// refuses without one)
     pub default_login: Option<LoginMethod>,
@@ -73,6 +76,7 @@ impl Product {
         remotes: &[],
         default_remote: None,
         logout_removes_remote: false,
+        logout_clears_selection: false,
         default_login: None,
         login_menu: LoginMenu::KEYHOLE,
         callback_port: 0,
@@ -239,6 +243,11 @@ impl RemoteTemplate {
             .origin_env
             .and_then(|v| std::env::var(v).ok())
             .filter(|v| !v.is_empty());
+        self.to_config_at(product, origin)
+    }
+
+    /// The remote's config at another origin (`https://staging.example.com`), paths kept
+    pub fn to_config_at(&self, product: &Product, origin: Option<String>) -> RemoteConfig {
         let url = |u: &str| match &origin {
             Some(o) => with_origin(u, o),
             None => u.to_owned(),

@@ -56,8 +56,10 @@ pub enum AuthCommand {
     /// Revoke the tokens at the provider and remove the local credentials
     Logout {
         /// Every account of every remote; with --remote (or `KEYHOLE_REMOTE`), of that remote only
-        #[arg(long)]
+        #[arg(long, conflicts_with = "account")]
         all: bool,
+        /// The account to log out (default: the active one)
+        account: Option<String>,
     },
     /// Check that the credentials work against the remote's API
     Test(TestArgs),

@@ -267,7 +267,7 @@ impl Ctx<'_> {
             AuthCommand::SetKey(a) => self.set_key(engine, a),
             AuthCommand::Status { all } => self.status(engine, all),
             AuthCommand::Token => self.token(engine),
-            AuthCommand::Logout { all } => self.logout(engine, all),
+            AuthCommand::Logout { all, account } => self.logout(engine, all, account),
             AuthCommand::Test(a) => self.test(engine, a),
             AuthCommand::Remote(c) => self.remote(engine, c),
             AuthCommand::Switch { account } => self.switch(account),
@@ -805,19 +805,39 @@ impl Ctx<'_> {
         Ok(EXIT_OK)
     }
 
-    fn logout(&mut self, engine: &mut dyn Engine, all: bool) -> CliResult {
+    fn logout(&mut self, engine: &mut dyn Engine, all: bool, account: Option<String>) -> CliResult {
         let config = self.config()?;
         if !all && self.remote_of(&config)?.1.accounts.is_empty() {
             return Err(AuthError::NotLoggedIn.into());
         }
-        let targets = self.targets(&config, all, false)?;
+        let mut targets = self.targets(&config, all, false)?;
+        if let Some(wanted) = account {
+            let (name, remote) = self.remote_of(&config)?;
+            if !remote.accounts.contains_key(&wanted) {
+                return Err(CliError::Other(format!(
+                    "no account `{wanted}` on {name}; logged-in accounts: {}",
+                    remote
+                        .accounts
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            targets = vec![(name, remote, wanted)];
+        }
+        let clears = self.app.product().logout_clears_selection;
         let mut results = Vec::new();
         for (name, remote, account) in &targets {
             let outcome = engine.logout(&remote.spec(name, &[]), account)?;
             self.update_remote(name, |r| {
                 r.accounts.remove(account);
                 if r.active_account.as_deref() == Some(account.as_str()) {
-                    r.active_account = r.accounts.keys().next().cloned();
+                    r.active_account = if clears {
+                        None
+                    } else {
+                        r.accounts.keys().next().cloned()
+                    };
                 }
             })?;
             if self.app.product().logout_removes_remote {
