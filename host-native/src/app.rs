@@ -1,65 +1,61 @@
-//! The embedding API: an app name decides the keyring service, the config directory and the
-//! environment-variable prefix, so another Rust CLI can embed keyhole under its own name
+//! The running context of one [`Product`]: its config directory (resolved from the environment
+//! once), its secret store and its config file
 //!
 //! ```no_run
-//! let app = keyhole_native::App::new("myapp"); // MYAPP_API_KEY, ~/.config/myapp, keyring "myapp"
+//! static MYAPP: keyhole_native::Product = keyhole_native::Product {
+//!     name: "myapp",
+//!     ..keyhole_native::Product::KEYHOLE
+//! };
+//! let app = keyhole_native::App::new(&MYAPP);
 //! let mut engine = keyhole_native::NativeEngine::new(&app);
-//! let code: std::process::ExitCode = keyhole_native::cli::run_from_env(&mut engine, &app);
 //! ```
 
 use std::path::{Path, PathBuf};
 
 use crate::config::{Config, ConfigError};
+use crate::product::Product;
 use crate::store::{Backend, LockDir, LockGuard, Store};
 
 /// Longest wait for another process's config change
 const CONFIG_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Who is embedding keyhole
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A product, with its config directory resolved
+#[derive(Debug, Clone)]
 pub struct App {
-    name: String,
-    env_prefix: String,
+    product: &'static Product,
     config_dir: PathBuf,
 }
 
 impl App {
-    /// An app named `name`: keyring service `name`, env prefix `NAME_`, config dir from
-    /// `$NAME_CONFIG_DIR`, else `$XDG_CONFIG_HOME/name`, else `~/.config/name`
-    pub fn new(name: &str) -> Self {
-        let env_prefix: String = name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_uppercase()
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let var = |suffix: &str| {
-            std::env::var_os(format!("{env_prefix}_{suffix}")).filter(|v| !v.is_empty())
-        };
-        let config_dir = var("CONFIG_DIR")
+    /// The product's context: config dir from its config-dir variable, else
+    /// `$XDG_CONFIG_HOME/<config_dir_name>`, else `~/.config/<config_dir_name>`
+    pub fn new(product: &'static Product) -> Self {
+        let dir_name = product.config_dir_name;
+        let config_dir = std::env::var_os(product.env.config_dir)
+            .filter(|v| !v.is_empty())
             .map(PathBuf::from)
             .or_else(|| {
                 std::env::var_os("XDG_CONFIG_HOME")
                     .filter(|v| !v.is_empty())
-                    .map(|x| PathBuf::from(x).join(name))
+                    .map(|x| PathBuf::from(x).join(dir_name))
             })
             .or_else(|| {
                 std::env::var_os("HOME")
                     .filter(|v| !v.is_empty())
                     .map(PathBuf::from)
                     .or_else(std::env::home_dir)
-                    .map(|h| h.join(".config").join(name))
+                    .map(|h| h.join(".config").join(dir_name))
             })
-            .unwrap_or_else(|| PathBuf::from(format!(".{name}")));
+            .unwrap_or_else(|| PathBuf::from(format!(".{dir_name}")));
         Self {
-            name: name.to_owned(),
-            env_prefix,
+            product,
             config_dir,
         }
+    }
+
+    /// The product this app runs as
+    pub fn product(&self) -> &'static Product {
+        self.product
     }
 
     /// The same app with another config directory (tests, portable installs)
@@ -68,9 +64,9 @@ impl App {
         self
     }
 
-    /// The app's name (also the keyring service and the command name in messages)
+    /// The command name in messages
     pub fn name(&self) -> &str {
-        &self.name
+        self.product.name
     }
 
     /// Where config, credential files and lock files live
@@ -78,33 +74,28 @@ impl App {
         &self.config_dir
     }
 
-    /// The name of the app's environment variable with this suffix: `KEYHOLE_API_KEY`
-    pub fn env_name(&self, suffix: &str) -> String {
-        format!("{}_{suffix}", self.env_prefix)
-    }
-
-    /// The value of the app's environment variable with this suffix, if set and not empty
-    pub fn env(&self, suffix: &str) -> Option<String> {
-        std::env::var(self.env_name(suffix))
-            .ok()
-            .filter(|v| !v.is_empty())
+    /// The value of an environment variable, if set and not empty
+    pub fn env(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
     }
 
     /// The user agent of HTTP requests
     pub fn user_agent(&self) -> String {
-        format!("{}/{} (keyhole)", self.name, env!("CARGO_PKG_VERSION"))
+        self.product.user_agent()
     }
 
-    /// The secret store: the keyring with a file fallback, or the file when `KEYHOLE_NO_KEYRING` (the app's prefix)
-    /// is set to anything but `0`
+    /// The secret store: the keyring with a file fallback, or the file when the product's
+    /// force-file variable (`KEYHOLE_NO_KEYRING`) is set to anything but `0`
     pub fn store(&self) -> Store {
-        let forced_file = self.env("NO_KEYRING").is_some_and(|v| v != "0");
+        let forced_file = self
+            .env(self.product.env.no_keyring)
+            .is_some_and(|v| v != "0");
         let backend = if forced_file {
             Backend::File
         } else {
             Backend::Auto
         };
-        Store::open(&self.name, &self.config_dir, backend)
+        Store::open(self.product.keyring_service, &self.config_dir, backend)
     }
 
     /// Reads the config file
@@ -136,11 +127,16 @@ impl App {
 mod tests {
     use super::*;
 
+    static MY_APP: Product = Product {
+        name: "my-app",
+        ..Product::KEYHOLE
+    };
+
     #[test]
-    fn the_name_decides_the_prefix() {
-        let app = App::new("my-app").with_config_dir("/tmp/x");
-        assert_eq!(app.env_name("API_KEY"), "MY_APP_API_KEY");
+    fn the_product_decides_the_names() {
+        let app = App::new(&MY_APP).with_config_dir("/tmp/x");
         assert_eq!(app.config_dir(), Path::new("/tmp/x"));
         assert!(app.user_agent().starts_with("my-app/"));
+        assert_eq!(app.product().env.api_key, "KEYHOLE_API_KEY");
     }
 }

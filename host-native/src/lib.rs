@@ -5,7 +5,8 @@
 //! - [`store`]: the OS keyring with a file fallback, and the cross-process locks;
 //!   [`store::format`]: the vendor file layouts (keyhole TOML, `~/.trussrc`, vtrix YAML, vast's key file).
 //! - [`config`]: remotes, accounts and projects in a versioned TOML file.
-//! - [`App`]: the embedding API; [`cli`]: the command line, shared with `keyhole-wasi` through the
+//! - [`Product`]: what differs between the CLIs built on keyhole; [`App`]: a product's config
+//!   dir and store; [`run`]: the `auth` group a vendor mounts ([`AuthArgs`]); [`cli`]: the command line, shared with `keyhole-wasi` through the
 //!   [`Engine`] trait, which [`NativeEngine`] implements with `keyhole_core::client`.
 #![deny(missing_docs)]
 
@@ -16,7 +17,18 @@ pub mod io;
 pub mod store;
 
 pub use app::App;
+pub mod product;
+pub use product::Product;
 pub mod cli;
 pub mod engine;
 
+pub use cli::{AuthArgs, AuthCommand};
 pub use engine::{Engine, NativeEngine};
+
+/// Runs an `auth` group a vendor's CLI has parsed, as `product`, natively:
+/// `Cmd::Auth(a) => keyhole_native::run(a, &VTRIX)`
+pub fn run(args: AuthArgs, product: &'static Product) -> std::process::ExitCode {
+    let app = App::new(product);
+    let mut engine = NativeEngine::new(&app);
+    cli::run_parsed(&mut engine, &app, args)
+}

@@ -6,12 +6,14 @@
 
 use std::process::ExitCode;
 
-use keyhole_native::{App, cli};
+use keyhole_native::{App, Product, cli};
+
+static KEYHOLE: Product = Product::KEYHOLE;
 use keyhole_wasi::{ComponentSource, WasiEngine, default_cache_dir};
 
 fn main() -> ExitCode {
     // The same app as `keyhole`: one keyring service, one config directory, one set of accounts.
-    let app = App::new("keyhole");
+    let app = App::new(&KEYHOLE);
     let source = match std::env::var_os("KEYHOLE_COMPONENT").filter(|v| !v.is_empty()) {
         Some(path) => ComponentSource::Path(path.into()),
         None => ComponentSource::Embedded,

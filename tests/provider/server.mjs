@@ -27,6 +27,7 @@ import * as querystring from 'node:querystring';
 import Provider from 'oidc-provider';
 
 export const CLI_CLIENT_ID = 'keyhole-cli';
+export const VENDOR_CLIENT_IDS = ['vtrix-cli', 'truss-cli', 'llamactl-cli', 'sentrix-cli'];
 export const INTROSPECTOR_ID = 'keyhole-test-introspector';
 export const INTROSPECTOR_SECRET = 'introspector-secret-for-tests-only';
 
@@ -94,7 +95,7 @@ const identityOf = (name) => ({ email: `${name}@example.test`, id: `acct-${name}
 
 async function apiIdentity(req, provider) {
   const header = req.headers.authorization ?? '';
-  const match = /^Bearer (.+)$/u.exec(header);
+  const match = /^(?:Bearer|Api-Key) (.+)$/u.exec(header);
   const key = match ? match[1] : (req.headers['x-api-key'] ?? '');
   if (key.startsWith('key_valid_')) {
     return { status: 200, body: identityOf(key.slice('key_valid_'.length) || 'user') };
@@ -188,10 +189,10 @@ function findAccount(_ctx, id) {
 
 function buildProvider(issuer) {
   const provider = new Provider(issuer, {
-    clients: [
-      {
-        client_id: CLI_CLIENT_ID,
-        client_name: 'keyhole CLI',
+    // keyhole's CLI, and the seed CLIs built on keyhole (host-native/examples), each with its own id.
+    clients: [CLI_CLIENT_ID, ...VENDOR_CLIENT_IDS].map((clientId) => ({
+        client_id: clientId,
+        client_name: `${clientId} CLI`,
         application_type: 'native',
         token_endpoint_auth_method: 'none',
         grant_types: [
@@ -202,7 +203,7 @@ function buildProvider(issuer) {
         response_types: ['code'],
         // RFC 8252 §7.3: a native client's loopback redirect matches on any port.
         redirect_uris: ['http://127.0.0.1/callback'],
-      },
+      })).concat([
       {
         client_id: INTROSPECTOR_ID,
         client_secret: INTROSPECTOR_SECRET,
@@ -211,7 +212,7 @@ function buildProvider(issuer) {
         response_types: [],
         redirect_uris: [],
       },
-    ],
+    ]),
     findAccount,
     claims: {
       openid: ['sub'],

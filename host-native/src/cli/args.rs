@@ -6,11 +6,15 @@ use keyhole_core::client::TestMethod;
 
 use crate::config::EnvKeyPrecedence;
 
-/// Log in to OAuth/OpenID providers and APIs, and hand out tokens to scripts
+/// The `auth` command group with its global options: a vendor mounts it as
+/// `Auth(keyhole_native::AuthArgs)` in its own `#[derive(Subcommand)]` enum (the derive gives
+/// both `Args` and `Parser`), and `keyhole` parses it as its whole command line
+///
+/// Log in, check and hand out credentials
 #[derive(Debug, Parser)]
-#[command(version, propagate_version = true, arg_required_else_help = true)]
-pub struct Cli {
-    /// The remote to use (default: the current one, or the only one; env `KEYHOLE_REMOTE`)
+#[command(arg_required_else_help = true)]
+pub struct AuthArgs {
+    /// The remote to use (default: the current one, or the only one)
     #[arg(long, global = true, value_name = "NAME")]
     pub remote: Option<String>,
     /// Machine-readable output: one JSON object per line on stdout
@@ -21,7 +25,7 @@ pub struct Cli {
     pub non_interactive: bool,
     /// What to do
     #[command(subcommand)]
-    pub command: Command,
+    pub command: AuthCommand,
 }
 
 /// A key given on the command line, kept as a [`Secret`] from the start; empty is refused
@@ -33,10 +37,10 @@ fn secret_arg(value: &str) -> Result<Secret, String> {
     Ok(Secret::new(value.to_owned()))
 }
 
-/// The commands
+/// The commands of the `auth` group
 #[allow(clippy::large_enum_variant)] // parsed once per process
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub enum AuthCommand {
     /// Log in with a device code, the browser, or an API key
     Login(LoginArgs),
     /// Replace the API key of the active account (OAuth tokens stay)
@@ -52,8 +56,10 @@ pub enum Command {
     /// Revoke the tokens at the provider and remove the local credentials
     Logout {
         /// Every account of every remote; with --remote (or `KEYHOLE_REMOTE`), of that remote only
-        #[arg(long)]
+        #[arg(long, conflicts_with = "account")]
         all: bool,
+        /// The account to log out (default: the active one)
+        account: Option<String>,
     },
     /// Check that the credentials work against the remote's API
     Test(TestArgs),
@@ -75,8 +81,8 @@ pub enum Command {
     Helper(super::helpers::HelperCommand),
 }
 
-/// `login`
-#[derive(Debug, Args)]
+/// `login` (`Default`: no flag given, so a vendor's own flags can build one)
+#[derive(Debug, Default, Args)]
 #[command(group(ArgGroup::new("method").args(["device", "browser", "api_key", "api_key_stdin"])))]
 pub struct LoginArgs {
     /// Log in with a one-time code entered in a browser anywhere (RFC 8628)
@@ -91,12 +97,12 @@ pub struct LoginArgs {
     /// Read the API key from standard input
     #[arg(long)]
     pub api_key_stdin: bool,
-    /// Browser login: the loopback port to listen on (default: the remote's, else any free one)
+    /// Browser login: the loopback port to listen on (default: the remote's, else the product's)
     #[arg(long, value_name = "N")]
     pub port: Option<u16>,
-    /// Browser login: seconds to wait for the callback
-    #[arg(long, value_name = "SECS", default_value_t = 300)]
-    pub timeout: u64,
+    /// Browser login: seconds to wait for the callback (default: the product's, 300 for keyhole)
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
     /// Do not open a browser; print the URL instead
     #[arg(long)]
     pub no_open: bool,

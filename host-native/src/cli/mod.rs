@@ -40,13 +40,18 @@ use keyhole_core::client::{
 use keyhole_core::{AuthError, Endpoints, Secret};
 use serde_json::{Value, json};
 
-pub use self::args::{Cli, Command};
-use self::args::{LoginArgs, RemoteAddArgs, RemoteCommand, SetKeyArgs, TestArgs};
+use self::args::RemoteAddArgs;
+/// The old names of [`AuthArgs`] and [`AuthCommand`]
+pub use self::args::{AuthArgs as Cli, AuthCommand as Command};
+pub use self::args::{
+    AuthArgs, AuthCommand, LoginArgs, RemoteCommand, SetKeyArgs, TestArgs, TestMethodArg,
+};
 pub use self::ui::{CliFrontend, Out};
 use crate::app::App;
 use crate::config::{AccountConfig, Config, KeyCheckSettings, RemoteConfig};
 use crate::engine::Engine;
 use crate::io::unix_now_ms;
+use crate::product::{LoginMethod, Product, fill};
 use crate::store::Source;
 
 /// Exit code: success
@@ -128,46 +133,71 @@ impl From<crate::config::ConfigError> for CliError {
 
 type CliResult = Result<u8, CliError>;
 
-/// Runs the command line in `args` (program name first) with `engine`
+/// Fills in the product's names where the `auth` group's help mentions them (the env variable
+/// of `--remote`) and adds its aliases: apply it to the group's `clap::Command` where it is
+/// mounted, e.g. `Cli::command().mut_subcommand("auth", |c| customize(c, &PRODUCT))`
+pub fn customize(command: clap::Command, product: &Product) -> clap::Command {
+    let remote_help = format!(
+        "The remote to use (default: the current one, or the only one; env `{}`)",
+        product.env.remote
+    );
+    let all_help = format!(
+        "Every account of every remote; with --remote (or `{}`), of that remote only",
+        product.env.remote
+    );
+    let mut command = command
+        .mut_arg("remote", |a| a.help(remote_help))
+        .mut_subcommand("status", |c| c.mut_arg("all", |a| a.help(all_help.clone())))
+        .mut_subcommand("logout", |c| c.mut_arg("all", |a| a.help(all_help)));
+    for (name, alias) in product.aliases {
+        command = command.mut_subcommand(*name, |c| c.visible_alias(*alias));
+    }
+    command
+}
+
+/// Runs the command line in `args` (program name first) with `engine`: the `auth` group as a
+/// whole CLI named after the product (`keyhole login`)
 pub fn run<I, T>(engine: &mut dyn Engine, app: &App, args: I) -> ExitCode
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let remote_help = format!(
-        "The remote to use (default: the current one, or the only one; env `{}`)",
-        app.env_name("REMOTE")
-    );
-    let all_help = format!(
-        "Every account of every remote; with --remote (or `{}`), of that remote only",
-        app.env_name("REMOTE")
-    );
-    let command = Cli::command()
-        .name(app.name().to_owned())
-        .bin_name(app.name().to_owned())
-        .mut_arg("remote", |a| a.help(remote_help))
-        .mut_subcommand("status", |c| c.mut_arg("all", |a| a.help(all_help.clone())))
-        .mut_subcommand("logout", |c| c.mut_arg("all", |a| a.help(all_help)));
+    let product = app.product();
+    let command = customize(AuthArgs::command(), product)
+        .name(product.name)
+        .bin_name(product.name)
+        .about("Log in to OAuth/OpenID providers and APIs, and hand out tokens to scripts")
+        .version(env!("CARGO_PKG_VERSION"))
+        .propagate_version(true);
     let args = crate::helpers::args_for_program_name(args.into_iter().map(Into::into).collect());
-    let cli = match command
+    let args = match command
         .try_get_matches_from(args)
-        .and_then(|m| Cli::from_arg_matches(&m))
+        .and_then(|m| AuthArgs::from_arg_matches(&m))
     {
-        Ok(cli) => cli,
+        Ok(args) => args,
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
         }
     };
-    let out = Out::detect(cli.json);
-    let interactive = !cli.non_interactive && std::io::stdin().is_terminal();
+    run_parsed(engine, app, args)
+}
+
+/// Runs an `auth` group the vendor's own CLI has parsed
+pub fn run_parsed(engine: &mut dyn Engine, app: &App, args: AuthArgs) -> ExitCode {
+    let out = Out::detect(args.json);
+    let interactive = !args.non_interactive && std::io::stdin().is_terminal();
     let mut ctx = Ctx {
         app,
         out,
         interactive,
-        remote_flag: cli.remote.clone().or_else(|| app.env("REMOTE")),
+        creating: matches!(args.command, AuthCommand::Login(_)),
+        remote_flag: args
+            .remote
+            .clone()
+            .or_else(|| app.env(app.product().env.remote)),
     };
-    match ctx.dispatch(engine, cli.command) {
+    match ctx.dispatch(engine, args.command) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             out.error(e.code(), &e.message(), e.details());
@@ -185,6 +215,8 @@ struct Ctx<'a> {
     app: &'a App,
     out: Out,
     interactive: bool,
+    /// `login` creates a named remote the config lacks from the product's templates
+    creating: bool,
     remote_flag: Option<String>,
 }
 
@@ -237,23 +269,76 @@ enum Method {
 }
 
 impl Ctx<'_> {
-    fn dispatch(&mut self, engine: &mut dyn Engine, command: Command) -> CliResult {
+    fn dispatch(&mut self, engine: &mut dyn Engine, command: AuthCommand) -> CliResult {
         match command {
-            Command::Login(a) => self.login(engine, a),
-            Command::SetKey(a) => self.set_key(engine, a),
-            Command::Status { all } => self.status(engine, all),
-            Command::Token => self.token(engine),
-            Command::Logout { all } => self.logout(engine, all),
-            Command::Test(a) => self.test(engine, a),
-            Command::Remote(c) => self.remote(engine, c),
-            Command::Switch { account } => self.switch(account),
-            Command::Project { id } => self.project(id),
-            Command::Helper(c) => self.helper(engine, c),
+            AuthCommand::Login(a) => self.login(engine, a),
+            AuthCommand::SetKey(a) => self.set_key(engine, a),
+            AuthCommand::Status { all } => self.status(engine, all),
+            AuthCommand::Token => self.token(engine),
+            AuthCommand::Logout { all, account } => self.logout(engine, all, account),
+            AuthCommand::Test(a) => self.test(engine, a),
+            AuthCommand::Remote(c) => self.remote(engine, c),
+            AuthCommand::Switch { account } => self.switch(account),
+            AuthCommand::Project { id } => self.project(id),
+            AuthCommand::Helper(c) => self.helper(engine, c),
         }
     }
 
+    /// The config, with the product's built-in remotes where it lacks them: the default remote
+    /// when none is configured, the named one when it is a template, and (for `login`) any
+    /// other named one from the default template
     fn config(&self) -> Result<Config, CliError> {
-        Ok(self.app.load_config()?)
+        let mut config = self.app.load_config()?;
+        let product = self.app.product();
+        let wanted = match &self.remote_flag {
+            Some(name) => Some(name.as_str()),
+            None if config.remotes.is_empty() => product.default_remote,
+            None => None,
+        };
+        if let Some(name) = wanted
+            && let Some(remote) = self.builtin(name)
+        {
+            config.remotes.entry(name.to_owned()).or_insert(remote);
+            if config.current_remote.is_none() {
+                config.current_remote = Some(name.to_owned());
+            }
+        }
+        Ok(config)
+    }
+
+    /// The built-in remote `name` would be created as, if any
+    fn builtin(&self, name: &str) -> Option<RemoteConfig> {
+        let product = self.app.product();
+        product
+            .template(name)
+            .or_else(|| product.default_template().filter(|_| self.creating))
+            .map(|t| t.to_config(product))
+    }
+
+    /// A success line on stderr, after the product's mark (human mode only)
+    fn success(&self, text: &str) {
+        let mark = self.app.product().messages.mark;
+        if mark.is_empty() {
+            self.out.info(text);
+        } else {
+            self.out.success_with(mark, text);
+        }
+    }
+
+    /// The outcome of a command: `value` as a JSON line, or the success line
+    fn report(&self, value: &Value, human: &str) {
+        if self.out.json {
+            self.out.json_line(value);
+        } else {
+            self.success(human);
+        }
+    }
+
+    /// Fills in a message of the product's catalogue
+    fn message(&self, template: &str, values: &[(&str, &str)]) -> String {
+        let mut all = vec![("name", self.app.name())];
+        all.extend_from_slice(values);
+        fill(template, &all)
     }
 
     /// The selected remote's name and config
@@ -279,7 +364,10 @@ impl Ctx<'_> {
                 .get(account)
                 .and_then(|a| a.auth_type)
                 .unwrap_or(AuthType::Oauth),
-            env_api_key: self.app.env("API_KEY").map(Secret::new),
+            env_api_key: self
+                .app
+                .env(self.app.product().env.api_key)
+                .map(Secret::new),
         }
     }
 
@@ -291,7 +379,13 @@ impl Ctx<'_> {
         change: impl FnOnce(&mut RemoteConfig),
     ) -> Result<(), CliError> {
         let _lock = self.app.lock_config()?;
-        let mut config = self.config()?;
+        let mut config = self.app.load_config()?;
+        if !config.remotes.contains_key(name)
+            && let Some(builtin) = self.builtin(name)
+        {
+            config.remotes.insert(name.to_owned(), builtin);
+            config.current_remote.get_or_insert_with(|| name.to_owned());
+        }
         let remote = config.remotes.get_mut(name).ok_or_else(|| {
             CliError::Other(format!(
                 "remote `{name}` was removed meanwhile; add it again"
@@ -299,6 +393,24 @@ impl Ctx<'_> {
         })?;
         change(remote);
         Ok(self.app.save_config(&config)?)
+    }
+
+    /// Removes the remote once no account is left on it (products whose logout removes it)
+    fn remove_if_empty(&self, name: &str) -> Result<(), CliError> {
+        let _lock = self.app.lock_config()?;
+        let mut config = self.app.load_config()?;
+        if config
+            .remotes
+            .get(name)
+            .is_some_and(|r| r.accounts.is_empty())
+        {
+            config.remotes.remove(name);
+            if config.current_remote.as_deref() == Some(name) {
+                config.current_remote = config.remotes.keys().next().cloned();
+            }
+            self.app.save_config(&config)?;
+        }
+        Ok(())
     }
 
     fn ask_line(&self, question: &str) -> Result<String, CliError> {
@@ -312,20 +424,36 @@ impl Ctx<'_> {
     }
 
     fn ask_method(&self) -> Result<Method, CliError> {
-        eprintln!("How would you like to log in?");
-        eprintln!("  1) With a one-time code in a browser (device login)");
-        eprintln!("  2) With this machine's browser");
-        eprintln!("  3) By pasting an API key");
+        let menu = self.app.product().login_menu;
+        if !menu.intro.is_empty() {
+            eprintln!("{}", menu.intro);
+        }
+        eprintln!("{}", menu.question);
+        for (i, (_, wording)) in menu.choices.iter().enumerate() {
+            eprintln!("  {}) {wording}", i + 1);
+        }
+        let numbers: Vec<String> = (1..=menu.choices.len()).map(|i| i.to_string()).collect();
+        let numbers = match numbers.split_last() {
+            Some((last, [])) => last.clone(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => return Err(CliError::Other("the login menu has no choices".into())),
+        };
         loop {
-            match self.ask_line("Choose 1, 2 or 3 [1]: ")?.as_str() {
-                "" | "1" => return Ok(Method::Device),
-                "2" => return Ok(Method::Browser),
-                "3" => {
-                    let key = rpassword::prompt_password("Paste your API key: ")
+            let answer = self.ask_line(&format!("Choose {numbers} [{}]: ", menu.default + 1))?;
+            let index = if answer.is_empty() {
+                Some(menu.default)
+            } else {
+                answer.parse::<usize>().ok().and_then(|i| i.checked_sub(1))
+            };
+            match index.and_then(|i| menu.choices.get(i)) {
+                Some((LoginMethod::Device, _)) => return Ok(Method::Device),
+                Some((LoginMethod::Browser, _)) => return Ok(Method::Browser),
+                Some((LoginMethod::ApiKey, _)) => {
+                    let key = rpassword::prompt_password(menu.key_prompt)
                         .map_err(|e| CliError::Other(format!("cannot read the key: {e}")))?;
                     return non_empty_secret(key, "the API key prompt").map(Method::ApiKey);
                 }
-                _ => eprintln!("Please answer 1, 2 or 3."),
+                None => eprintln!("Please answer {numbers}."),
             }
         }
     }
@@ -341,11 +469,17 @@ impl Ctx<'_> {
             Method::ApiKey(key)
         } else if a.api_key_stdin {
             Method::ApiKey(read_stdin_secret("API key")?)
+        } else if let Some(default) = self.app.product().default_login {
+            match default {
+                LoginMethod::Device => Method::Device,
+                LoginMethod::Browser => Method::Browser,
+                LoginMethod::ApiKey => Method::ApiKey(read_stdin_secret("API key")?),
+            }
         } else if self.interactive && !self.out.json {
             self.ask_method()?
         } else {
             return Err(CliError::Usage(
-                "no login method given and no terminal to ask on; pass --device, --browser, --api-key KEY or --api-key-stdin".into(),
+                self.app.product().messages.no_login_method.to_owned(),
             ));
         };
         if !matches!(method, Method::ApiKey(_)) && remote.client_id.is_empty() {
@@ -356,7 +490,13 @@ impl Ctx<'_> {
         let spec = remote.spec(&name, &a.scopes);
         let hint = remote.active_account.clone();
         let device = |engine: &mut dyn Engine| {
-            let frontend = ui::CliFrontend::new(self.out, a.no_open, a.qr, "Waiting for approval");
+            let frontend = ui::CliFrontend::new(
+                self.out,
+                a.no_open,
+                a.qr,
+                self.app.product().messages.device_waiting,
+            )
+            .with_prompt_template(self.app.product().messages.device_prompt);
             engine.login_device(&spec, hint.as_deref(), Box::new(frontend))
         };
         let no_browser = "no browser can be opened here; using the device login instead";
@@ -368,21 +508,36 @@ impl Ctx<'_> {
                 device(engine)?
             }
             Method::Browser => {
-                let port = a.port.or(remote.callback_port).unwrap_or(0);
+                let port = a
+                    .port
+                    .or(remote.callback_port)
+                    .unwrap_or(self.app.product().callback_port);
                 let listener = TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
                     CliError::Other(format!(
                         "cannot listen on 127.0.0.1:{port} for the login callback ({e}); pass another --port"
                     ))
                 })?;
+                let callback_line = self.app.product().messages.browser_callback;
+                if !callback_line.is_empty()
+                    && !self.out.json
+                    && let Ok(addr) = listener.local_addr()
+                {
+                    let url = format!("http://127.0.0.1:{}/callback", addr.port());
+                    self.out
+                        .info(&self.message(callback_line, &[("url", &url)]));
+                }
                 let frontend = ui::CliFrontend::new(
                     self.out,
                     a.no_open,
                     a.qr,
-                    "Waiting for the browser login",
+                    self.app.product().messages.browser_waiting,
                 );
                 let browser_failed = frontend.browser_failed();
                 let ui = Box::new(frontend);
-                match engine.login_browser(&spec, hint.as_deref(), listener, a.timeout, ui) {
+                let timeout = a
+                    .timeout
+                    .unwrap_or(self.app.product().callback_timeout_secs);
+                match engine.login_browser(&spec, hint.as_deref(), listener, timeout, ui) {
                     // The browser command failed: the host gave up waiting at once.
                     Err(AuthError::CallbackTimeout) if browser_failed.load(Ordering::SeqCst) => {
                         self.out.warn(no_browser);
@@ -393,18 +548,26 @@ impl Ctx<'_> {
             }
         };
         self.remember_login(&name, &outcome)?;
-        self.out.report(
+        let messages = &self.app.product().messages;
+        let saved = match (&outcome.auth_type, engine.store_source()) {
+            (_, Some(Source::Keyring)) => messages.saved_to_keyring,
+            _ => messages.saved_to_file,
+        };
+        self.report(
             &json!({
                 "event": "login",
                 "remote": outcome.remote,
                 "account": outcome.account,
                 "auth_type": outcome.auth_type.as_str(),
             }),
-            &format!(
-                "Logged in to {} as {} ({})",
-                outcome.remote,
-                self.out.bold(&outcome.account),
-                outcome.auth_type.as_str()
+            &self.message(
+                self.app.product().messages.logged_in,
+                &[
+                    ("remote", &outcome.remote),
+                    ("account", &self.out.bold(&outcome.account)),
+                    ("auth_type", outcome.auth_type.as_str()),
+                    ("saved", saved),
+                ],
             ),
         );
         Ok(EXIT_OK)
@@ -435,11 +598,11 @@ impl Ctx<'_> {
         let account = current_account(&remote);
         let outcome = engine.set_key(&remote.spec(&name, &[]), &account, key)?;
         self.remember_login(&name, &outcome)?;
-        self.out.report(&json!({
+        self.report(&json!({
                 "event": "set_key", "remote": outcome.remote, "account": outcome.account, "auth_type": "api_key",
-            }), &format!(
-                "Saved the API key of {} on {}",
-                outcome.account, outcome.remote
+            }), &self.message(
+                self.app.product().messages.key_saved,
+                &[("remote", &outcome.remote), ("account", &outcome.account)],
             ));
         Ok(EXIT_OK)
     }
@@ -499,11 +662,34 @@ impl Ctx<'_> {
                     self.app.name()
                 ));
             } else {
-                self.out.result(&format!(
-                    "{name}: not logged in; run `{} login`",
-                    self.app.name()
+                self.out.result(&self.message(
+                    self.app.product().messages.not_logged_in,
+                    &[("remote", &name)],
                 ));
             }
+            return;
+        }
+        if !all && let Some(template) = self.app.product().messages.status {
+            let date = v["expires_at"]
+                .as_str()
+                .and_then(|t| t.get(..10))
+                .unwrap_or("never");
+            let line = self.message(
+                template,
+                &[
+                    ("remote", &name),
+                    ("remote_url", &remote.url().unwrap_or_default()),
+                    ("account", &text("account")),
+                    ("auth_type", &text("auth_type")),
+                    (
+                        "source",
+                        source_name(&self.app.product().messages, &text("source")),
+                    ),
+                    ("expires_date", date),
+                    ("project", &text("project")),
+                ],
+            );
+            self.out.result(&line);
             return;
         }
         if !all {
@@ -628,21 +814,44 @@ impl Ctx<'_> {
         Ok(EXIT_OK)
     }
 
-    fn logout(&mut self, engine: &mut dyn Engine, all: bool) -> CliResult {
+    fn logout(&mut self, engine: &mut dyn Engine, all: bool, account: Option<String>) -> CliResult {
         let config = self.config()?;
         if !all && self.remote_of(&config)?.1.accounts.is_empty() {
             return Err(AuthError::NotLoggedIn.into());
         }
-        let targets = self.targets(&config, all, false)?;
+        let mut targets = self.targets(&config, all, false)?;
+        if let Some(wanted) = account {
+            let (name, remote) = self.remote_of(&config)?;
+            if !remote.accounts.contains_key(&wanted) {
+                return Err(CliError::Other(format!(
+                    "no account `{wanted}` on {name}; logged-in accounts: {}",
+                    remote
+                        .accounts
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            targets = vec![(name, remote, wanted)];
+        }
+        let clears = self.app.product().logout_clears_selection;
         let mut results = Vec::new();
         for (name, remote, account) in &targets {
             let outcome = engine.logout(&remote.spec(name, &[]), account)?;
             self.update_remote(name, |r| {
                 r.accounts.remove(account);
                 if r.active_account.as_deref() == Some(account.as_str()) {
-                    r.active_account = r.accounts.keys().next().cloned();
+                    r.active_account = if clears {
+                        None
+                    } else {
+                        r.accounts.keys().next().cloned()
+                    };
                 }
             })?;
+            if self.app.product().logout_removes_remote {
+                self.remove_if_empty(name)?;
+            }
             if let Some(e) = &outcome.revocation_error {
                 self.out.warn(&format!(
                     "could not revoke the tokens at the provider ({e}); the local credentials are cleared"
@@ -663,10 +872,15 @@ impl Ctx<'_> {
                 } else {
                     format!(" (revoked {})", outcome.revoked.join(", "))
                 };
-                self.out.success(&format!(
-                    "Logged out of {} as {}{revoked}",
-                    outcome.remote, outcome.account
-                ));
+                let line = self.message(
+                    self.app.product().messages.logged_out,
+                    &[
+                        ("remote", &outcome.remote),
+                        ("account", &outcome.account),
+                        ("revoked", &revoked),
+                    ],
+                );
+                self.success(&line);
             }
             results.push(v);
         }
@@ -682,9 +896,20 @@ impl Ctx<'_> {
         let config = self.config()?;
         let (name, remote) = self.remote_of(&config)?;
         let account = current_account(&remote);
+        let url = match (a.url, &remote.key_check) {
+            (Some(base), Some(check)) if self.app.product().test_url_is_base => {
+                if url::Url::parse(&base).is_err() {
+                    return Err(CliError::Usage(format!(
+                        "`{base}` is not a valid URL; give a full URL such as https://api.example.com"
+                    )));
+                }
+                Some(crate::product::with_origin(&check.url, &base))
+            }
+            (url, _) => url,
+        };
         let options = TestOptions {
             method: a.method.into(),
-            url: a.url,
+            url,
             key: a.key,
             credential: self.credential_options(&remote, &account),
         };
@@ -937,6 +1162,16 @@ impl Ctx<'_> {
                 }
             }
         }
+    }
+}
+
+/// The product's name of a credential source (`keyring`, `file`, `env`)
+fn source_name<'a>(messages: &'a crate::product::Messages, source: &'a str) -> &'a str {
+    match source {
+        "keyring" => messages.sources[0],
+        "file" => messages.sources[1],
+        "env" => messages.sources[2],
+        other => other,
     }
 }
 

@@ -65,8 +65,13 @@ impl Out {
 
     /// `✓ text` on stderr (human mode only)
     pub fn success(&self, text: &str) {
+        self.success_with("✓", text);
+    }
+
+    /// `mark text` on stderr, the mark in green (human mode only)
+    pub fn success_with(&self, mark: &str, text: &str) {
         if !self.json {
-            eprintln!("{} {text}", self.paint("32", "✓"));
+            eprintln!("{} {text}", self.paint("32", mark));
         }
     }
 
@@ -135,9 +140,16 @@ pub struct CliFrontend {
     frame: usize,
     drawn: bool,
     browser_failed: Arc<AtomicBool>,
+    prompt_template: Option<&'static str>,
 }
 
 impl CliFrontend {
+    /// Prints the device prompt from this template (`{code}`, `{url}`, `{url_complete}`)
+    pub fn with_prompt_template(mut self, template: Option<&'static str>) -> Self {
+        self.prompt_template = template;
+        self
+    }
+
     /// A frontend; `what` is the spinner's text ("Waiting for approval")
     pub fn new(out: Out, no_open: bool, qr: bool, what: &'static str) -> Self {
         Self {
@@ -149,6 +161,7 @@ impl CliFrontend {
             frame: 0,
             drawn: false,
             browser_failed: Arc::new(AtomicBool::new(false)),
+            prompt_template: None,
         }
     }
 
@@ -190,6 +203,18 @@ impl Frontend for CliFrontend {
                 "verification_uri_complete": prompt.verification_uri_complete,
                 "expires_in": prompt.expires_in_s,
             }));
+        } else if let Some(template) = self.prompt_template {
+            eprintln!(
+                "{}",
+                crate::product::fill(
+                    template,
+                    &[
+                        ("code", &prompt.user_code),
+                        ("url", &prompt.verification_uri),
+                        ("url_complete", &url),
+                    ],
+                )
+            );
         } else {
             eprintln!(
                 "{} First copy your one-time code: {}",
@@ -206,7 +231,10 @@ impl Frontend for CliFrontend {
         {
             eprintln!("{qr}");
         }
-        if !self.no_open {
+        if !self.no_open && self.prompt_template.is_some() {
+            // The vendor's prompt says what happens; a failure needs no second line.
+            let _ = open_url(&url);
+        } else if !self.no_open {
             if open_url(&url) {
                 self.out.info("  Opened the page in your browser.");
             } else {

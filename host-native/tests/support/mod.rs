@@ -674,6 +674,22 @@ pub fn keyhole_bin() -> PathBuf {
     }
 }
 
+/// A seed CLI's binary: `target/<profile>/examples/NAME`, next to this test's `deps/`
+pub fn example_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("a test knows its own path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("tests run from target/<profile>/deps");
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: `cargo test -p keyhole-native` builds the examples",
+        path.display()
+    );
+    path
+}
+
 /// One test's private world: config dir, HOME, and the environment every `keyhole` gets
 pub struct Env {
     dir: TempDir,
@@ -749,6 +765,27 @@ impl Env {
         cmd.args(args);
         self.apply(&mut cmd);
         cmd
+    }
+
+    /// The seed CLI `host-native/examples/NAME.rs` (built by `cargo test`) with `args`
+    pub fn example<I, S>(&self, name: &str, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = Command::new(example_bin(name));
+        cmd.args(args);
+        self.apply(&mut cmd);
+        cmd
+    }
+
+    /// Runs the seed CLI `NAME ARGS…` to completion under [`COMMAND_DEADLINE`]
+    pub fn run_example<I, S>(&self, name: &str, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        run_with_deadline(&mut self.example(name, args), COMMAND_DEADLINE)
     }
 
     /// Applies this environment to any command (a pty helper, a shell)

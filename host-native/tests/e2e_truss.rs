@@ -1,0 +1,131 @@
+//! The `truss` example walked through the parts of its seed page that do not need the `~/.trussrc`
+//! format (which is the storage format's): login with a key or the device flow, remotes created
+//! on login and removed on logout, the status lines, `truss login`, `BASETEN_API_KEY`
+
+mod support;
+
+use std::time::Duration;
+
+use support::{COMMAND_DEADLINE, Env, Provider, Spawned};
+
+fn truss_env(provider: &Provider) -> Env {
+    let mut env = Env::new();
+    env.remove("KEYHOLE_CONFIG_DIR");
+    env.set("BASETEN_TRUSS_AUTH_KEYRING_DISABLED", "1");
+    env.set("BASETEN_REMOTE_URL", &provider.issuer);
+    env.remove("BASETEN_API_KEY");
+    env
+}
+
+#[test]
+fn truss_auth_page_without_the_trussrc_format() {
+    let provider = Provider::start();
+    let mut env = truss_env(&provider);
+    // A browser that records what it was asked to open.
+    let opened = env.root().join("opened.txt");
+    let browser = env.root().join("browser.sh");
+    std::fs::write(
+        &browser,
+        format!("#!/bin/sh\necho \"$1\" >> '{}'\n", opened.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &browser,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    env.set("BROWSER", browser.to_string_lossy());
+
+    // Non-interactive without a method: usage, with the page's advice.
+    let run = env.run_example("truss", ["auth", "login"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("pass --browser or --api-key"),
+        "{}",
+        run.describe()
+    );
+
+    // `truss auth login --api-key …` creates the default remote `baseten`.
+    let run = env.run_example("truss", ["auth", "login", "--api-key", "key_valid_ann"]);
+    run.expect_ok();
+    assert_eq!(
+        run.stderr.trim(),
+        "🔓 Logged in to remote `baseten`.",
+        "{}",
+        run.describe()
+    );
+    let run = env.run_example("truss", ["auth", "status"]);
+    run.expect_ok();
+    assert_eq!(
+        run.stdout,
+        format!(
+            "remote: baseten\nremote_url: {}\nauth_type: api_key\nsource: trussrc-inline\n",
+            provider.issuer
+        ),
+        "{}",
+        run.describe()
+    );
+
+    // `truss login --browser --remote staging`: the device flow, the code pre-filled.
+    let mut child =
+        Spawned::start(&mut env.example("truss", ["login", "--browser", "--remote", "staging"]));
+    let code = support::poll(150, Duration::from_millis(200), || {
+        provider.state()["counters"]["last_user_code"]
+            .as_str()
+            .map(str::to_string)
+    })
+    .expect("truss started a device authorization");
+    provider.approve_device(&code, "ann");
+    let run = child.finish(COMMAND_DEADLINE);
+    run.expect_ok();
+    assert!(
+        run.stderr.contains("🔓 Logged in to remote `staging`."),
+        "{}",
+        run.describe()
+    );
+    let opened = std::fs::read_to_string(&opened).unwrap_or_default();
+    assert!(
+        opened.contains(&format!("user_code={code}")),
+        "the verification page opened with the code: {opened}"
+    );
+
+    // Two remotes: without --remote, the first one created (keyhole's current remote) is used;
+    // logout revokes and removes the remote.
+    let run = env.run_example("truss", ["auth", "status"]);
+    assert!(
+        run.stdout.starts_with("remote: baseten\n"),
+        "{}",
+        run.describe()
+    );
+    let run = env.run_example("truss", ["auth", "status", "--remote", "staging"]);
+    run.expect_ok();
+    assert!(
+        run.stdout.contains("auth_type: oauth\n"),
+        "{}",
+        run.describe()
+    );
+    let revocations = provider.revocations();
+    let run = env.run_example("truss", ["auth", "logout", "--remote", "staging"]);
+    run.expect_ok();
+    assert_eq!(
+        run.stderr.trim(),
+        "👋 Logged out of remote `staging`.",
+        "{}",
+        run.describe()
+    );
+    assert!(
+        provider.revocations() > revocations,
+        "logout revoked the tokens"
+    );
+    let config =
+        std::fs::read_to_string(env.root().join("home/.config/truss/config.toml")).unwrap();
+    assert!(!config.contains("staging"), "the remote is gone: {config}");
+
+    // One remote left: --remote is inferred. Logging out of it too, BASETEN_API_KEY stands in.
+    env.run_example("truss", ["auth", "logout"]).expect_ok();
+    env.run_example("truss", ["auth", "status"]).expect_code(4);
+    env.set("BASETEN_API_KEY", "key_valid_ci");
+    let run = env.run_example("truss", ["auth", "status"]);
+    run.expect_ok();
+    assert!(run.stdout.contains("source: env\n"), "{}", run.describe());
+}
