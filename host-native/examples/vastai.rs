@@ -29,6 +29,7 @@ static VASTAI: Product = Product {
         no_keyring: "VAST_NO_KEYRING",
         config_dir: "VAST_CONFIG_DIR",
         remote: "VAST_REMOTE",
+        token: "VAST_TOKEN",
     },
     storage: Storage::VastKeyFile,
     remotes: &[RemoteTemplate {

@@ -119,6 +119,8 @@ pub struct EnvNames {
     pub config_dir: &'static str,
     /// The remote to use when `--remote` is not given
     pub remote: &'static str,
+    /// Where `exec` puts the fresh token for the command it runs
+    pub token: &'static str,
 }
 
 impl EnvNames {
@@ -128,6 +130,7 @@ impl EnvNames {
         no_keyring: "KEYHOLE_NO_KEYRING",
         config_dir: "KEYHOLE_CONFIG_DIR",
         remote: "KEYHOLE_REMOTE",
+        token: "KEYHOLE_TOKEN",
     };
 }
 

@@ -143,7 +143,7 @@ impl Ctx<'_> {
             ));
         }
         Ok(Credential {
-            oauth: resolved.kind == keyhole_core::credential::CredentialKind::OAuth,
+            oauth: resolved.kind == keyhole_core::credential::AuthType::Oauth,
             secret: resolved.secret,
             expires_at_ms: resolved.expires_at_ms,
         })
@@ -305,7 +305,7 @@ impl Ctx<'_> {
             HelperCommand::Exec { command } => {
                 let (name, remote) = self.selected_remote()?;
                 drop(stdout);
-                let var = self.app.env_name("TOKEN");
+                let var = self.app.product().env.token;
                 let mut source = || self.credential(engine, &name, &remote);
                 return exec::run(&command[0], &command[1..], &var, &mut source);
             }
