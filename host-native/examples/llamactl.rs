@@ -45,6 +45,7 @@ static LLAMACTL: Product = Product {
         no_keyring: "LLAMACTL_NO_KEYRING",
         config_dir: "LLAMACTL_CONFIG_DIR",
         remote: "LLAMACTL_ENV",
+        token: "LLAMACTL_TOKEN",
     },
     remotes: &[LLAMACLOUD],
     default_remote: Some("llamacloud"),

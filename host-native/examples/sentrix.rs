@@ -26,6 +26,7 @@ static SENTRIX: Product = Product {
         no_keyring: "SENTRIX_NO_KEYRING",
         config_dir: "SENTRIX_CONFIG_DIR",
         remote: "SENTRIX_REMOTE",
+        token: "SENTRIX_TOKEN",
     },
     remotes: &[RemoteTemplate {
         name: "sentrix",

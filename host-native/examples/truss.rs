@@ -29,6 +29,7 @@ static TRUSS: Product = Product {
         no_keyring: "BASETEN_TRUSS_AUTH_KEYRING_DISABLED",
         config_dir: "TRUSS_CONFIG_DIR",
         remote: "TRUSS_REMOTE",
+        token: "TRUSS_TOKEN",
     },
     env_key_precedence: EnvKeyPrecedence::Fallback,
     storage: Storage::TrussRc,

@@ -23,6 +23,7 @@ static VTRIX: Product = Product {
         no_keyring: "VTRIX_NO_KEYCHAIN",
         config_dir: "VTRIX_CONFIG_DIR",
         remote: "VTRIX_REMOTE",
+        token: "VTRIX_TOKEN",
     },
     storage: Storage::VtrixYaml,
     remotes: &[RemoteTemplate {
