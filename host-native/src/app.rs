@@ -13,11 +13,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::{Config, ConfigError};
-use crate::product::Product;
-use crate::store::{Backend, LockDir, LockGuard, Store};
-
-/// Longest wait for another process's config change
-const CONFIG_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+use crate::product::{Product, Storage};
+use crate::store::format::{KeyholeToml, StorageFormat, TrussRc, VastKeyFile, VtrixYaml};
+use crate::store::{Backend, LockGuard, Store};
 
 /// A product, with its config directory resolved
 #[derive(Debug, Clone)]
@@ -95,31 +93,53 @@ impl App {
         } else {
             Backend::Auto
         };
-        Store::open(self.product.keyring_service, &self.config_dir, backend)
+        let format = self.format();
+        // Legacy locations move before the first read (vast's `~/.vast_api_key`); a move that
+        // fails leaves the credential readable where it was, so it is a warning, not an error.
+        match format.migrate() {
+            Ok(moves) => moves.iter().for_each(|line| eprintln!("{line}")),
+            Err(e) => eprintln!("warning: {e}"),
+        }
+        Store::open_format(self.product.keyring_service, &*format, backend)
+    }
+
+    /// The product's storage format with its paths resolved from the environment
+    ///
+    /// keyhole's own layout lives in [`App::config_dir`]; the vendor layouts live where their
+    /// CLIs keep them (`~/.trussrc`, `~/.config/vtrix/config.yml`, `vastai/vast_api_key`), and
+    /// fall back to keyhole's layout only when no home directory is known.
+    pub fn format(&self) -> Box<dyn StorageFormat> {
+        let product = self.product;
+        let template = product
+            .default_template()
+            .map(|t| t.to_config(product))
+            .unwrap_or_default();
+        let remote = product.default_remote.unwrap_or(product.name);
+        let vendor: Option<Box<dyn StorageFormat>> = match product.storage {
+            Storage::KeyholeToml => None,
+            Storage::TrussRc => TrussRc::from_env(template).map(|f| Box::new(f) as _),
+            Storage::VtrixYaml => VtrixYaml::from_env(remote, template).map(|f| Box::new(f) as _),
+            Storage::VastKeyFile => {
+                VastKeyFile::from_env(remote, template).map(|f| Box::new(f) as _)
+            }
+        };
+        vendor.unwrap_or_else(|| Box::new(KeyholeToml::new(&self.config_dir)))
     }
 
     /// Reads the config file
     pub fn load_config(&self) -> Result<Config, ConfigError> {
-        Config::load(&self.config_dir)
+        self.format().load_config()
     }
 
     /// Writes the config file atomically
     pub fn save_config(&self, config: &Config) -> Result<(), ConfigError> {
-        config.save(&self.config_dir)
+        self.format().save_config(config)
     }
 
     /// The cross-process lock to hold from loading the config to saving it, so that two
     /// processes changing it at once do not lose each other's change
     pub fn lock_config(&self) -> Result<LockGuard, ConfigError> {
-        LockDir::new(self.config_dir.join("locks"))
-            .acquire("config", "write", CONFIG_LOCK_WAIT)
-            .map_err(|e| ConfigError::Io {
-                what: "lock",
-                path: crate::config::config_path(&self.config_dir)
-                    .display()
-                    .to_string(),
-                detail: e.to_string(),
-            })
+        self.format().lock_config()
     }
 }
 

@@ -626,14 +626,33 @@ impl Ctx<'_> {
         } else {
             source.unwrap_or(Source::File)
         };
+        // A vendor file can say more than the store: truss's legacy plaintext keys, and where
+        // in its file a credential sits (`trussrc-inline`).
+        let described = (!report.from_env)
+            .then(|| {
+                self.app
+                    .format()
+                    .credential_status(&keyhole_core::record::storage_key(
+                        &report.remote,
+                        &report.account,
+                    ))
+                    .ok()
+                    .flatten()
+            })
+            .flatten();
+        let auth_type = match described {
+            Some(d) => Some(d.auth_type.as_str()),
+            None => report.auth_type.map(AuthType::as_str),
+        };
         json!({
             "logged_in": true,
             "remote": report.remote,
             "remote_url": remote.url(),
             "account": report.account,
             "active": report.account == current_account(remote),
-            "auth_type": report.auth_type.map(AuthType::as_str),
+            "auth_type": auth_type,
             "source": source.as_str(),
+            "location": described.map(|d| d.source_label),
             "expires_at_ms": report.expires_at_ms,
             "expires_at": report.expires_at_ms.map(rfc3339),
             "project": remote.accounts.get(&report.account).and_then(|a| a.project.clone()),
@@ -683,7 +702,13 @@ impl Ctx<'_> {
                     ("auth_type", &text("auth_type")),
                     (
                         "source",
-                        source_name(&self.app.product().messages, &text("source")),
+                        &v["location"]
+                            .as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| {
+                                source_name(&self.app.product().messages, &text("source"))
+                                    .to_owned()
+                            }),
                     ),
                     ("expires_date", date),
                     ("project", &text("project")),
