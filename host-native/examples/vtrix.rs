@@ -1,9 +1,9 @@
 //! `vtrix`: the vtrix.ai CLI with keyhole's `auth` group mounted as `vtrix auth`
 //!
 //! Server origin: `VTRIX_BASE_URL=http://127.0.0.1:PORT` replaces `https://vtrix.ai` in the
-//! built-in remote when it is first created; after that the remote's entry in the config is used.
-//! Credentials go to the keychain, or with `VTRIX_NO_KEYCHAIN=1` to the file store in
-//! `~/.config/vtrix` (the YAML layout `config.yml` arrives with `Storage::VtrixYaml`).
+//! built-in remote (an `issuer` or `api_url` key in `~/.config/vtrix/config.yml` does the same).
+//! Credentials go to the keychain, or with `VTRIX_NO_KEYCHAIN=1` (or no D-Bus) to
+//! `~/.config/vtrix/config.yml` (`Storage::VtrixYaml`).
 //!
 //! ```text
 //! vtrix auth login | set-key <api-key> | status | logout
@@ -50,7 +50,7 @@ Waiting for authorization... (opens browser automatically)",
         ),
         logged_in: "Authenticated as {account}\n✓ Credentials saved to {saved}",
         saved_to_keyring: "keychain",
-        saved_to_file: "~/.config/vtrix",
+        saved_to_file: "~/.config/vtrix/config.yml",
         key_saved: "API Key updated",
         logged_out: "Credentials cleared",
         status: Some("● Logged in\n  User:    {account}\n  Expires: {expires_date}"),

@@ -1,6 +1,6 @@
-//! The `truss` example walked through the parts of its seed page that do not need the `~/.trussrc`
-//! format (which is the storage format's): login with a key or the device flow, remotes created
-//! on login and removed on logout, the status lines, `truss login`, `BASETEN_API_KEY`
+//! The `truss` example walked down its seed page: login with a key or the device flow, remotes
+//! created in `~/.trussrc` on login and removed on logout, the status lines (legacy plaintext
+//! entries included), `truss login`, `BASETEN_API_KEY`
 
 mod support;
 
@@ -18,7 +18,7 @@ fn truss_env(provider: &Provider) -> Env {
 }
 
 #[test]
-fn truss_auth_page_without_the_trussrc_format() {
+fn truss_auth_page() {
     let provider = Provider::start();
     let mut env = truss_env(&provider);
     // A browser that records what it was asked to open.
@@ -89,13 +89,26 @@ fn truss_auth_page_without_the_trussrc_format() {
         "the verification page opened with the code: {opened}"
     );
 
-    // Two remotes: without --remote, the first one created (keyhole's current remote) is used;
-    // logout revokes and removes the remote.
+    // Two remotes: the page makes --remote optional only when one remote is configured.
     let run = env.run_example("truss", ["auth", "status"]);
+    run.expect_code(2);
     assert!(
-        run.stdout.starts_with("remote: baseten\n"),
+        run.stderr.contains("baseten, staging") && run.stderr.contains("--remote"),
         "{}",
         run.describe()
+    );
+    let trussrc = env.root().join("home/.trussrc");
+    let text = std::fs::read_to_string(&trussrc).unwrap();
+    assert!(
+        text.contains("[baseten]") && text.contains("[staging]"),
+        "both remotes are sections of ~/.trussrc: {text}"
+    );
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&trussrc).unwrap().permissions()
+        ) & 0o777,
+        0o600,
+        "~/.trussrc holds inline credentials: 0600"
     );
     let run = env.run_example("truss", ["auth", "status", "--remote", "staging"]);
     run.expect_ok();
@@ -117,9 +130,34 @@ fn truss_auth_page_without_the_trussrc_format() {
         provider.revocations() > revocations,
         "logout revoked the tokens"
     );
-    let config =
-        std::fs::read_to_string(env.root().join("home/.config/truss/config.toml")).unwrap();
-    assert!(!config.contains("staging"), "the remote is gone: {config}");
+    let text = std::fs::read_to_string(&trussrc).unwrap();
+    assert!(!text.contains("[staging]"), "the remote is gone: {text}");
+    assert!(text.contains("[baseten]"), "the other remote stays: {text}");
+
+    // A plaintext entry written by an older truss keeps working untouched.
+    let legacy = format!(
+        "{text}\n[legacy]\nremote_provider = baseten\nremote_url = {}\napi_key = key_valid_old\n",
+        provider.issuer
+    );
+    std::fs::write(&trussrc, &legacy).unwrap();
+    let run = env.run_example("truss", ["auth", "status", "--remote", "legacy"]);
+    run.expect_ok();
+    assert_eq!(
+        run.stdout,
+        format!(
+            "remote: legacy\nremote_url: {}\nauth_type: api_key (legacy plaintext)\nsource: trussrc-inline\n",
+            provider.issuer
+        ),
+        "{}",
+        run.describe()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&trussrc).unwrap(),
+        legacy,
+        "no auto-migration"
+    );
+    let run = env.run_example("truss", ["auth", "logout", "--remote", "legacy"]);
+    run.expect_ok();
 
     // One remote left: --remote is inferred. Logging out of it too, BASETEN_API_KEY stands in.
     env.run_example("truss", ["auth", "logout"]).expect_ok();

@@ -1,5 +1,6 @@
-//! The `vastai` example's `set api-key` (the part of its page that needs neither the key-file
-//! format nor account calls): no remote setup, a 0600 file in a 0700 directory, usage errors
+//! The `vastai` example's key handling: `set api-key` with no remote setup into
+//! `~/.config/vastai/vast_api_key` (0600 in a 0700 directory), the legacy `~/.vast_api_key`
+//! moved there on the next run, usage errors
 
 mod support;
 
@@ -25,19 +26,36 @@ fn set_api_key_needs_no_setup() {
     let dir = env.root().join("home/.config/vastai");
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&dir), 0o700);
-    let stored: Vec<_> = std::fs::read_dir(dir.join("credentials"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(stored.len(), 1, "{stored:?}");
-    assert_eq!(mode(&stored[0]), 0o600);
-    assert!(
-        std::fs::read_to_string(&stored[0])
-            .unwrap()
-            .contains("vk-secret-value")
+    let key_file = dir.join("vast_api_key");
+    assert_eq!(mode(&key_file), 0o600);
+    assert_eq!(
+        std::fs::read_to_string(&key_file).unwrap().trim(),
+        "vk-secret-value",
+        "the page's plain key file"
     );
 
     env.run_example("vastai", ["set", "api-key", "  "])
         .expect_code(2);
     env.run_example("vastai", ["set", "api-key"]).expect_code(2);
+}
+
+#[test]
+fn the_legacy_key_file_moves_on_the_next_run() {
+    let mut env = Env::new();
+    env.remove("KEYHOLE_CONFIG_DIR");
+    env.remove("VAST_API_KEY");
+    let home = env.root().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(home.join(".vast_api_key"), "vk-legacy\n").unwrap();
+    // Any run that opens the store moves the key; `set api-key` then replaces it in the new place.
+    let run = env.run_example("vastai", ["set", "api-key", "vk-new"]);
+    run.expect_ok();
+    assert!(!home.join(".vast_api_key").exists(), "{}", run.describe());
+    assert_eq!(
+        std::fs::read_to_string(home.join(".config/vastai/vast_api_key"))
+            .unwrap()
+            .trim(),
+        "vk-new"
+    );
+    assert!(!run.stderr.contains("vk-legacy") && !run.stderr.contains("vk-new"));
 }

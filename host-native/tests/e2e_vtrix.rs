@@ -1,6 +1,6 @@
 //! The `vtrix` example walked through its seed page (`vtrix auth login|set-key|status|logout`)
-//! against the local provider; the YAML file layout is not part of this test (it is the
-//! storage format's), the commands, environment variables and printed lines are
+//! against the local provider: the printed lines, `VTRIX_NO_KEYCHAIN`, and the YAML file
+//! `~/.config/vtrix/config.yml` whose API key `set-key` replaces without touching the tokens
 
 mod support;
 
@@ -49,12 +49,26 @@ fn vtrix_auth_page_top_to_bottom() {
         "┌─────────────────────────────────────────────┐",
         "Waiting for authorization... (opens browser automatically)",
         "✓ Authenticated as erin@example.test",
-        "✓ Credentials saved to ~/.config/vtrix",
+        "✓ Credentials saved to ~/.config/vtrix/config.yml",
     ] {
         assert!(run.stderr.contains(line), "{line}: {}", run.describe());
     }
-    let config = env.root().join("home/.config/vtrix/config.toml");
-    assert!(config.is_file(), "the config lives in ~/.config/vtrix");
+    let config = env.root().join("home/.config/vtrix/config.yml");
+    let mode = |p: &std::path::Path| {
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions())
+            & 0o777
+    };
+    assert_eq!(mode(&config), 0o600, "config.yml holds tokens");
+    assert_eq!(mode(config.parent().unwrap()), 0o700);
+    let yaml = |key: &str| -> Option<String> {
+        let text = std::fs::read_to_string(&config).unwrap();
+        text.lines().find_map(|l| {
+            l.strip_prefix(&format!("{key}: "))
+                .map(|v| v.trim().to_owned())
+        })
+    };
+    let auth_token = yaml("auth_token").expect("an auth_token in config.yml");
+    let refresh_token = yaml("refresh_token").expect("a refresh_token in config.yml");
 
     let run = env.run_example("vtrix", ["auth", "status"]);
     run.expect_ok();
@@ -79,6 +93,17 @@ fn vtrix_auth_page_top_to_bottom() {
     run.expect_ok();
     assert_eq!(run.stderr.trim(), "✓ API Key updated", "{}", run.describe());
     assert_eq!(provider.state()["counters"]["device_authorizations"], 1);
+    assert_eq!(yaml("api_key").as_deref(), Some("vk-not-checked"));
+    assert_eq!(
+        yaml("auth_token"),
+        Some(auth_token),
+        "set-key keeps AuthToken"
+    );
+    assert_eq!(
+        yaml("refresh_token"),
+        Some(refresh_token),
+        "and RefreshToken"
+    );
 
     let run = env.run_example("vtrix", ["auth", "logout"]);
     run.expect_ok();
