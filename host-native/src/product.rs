@@ -386,6 +386,7 @@ pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
         text.push_str(&rest[..open]);
         let after = &rest[open + 1..];
         let Some(close) = after.find('}') else {
+            rest = &rest[open..];
             break;
         };
         let field = &after[..close];
@@ -433,9 +434,14 @@ mod tests {
         assert_eq!(
             fill(
                 Messages::KEYHOLE.logged_out,
-                &[("remote", "r"), ("account", "a")]
+                &[("remote", "r"), ("account", "a"), ("revoked", "")]
             ),
             "Logged out of r as a"
+        );
+        // Padded fields fill boxes; unknown ones and a lone brace stay as written.
+        assert_eq!(
+            fill("│ {url:6}│ {x} {", &[("url", "ab")]),
+            "│ ab    │ {x} {"
         );
     }
 }
