@@ -225,8 +225,10 @@ pub fn send_with(
         .filter_map(|(n, v)| Some((n.as_str().to_ascii_lowercase(), v.to_str().ok()?.to_owned())))
         .collect();
     let mut body = Vec::new();
+    // One byte past the cap tells "too large" from "exactly the cap"; a cap of usize::MAX (a
+    // guest may ask for u64::MAX) saturates instead of wrapping to take(0).
     response
-        .take(cap as u64 + 1)
+        .take(u64::try_from(cap).unwrap_or(u64::MAX).saturating_add(1))
         .read_to_end(&mut body)
         .map_err(|e| map_read_error(&e))?;
     if body.len() > cap {
@@ -570,6 +572,18 @@ mod tests {
         assert_eq!(send_with(&client(), &req), Err(TransportError::TooLarge));
         let ok = send_with(&client(), &req).unwrap();
         assert_eq!(ok.body, b"small");
+    }
+
+    #[test]
+    fn the_largest_cap_does_not_wrap() {
+        let base = serve(vec![
+            "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nsmall".into(),
+            "HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nsmall".into(),
+        ]);
+        let mut req = HttpRequest::get_json(format!("{base}/"));
+        req.max_response_bytes = usize::MAX;
+        assert_eq!(send_with(&client(), &req).unwrap().body, b"small");
+        assert_eq!(send_with(&client(), &req).unwrap().body, b"small");
     }
 
     #[test]
