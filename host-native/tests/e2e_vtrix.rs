@@ -148,3 +148,50 @@ fn without_no_keychain_the_login_goes_to_the_keychain() {
         stored.describe()
     );
 }
+
+#[test]
+fn git_uses_the_vtrix_login_through_vtrix_auth_git_credential() {
+    support::require_tool("git", "the git credential helper test");
+    let provider = Provider::start();
+    let mut env = vtrix_env(&provider);
+    let root = env.root().to_path_buf();
+    env.set(
+        "GIT_CONFIG_GLOBAL",
+        root.join("gitconfig").to_string_lossy(),
+    )
+    .set("GIT_CONFIG_NOSYSTEM", "1")
+    .set("GIT_TERMINAL_PROMPT", "0");
+    device_login(&env, &provider, "erin").expect_ok();
+
+    let run = env.run_example("vtrix", ["auth", "setup-git"]);
+    run.expect_ok();
+    let config = std::fs::read_to_string(root.join("gitconfig")).unwrap();
+    assert!(
+        config.contains("' auth ") || config.contains(" 'auth' "),
+        "git runs `vtrix auth … git-credential`: {config}"
+    );
+
+    let token = env.run_example("vtrix", ["auth", "token"]);
+    token.expect_ok();
+    let token = token.stdout.trim().to_owned();
+    let host = provider
+        .issuer
+        .strip_prefix("http://")
+        .expect("a loopback issuer")
+        .to_owned();
+    let mut git = std::process::Command::new("git");
+    git.args(["credential", "fill"]);
+    env.apply(&mut git);
+    let fill = support::run_with_input(
+        &mut git,
+        Some(format!("protocol=https\nhost={host}\n\n").as_bytes()),
+        COMMAND_DEADLINE,
+    );
+    fill.expect_ok();
+    assert!(
+        fill.stdout.contains(&format!("password={token}\n")),
+        "{}",
+        fill.describe()
+    );
+    assert!(!fill.stderr.contains(&token), "no secret on stderr");
+}

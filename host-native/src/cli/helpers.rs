@@ -190,7 +190,17 @@ impl Ctx<'_> {
                 let program = std::env::current_exe().map_err(|e| {
                     HelperError::Failed(format!("cannot tell where this program is: {e}"))
                 })?;
-                let helper = git::helper_value(&program, &["--remote".into(), name], &hosts);
+                // A vendor mounts the group under its own command (`vtrix auth`): git must run
+                // the same path, so the words after the program name come first.
+                let mut args: Vec<String> = self
+                    .app
+                    .name()
+                    .split_whitespace()
+                    .skip(1)
+                    .map(str::to_owned)
+                    .collect();
+                args.extend(["--remote".to_owned(), name]);
+                let helper = git::helper_value(&program, &args, &hosts);
                 git::run_git(Path::new("git"), &git::setup_commands(&targets, &helper))?;
                 for host in targets.iter() {
                     self.out.info(&format!(
