@@ -317,7 +317,7 @@ impl Ctx<'_> {
                 drop(stdout);
                 let var = self.app.product().env.token;
                 let mut source = || self.credential(engine, &name, &remote);
-                return exec::run(&command[0], &command[1..], &var, &mut source);
+                return exec::run(&command[0], &command[1..], var, &mut source);
             }
         }
         Ok(EXIT_OK)
