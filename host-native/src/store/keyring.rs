@@ -1,9 +1,9 @@
 //! The OS keyring backend (Secret Service on Linux, Keychain on macOS, Credential Manager on
 //! Windows), every call on a worker thread under a timeout so a locked or absent keyring never hangs
 
-use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use keyhole_core::{Secret, StoreError};
 
@@ -51,30 +51,100 @@ impl KeyringStore {
 /// Runs `f` on a worker thread; `Unavailable` when it has not answered within `timeout`
 ///
 /// A call that hangs (a keyring daemon waiting on an unlock prompt nobody sees) is abandoned: its
-/// thread is left to finish or to die with the process.
+/// thread is left to finish or to die with the process. Only for calls that change nothing; a
+/// write goes through [`with_timeout_undo`].
 pub(crate) fn with_timeout<T: Send + 'static>(
     timeout: Duration,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, StoreError> {
-    let (tx, rx) = mpsc::channel();
+    with_timeout_undo(timeout, f, |_| {})
+}
+
+/// Where a worker call stands; the caller and the worker settle it under one lock, so exactly
+/// one of "the caller got the result" and "the worker undoes its work" happens
+enum Call<T> {
+    Running,
+    Done(T),
+    Abandoned,
+}
+
+/// [`with_timeout`] for a call with an effect: when the caller has already reported the timeout,
+/// the worker runs `undo` on the call's result as soon as the call finishes, so a failure the
+/// user was told about leaves nothing behind (a write that lands late is taken back)
+pub(crate) fn with_timeout_undo<T: Send + 'static>(
+    timeout: Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+    undo: impl FnOnce(T) + Send + 'static,
+) -> Result<T, StoreError> {
+    let state = Arc::new((Mutex::new(Call::Running), Condvar::new()));
+    let worker = state.clone();
     thread::Builder::new()
         .name("keyhole-keyring".into())
         .spawn(move || {
-            let _ = tx.send(f());
+            // A panic in `f` leaves `Running`; the caller reports it as a failed call.
+            let value = f();
+            let (lock, done) = &*worker;
+            let mut call = lock.lock().unwrap_or_else(|e| e.into_inner());
+            if matches!(*call, Call::Abandoned) {
+                drop(call);
+                undo(value);
+            } else {
+                *call = Call::Done(value);
+                done.notify_all();
+            }
         })
         .map_err(|e| StoreError::Other(format!("cannot start a keyring thread: {e}")))?;
-    rx.recv_timeout(timeout).map_err(|e| match e {
-        mpsc::RecvTimeoutError::Timeout => {
-            StoreError::Unavailable(format!("{NO_ANSWER} within {} s", timeout.as_secs_f32()))
+    let (lock, done) = &*state;
+    let deadline = Instant::now() + timeout;
+    let mut call = lock.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        if let Call::Done(_) = &*call {
+            let Call::Done(value) = std::mem::replace(&mut *call, Call::Abandoned) else {
+                unreachable!("matched just above")
+            };
+            return Ok(value);
         }
-        mpsc::RecvTimeoutError::Disconnected => {
-            StoreError::Unavailable("the keyring call failed unexpectedly".into())
+        let now = Instant::now();
+        if now >= deadline {
+            *call = Call::Abandoned;
+            return Err(StoreError::Unavailable(format!(
+                "{NO_ANSWER} within {} s",
+                timeout.as_secs_f32()
+            )));
         }
-    })
+        if Arc::strong_count(&state) == 1 {
+            // The worker is gone without a result: it panicked.
+            return Err(StoreError::Unavailable(
+                "the keyring call failed unexpectedly".into(),
+            ));
+        }
+        let wait = (deadline - now).min(Duration::from_millis(50));
+        call = done
+            .wait_timeout(call, wait)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+    }
+}
+
+/// Puts an entry back as it was before a write: the old value, or no entry
+fn restore(entry: &keyring::Entry, before: Option<String>) {
+    let _ = match before {
+        Some(old) => entry.set_password(&old),
+        None => entry.delete_credential(),
+    };
+}
+
+/// Whether D-Bus gave up waiting for the keyring daemon's answer (it hangs, rather than is absent)
+fn is_no_reply(e: &keyring::Error) -> bool {
+    matches!(e, keyring::Error::PlatformFailure(inner)
+        if inner.to_string().to_ascii_lowercase().contains("did not receive a reply"))
 }
 
 /// Maps keyring errors to store errors; the messages never contain the secret
 fn map_error(e: keyring::Error) -> StoreError {
+    if is_no_reply(&e) {
+        return StoreError::Unavailable(format!("{NO_ANSWER} (no reply on D-Bus)"));
+    }
     match e {
         keyring::Error::PlatformFailure(inner) => StoreError::Unavailable(inner.to_string()),
         keyring::Error::NoStorageAccess(inner) => StoreError::Denied(inner.to_string()),
@@ -108,7 +178,41 @@ impl SecretStore for KeyringStore {
 
     fn set(&self, key: &str, value: &Secret) -> Result<(), StoreError> {
         let value = value.clone();
-        self.call(key, move |entry| entry.set_password(value.expose()))
+        let (service, user) = (self.service.clone(), key.to_owned());
+        // The entry's value before the write, so a write that lands after its timeout was
+        // reported can be put back (absent: deleted again).
+        let write = move || -> (Option<keyring::Entry>, Option<String>, keyring::Result<()>) {
+            let entry = match keyring::Entry::new(&service, &user) {
+                Ok(entry) => entry,
+                Err(e) => return (None, None, Err(e)),
+            };
+            let before = match entry.get_password() {
+                Ok(old) => Some(old),
+                Err(keyring::Error::NoEntry) => None,
+                Err(e) => return (None, None, Err(e)),
+            };
+            let result = entry.set_password(value.expose());
+            if result.as_ref().is_err_and(is_no_reply) {
+                // D-Bus gave up waiting, but the daemon may still run the write when it wakes:
+                // queue the undo behind it, on its own thread.
+                let (entry, before) = (entry, before.clone());
+                thread::spawn(move || restore(&entry, before));
+                return (None, None, result);
+            }
+            (Some(entry), before, result)
+        };
+        let undo = |(entry, before, result): (
+            Option<keyring::Entry>,
+            Option<String>,
+            keyring::Result<()>,
+        )| {
+            if let (Some(entry), Ok(())) = (entry, result) {
+                restore(&entry, before);
+            }
+        };
+        with_timeout_undo(self.timeout, write, undo)?
+            .2
+            .map_err(map_error)
     }
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {
@@ -138,6 +242,36 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(2));
         assert_eq!(err.kind(), "unavailable");
         assert!(err.to_string().contains("KEYHOLE_NO_KEYRING=1"), "{err}");
+    }
+
+    #[test]
+    fn a_write_that_finishes_after_its_timeout_is_undone() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let landed = Arc::new(AtomicBool::new(false));
+        let (write, undo) = (landed.clone(), landed.clone());
+        let err = with_timeout_undo(
+            Duration::from_millis(50),
+            move || {
+                thread::sleep(Duration::from_millis(300));
+                write.store(true, Ordering::SeqCst);
+            },
+            move |()| undo.store(false, Ordering::SeqCst),
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), "unavailable");
+        thread::sleep(Duration::from_millis(600));
+        assert!(!landed.load(Ordering::SeqCst), "the late write stayed");
+        // In time: the result is the caller's and nothing is undone.
+        let kept = Arc::new(AtomicBool::new(true));
+        let k = kept.clone();
+        with_timeout_undo(
+            Duration::from_secs(1),
+            || 1,
+            move |_| k.store(false, Ordering::SeqCst),
+        )
+        .unwrap();
+        thread::sleep(Duration::from_millis(50));
+        assert!(kept.load(Ordering::SeqCst));
     }
 
     #[test]
