@@ -37,6 +37,9 @@ pub enum CacheOutcome {
     Miss,
     /// An entry existed but was refused (the reason); compiled and stored again
     Rebuilt(String),
+    /// The cache directory itself is not safe to load code from (the reason: its owner or mode);
+    /// compiled in memory, nothing read from it or written to it
+    Refused(String),
 }
 
 /// `$XDG_CACHE_HOME/keyhole`, else `~/.cache/keyhole`; `None` when neither is known
@@ -86,6 +89,11 @@ pub(crate) fn load(
     let Some(dir) = cache_dir else {
         return Ok((compile(engine, wasm)?, CacheOutcome::Disabled));
     };
+    // Code from this directory is mapped executable: only a directory that no one but the user
+    // can write into may supply it.
+    if let Err(reason) = create_private_dir(dir).and_then(|()| check_private(dir)) {
+        return Ok((compile(engine, wasm)?, CacheOutcome::Refused(reason)));
+    }
     let component_sha: [u8; 32] = known_sha.unwrap_or_else(|| Sha256::digest(wasm).into());
     let engine_key = engine_key(engine);
     let path = entry_path(dir, &component_sha, &engine_key);
@@ -157,40 +165,71 @@ fn store(
     let dir = path
         .parent()
         .expect("entry paths are built inside a directory");
-    create_private_dir(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        path.file_name()
-            .expect("entry paths end in a file name")
-            .to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        // Code that gets mapped executable: only its owner may write it.
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&tmp)?;
-        file.write_all(MAGIC)?;
-        file.write_all(component_sha)?;
-        file.write_all(engine_key)?;
-        file.write_all(&(artefact.len() as u64).to_le_bytes())?;
-        file.write_all(&crc32fast::hash(&artefact).to_le_bytes())?;
-        file.write_all(&artefact)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    // A random name opened with O_EXCL (tempfile), so a file or symlink planted at a guessable
+    // name is never followed or reused; 0600, then renamed over the entry.
+    let mut file = tempfile::Builder::new()
+        .prefix(".keyhole-cwasm-")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    file.write_all(MAGIC)?;
+    file.write_all(component_sha)?;
+    file.write_all(engine_key)?;
+    file.write_all(&(artefact.len() as u64).to_le_bytes())?;
+    file.write_all(&crc32fast::hash(&artefact).to_le_bytes())?;
+    file.write_all(&artefact)?;
+    file.as_file().sync_all()?;
+    file.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+/// Refuses a cache directory that someone other than the user could write into: owned by
+/// another user, group- or world-writable, or a symlink
+#[cfg(unix)]
+fn check_private(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(dir)
+        .map_err(|e| format!("cannot inspect the cache directory {}: {e}", dir.display()))?;
+    let fix = "fix it (`chmod 700`, owned by you) or point XDG_CACHE_HOME elsewhere";
+    if !meta.is_dir() {
+        return Err(format!(
+            "the cache directory {} is not a plain directory (a symlink?); {fix}",
+            dir.display()
+        ));
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        return Err(format!(
+            "the cache directory {} belongs to another user (uid {}); {fix}",
+            dir.display(),
+            meta.uid()
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "the cache directory {} is writable by others (mode {:o}); {fix}",
+            dir.display(),
+            meta.mode() & 0o7777
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_private(_dir: &Path) -> Result<(), String> {
+    Ok(())
+}
+
+/// Creates a missing cache directory 0700; an existing one is checked, not changed
+fn create_private_dir(dir: &Path) -> Result<(), String> {
+    if std::fs::symlink_metadata(dir).is_ok() {
+        return Ok(());
+    }
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
+    builder
+        .create(dir)
+        .map_err(|e| format!("cannot create the cache directory {}: {e}", dir.display()))
 }

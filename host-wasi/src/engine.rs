@@ -22,7 +22,7 @@ use keyhole_native::store::Source;
 use keyhole_native::{App, Engine};
 
 use crate::client::{ClientResult, RemoteClient};
-use crate::{Error, Instance, Runtime};
+use crate::{CacheOutcome, Error, Instance, Runtime};
 
 /// Where the engine gets the component from
 #[derive(Debug, Clone)]
@@ -117,7 +117,11 @@ impl WasiEngine {
                         Runtime::from_path(path, self.cache_dir.as_deref())
                     }
                 };
-                slot.insert(loaded.map_err(host_failure)?)
+                let loaded = loaded.map_err(host_failure)?;
+                if let CacheOutcome::Refused(why) = loaded.cache_outcome() {
+                    eprintln!("warning: not using the compiled-code cache: {why}");
+                }
+                slot.insert(loaded)
             }
         };
         let shared = SharedIo(Arc::clone(&self.io));
