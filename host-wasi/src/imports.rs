@@ -37,6 +37,14 @@ impl HostState {
 /// How many compare-and-swap rounds `secrets.set` tries before giving up to a busy writer
 const SET_ATTEMPTS: usize = 16;
 
+/// The most random bytes one `host.random-bytes` call returns; the core asks for 32 at a time,
+/// so a larger request is a guest bug or an attempt to exhaust the host's memory
+pub(crate) const MAX_RANDOM_BYTES: u32 = 4096;
+
+/// The largest response body the host reads for a guest, whatever `max-response-bytes` asks:
+/// the guest chooses that number, the host's memory is not its to spend
+pub(crate) const MAX_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
+
 impl t::Host for HostState {}
 
 impl http::Host for HostState {
@@ -49,7 +57,10 @@ impl http::Host for HostState {
                 "this host never follows redirects".into(),
             )));
         }
-        let request = convert::request_from_wit(request);
+        let request = convert::request_from_wit(t::HttpRequest {
+            max_response_bytes: request.max_response_bytes.min(MAX_RESPONSE_BYTES),
+            ..request
+        });
         Ok(self
             .io("http.send")?
             .send(&request)
@@ -125,6 +136,11 @@ impl host::Host for HostState {
     }
 
     fn random_bytes(&mut self, len: u32) -> Result<Vec<u8>> {
+        if len > MAX_RANDOM_BYTES {
+            return Err(wasmtime::format_err!(
+                "host.random-bytes: the component asked for {len} bytes; at most {MAX_RANDOM_BYTES} per call"
+            ));
+        }
         let mut bytes = vec![0; len as usize];
         getrandom::fill(&mut bytes)
             .map_err(|e| wasmtime::format_err!("host.random-bytes: the OS gave no entropy: {e}"))?;
@@ -137,8 +153,14 @@ impl host::Host for HostState {
         Ok(())
     }
 
+    /// Only an absolute http(s) URL reaches the browser launcher: a component must not start
+    /// `file:`, `javascript:` or custom-scheme handlers, or pass options to the opener
     fn open_browser(&mut self, url: String) -> Result<bool> {
-        Ok(self.io("host.open-browser")?.open_browser(&url))
+        let io = self.io("host.open-browser")?;
+        if !is_web_url(&url) {
+            return Ok(false);
+        }
+        Ok(io.open_browser(&url))
     }
 
     /// The attached `Io` owns the loopback listener (for the CLI, `WasiEngine` bound it and passed
@@ -147,5 +169,115 @@ impl host::Host for HostState {
         let io = self.io("host.wait-callback")?;
         let until = io.now_ms().saturating_add(timeout_ms);
         Ok(io.wait_until(until))
+    }
+}
+
+/// An absolute `http://` or `https://` URL with a host, and nothing a shell or opener could read
+/// as something else (whitespace, control characters, a leading `-`)
+fn is_web_url(raw: &str) -> bool {
+    if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return false;
+    }
+    match url::Url::parse(raw) {
+        Ok(url) => {
+            matches!(url.scheme(), "http" | "https")
+                && url.host_str().is_some_and(|h| !h.is_empty())
+        }
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
+
+    use keyhole_native::io::{Frontend, NativeIo};
+    use keyhole_native::store::{Backend, Store};
+
+    /// A frontend that records what it was asked to open
+    struct Opened(Arc<Mutex<Vec<String>>>);
+
+    impl Frontend for Opened {
+        fn show_prompt(&mut self, _prompt: &keyhole_core::Prompt) {}
+        fn open_browser(&mut self, url: &str) -> bool {
+            self.0.lock().unwrap().push(url.to_owned());
+            true
+        }
+    }
+
+    fn state(dir: &std::path::Path) -> (HostState, Arc<Mutex<Vec<String>>>) {
+        let opened = Arc::new(Mutex::new(Vec::new()));
+        let mut io = NativeIo::new("ua", Store::open("t", dir, Backend::File));
+        io.begin(Box::new(Opened(opened.clone())), None);
+        (
+            HostState {
+                io: Some(Box::new(io)),
+            },
+            opened,
+        )
+    }
+
+    #[test]
+    fn random_bytes_are_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut s, _) = state(dir.path());
+        assert_eq!(host::Host::random_bytes(&mut s, 32).unwrap().len(), 32);
+        let err = host::Host::random_bytes(&mut s, u32::MAX).unwrap_err();
+        assert!(err.to_string().contains("at most 4096"), "{err}");
+    }
+
+    #[test]
+    fn only_web_urls_reach_the_browser() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut s, opened) = state(dir.path());
+        for bad in [
+            "file:///etc/passwd",
+            "javascript:alert(1)",
+            "vscode://x/y",
+            "--new-window",
+            "https://x.test/ --incognito",
+            "http://",
+            "https://x.test/\n",
+        ] {
+            assert!(
+                !host::Host::open_browser(&mut s, bad.into()).unwrap(),
+                "{bad}"
+            );
+        }
+        assert!(
+            host::Host::open_browser(&mut s, "https://login.example.test/a?b=c".into()).unwrap()
+        );
+        assert!(host::Host::open_browser(&mut s, "http://127.0.0.1:5/cb".into()).unwrap());
+        assert_eq!(
+            *opened.lock().unwrap(),
+            ["https://login.example.test/a?b=c", "http://127.0.0.1:5/cb"]
+        );
+    }
+
+    #[test]
+    fn a_max_response_bytes_of_u64_max_does_not_wrap() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n{\"ok\":true}");
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let (mut s, _) = state(dir.path());
+        let request = t::HttpRequest {
+            method: t::Method::Get,
+            url: format!("http://127.0.0.1:{port}/"),
+            headers: vec![],
+            body: vec![],
+            max_response_bytes: u64::MAX,
+            redirect_policy: t::RedirectPolicy::NoFollow,
+        };
+        let response = http::Host::send(&mut s, request).unwrap().unwrap();
+        assert_eq!(response.body, b"{\"ok\":true}");
     }
 }
