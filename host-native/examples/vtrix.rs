@@ -11,7 +11,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use keyhole_native::product::{EnvNames, LoginMethod, Messages, Product, RemoteTemplate, Storage};
 
 static VTRIX: Product = Product {
@@ -75,7 +75,11 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
+    // The group's help names vtrix's own variables (VTRIX_REMOTE, VTRIX_TOKEN).
+    let command =
+        Cli::command().mut_subcommand("auth", |c| keyhole_native::cli::customize(c, &VTRIX));
+    let cli = Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit());
+    match cli.command {
         Cmd::Auth(auth) => keyhole_native::run(auth, &VTRIX),
     }
 }

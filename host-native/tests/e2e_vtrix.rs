@@ -119,6 +119,12 @@ fn vtrix_auth_page_top_to_bottom() {
 
     // Usage errors exit 2; help names the mounted command.
     env.run_example("vtrix", ["auth", "set-key"]).expect_code(2);
+    let exec_help = env.run_example("vtrix", ["auth", "exec", "--help"]);
+    assert!(
+        exec_help.stdout.contains("`VTRIX_TOKEN`"),
+        "exec names the product's variable: {}",
+        exec_help.describe()
+    );
     let help = env.run_example("vtrix", ["auth", "login", "--help"]);
     assert!(
         help.stdout.contains("Usage: vtrix auth login"),

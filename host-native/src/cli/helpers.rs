@@ -57,7 +57,7 @@ pub enum HelperCommand {
         /// The Terraform host
         host: String,
     },
-    /// Run a command with the credential in `<APP>_TOKEN`; exits with the command's code
+    /// Run a command with the credential in the product's token variable (`KEYHOLE_TOKEN`); exits with the command's code
     Exec {
         /// The command and its arguments, after `--`
         #[arg(last = true, required = true, value_name = "CMD", value_parser = clap::value_parser!(OsString))]

@@ -160,7 +160,13 @@ pub fn customize(command: clap::Command, product: &Product) -> clap::Command {
     let mut command = command
         .mut_arg("remote", |a| a.help(remote_help))
         .mut_subcommand("status", |c| c.mut_arg("all", |a| a.help(all_help.clone())))
-        .mut_subcommand("logout", |c| c.mut_arg("all", |a| a.help(all_help)));
+        .mut_subcommand("logout", |c| c.mut_arg("all", |a| a.help(all_help)))
+        .mut_subcommand("exec", |c| {
+            c.about(format!(
+                "Run a command with the credential in `{}`; exits with the command's code",
+                product.env.token
+            ))
+        });
     for (name, alias) in product.aliases {
         command = command.mut_subcommand(*name, |c| c.visible_alias(*alias));
     }
