@@ -48,6 +48,8 @@ static SENTRIX: Product = Product {
     default_login: Some(LoginMethod::Browser),
     callback_port: 17483,
     callback_timeout_secs: 120,
+    // The page's two, and what its users expect beside them.
+    commands: Some(&["login", "test", "status", "logout"]),
     test_url_is_base: true,
     messages: Messages {
         browser_callback: "Waiting for the login callback on {url}; do not open that callback URL directly. Complete the login in the browser window opened by the CLI.",
@@ -84,7 +86,7 @@ fn warn_without_wslview() {
 }
 
 fn main() -> ExitCode {
-    let Cmd::Auth(auth) = Cli::parse().command;
+    let Cmd::Auth(auth) = keyhole_native::parse::<Cli>("auth", &SENTRIX).command;
     if let AuthCommand::Login(_) = auth.command {
         warn_without_wslview();
     }

@@ -1,8 +1,8 @@
 //! `truss`: Baseten's Truss CLI `auth` group on keyhole (API key or browser OAuth, per remote)
 //!
-//! Server origin: a remote's `remote_url` in `~/.trussrc` once `Storage::TrussRc` is wired in;
-//! until then `BASETEN_REMOTE_URL=http://127.0.0.1:PORT` replaces `https://app.baseten.co` when a
-//! remote is created (`truss auth login --remote NAME`).
+//! Server origin: a remote's `remote_url` in `~/.trussrc` (`Storage::TrussRc`), the way Truss
+//! users point at another workspace; `BASETEN_REMOTE_URL=http://127.0.0.1:PORT` replaces
+//! `https://app.baseten.co` when a remote is created (`truss auth login --remote NAME`).
 //!
 //! ```text
 //! truss auth login [--browser | --api-key TEXT] [--remote NAME]   (alias: truss login)
@@ -50,6 +50,8 @@ static TRUSS: Product = Product {
         ..RemoteTemplate::EMPTY
     }],
     default_remote: Some("baseten"),
+    // The page's three (`truss login` is the vendor's own alias of `truss auth login`).
+    commands: Some(&["login", "logout", "status"]),
     logout_removes_remote: true,
     login_menu: LoginMenu {
         intro: "💻 Let's add a Baseten remote!",
@@ -74,6 +76,9 @@ static TRUSS: Product = Product {
         ),
         no_login_method: "no terminal to ask on; pass --browser or --api-key explicitly",
         not_logged_in: "remote `{remote}` has no credentials; run `truss auth login --remote {remote}`",
+        keyring_fallback: "⚠️  No usable keyring ({why}); the credential is written inline to ~/.trussrc. Set BASETEN_TRUSS_AUTH_KEYRING_DISABLED=1 to do this without a warning.",
+        several_remotes: "several remotes are configured in ~/.trussrc ({remotes}); pass --remote NAME",
+        unknown_remote: "no remote named `{remote}` in ~/.trussrc; add it with `truss auth login --remote {remote}`",
         ..Messages::KEYHOLE
     },
     ..Product::KEYHOLE

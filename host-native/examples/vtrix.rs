@@ -6,12 +6,12 @@
 //! `~/.config/vtrix/config.yml` (`Storage::VtrixYaml`).
 //!
 //! ```text
-//! vtrix auth login | set-key <api-key> | status | logout
+//! vtrix auth login | set-key <api-key> | status | logout   (and token, exec, git-credential, setup-git)
 //! ```
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use keyhole_native::product::{EnvNames, LoginMethod, Messages, Product, RemoteTemplate, Storage};
 
 static VTRIX: Product = Product {
@@ -37,6 +37,17 @@ static VTRIX: Product = Product {
     }],
     default_remote: Some("vtrix"),
     default_login: Some(LoginMethod::Device),
+    // The page's four commands, plus the token and its helpers for git and scripts.
+    commands: Some(&[
+        "login",
+        "set-key",
+        "status",
+        "logout",
+        "token",
+        "exec",
+        "git-credential",
+        "setup-git",
+    ]),
     messages: Messages {
         device_prompt: Some(
             "┌─────────────────────────────────────────────┐
@@ -75,10 +86,8 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    // The group's help names vtrix's own variables (VTRIX_REMOTE, VTRIX_TOKEN).
-    let command =
-        Cli::command().mut_subcommand("auth", |c| keyhole_native::cli::customize(c, &VTRIX));
-    let cli = Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit());
+    // The group's help names vtrix's own variables (VTRIX_REMOTE, VTRIX_TOKEN) and commands.
+    let cli: Cli = keyhole_native::parse("auth", &VTRIX);
     match cli.command {
         Cmd::Auth(auth) => keyhole_native::run(auth, &VTRIX),
     }

@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::{Config, ConfigError};
-use crate::product::{Product, Storage};
+use crate::product::{Product, Storage, fill};
 use crate::store::format::{KeyholeToml, StorageFormat, TrussRc, VastKeyFile, VtrixYaml};
 use crate::store::{Backend, LockGuard, Store};
 
@@ -100,7 +100,9 @@ impl App {
             Ok(moves) => moves.iter().for_each(|line| eprintln!("{line}")),
             Err(e) => eprintln!("warning: {e}"),
         }
-        Store::open_format(self.product.keyring_service, &*format, backend)
+        let line = self.product.messages.keyring_fallback;
+        let warn = Box::new(move |why: &str| eprintln!("{}", fill(line, &[("why", why)])));
+        Store::open_format(self.product.keyring_service, &*format, backend, warn)
     }
 
     /// The product's storage format with its paths resolved from the environment

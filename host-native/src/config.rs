@@ -75,6 +75,9 @@ pub struct RemoteConfig {
     /// The loopback port of browser login (0 or absent: any free port)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_port: Option<u16>,
+    /// Seconds browser login waits for the callback when `--timeout` is not given
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_timeout_s: Option<u64>,
     /// The account used when none is named
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_account: Option<String>,
@@ -293,17 +296,13 @@ impl Config {
     }
 
     /// The remote to use: the named one, else the current one, else the only one
-    pub fn pick_remote(&self, named: Option<&str>) -> Result<&str, String> {
+    pub fn pick_remote(&self, named: Option<&str>) -> Result<&str, NoRemote> {
         if let Some(name) = named {
             return self
                 .remotes
                 .get_key_value(name)
                 .map(|(k, _)| k.as_str())
-                .ok_or_else(|| {
-                    format!(
-                        "no remote named `{name}`; `remote list` shows them, `remote add` adds one"
-                    )
-                });
+                .ok_or_else(|| NoRemote::Unknown(name.to_owned()));
         }
         if let Some(current) = &self.current_remote
             && self.remotes.contains_key(current)
@@ -311,14 +310,22 @@ impl Config {
             return Ok(current);
         }
         match self.remotes.len() {
-            0 => Err("no remote is configured; add one with `remote add NAME --issuer URL --client-id ID`".into()),
+            0 => Err(NoRemote::NoneConfigured),
             1 => Ok(self.remotes.keys().next().expect("one remote exists")),
-            _ => Err(format!(
-                "several remotes are configured ({}); choose one with --remote NAME or `remote use NAME`",
-                self.remotes.keys().cloned().collect::<Vec<_>>().join(", ")
-            )),
+            _ => Err(NoRemote::Several(self.remotes.keys().cloned().collect())),
         }
     }
+}
+
+/// Why [`Config::pick_remote`] found no remote; the CLI phrases it with the product's commands
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoRemote {
+    /// `--remote NAME` names none
+    Unknown(String),
+    /// No remote at all
+    NoneConfigured,
+    /// Several, none current, none named
+    Several(Vec<String>),
 }
 
 #[cfg(test)]
@@ -402,21 +409,21 @@ mod tests {
     fn picks_the_named_current_or_only_remote() {
         let mut c = sample();
         assert_eq!(c.pick_remote(None).unwrap(), "work");
-        assert!(
-            c.pick_remote(Some("nope"))
-                .unwrap_err()
-                .contains("remote list")
+        assert_eq!(
+            c.pick_remote(Some("nope")),
+            Err(NoRemote::Unknown("nope".into()))
         );
         c.current_remote = None;
         assert_eq!(c.pick_remote(None).unwrap(), "work");
         c.remotes.insert("home".into(), RemoteConfig::default());
-        assert!(c.pick_remote(None).unwrap_err().contains("--remote"));
+        assert_eq!(
+            c.pick_remote(None),
+            Err(NoRemote::Several(vec!["home".into(), "work".into()]))
+        );
         assert_eq!(c.pick_remote(Some("home")).unwrap(), "home");
-        assert!(
-            Config::default()
-                .pick_remote(None)
-                .unwrap_err()
-                .contains("remote add")
+        assert_eq!(
+            Config::default().pick_remote(None),
+            Err(NoRemote::NoneConfigured)
         );
     }
 }

@@ -25,6 +25,17 @@ pub mod engine;
 pub use cli::{AuthArgs, AuthCommand};
 pub use engine::{Engine, NativeEngine};
 
+/// Parses the process's command line for a vendor's CLI `C` that mounts [`AuthArgs`] as its
+/// subcommand `group` (`"auth"`), with the group's help in the product's words
+/// ([`cli::customize`]): its variables, aliases and commands
+///
+/// `let cli: Cli = keyhole_native::parse("auth", &VTRIX);`
+pub fn parse<C: clap::Parser>(group: &str, product: &Product) -> C {
+    let command = C::command().mut_subcommand(group, |c| cli::customize(c, product));
+    let matches = command.get_matches();
+    C::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 /// Runs an `auth` group a vendor's CLI has parsed, as `product`, natively:
 /// `Cmd::Auth(a) => keyhole_native::run(a, &VTRIX)`
 pub fn run(args: AuthArgs, product: &'static Product) -> std::process::ExitCode {

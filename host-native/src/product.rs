@@ -58,6 +58,9 @@ pub struct Product {
     /// Whether `test --url` names an API base whose origin replaces the key check's, the path
     /// staying (sentrix); else it is the whole URL to call
     pub test_url_is_base: bool,
+    /// The `auth` group's commands that exist, by name (`set-key`, `git-credential`); `None`:
+    /// all of keyhole's. The others are left out of help and refused when typed.
+    pub commands: Option<&'static [&'static str]>,
     /// Extra names of subcommands: (command, alias), e.g. `("status", "whoami")`
     pub aliases: &'static [(&'static str, &'static str)],
     /// Every user-facing line that differs between vendors
@@ -82,9 +85,15 @@ impl Product {
         callback_port: 0,
         callback_timeout_secs: 300,
         test_url_is_base: false,
+        commands: None,
         aliases: &[],
         messages: Messages::KEYHOLE,
     };
+
+    /// Whether the `auth` command `name` exists in this product's group
+    pub fn has_command(&self, name: &str) -> bool {
+        self.commands.is_none_or(|names| names.contains(&name))
+    }
 
     /// The built-in remote named `name`
     pub fn template(&self, name: &str) -> Option<&'static RemoteTemplate> {
@@ -281,7 +290,12 @@ impl RemoteTemplate {
                     .collect(),
             }),
             env_key_precedence: product.env_key_precedence,
+            // A vendor's own defaults are written into the remote's config, where its users
+            // change them (sentrix: "from config").
             callback_port: (product.callback_port != 0).then_some(product.callback_port),
+            callback_timeout_s: (product.callback_timeout_secs
+                != Product::KEYHOLE.callback_timeout_secs)
+                .then_some(product.callback_timeout_secs),
             ..RemoteConfig::default()
         }
     }
@@ -336,6 +350,18 @@ pub struct Messages {
     pub no_login_method: &'static str,
     /// `status` of a remote nobody is logged in to
     pub not_logged_in: &'static str,
+    /// `--remote NAME` names no remote: `{remote}`, `{name}`
+    pub unknown_remote: &'static str,
+    /// No remote is configured and the product has no default: `{name}`
+    pub no_remote: &'static str,
+    /// Several remotes, none current or named: `{remotes}` (comma-separated), `{name}`
+    pub several_remotes: &'static str,
+    /// The one line printed when no keyring is usable and a credential goes to the file
+    /// instead: `{why}`
+    pub keyring_fallback: &'static str,
+    /// A command that needs a credential found none: `{error}` (the core's text), `{name}`
+    /// and `{api_key_env}`
+    pub login_required: &'static str,
     /// Device login: waiting for the approval
     pub device_waiting: &'static str,
     /// Browser login: waiting for the callback
@@ -366,6 +392,11 @@ impl Messages {
         mark: "✓",
         no_login_method: "no login method given and no terminal to ask on; pass --device, --browser, --api-key KEY or --api-key-stdin",
         not_logged_in: "{remote}: not logged in; run `{name} login`",
+        login_required: "{error}; run `{name} login` or set {api_key_env}",
+        keyring_fallback: "warning: no usable keyring ({why}); credentials are stored in a file in the config directory",
+        unknown_remote: "no remote named `{remote}`; `{name} remote list` shows them, `{name} remote add` adds one",
+        no_remote: "no remote is configured; add one with `{name} remote add NAME --issuer URL --client-id ID`",
+        several_remotes: "several remotes are configured ({remotes}); choose one with --remote NAME or `{name} remote use NAME`",
         device_waiting: "Waiting for approval",
         browser_waiting: "Waiting for the browser login",
         device_prompt: None,

@@ -399,7 +399,7 @@ fn device_login_status_token_logout() {
     assert_eq!(stdout(&out), "");
     // The core says what happened; the CLI adds what to run next.
     assert!(
-        stderr(&out).contains("not logged in; run `login` or set an API key"),
+        stderr(&out).contains("not logged in; run `keyhole login` or set KEYHOLE_API_KEY"),
         "{}",
         stderr(&out)
     );
@@ -901,5 +901,47 @@ fn status_all_marks_the_active_account_of_each_remote() {
         text.lines()
             .any(|l| l.contains("key@example.com") && l.contains("(active)")),
         "{text}"
+    );
+}
+
+#[test]
+fn remote_choice_errors_name_the_commands_to_run() {
+    let env = Env::new();
+    let out = env.run(&["status"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains(
+            "no remote is configured; add one with `keyhole remote add NAME --issuer URL --client-id ID`"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let p = Provider::start();
+    env.add_remote_named("a", &p);
+    env.add_remote_named("b", &p);
+    env.add_remote_named("c", &p);
+    let out = env.run(&["--remote", "nope", "status"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains(
+            "no remote named `nope`; `keyhole remote list` shows them, `keyhole remote add` adds one"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    // Two remotes and none current (a config written by hand).
+    assert_eq!(code(&env.run(&["remote", "remove", "a"])), 0);
+    let cfg = env.config_dir().join("config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(text.contains("current_remote = \"b\""), "{text}");
+    std::fs::write(&cfg, text.replace("current_remote = \"b\"\n", "")).unwrap();
+    let out = env.run(&["status"]);
+    assert_eq!(code(&out), 2, "a usage error: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "several remotes are configured (b, c); choose one with --remote NAME or `keyhole remote use NAME`"
+        ),
+        "{}",
+        stderr(&out)
     );
 }

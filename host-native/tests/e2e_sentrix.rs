@@ -68,6 +68,10 @@ fn sentrix_auth_page_top_to_bottom() {
         config.contains("callback_port = 17483"),
         "the page's default port is the config's: {config}"
     );
+    assert!(
+        config.contains("callback_timeout_s = 120"),
+        "so is the timeout: {config}"
+    );
 
     // `sentrix auth test --verbose`: auto prefers the stored OAuth session; URL and time on stderr.
     let run = env.run_example("sentrix", ["auth", "test", "--verbose"]);
@@ -130,6 +134,56 @@ fn sentrix_auth_page_top_to_bottom() {
         .expect_code(4);
     env.run_example("sentrix", ["auth", "test", "--method", "password"])
         .expect_code(2);
+}
+
+#[test]
+fn login_waits_as_long_as_the_config_says() {
+    let provider = Provider::start();
+    let mut env = sentrix_env(&provider);
+    // A browser that opens nothing: only the timeout ends the login.
+    env.set("BROWSER", "true");
+    // The config a user edits: sentrix's remote with a one-second callback timeout.
+    let dir = env.root().join("home/.config/sentrix");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("config.toml"),
+        format!(
+            "version = 1\ncurrent_remote = \"sentrix\"\n\n[remotes.sentrix]\nissuer = \"{}\"\nclient_id = \"sentrix-cli\"\ncallback_timeout_s = 1\n",
+            provider.issuer
+        ),
+    )
+    .unwrap();
+    // Without --timeout the config's second applies, not the product's two minutes.
+    let port = free_port().to_string();
+    let run = env.run_example("sentrix", ["auth", "login", "--port", &port]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("error:") && run.stderr.contains("callback"),
+        "{}",
+        run.describe()
+    );
+}
+
+#[test]
+fn help_lists_sentrix_commands_and_variables() {
+    let provider = Provider::start();
+    let env = sentrix_env(&provider);
+    let help = env.run_example("sentrix", ["auth", "--help"]);
+    help.expect_ok();
+    assert!(
+        help.stdout.contains("SENTRIX_REMOTE"),
+        "{}",
+        help.describe()
+    );
+    assert!(!help.stdout.contains("KEYHOLE_"), "{}", help.describe());
+    for listed in ["login", "test", "status", "logout"] {
+        assert!(
+            help.stdout.contains(&format!("\n  {listed} ")),
+            "{}",
+            help.describe()
+        );
+    }
+    assert!(!help.stdout.contains("\n  remote "), "{}", help.describe());
 }
 
 #[test]

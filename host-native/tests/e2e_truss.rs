@@ -93,7 +93,18 @@ fn truss_auth_page() {
     let run = env.run_example("truss", ["auth", "status"]);
     run.expect_code(2);
     assert!(
-        run.stderr.contains("baseten, staging") && run.stderr.contains("--remote"),
+        run.stderr.contains(
+            "several remotes are configured in ~/.trussrc (baseten, staging); pass --remote NAME"
+        ),
+        "truss has no `remote use`, so the error names only the flag: {}",
+        run.describe()
+    );
+    let run = env.run_example("truss", ["auth", "status", "--remote", "prod"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains(
+            "no remote named `prod` in ~/.trussrc; add it with `truss auth login --remote prod`"
+        ),
         "{}",
         run.describe()
     );
@@ -166,4 +177,38 @@ fn truss_auth_page() {
     let run = env.run_example("truss", ["auth", "status"]);
     run.expect_ok();
     assert!(run.stdout.contains("source: env\n"), "{}", run.describe());
+}
+
+#[test]
+fn without_a_keyring_truss_warns_once_unless_told_to_write_inline() {
+    let provider = Provider::start();
+    let mut env = truss_env(&provider);
+    // No keyring (the harness points D-Bus at nothing) and no opt-out: one warning line.
+    env.remove("BASETEN_TRUSS_AUTH_KEYRING_DISABLED");
+    let run = env.run_example("truss", ["auth", "login", "--api-key", "key_valid_ann"]);
+    run.expect_ok();
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", run.describe());
+    assert!(
+        lines[0].starts_with("⚠️  No usable keyring (")
+            && lines[0].ends_with(
+                "); the credential is written inline to ~/.trussrc. Set BASETEN_TRUSS_AUTH_KEYRING_DISABLED=1 to do this without a warning."
+            ),
+        "{}",
+        run.describe()
+    );
+    assert_eq!(lines[1], "🔓 Logged in to remote `baseten`.");
+    let trussrc = std::fs::read_to_string(env.root().join("home/.trussrc")).unwrap();
+    assert!(trussrc.contains("key_valid_ann"), "inline: {trussrc}");
+
+    // BASETEN_TRUSS_AUTH_KEYRING_DISABLED=1: the same write, silently.
+    env.set("BASETEN_TRUSS_AUTH_KEYRING_DISABLED", "1");
+    let run = env.run_example("truss", ["auth", "login", "--api-key", "key_valid_bo"]);
+    run.expect_ok();
+    assert_eq!(
+        run.stderr.trim(),
+        "🔓 Logged in to remote `baseten`.",
+        "{}",
+        run.describe()
+    );
 }

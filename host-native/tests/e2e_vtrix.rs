@@ -116,6 +116,15 @@ fn vtrix_auth_page_top_to_bottom() {
     let run = env.run_example("vtrix", ["auth", "status"]);
     run.expect_code(4);
     assert!(run.stdout.contains("Not logged in"), "{}", run.describe());
+    // What to run next names vtrix's own command and variable.
+    let run = env.run_example("vtrix", ["auth", "token"]);
+    run.expect_code(4);
+    assert!(
+        run.stderr
+            .contains("not logged in; run `vtrix auth login` or set VTRIX_API_KEY"),
+        "{}",
+        run.describe()
+    );
 
     // Usage errors exit 2; help names the mounted command.
     env.run_example("vtrix", ["auth", "set-key"]).expect_code(2);
@@ -130,6 +139,40 @@ fn vtrix_auth_page_top_to_bottom() {
         help.stdout.contains("Usage: vtrix auth login"),
         "{}",
         help.describe()
+    );
+
+    // The group has vtrix's commands (the page's four, plus the token and its helpers), not
+    // keyhole's remote management: left out of help, refused when typed.
+    let help = env.run_example("vtrix", ["auth", "--help"]);
+    help.expect_ok();
+    for command in [
+        "login",
+        "set-key",
+        "status",
+        "logout",
+        "token",
+        "git-credential",
+    ] {
+        assert!(
+            help.stdout.contains(&format!("\n  {command} ")),
+            "`{command}` is listed: {}",
+            help.describe()
+        );
+    }
+    for command in ["remote", "switch", "project", "test"] {
+        assert!(
+            !help.stdout.contains(&format!("\n  {command} ")),
+            "`{command}` is not listed: {}",
+            help.describe()
+        );
+    }
+    let run = env.run_example("vtrix", ["auth", "remote", "list"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("`vtrix auth remote` is not a command here; `vtrix auth --help` lists them"),
+        "{}",
+        run.describe()
     );
 }
 

@@ -81,6 +81,24 @@ pub enum AuthCommand {
     Helper(super::helpers::HelperCommand),
 }
 
+impl AuthCommand {
+    /// The command's name as typed (`set-key`), as [`crate::Product::commands`] lists it
+    pub fn name(&self) -> &'static str {
+        match self {
+            AuthCommand::Login(_) => "login",
+            AuthCommand::SetKey(_) => "set-key",
+            AuthCommand::Status { .. } => "status",
+            AuthCommand::Token => "token",
+            AuthCommand::Logout { .. } => "logout",
+            AuthCommand::Test(_) => "test",
+            AuthCommand::Remote(_) => "remote",
+            AuthCommand::Switch { .. } => "switch",
+            AuthCommand::Project { .. } => "project",
+            AuthCommand::Helper(h) => h.name(),
+        }
+    }
+}
+
 /// `login` (`Default`: no flag given, so a vendor's own flags can build one)
 #[derive(Debug, Default, Args)]
 #[command(group(ArgGroup::new("method").args(["device", "browser", "api_key", "api_key_stdin"])))]
@@ -100,7 +118,8 @@ pub struct LoginArgs {
     /// Browser login: the loopback port to listen on (default: the remote's, else the product's)
     #[arg(long, value_name = "N")]
     pub port: Option<u16>,
-    /// Browser login: seconds to wait for the callback (default: the product's, 300 for keyhole)
+    /// Browser login: seconds to wait for the callback (default: the remote's, else the
+    /// product's: 300 for keyhole)
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
     /// Do not open a browser; print the URL instead
@@ -238,6 +257,9 @@ pub struct RemoteAddArgs {
     /// The default loopback port of browser login
     #[arg(long, value_name = "N")]
     pub port: Option<u16>,
+    /// The default seconds browser login waits for the callback
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
     /// Explicit token endpoint (instead of, or on top of, discovery)
     #[arg(long, value_name = "URL")]
     pub token_endpoint: Option<String>,
@@ -250,4 +272,50 @@ pub struct RemoteAddArgs {
     /// Explicit revocation endpoint
     #[arg(long, value_name = "URL")]
     pub revocation_endpoint: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::AuthArgs;
+
+    /// One command line per `auth` command; `name()` must give back what was typed
+    const SAMPLES: &[&[&str]] = &[
+        &["login"],
+        &["set-key", "k"],
+        &["status"],
+        &["token"],
+        &["logout"],
+        &["test"],
+        &["remote", "list"],
+        &["switch"],
+        &["project"],
+        &["git-credential", "get"],
+        &["setup-git"],
+        &["docker-credential", "get"],
+        &["configure-docker", "r.example"],
+        &["kube-credential"],
+        &["terraform-credential", "get", "h.example"],
+        &["exec", "--", "true"],
+    ];
+
+    #[test]
+    fn every_command_names_itself_as_typed() {
+        for sample in SAMPLES {
+            let args =
+                AuthArgs::try_parse_from(std::iter::once("keyhole").chain(sample.iter().copied()))
+                    .unwrap_or_else(|e| panic!("{sample:?}: {e}"));
+            assert_eq!(args.command.name(), sample[0]);
+        }
+        // A command added to the group without a sample here fails this test.
+        let sampled: Vec<&str> = SAMPLES.iter().map(|s| s[0]).collect();
+        for command in AuthArgs::command().get_subcommands() {
+            assert!(
+                sampled.contains(&command.get_name()),
+                "no sample for `{}`",
+                command.get_name()
+            );
+        }
+    }
 }

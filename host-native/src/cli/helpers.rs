@@ -65,6 +65,21 @@ pub enum HelperCommand {
     },
 }
 
+impl HelperCommand {
+    /// The command's name as typed (`git-credential`)
+    pub fn name(&self) -> &'static str {
+        match self {
+            HelperCommand::GitCredential { .. } => "git-credential",
+            HelperCommand::SetupGit { .. } => "setup-git",
+            HelperCommand::DockerCredential { .. } => "docker-credential",
+            HelperCommand::ConfigureDocker { .. } => "configure-docker",
+            HelperCommand::KubeCredential => "kube-credential",
+            HelperCommand::TerraformCredential { .. } => "terraform-credential",
+            HelperCommand::Exec { .. } => "exec",
+        }
+    }
+}
+
 fn exit_code(e: &HelperError) -> u8 {
     match e {
         HelperError::LoginRequired(_) => EXIT_AUTH,
@@ -112,9 +127,9 @@ impl Ctx<'_> {
     fn selected_remote(&self) -> Result<(String, RemoteConfig), HelperError> {
         let config = self
             .config()
-            .map_err(|e| HelperError::Failed(e.message()))?;
+            .map_err(|e| HelperError::Failed(e.message(self.app.product())))?;
         self.remote_of(&config)
-            .map_err(|e| HelperError::Failed(e.message()))
+            .map_err(|e| HelperError::Failed(e.message(self.app.product())))
     }
 
     /// The credential through `Engine::token`, the path every helper shares

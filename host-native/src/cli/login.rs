@@ -116,6 +116,7 @@ impl Ctx<'_> {
                 let ui = Box::new(frontend);
                 let timeout = a
                     .timeout
+                    .or(remote.callback_timeout_s)
                     .unwrap_or(self.app.product().callback_timeout_secs);
                 match engine.login_browser(&spec, hint.as_deref(), listener, timeout, ui) {
                     // The browser command failed: the host gave up waiting at once.

@@ -60,7 +60,7 @@ pub use self::args::{
 };
 pub use self::ui::{CliFrontend, Out};
 use crate::app::App;
-use crate::config::{AccountConfig, Config, KeyCheckSettings, RemoteConfig};
+use crate::config::{AccountConfig, Config, KeyCheckSettings, NoRemote, RemoteConfig};
 use crate::engine::Engine;
 use crate::io::unix_now_ms;
 use crate::product::{LoginMethod, Product, fill};
@@ -107,15 +107,23 @@ impl CliError {
         }
     }
 
-    fn message(&self) -> String {
+    fn message(&self, product: &Product) -> String {
         match self {
             CliError::Usage(m) | CliError::Other(m) => m.clone(),
-            // The core names no commands; the CLI phrases what to run next.
+            // The core names no commands; the CLI phrases what to run next, in the product's
+            // words.
             CliError::Auth(e @ AuthError::NotLoggedIn)
             | CliError::Test(TestFailure {
                 error: e @ AuthError::NotLoggedIn,
                 ..
-            }) => format!("{e}; run `login` or set an API key"),
+            }) => fill(
+                product.messages.login_required,
+                &[
+                    ("error", &e.to_string()),
+                    ("name", product.name),
+                    ("api_key_env", product.env.api_key),
+                ],
+            ),
             CliError::Auth(e) | CliError::Test(TestFailure { error: e, .. }) => e.to_string(),
         }
     }
@@ -170,6 +178,16 @@ pub fn customize(command: clap::Command, product: &Product) -> clap::Command {
     for (name, alias) in product.aliases {
         command = command.mut_subcommand(*name, |c| c.visible_alias(*alias));
     }
+    // clap cannot drop a subcommand: one the product lacks is hidden here and refused by
+    // `run_parsed`.
+    let absent: Vec<String> = command
+        .get_subcommands()
+        .map(|c| c.get_name().to_owned())
+        .filter(|name| !product.has_command(name))
+        .collect();
+    for name in absent {
+        command = command.mut_subcommand(name, |c| c.hide(true));
+    }
     command
 }
 
@@ -204,6 +222,17 @@ where
 /// Runs an `auth` group the vendor's own CLI has parsed
 pub fn run_parsed(engine: &mut dyn Engine, app: &App, args: AuthArgs) -> ExitCode {
     let out = Out::detect(args.json);
+    let product = app.product();
+    if !product.has_command(args.command.name()) {
+        let e = CliError::Usage(format!(
+            "`{} {}` is not a command here; `{} --help` lists them",
+            product.name,
+            args.command.name(),
+            product.name
+        ));
+        out.error(e.code(), &e.message(product), e.details());
+        return ExitCode::from(e.exit_code());
+    }
     let interactive = !args.non_interactive && std::io::stdin().is_terminal();
     let mut ctx = Ctx {
         app,
@@ -218,7 +247,7 @@ pub fn run_parsed(engine: &mut dyn Engine, app: &App, args: AuthArgs) -> ExitCod
     match ctx.dispatch(engine, args.command) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            out.error(e.code(), &e.message(), e.details());
+            out.error(e.code(), &e.message(product), e.details());
             ExitCode::from(e.exit_code())
         }
     }
@@ -355,14 +384,20 @@ impl Ctx<'_> {
 
     /// The selected remote's name and config
     fn remote_of(&self, config: &Config) -> Result<(String, RemoteConfig), CliError> {
+        let product = self.app.product();
         let name = config
             .pick_remote(self.remote_flag.as_deref())
-            .map_err(|m| {
-                if self.remote_flag.is_none() && config.remotes.len() > 1 {
-                    CliError::Usage(m)
-                } else {
-                    CliError::Other(m)
+            .map_err(|why| match why {
+                NoRemote::Unknown(remote) => CliError::Other(
+                    self.message(product.messages.unknown_remote, &[("remote", &remote)]),
+                ),
+                NoRemote::NoneConfigured => {
+                    CliError::Other(self.message(product.messages.no_remote, &[]))
                 }
+                NoRemote::Several(names) => CliError::Usage(self.message(
+                    product.messages.several_remotes,
+                    &[("remotes", &names.join(", "))],
+                )),
             })?
             .to_owned();
         let remote = config.remotes[&name].clone();

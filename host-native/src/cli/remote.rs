@@ -156,6 +156,7 @@ pub(super) fn remote_from_args(a: RemoteAddArgs) -> Result<RemoteConfig, CliErro
         }),
         env_key_precedence: a.env_key_precedence,
         callback_port: a.port,
+        callback_timeout_s: a.timeout,
         ..RemoteConfig::default()
     })
 }

@@ -191,7 +191,8 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// A store over the given backends; `warn` prints the one-line fallback warning
+    /// A store over the given backends; `warn` prints the one-line fallback warning, given why
+    /// the keyring is unusable
     pub fn new(
         keyring: Option<Box<dyn SecretStore>>,
         file: Box<dyn SecretStore>,
@@ -218,7 +219,11 @@ impl Store {
             Backend::Auto => Some(Box::new(KeyringStore::new(service, locks))),
             Backend::File => None,
         };
-        Self::new(keyring, file, Box::new(|line| eprintln!("warning: {line}")))
+        let line = crate::product::Messages::KEYHOLE.keyring_fallback;
+        let warn = Box::new(move |why: &str| {
+            eprintln!("{}", crate::product::fill(line, &[("why", why)]));
+        });
+        Self::new(keyring, file, warn)
     }
 
     /// The store of an app whose files follow `format`: keyring service `service` (when the
@@ -228,6 +233,7 @@ impl Store {
         service: &str,
         format: &dyn format::StorageFormat,
         backend: Backend,
+        warn: Box<dyn FnMut(&str) + Send>,
     ) -> Self {
         let keyring = match backend {
             Backend::Auto if format.uses_keyring() => {
@@ -235,11 +241,7 @@ impl Store {
             }
             _ => None,
         };
-        Self::new(
-            keyring,
-            format.file_store(),
-            Box::new(|line| eprintln!("warning: {line}")),
-        )
+        Self::new(keyring, format.file_store(), warn)
     }
 
     /// The backend in use, once one has answered (`File` from the start when forced)
@@ -279,9 +281,7 @@ impl Store {
         // No keyring at all (a server without D-Bus) is normal and quiet until something is
         // stored.
         if writes && let Some(why) = self.unwarned_fallback.take() {
-            (self.warn)(&format!(
-                "no usable keyring ({why}); credentials are stored in a file in the config directory"
-            ));
+            (self.warn)(&why);
         }
         result
     }
@@ -447,7 +447,10 @@ mod tests {
             .unwrap();
         let warnings = warnings.lock().unwrap();
         assert_eq!(warnings.len(), 1);
-        assert!(warnings[0].contains("no usable keyring"), "{}", warnings[0]);
+        assert_eq!(
+            warnings[0], "no D-Bus session",
+            "the reason, for the product's line"
+        );
     }
 
     #[test]

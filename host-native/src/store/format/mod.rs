@@ -348,7 +348,8 @@ mod tests {
     fn every_format_serves_the_store_contract_without_leaks() {
         let home = tempfile::tempdir().unwrap();
         for format in formats(home.path()) {
-            let mut store = Store::open_format("svc", format.as_ref(), Backend::File);
+            let mut store =
+                Store::open_format("svc", format.as_ref(), Backend::File, Box::new(|_| ()));
             let rec = api_key_record("sk-live-leakcheck");
             let op = StoreOp::CompareAndSwap {
                 key: "r/default".into(),
@@ -414,9 +415,10 @@ mod tests {
                 ("vast-key-file", false)
             ]
         );
-        let vast = Store::open_format("svc", formats[3].as_ref(), Backend::Auto);
+        let vast = Store::open_format("svc", formats[3].as_ref(), Backend::Auto, Box::new(|_| ()));
         assert_eq!(vast.source(), Some(Source::File));
-        let keyhole = Store::open_format("svc", formats[0].as_ref(), Backend::Auto);
+        let keyhole =
+            Store::open_format("svc", formats[0].as_ref(), Backend::Auto, Box::new(|_| ()));
         assert_eq!(
             keyhole.source(),
             None,
