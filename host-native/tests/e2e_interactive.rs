@@ -19,7 +19,8 @@ fn pty_command(env: &Env, steps: Value, args: &[&str]) -> Command {
         .arg(keyhole_bin())
         .args(args);
     env.apply(&mut cmd);
-    cmd.env("TERM", "dumb");
+    // The menu moves its `>` with cursor movements, which a dumb terminal lacks.
+    cmd.env("TERM", "xterm");
     cmd
 }
 
@@ -29,8 +30,12 @@ fn interactive_login_asks_for_the_method_and_masks_the_key() {
     let env = Env::new();
     env.add_remote("dev", &provider, &[]);
     let steps = json!([
-        { "choose": "key", "timeout": 20 },
-        { "expect": "key", "timeout": 20 },
+        { "expect": "How would you like to log in\\?", "timeout": 20 },
+        { "expect": "> With a one-time code in a browser \\(device login\\)", "timeout": 5 },
+        { "expect": "  By pasting an API key", "timeout": 5 },
+        // Down twice to the third choice, then Enter.
+        { "send": "\u{1b}[B\u{1b}[B\r" },
+        { "expect": "Paste your API key: ", "timeout": 20 },
         { "send": "key_valid_mona\n" },
         { "expect": "mona@example\\.test", "timeout": 30 },
     ]);
@@ -47,9 +52,17 @@ fn interactive_login_asks_for_the_method_and_masks_the_key() {
         !output.contains("key_valid_mona"),
         "the pasted key is masked on the terminal:\n{output}"
     );
+    // The menu moves the cursor (`ESC [ 2 A`), but NO_COLOR=1 (set by the harness) means no
+    // colour: no SGR sequence, `ESC [ … m`.
+    let colour = output.split("\u{1b}[").skip(1).any(|rest| {
+        rest.chars()
+            .find(|c| !c.is_ascii_digit() && *c != ';' && *c != '?')
+            == Some('m')
+    });
+    assert!(!colour, "no colour codes:\n{output:?}");
     assert!(
-        !output.contains("\u{1b}["),
-        "NO_COLOR=1 (set by the harness) means no colour codes:\n{output:?}"
+        output.contains("How would you like to log in? By pasting an API key"),
+        "the answer is shown after the question:\n{output:?}"
     );
     let (code, status) = env.status();
     assert_eq!(code, Some(0), "{status}");
@@ -63,7 +76,9 @@ fn interactive_device_choice_shows_the_code_and_logs_in() {
     let env = Env::new();
     env.add_remote("dev", &provider, &[]);
     let steps = json!([
-        { "choose": "device", "timeout": 20 },
+        { "expect": "> With a one-time code", "timeout": 20 },
+        // Enter takes the highlighted default.
+        { "send": "\r" },
         { "expect": "[A-Z]{4}-[A-Z]{4}", "timeout": 30 },
         { "expect": "nora@example\\.test", "timeout": 60 },
     ]);

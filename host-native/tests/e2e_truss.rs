@@ -6,7 +6,10 @@ mod support;
 
 use std::time::Duration;
 
-use support::{COMMAND_DEADLINE, Env, Provider, Spawned};
+use serde_json::json;
+use support::{
+    COMMAND_DEADLINE, Env, Provider, Spawned, example_bin, repo_root, run_with_deadline,
+};
 
 fn truss_env(provider: &Provider) -> Env {
     let mut env = Env::new();
@@ -208,6 +211,47 @@ fn without_a_keyring_truss_warns_once_unless_told_to_write_inline() {
     assert_eq!(
         run.stderr.trim(),
         "🔓 Logged in to remote `baseten`.",
+        "{}",
+        run.describe()
+    );
+}
+
+#[test]
+fn truss_login_on_a_terminal_asks_how_to_authenticate() {
+    support::require_tool("python3", "drives truss through a pseudo-terminal");
+    let provider = Provider::start();
+    let env = truss_env(&provider);
+    // The page's prompt, verbatim, with the highlight on the browser; up, Enter, then the key.
+    let steps = json!([
+        { "expect": "💻 Let's add a Baseten remote!\r?\n", "timeout": 20 },
+        { "expect": "\\? How would you like to authenticate\\?\r?\n  Paste an API key\r?\n> Log in via browser \\(OAuth\\)", "timeout": 5 },
+        { "send": "\u{1b}[A\r" },
+        { "expect": "\\? Paste your API key: ", "timeout": 20 },
+        { "send": "key_valid_pat\n" },
+        { "expect": "🔓 Logged in to remote `baseten`\\.", "timeout": 30 },
+    ]);
+    let mut cmd = std::process::Command::new("python3");
+    cmd.arg(repo_root().join("tests/support/pty-drive.py"))
+        .arg(steps.to_string())
+        .arg("--")
+        .arg(example_bin("truss"))
+        .args(["auth", "login"]);
+    env.apply(&mut cmd);
+    cmd.env("TERM", "xterm");
+    let run = run_with_deadline(&mut cmd, Duration::from_secs(90));
+    run.expect_ok();
+    let result = run.json();
+    assert_eq!(result["ok"], true, "{result}");
+    assert_eq!(result["exit_code"], 0, "{result}");
+    let output = result["output"].as_str().unwrap();
+    assert!(
+        !output.contains("key_valid_pat"),
+        "the key is masked: {output:?}"
+    );
+    let run = env.run_example("truss", ["auth", "status"]);
+    run.expect_ok();
+    assert!(
+        run.stdout.contains("auth_type: api_key\n"),
         "{}",
         run.describe()
     );

@@ -5,36 +5,32 @@ use super::*;
 impl Ctx<'_> {
     pub(super) fn ask_method(&self) -> Result<Method, CliError> {
         let menu = self.app.product().login_menu;
+        if menu.choices.is_empty() {
+            return Err(CliError::Other("the login menu has no choices".into()));
+        }
         if !menu.intro.is_empty() {
             eprintln!("{}", menu.intro);
         }
-        eprintln!("{}", menu.question);
-        for (i, (_, wording)) in menu.choices.iter().enumerate() {
-            eprintln!("  {}) {wording}", i + 1);
-        }
-        let numbers: Vec<String> = (1..=menu.choices.len()).map(|i| i.to_string()).collect();
-        let numbers = match numbers.split_last() {
-            Some((last, [])) => last.clone(),
-            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
-            None => return Err(CliError::Other("the login menu has no choices".into())),
-        };
-        loop {
-            let answer = self.ask_line(&format!("Choose {numbers} [{}]: ", menu.default + 1))?;
-            let index = if answer.is_empty() {
-                Some(menu.default)
-            } else {
-                answer.parse::<usize>().ok().and_then(|i| i.checked_sub(1))
-            };
-            match index.and_then(|i| menu.choices.get(i)) {
-                Some((LoginMethod::Device, _)) => return Ok(Method::Device),
-                Some((LoginMethod::Browser, _)) => return Ok(Method::Browser),
-                Some((LoginMethod::ApiKey, _)) => {
-                    let key = rpassword::prompt_password(menu.key_prompt)
-                        .map_err(|e| CliError::Other(format!("cannot read the key: {e}")))?;
-                    return non_empty_secret(key, "the API key prompt").map(Method::ApiKey);
-                }
-                None => eprintln!("Please answer {numbers}."),
+        let wordings: Vec<&str> = menu.choices.iter().map(|(_, w)| *w).collect();
+        let chosen = dialoguer::Select::with_theme(&ui::MenuTheme)
+            .with_prompt(menu.question)
+            .items(&wordings)
+            .default(menu.default.min(menu.choices.len() - 1))
+            .interact_on_opt(&dialoguer::console::Term::stderr())
+            .map_err(|e| CliError::Other(format!("cannot ask how to log in: {e}")))?;
+        match chosen.map(|i| menu.choices[i].0) {
+            Some(LoginMethod::Device) => Ok(Method::Device),
+            Some(LoginMethod::Browser) => Ok(Method::Browser),
+            Some(LoginMethod::ApiKey) => {
+                let key = rpassword::prompt_password(menu.key_prompt)
+                    .map_err(|e| CliError::Other(format!("cannot read the key: {e}")))?;
+                non_empty_secret(key, "the API key prompt").map(Method::ApiKey)
             }
+            // Esc or q: the user chose nothing.
+            None => Err(CliError::Usage(
+                "no login method chosen; pass --device, --browser or --api-key-stdin to skip the menu"
+                    .into(),
+            )),
         }
     }
 

@@ -337,3 +337,23 @@ mod tests {
         assert!(!program_exists("/nonexistent/browser"));
     }
 }
+
+/// The login menu's look: the question as the product wrote it (truss's `? How would you like
+/// to authenticate?`), then the choices with `>` on the highlighted one; after the answer, the
+/// question and the choice on one line
+pub struct MenuTheme;
+
+impl dialoguer::theme::Theme for MenuTheme {
+    fn format_select_prompt(&self, f: &mut dyn std::fmt::Write, prompt: &str) -> std::fmt::Result {
+        f.write_str(prompt)
+    }
+
+    fn format_select_prompt_selection(
+        &self,
+        f: &mut dyn std::fmt::Write,
+        prompt: &str,
+        selection: &str,
+    ) -> std::fmt::Result {
+        write!(f, "{prompt} {selection}")
+    }
+}
