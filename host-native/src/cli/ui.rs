@@ -318,26 +318,6 @@ fn program_exists(program: &str) -> bool {
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn time_left_and_qr() {
-        assert_eq!(mm_ss(0), "0:00");
-        assert_eq!(mm_ss(245_001), "4:06");
-        assert_eq!(human_duration(59_999), "59 s");
-        assert_eq!(human_duration(3_599_000), "59 min");
-        assert_eq!(human_duration(3_600_000), "1 h");
-        assert_eq!(human_duration(3_900_000), "1 h 5 min");
-        assert_eq!(human_duration(3 * 86_400_000), "3 days");
-        let qr = qr_text("https://id.example.com/device?user_code=ABCD-EFGH").unwrap();
-        assert!(qr.lines().count() > 10);
-        assert!(program_exists("sh"));
-        assert!(!program_exists("/nonexistent/browser"));
-    }
-}
-
 /// The login menu's look: the question as the product wrote it (truss's `? How would you like
 /// to authenticate?`), then the choices with `>` on the highlighted one; after the answer, the
 /// question and the choice on one line
@@ -355,5 +335,25 @@ impl dialoguer::theme::Theme for MenuTheme {
         selection: &str,
     ) -> std::fmt::Result {
         write!(f, "{prompt} {selection}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_left_and_qr() {
+        assert_eq!(mm_ss(0), "0:00");
+        assert_eq!(mm_ss(245_001), "4:06");
+        assert_eq!(human_duration(59_999), "59 s");
+        assert_eq!(human_duration(3_599_000), "59 min");
+        assert_eq!(human_duration(3_600_000), "1 h");
+        assert_eq!(human_duration(3_900_000), "1 h 5 min");
+        assert_eq!(human_duration(3 * 86_400_000), "3 days");
+        let qr = qr_text("https://id.example.com/device?user_code=ABCD-EFGH").unwrap();
+        assert!(qr.lines().count() > 10);
+        assert!(program_exists("sh"));
+        assert!(!program_exists("/nonexistent/browser"));
     }
 }
