@@ -325,8 +325,9 @@ pub struct KeyCheckTemplate {
     pub identity: &'static [(&'static str, &'static str)],
 }
 
-/// A vendor's account API: each operation's HTTP method and path (relative to the remote's
-/// `api_url`; `{id}` is filled in) and where the answer's fields are. `None` means the vendor
+/// A vendor's account API: each operation's HTTP method and path (under the remote's `api_url`,
+/// a leading `/` included, and never outside it; `{id}` is filled in, percent-encoded) and where
+/// the answer's fields are. `None` means the vendor
 /// has no such operation, and its command says so without sending anything.
 #[derive(Debug, Clone, Copy)]
 pub struct AccountApi {
@@ -345,39 +346,40 @@ pub struct AccountApi {
 }
 
 impl AccountApi {
-    /// keyhole's own paths (what the test provider serves as its defaults)
+    /// keyhole's own paths under the API base (`https://api.example.com/v1` + `me`), as the
+    /// core's defaults name them; `/api/me` under `https://h/v1` is still `https://h/v1/api/me`
     pub const KEYHOLE: AccountApi = AccountApi {
         whoami: Some(WhoamiCall {
             method: Method::Get,
-            path: "/api/me",
+            path: "me",
             label: &["/email", "/name", "/id"],
         }),
         list_projects: Some(ProjectsCall {
             method: Method::Get,
-            path: "/api/projects",
+            path: "projects",
             list: "/projects",
             id_field: "id",
             name_field: "name",
         }),
         create_key: Some(CreateKeyCall {
             method: Method::Post,
-            path: "/api/keys",
+            path: "api-keys",
             name_field: "name",
             permissions_field: "permissions",
             key_pointer: "/key",
         }),
         list_keys: Some(ListCall {
             method: Method::Get,
-            path: "/api/keys",
+            path: "api-keys",
             list: "/keys",
         }),
         show_key: Some(ApiCall {
             method: Method::Get,
-            path: "/api/keys/{id}",
+            path: "api-keys/{id}",
         }),
         delete_key: Some(ApiCall {
             method: Method::Delete,
-            path: "/api/keys/{id}",
+            path: "api-keys/{id}",
         }),
     };
 

@@ -93,7 +93,7 @@ describe('key CRUD', () => {
   });
 
   test('a scoped key is refused what it lacks and allowed what it has', async () => {
-    const scoped = await api('POST', '/api/keys', 'key_valid_vera', {
+    const scoped = await api('POST', '/api/api-keys', 'key_valid_vera', {
       name: 'read-only',
       permissions: { api: { user_read: {} } },
     });
@@ -101,34 +101,34 @@ describe('key CRUD', () => {
     assert.deepEqual(scoped.body.permissions, { api: { user_read: {} } });
     const { key } = scoped.body;
     assert.equal((await api('GET', '/api/me', key)).status, 200);
-    assert.equal((await api('GET', '/api/keys', key)).status, 200);
-    const refused = await api('POST', '/api/keys', key, { name: 'escalate' });
+    assert.equal((await api('GET', '/api/api-keys', key)).status, 200);
+    const refused = await api('POST', '/api/api-keys', key, { name: 'escalate' });
     assert.equal(refused.status, 403);
     assert.equal(refused.body.error, 'insufficient_permissions');
     assert.match(refused.body.msg, /create API keys/u);
-    assert.equal((await api('DELETE', `/api/keys/${scoped.body.id}`, key)).status, 403);
+    assert.equal((await api('DELETE', `/api/api-keys/${scoped.body.id}`, key)).status, 403);
 
-    const none = await api('POST', '/api/keys', 'key_valid_vera', { name: 'nothing', permissions: { api: {} } });
+    const none = await api('POST', '/api/api-keys', 'key_valid_vera', { name: 'nothing', permissions: { api: {} } });
     assert.equal((await api('GET', '/api/me', none.body.key)).status, 403);
     assert.equal((await state()).counters.keys_created, 2);
   });
 
   test('bad bodies are refused and counted requests show what was sent', async () => {
-    assert.equal((await api('POST', '/api/keys', 'key_valid_vera', '{nope')).status, 400);
-    assert.equal((await api('POST', '/api/keys', 'key_valid_vera', { name: '' })).status, 400);
-    assert.equal((await api('POST', '/api/keys', 'key_valid_vera', { name: 'x', permissions: [1] })).status, 400);
-    assert.equal((await api('POST', '/api/keys', 'key_valid_vera', { name: 'x', permissions: { api: { root: {} } } })).status, 400);
-    assert.equal((await api('POST', '/api/keys', 'garbage', { name: 'x' })).status, 401);
+    assert.equal((await api('POST', '/api/api-keys', 'key_valid_vera', '{nope')).status, 400);
+    assert.equal((await api('POST', '/api/api-keys', 'key_valid_vera', { name: '' })).status, 400);
+    assert.equal((await api('POST', '/api/api-keys', 'key_valid_vera', { name: 'x', permissions: [1] })).status, 400);
+    assert.equal((await api('POST', '/api/api-keys', 'key_valid_vera', { name: 'x', permissions: { api: { root: {} } } })).status, 400);
+    assert.equal((await api('POST', '/api/api-keys', 'garbage', { name: 'x' })).status, 401);
     const { counters } = await state();
-    assert.equal(counters.api_requests['POST /api/keys'], 5);
+    assert.equal(counters.api_requests['POST /api/api-keys'], 5);
     assert.equal(counters.keys_created, 0);
     assert.equal(counters.api_requests['POST /api/v0/auth/apikeys/'], undefined);
   });
 
   test('reset forgets created keys', async () => {
-    const created = await api('POST', '/api/keys', 'key_valid_vera', { name: 'temp' });
+    const created = await api('POST', '/api/api-keys', 'key_valid_vera', { name: 'temp' });
     await fetch(`${server.issuer}/__test/reset`, { method: 'POST' });
     assert.equal((await api('GET', '/api/me', created.body.key)).status, 401);
-    assert.equal((await api('POST', '/api/keys', 'key_valid_vera', { name: 'next' })).body.id, 42);
+    assert.equal((await api('POST', '/api/api-keys', 'key_valid_vera', { name: 'next' })).body.id, 42);
   });
 });

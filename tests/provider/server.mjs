@@ -102,7 +102,7 @@ const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
 // a key created through the key API below, with the permissions it was created with.
 //
 // Account API, in two shapes (the paths a vendor describes in its Product):
-//   keyhole's defaults   GET /api/me, GET /api/projects ({"projects":[…]}), /api/keys[/ID]
+//   keyhole's defaults   GET /api/me, GET /api/projects ({"projects":[…]}), /api/api-keys[/ID]
 //   vast.ai's            GET /api/v0/users/current/, /api/v0/auth/apikeys/[ID/]
 //   LlamaCloud's         GET /api/v1/projects (a bare array)
 // Keys: POST {"name","permissions"?} → 200 {"id","key","name","permissions","created_at"} (the key is
@@ -144,7 +144,7 @@ const vastUserOf = (name) => ({
 });
 
 const KEY_ROUTES = [
-  { prefix: '/api/keys', slash: false, list: 'keys' },
+  { prefix: '/api/api-keys', slash: false, list: 'keys' },
   { prefix: '/api/v0/auth/apikeys', slash: true, list: 'apikeys' },
 ];
 
