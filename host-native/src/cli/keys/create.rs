@@ -37,16 +37,11 @@ impl Ctx<'_> {
             return Err(unexpected("create_key"));
         };
         let id = created.body.get("id").cloned().unwrap_or(Value::Null);
+        // A failed save must not lose the key: it exists on the server and is printed anyway.
         let saved = if a.save {
-            let config = self.config()?;
-            let remote = config.remotes.get(&called.remote).cloned().ok_or_else(|| {
-                CliError::Other(format!("remote `{}` was removed meanwhile", called.remote))
-            })?;
-            let spec = remote.spec(&called.remote, &[]);
-            engine.set_key(&spec, &called.account, created.key.clone())?;
-            true
+            Some(self.save_created_key(engine, &called.remote, &called.account, &created.key))
         } else {
-            false
+            None
         };
         if self.out.json {
             self.out.json_line(&json!({
@@ -55,7 +50,7 @@ impl Ctx<'_> {
                 "name": name,
                 "id": id,
                 "key": created.key.expose(),
-                "saved": saved,
+                "saved": matches!(saved, Some(Ok(()))),
                 "answer": created.body,
             }));
         } else {
@@ -72,13 +67,36 @@ impl Ctx<'_> {
             self.out.result(created.key.expose());
             self.out
                 .warn("copy the key now: it is shown only once and cannot be shown again");
-            if saved {
+            if let Some(Ok(())) = saved {
                 self.success(&format!(
                     "Saved it as the API key of {} on {}",
                     called.account, called.remote
                 ));
             }
         }
+        if let Some(Err(e)) = saved {
+            return Err(CliError::Other(format!(
+                "the key was created but not saved ({}); save it with `set-key`",
+                e.message()
+            )));
+        }
         Ok(EXIT_OK)
+    }
+
+    /// Stores `key` as the API key of `account` on `remote` (`keys create --save`)
+    fn save_created_key(
+        &self,
+        engine: &mut dyn Engine,
+        remote: &str,
+        account: &str,
+        key: &Secret,
+    ) -> Result<(), CliError> {
+        let config = self.config()?;
+        let settings = config
+            .remotes
+            .get(remote)
+            .ok_or_else(|| CliError::Other(format!("remote `{remote}` was removed meanwhile")))?;
+        engine.set_key(&settings.spec(remote, &[]), account, key.clone())?;
+        Ok(())
     }
 }
