@@ -473,7 +473,7 @@ pub fn account_call(
     remote: &RemoteSpec,
     account: &str,
     options: &CredentialOptions,
-    operation: AccountOperation,
+    operation: &AccountOperation,
 ) -> Result<AccountValue, AuthError> {
     let Some(api_base) = remote.api_url.clone() else {
         return Err(AuthError::Config {
@@ -491,7 +491,7 @@ pub fn account_call(
             .as_ref()
             .map_or_else(|| BEARER_HEADER.to_owned(), |spec| spec.header.clone()),
         max_response_bytes: crate::http::DEFAULT_MAX_RESPONSE_BYTES,
-        operation,
+        operation: operation.clone(),
     };
     let now = io.now_ms();
     drive(AccountCall::new(config, now), io)
@@ -945,18 +945,11 @@ mod tests {
         };
         let create: AccountOperation =
             serde_json::from_value(serde_json::json!({"op": "create_key", "name": "ci"})).unwrap();
-        let e = account_call(
-            &mut io,
-            &remote(),
-            "key@example.com",
-            &options,
-            create.clone(),
-        )
-        .unwrap_err();
+        let e = account_call(&mut io, &remote(), "key@example.com", &options, &create).unwrap_err();
         assert_eq!(e.code(), "config", "no api_url: {e}");
         let mut with_api = remote();
         with_api.api_url = Some("https://api.example.com/v1".into());
-        let value = account_call(&mut io, &with_api, "key@example.com", &options, create).unwrap();
+        let value = account_call(&mut io, &with_api, "key@example.com", &options, &create).unwrap();
         let AccountValue::CreatedKey(created) = value else {
             panic!("not a created key: {value:?}");
         };

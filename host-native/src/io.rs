@@ -676,6 +676,66 @@ mod tests {
     }
 
     #[test]
+    fn an_account_call_runs_through_native_io_and_the_file_store() {
+        use keyhole_core::client::{self, CredentialOptions, RemoteSpec};
+        use keyhole_core::credential::AuthType;
+        use keyhole_core::{AccountOperation, AccountValue, Secret};
+
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut buf = vec![0u8; 8192];
+            let mut got = Vec::new();
+            while !String::from_utf8_lossy(&got).contains(r#""ci"}"#) {
+                let n = stream.read(&mut buf).unwrap();
+                got.extend_from_slice(&buf[..n]);
+            }
+            let body = r#"{"id":3,"key":"k-created-native","name":"ci"}"#;
+            let answer = format!(
+                "HTTP/1.1 201 Created\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(answer.as_bytes()).unwrap();
+            String::from_utf8(got).unwrap()
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open("t", dir.path(), crate::store::Backend::File);
+        let mut io = NativeIo::new("keyhole-test/1", store);
+        let remote = RemoteSpec {
+            name: "vast".into(),
+            api_url: Some(format!("http://127.0.0.1:{port}/api/v0")),
+            ..RemoteSpec::default()
+        };
+        client::login_api_key(
+            &mut io,
+            &remote,
+            Some("dev"),
+            Secret::new("k-stored-native"),
+        )
+        .unwrap();
+        let options = CredentialOptions {
+            prefer: AuthType::ApiKey,
+            env_api_key: None,
+        };
+        let create: AccountOperation =
+            serde_json::from_str(r#"{"op":"create_key","name":"ci"}"#).unwrap();
+        let value = client::account_call(&mut io, &remote, "dev", &options, &create).unwrap();
+        let AccountValue::CreatedKey(created) = value else {
+            panic!("not a created key: {value:?}");
+        };
+        assert_eq!(created.key, Secret::new("k-created-native"));
+        assert_eq!(created.body, serde_json::json!({"id": 3, "name": "ci"}));
+        let text = seen.join().unwrap().to_ascii_lowercase();
+        assert!(text.starts_with("post /api/v0/api-keys http/1.1"), "{text}");
+        assert!(
+            text.contains("authorization: bearer k-stored-native"),
+            "{text}"
+        );
+        assert!(text.contains("content-type: application/json"), "{text}");
+    }
+
+    #[test]
     fn refuses_plain_http_off_loopback_and_maps_connect_errors() {
         let e = send_with(&client(), &HttpRequest::get_json("http://example.com/")).unwrap_err();
         assert!(

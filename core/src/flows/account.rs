@@ -261,7 +261,7 @@ pub struct AccountCallConfig {
 pub struct Project {
     /// Its id (a number in the answer comes out in JSON form)
     pub id: String,
-    /// Its name, when the answer has one
+    /// Its name, when the answer has one, without control characters
     pub name: Option<String>,
 }
 
@@ -636,7 +636,7 @@ impl AccountCall {
             (401, _) => {
                 return match kind {
                     AuthType::Oauth => AuthError::ReloginRequired {
-                        reason: "the account API refused the access token (HTTP 401)".into(),
+                        reason: "the account API refused the access token with HTTP 401".into(),
                     },
                     AuthType::ApiKey => AuthError::InvalidKey,
                 };
@@ -733,7 +733,10 @@ impl AccountCall {
                             clean_text(id_field)
                         ))
                     })?;
-                    let name = field(item, name_field).and_then(text_of);
+                    // Names are shown in pickers; ids are sent back as they came.
+                    let name = field(item, name_field)
+                        .and_then(text_of)
+                        .map(|name| clean_text(&name));
                     projects.push(Project { id, name });
                 }
                 Ok(AccountValue::Projects(projects))
