@@ -35,7 +35,8 @@ impl Ctx<'_> {
         let (name, remote) = self.remote_of(&config)?;
         let account = current_account(&remote);
         let options = self.credential_options(&remote, &account);
-        let value = engine.account_call(&remote.spec(&name, &[]), &account, &options, operation)?;
+        let value =
+            engine.account_call(&remote.spec(&name, &[]), &account, &options, &operation)?;
         Ok(Called {
             remote: name,
             account,
