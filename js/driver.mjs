@@ -81,8 +81,8 @@ export function sleepUntil(untilMs, now = Date.now) {
  *
  * Redirects are never followed (the machine sees the 3xx, or a transport error where the platform
  * hides it), and the body is read only up to `max_response_bytes`: past that the answer is a
- * `too_large` transport error. The request body is `form` (pairs, as machines emit it) or `body`
- * (bytes already encoded).
+ * `too_large` transport error. The request body is `form` (pairs, as machines emit it), `json`
+ * (JSON text, account calls) or `body` (bytes already encoded).
  */
 export async function fetchSend(request, { fetch: fetchFn = globalThis.fetch, timeoutMs = 30_000 } = {}) {
   const init = {
@@ -95,6 +95,11 @@ export async function fetchSend(request, { fetch: fetchFn = globalThis.fetch, ti
     init.body = new URLSearchParams(request.form).toString();
     if (!request.headers.some(([name]) => name.toLowerCase() === "content-type")) {
       init.headers = [...request.headers, ["content-type", "application/x-www-form-urlencoded"]];
+    }
+  } else if (typeof request.json === "string") {
+    init.body = request.json;
+    if (!request.headers.some(([name]) => name.toLowerCase() === "content-type")) {
+      init.headers = [...request.headers, ["content-type", "application/json"]];
     }
   } else if (request.body?.byteLength) {
     // Already encoded, with its content-type among the headers (the component's requests).

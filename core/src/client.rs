@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::account::{AccountCall, AccountCallConfig, AccountOperation, AccountValue};
 use crate::browser::{BrowserLogin, BrowserLoginConfig};
 use crate::credential::{Credential, CredentialConfig, EnvPrecedence, ResolvedCredential};
 use crate::device::{DeviceLogin, DeviceLoginConfig};
@@ -428,15 +429,13 @@ fn load_record(io: &mut impl Io, key: &str) -> Result<Option<StoredRecord>, Auth
     }
 }
 
-/// A usable credential for `account`, refreshing the OAuth token first when it is (nearly)
-/// expired; concurrent processes refresh once (the Credential machine locks and swaps)
-pub fn token(
-    io: &mut impl Io,
+/// The credential config of `account`: what `token` resolves and account calls send
+fn credential_config(
     remote: &RemoteSpec,
     account: &str,
     options: &CredentialOptions,
-) -> Result<ResolvedCredential, AuthError> {
-    let config = CredentialConfig {
+) -> CredentialConfig {
+    CredentialConfig {
         key: storage_key(&remote.name, account),
         endpoints: remote.endpoints.clone().unwrap_or_default(),
         client: remote.client.clone(),
@@ -448,9 +447,54 @@ pub fn token(
             .key_check
             .as_ref()
             .map_or_else(|| BEARER_SCHEME.to_owned(), |spec| spec.scheme.clone()),
-    };
+    }
+}
+
+/// A usable credential for `account`, refreshing the OAuth token first when it is (nearly)
+/// expired; concurrent processes refresh once (the Credential machine locks and swaps)
+pub fn token(
+    io: &mut impl Io,
+    remote: &RemoteSpec,
+    account: &str,
+    options: &CredentialOptions,
+) -> Result<ResolvedCredential, AuthError> {
+    let config = credential_config(remote, account, options);
     let now = io.now_ms();
     drive(Credential::new(config, now), io)
+}
+
+/// One call to the remote's account API (`api_url`) with `account`'s credential, resolved and
+/// refreshed as [`token`] does: who am I, projects, API keys ([`AccountOperation`])
+///
+/// An API key goes in the key check's header and scheme when the remote has a key check (else
+/// `authorization: Bearer`); an OAuth token always as `authorization: Bearer`.
+pub fn account_call(
+    io: &mut impl Io,
+    remote: &RemoteSpec,
+    account: &str,
+    options: &CredentialOptions,
+    operation: &AccountOperation,
+) -> Result<AccountValue, AuthError> {
+    let Some(api_base) = remote.api_url.clone() else {
+        return Err(AuthError::Config {
+            detail: format!(
+                "remote `{}` has no account API URL; configure its api_url to use account commands",
+                remote.name
+            ),
+        });
+    };
+    let config = AccountCallConfig {
+        credential: credential_config(remote, account, options),
+        api_base,
+        header: remote
+            .key_check
+            .as_ref()
+            .map_or_else(|| BEARER_HEADER.to_owned(), |spec| spec.header.clone()),
+        max_response_bytes: crate::http::DEFAULT_MAX_RESPONSE_BYTES,
+        operation: operation.clone(),
+    };
+    let now = io.now_ms();
+    drive(AccountCall::new(config, now), io)
 }
 
 /// The account's login state from the store alone (no network, no refresh)
@@ -739,6 +783,15 @@ mod tests {
                 "refresh_token": "rt", "id_token": id_token(),
             }),
             "https://id.example.com/revoke" => return Ok(HttpResponse::new(503, "")),
+            "https://api.example.com/v1/api-keys" => {
+                let auth = request.headers.iter().find(|(n, _)| n == "authorization");
+                assert_eq!(auth.map(|(_, v)| v.expose()), Some("Bearer good"));
+                assert_eq!(
+                    request.body,
+                    crate::http::Body::Json(r#"{"name":"ci"}"#.into())
+                );
+                serde_json::json!({"id": 7, "key": "new-key", "name": "ci"})
+            }
             "https://api.example.com/me" => {
                 let auth = request.headers.iter().find(|(n, _)| n == "authorization");
                 return Ok(match auth.map(|(_, v)| v.expose()) {
@@ -880,6 +933,32 @@ mod tests {
         assert_eq!(e.url.as_deref(), Some("https://api.example.com/me"));
         assert_eq!(e.status, Some(401), "a failure keeps the status");
         assert!(e.elapsed_ms.is_some(), "and the time taken");
+    }
+
+    #[test]
+    fn account_calls_send_the_stored_credential_to_the_api_url() {
+        let mut io = Mem::new(provider);
+        login_api_key(&mut io, &remote(), None, Secret::new("good")).unwrap();
+        let options = CredentialOptions {
+            prefer: AuthType::ApiKey,
+            env_api_key: None,
+        };
+        let create: AccountOperation =
+            serde_json::from_value(serde_json::json!({"op": "create_key", "name": "ci"})).unwrap();
+        let e = account_call(&mut io, &remote(), "key@example.com", &options, &create).unwrap_err();
+        assert_eq!(e.code(), "config", "no api_url: {e}");
+        let mut with_api = remote();
+        with_api.api_url = Some("https://api.example.com/v1".into());
+        let value = account_call(&mut io, &with_api, "key@example.com", &options, &create).unwrap();
+        let AccountValue::CreatedKey(created) = value else {
+            panic!("not a created key: {value:?}");
+        };
+        assert_eq!(created.key, Secret::new("new-key"));
+        assert_eq!(created.body, serde_json::json!({"id": 7, "name": "ci"}));
+        assert_eq!(
+            io.sent.last().map(String::as_str),
+            Some("https://api.example.com/v1/api-keys")
+        );
     }
 
     #[test]

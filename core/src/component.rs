@@ -303,6 +303,10 @@ fn request_to_wit(request: &HttpRequest) -> t::HttpRequest {
             ));
             request.encoded_form().unwrap_or_default().into_bytes()
         }
+        Body::Json(text) => {
+            headers.push(("content-type".into(), "application/json".into()));
+            text.clone().into_bytes()
+        }
     };
     t::HttpRequest {
         method: match request.method {
@@ -386,7 +390,10 @@ fn auth_error_to_wit(error: &AuthError) -> t::AuthError {
         AuthError::Expired => K::Expired,
         AuthError::ClockDrift { count } => K::ClockDrift(*count),
         AuthError::InvalidKey => K::InvalidKey,
-        AuthError::InsufficientPermission => K::InsufficientPermission,
+        // The message names the refused operation.
+        AuthError::InsufficientPermission | AuthError::NotPermitted { .. } => {
+            K::InsufficientPermission
+        }
         AuthError::RateLimited { retry_after_s } => K::RateLimited(*retry_after_s),
         AuthError::Unavailable { status } => K::Unavailable(*status),
         AuthError::ReloginRequired { reason } => K::ReloginRequired(reason.clone()),

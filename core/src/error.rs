@@ -33,6 +33,20 @@ pub enum AuthError {
         "the credential is valid but lacks permission for this request; use a key with more permissions"
     )]
     InsufficientPermission,
+    /// An account call was refused (403): the credential lacks the permission for that operation
+    ///
+    /// Same code as [`AuthError::InsufficientPermission`]; this one names what was refused.
+    #[error("the credential may not {operation}; use a key (or an account) with that permission")]
+    NotPermitted {
+        /// What was refused, as a phrase after "may not": `create API keys`, `list projects`, …
+        operation: String,
+    },
+    /// An account call named something the provider does not have (404 on an id)
+    #[error("nothing found with id `{id}`; check the id (the list command shows the valid ones)")]
+    NotFound {
+        /// The id asked for, stripped of control characters
+        id: String,
+    },
     /// The provider is rate limiting (429)
     #[error("{}", rate_limited_message(*retry_after_s))]
     RateLimited {
@@ -134,7 +148,10 @@ impl AuthError {
             AuthError::Expired => "expired",
             AuthError::ClockDrift { .. } => "clock_drift",
             AuthError::InvalidKey => "invalid_key",
-            AuthError::InsufficientPermission => "insufficient_permission",
+            AuthError::InsufficientPermission | AuthError::NotPermitted { .. } => {
+                "insufficient_permission"
+            }
+            AuthError::NotFound { .. } => "not_found",
             AuthError::RateLimited { .. } => "rate_limited",
             AuthError::Unavailable { .. } => "unavailable",
             AuthError::ReloginRequired { .. } => "relogin_required",

@@ -10,13 +10,18 @@ use crate::secret::Secret;
 /// The default cap on a response body: provider documents and token responses are a few KiB
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
-/// An HTTP method
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// An HTTP method; configs spell it `GET`, `POST`, `DELETE` (or in lower case)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 pub enum Method {
     /// `GET`
+    #[serde(rename = "GET", alias = "get")]
     Get,
     /// `POST`
+    #[serde(rename = "POST", alias = "post")]
     Post,
+    /// `DELETE` (account calls: deleting an API key)
+    #[serde(rename = "DELETE", alias = "delete")]
+    Delete,
 }
 
 impl Method {
@@ -25,6 +30,7 @@ impl Method {
         match self {
             Method::Get => "GET",
             Method::Post => "POST",
+            Method::Delete => "DELETE",
         }
     }
 }
@@ -67,25 +73,50 @@ impl From<Secret> for Param {
 }
 
 /// A request body
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Body {
     /// No body
     Empty,
     /// `application/x-www-form-urlencoded` fields, in order
     Form(Vec<(String, Param)>),
+    /// JSON text, sent with `content-type: application/json` (account calls)
+    Json(String),
+}
+
+impl Body {
+    /// The `content-type` the body implies, `None` for no body
+    pub fn content_type(&self) -> Option<&'static str> {
+        match self {
+            Body::Empty => None,
+            Body::Form(_) => Some("application/x-www-form-urlencoded"),
+            Body::Json(_) => Some("application/json"),
+        }
+    }
+}
+
+// Form values redact themselves (`Param`); JSON text is opaque to Debug, so its size only:
+// permissions and names are the user's business, and nothing in logs should hold them.
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Body::Empty => f.write_str("Empty"),
+            Body::Form(fields) => f.debug_tuple("Form").field(fields).finish(),
+            Body::Json(text) => write!(f, "Json({} bytes)", text.len()),
+        }
+    }
 }
 
 /// A request a machine wants performed
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub struct HttpRequest {
-    /// `GET` or `POST`
+    /// `GET`, `POST` or `DELETE`
     pub method: Method,
     /// Absolute URL, already checked to be https or loopback http
     pub url: String,
     /// Header names in lower case, values in order
     pub headers: Vec<(String, Param)>,
-    /// The body; a form body implies `content-type: application/x-www-form-urlencoded`
+    /// The body; it implies its `content-type` ([`Body::content_type`])
     pub body: Body,
     /// The host must not read more than this many body bytes (answer `TransportError::TooLarge`)
     pub max_response_bytes: usize,
@@ -117,7 +148,7 @@ impl HttpRequest {
     /// The form body encoded as `application/x-www-form-urlencoded` (exposes secrets: wire use only)
     pub fn encoded_form(&self) -> Option<String> {
         match &self.body {
-            Body::Empty => None,
+            Body::Empty | Body::Json(_) => None,
             Body::Form(fields) => {
                 let mut form = url::form_urlencoded::Serializer::new(String::new());
                 for (name, value) in fields {
@@ -215,6 +246,15 @@ impl TransportError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_body_debug_shows_its_size_only() {
+        let body = Body::Json(r#"{"name":"ci-key"}"#.into());
+        assert_eq!(format!("{body:?}"), "Json(17 bytes)");
+        assert_eq!(body.content_type(), Some("application/json"));
+        let m: Method = serde_json::from_str(r#""delete""#).unwrap();
+        assert_eq!(m.as_str(), "DELETE");
+    }
 
     #[test]
     fn response_debug_hides_body() {

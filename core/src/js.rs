@@ -24,7 +24,7 @@ const TS_TYPES: &str = r#"
 /** The machine names `new Machine(kind, …)` accepts */
 export type MachineKind =
   | "discovery" | "device_login" | "browser_login" | "refresh"
-  | "credential" | "key_check" | "revocation";
+  | "credential" | "key_check" | "revocation" | "account_call";
 
 /** A machine's config: the `config` object of a transcript for that machine */
 export type MachineConfig = Record<string, unknown>;
@@ -47,7 +47,7 @@ export interface AuthError { code: string; message: string }
 
 /** What `pollOutput` returns; drain it after every input until `wait` or `done` */
 export type Output =
-  | { type: "send"; method: string; url: string; headers: [string, string][]; form?: [string, string][]; max_response_bytes: number }
+  | { type: "send"; method: string; url: string; headers: [string, string][]; form?: [string, string][]; json?: string; max_response_bytes: number }
   | { type: "store"; op: "load" | "delete" | "lock" | "unlock"; key: string }
   | { type: "store"; op: "compare_and_swap"; key: string; expected: string | null; new: string }
   | { type: "show"; user_code: string; verification_uri: string; verification_uri_complete: string | null; expires_in_s: number; expires_at_ms: number }

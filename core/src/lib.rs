@@ -1,7 +1,7 @@
 //! keyhole-core: the sans-IO state machines behind a CLI's `auth` command group
 //!
 //! Every flow (discovery, device login, browser login, refresh, credential lifecycle, key check,
-//! revocation) is a [`Machine`]: constructed from its config plus `now_ms` and random bytes where
+//! revocation, account calls) is a [`Machine`]: constructed from its config plus `now_ms` and random bytes where
 //! it needs them, fed with [`Machine::handle_input`], and drained with [`Machine::poll_output`].
 //! Nothing here reads a clock, draws random numbers, touches the network or the file system: time
 //! and entropy come in, HTTP requests and secret-store operations go out.
@@ -55,8 +55,11 @@ pub mod record;
 mod secret;
 pub mod wire;
 
-pub use flows::{browser, credential, device, discovery, key_check, refresh, revocation};
+pub use flows::{account, browser, credential, device, discovery, key_check, refresh, revocation};
 
+pub use account::{
+    AccountCall, AccountCallConfig, AccountOperation, AccountValue, CreatedKey, Project,
+};
 pub use browser::{BrowserLogin, BrowserLoginConfig};
 pub use credential::{Credential, CredentialConfig, ResolvedCredential};
 pub use device::{DeviceLogin, DeviceLoginConfig};

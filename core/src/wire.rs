@@ -240,8 +240,14 @@ fn request_to_wire(request: &HttpRequest) -> Value {
     out.insert("method".into(), json!(request.method.as_str()));
     out.insert("url".into(), json!(request.url));
     out.insert("headers".into(), pairs(&request.headers));
-    if let Body::Form(fields) = &request.body {
-        out.insert("form".into(), pairs(fields));
+    match &request.body {
+        Body::Empty => {}
+        Body::Form(fields) => {
+            out.insert("form".into(), pairs(fields));
+        }
+        Body::Json(text) => {
+            out.insert("json".into(), json!(text));
+        }
     }
     out.insert(
         "max_response_bytes".into(),

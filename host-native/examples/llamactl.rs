@@ -4,17 +4,22 @@
 //! Server origin: `llamactl auth env add NAME URL` adds an environment at URL (the vendor's own
 //! way); the built-in `llamacloud` environment is at `LLAMACTL_API_URL` when set.
 //!
-//! Not yet here: choosing a project from the server's list (`auth token` and `auth login`
-//! interactively, `auth project` without an id) needs account calls; until then pass
-//! `--project-id` / `PROJECT_ID`. `auth token` does validate the key by listing projects.
+//! Projects come from the server (`GET /api/v1/projects`, keyhole's `project --server`): `auth
+//! token` asks for the key (masked), validates it by listing projects and lets you choose one;
+//! `auth login` chooses after the device flow; `auth project` without an id chooses from the list.
+//! Without a terminal (or with `--no-interactive`) `auth token` needs `--api-key` and
+//! `--project-id`, and the id must be one of the key's projects.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use keyhole_core::Secret;
+use keyhole_core::http::Method;
 use keyhole_native::cli::LoginArgs;
 use keyhole_native::product::{
-    EnvNames, KeyCheckTemplate, LoginMethod, Messages, Product, RemoteTemplate,
+    AccountApi, EnvNames, KeyCheckTemplate, LoginMethod, Messages, Product, ProjectsCall,
+    RemoteTemplate,
 };
 use keyhole_native::{App, AuthArgs, AuthCommand};
 
@@ -27,7 +32,7 @@ static LLAMACLOUD: RemoteTemplate = RemoteTemplate {
     // A key is valid when it may list the projects.
     key_check: Some(KeyCheckTemplate {
         method: "GET",
-        url: "https://api.cloud.llamaindex.ai/api/projects",
+        url: "https://api.cloud.llamaindex.ai/api/v1/projects",
         header: "authorization",
         scheme: "Bearer",
         identity: &[],
@@ -51,6 +56,16 @@ static LLAMACTL: Product = Product {
     default_remote: Some("llamacloud"),
     default_login: Some(LoginMethod::Device),
     logout_clears_selection: true,
+    account_api: AccountApi {
+        list_projects: Some(ProjectsCall {
+            method: Method::Get,
+            path: "/api/v1/projects",
+            list: "",
+            id_field: "id",
+            name_field: "name",
+        }),
+        ..AccountApi::NONE
+    },
     messages: Messages {
         logged_in: "Logged in as {account}; profile {account} is now current",
         key_saved: "Saved the API key of profile {account}",
@@ -134,6 +149,14 @@ enum Env {
     Switch { name: String },
 }
 
+impl Interactive {
+    /// Whether prompts may be shown: not `--no-interactive`, and a terminal to ask on
+    fn on(mode: Option<Interactive>) -> bool {
+        let off = mode.is_some_and(|m| m.no_interactive && !m.interactive);
+        !off && std::io::stdin().is_terminal()
+    }
+}
+
 fn keyhole(command: AuthCommand, mode: Option<Interactive>) -> ExitCode {
     let non_interactive = mode.is_some_and(|m| m.no_interactive && !m.interactive);
     let args = AuthArgs {
@@ -145,6 +168,23 @@ fn keyhole(command: AuthCommand, mode: Option<Interactive>) -> ExitCode {
     keyhole_native::run(args, &LLAMACTL)
 }
 
+/// Runs `first`, then (when it succeeded) the project choice from the server's list
+fn then_project(
+    first: AuthCommand,
+    project: Option<String>,
+    mode: Option<Interactive>,
+) -> ExitCode {
+    let code = keyhole(first, mode);
+    if code != ExitCode::SUCCESS {
+        return code;
+    }
+    let choose = AuthCommand::Project {
+        id: project,
+        server: true,
+    };
+    keyhole(choose, mode)
+}
+
 fn main() -> ExitCode {
     let Cmd::Auth(auth) = Cli::parse().command;
     match auth {
@@ -153,29 +193,49 @@ fn main() -> ExitCode {
             api_key,
             mode,
         } => {
-            let (Some(key), Some(project)) = (api_key, project_id) else {
+            let interactive = Interactive::on(Some(mode));
+            if !interactive && (api_key.is_none() || project_id.is_none()) {
                 eprintln!(
-                    "error: auth token needs both --api-key and --project-id (choosing a project from the server is not available yet)"
+                    "error: non-interactive `auth token` needs both --api-key and --project-id"
                 );
                 return ExitCode::from(2);
+            }
+            let key = match api_key {
+                Some(key) => key,
+                None => match rpassword::prompt_password("Enter your API key: ") {
+                    Ok(key) => key,
+                    Err(e) => {
+                        eprintln!("error: cannot read the API key: {e}");
+                        return ExitCode::from(1);
+                    }
+                },
             };
+            if key.trim().is_empty() {
+                eprintln!("error: the API key is empty");
+                return ExitCode::from(2);
+            }
+            // The key check lists the projects: a login that succeeds has a valid key.
             let login = LoginArgs {
-                api_key: Some(Secret::new(key)),
+                api_key: Some(Secret::new(key.trim().to_owned())),
                 ..LoginArgs::default()
             };
-            let code = keyhole(AuthCommand::Login(login), Some(mode));
-            if code != ExitCode::SUCCESS {
-                return code;
-            }
-            keyhole(AuthCommand::Project { id: Some(project) }, Some(mode))
+            then_project(AuthCommand::Login(login), project_id, Some(mode))
         }
-        Auth::Login => keyhole(
-            AuthCommand::Login(LoginArgs {
+        Auth::Login => {
+            let login = AuthCommand::Login(LoginArgs {
                 device: true,
                 ..LoginArgs::default()
-            }),
-            None,
-        ),
+            });
+            if Interactive::on(None) {
+                then_project(login, None, None)
+            } else {
+                let code = keyhole(login, None);
+                if code == ExitCode::SUCCESS {
+                    eprintln!("Choose a project with `llamactl auth project`");
+                }
+                code
+            }
+        }
         Auth::List => list(),
         Auth::Switch { name, mode } => keyhole(AuthCommand::Switch { account: name }, Some(mode)),
         Auth::Logout { name, mode } => keyhole(
@@ -186,7 +246,14 @@ fn main() -> ExitCode {
             Some(mode),
         ),
         Auth::Project { project_id, mode } => {
-            keyhole(AuthCommand::Project { id: project_id }, Some(mode))
+            // Chosen from, or checked against, the server's projects.
+            keyhole(
+                AuthCommand::Project {
+                    id: project_id,
+                    server: true,
+                },
+                Some(mode),
+            )
         }
         Auth::Env(env) => environments(env),
     }

@@ -5,20 +5,34 @@
 //!
 //! ```text
 //! vastai set api-key KEY
+//! vastai show user
+//! vastai create api-key --name NAME [--permission_file perms.json]
+//! vastai show api-keys
+//! vastai show api-key ID
+//! vastai delete api-key ID
 //! ```
 //!
-//! `VAST_API_KEY` wins over the stored key. The key file `~/.config/vastai/vast_api_key` (and the
-//! legacy `~/.vast_api_key` migration) is `Storage::VastKeyFile`; until it is wired in, the key
-//! goes to the keyring or keyhole's file store in `~/.config/vastai`. `show user` and the key
-//! commands (`create|show|delete api-key`) need account calls, which keyhole does not have yet.
+//! `VAST_API_KEY` wins over the key file `~/.config/vastai/vast_api_key` (the legacy
+//! `~/.vast_api_key` moves there on the next run). `show user` prints the account JSON as the
+//! server sent it; the key commands are keyhole's `keys` commands on vast's paths
+//! (`/api/v0/users/current/`, `/api/v0/auth/apikeys/[ID/]`). A created key is printed once and
+//! not stored: `vastai set api-key` stores one.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use keyhole_core::Secret;
-use keyhole_native::cli::SetKeyArgs;
-use keyhole_native::product::{EnvNames, Messages, Product, RemoteTemplate, Storage};
+use keyhole_core::http::Method;
+use keyhole_native::cli::{KeyCreateArgs, KeysCommand, SetKeyArgs};
+use keyhole_native::product::{
+    AccountApi, ApiCall, CreateKeyCall, EnvNames, ListCall, Messages, Product, RemoteTemplate,
+    Storage, WhoamiCall,
+};
 use keyhole_native::{AuthArgs, AuthCommand};
+
+const API_KEY: &str = "/api/v0/auth/apikeys/{id}/";
+const API_KEYS: &str = "/api/v0/auth/apikeys/";
 
 static VASTAI: Product = Product {
     name: "vastai",
@@ -39,6 +53,34 @@ static VASTAI: Product = Product {
         ..RemoteTemplate::EMPTY
     }],
     default_remote: Some("vast"),
+    account_api: AccountApi {
+        whoami: Some(WhoamiCall {
+            method: Method::Get,
+            path: "/api/v0/users/current/",
+            label: &["/email", "/username", "/id"],
+        }),
+        list_projects: None,
+        create_key: Some(CreateKeyCall {
+            method: Method::Post,
+            path: API_KEYS,
+            name_field: "name",
+            permissions_field: "permissions",
+            key_pointer: "/key",
+        }),
+        list_keys: Some(ListCall {
+            method: Method::Get,
+            path: API_KEYS,
+            list: "/apikeys",
+        }),
+        show_key: Some(ApiCall {
+            method: Method::Get,
+            path: API_KEY,
+        }),
+        delete_key: Some(ApiCall {
+            method: Method::Delete,
+            path: API_KEY,
+        }),
+    },
     messages: Messages {
         mark: "",
         key_saved: "Your api key has been saved.",
@@ -60,6 +102,15 @@ enum Cmd {
     /// Set a setting
     #[command(subcommand)]
     Set(Set),
+    /// Show something
+    #[command(subcommand)]
+    Show(Show),
+    /// Create something
+    #[command(subcommand)]
+    Create(Create),
+    /// Delete something
+    #[command(subcommand)]
+    Delete(Delete),
 }
 
 #[derive(Subcommand)]
@@ -72,22 +123,82 @@ enum Set {
     },
 }
 
-fn main() -> ExitCode {
-    let Cmd::Set(Set::ApiKey { key }) = Cli::parse().command;
-    let key = key.trim();
-    if key.is_empty() {
-        eprintln!("error: the API key is empty; copy it from https://cloud.vast.ai/manage-keys/");
-        return ExitCode::from(2);
-    }
-    let set_key = SetKeyArgs {
-        key: Some(Secret::new(key.to_owned())),
-        stdin: false,
-    };
+#[derive(Subcommand)]
+enum Show {
+    /// Your account: user ID, email, balance (the JSON as the server sends it)
+    User,
+    /// All API keys on your account
+    #[command(name = "api-keys")]
+    ApiKeys,
+    /// One API key's details
+    #[command(name = "api-key")]
+    ApiKey {
+        /// The key's ID (from `show api-keys`)
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum Create {
+    /// Create an API key; the output holds the key, which cannot be retrieved again
+    #[command(name = "api-key")]
+    ApiKey {
+        /// A name for the key
+        #[arg(long)]
+        name: String,
+        /// A JSON permissions file restricting the key
+        #[arg(long = "permission_file", value_name = "FILE")]
+        permission_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum Delete {
+    /// Delete an API key
+    #[command(name = "api-key")]
+    ApiKey {
+        /// The key's ID
+        id: String,
+    },
+}
+
+fn keyhole(command: AuthCommand) -> ExitCode {
     let args = AuthArgs {
         remote: None,
         json: false,
         non_interactive: true,
-        command: AuthCommand::SetKey(set_key),
+        command,
     };
     keyhole_native::run(args, &VASTAI)
+}
+
+fn main() -> ExitCode {
+    let command = match Cli::parse().command {
+        Cmd::Set(Set::ApiKey { key }) => {
+            let key = key.trim();
+            if key.is_empty() {
+                eprintln!(
+                    "error: the API key is empty; copy it from https://cloud.vast.ai/manage-keys/"
+                );
+                return ExitCode::from(2);
+            }
+            AuthCommand::SetKey(SetKeyArgs {
+                key: Some(Secret::new(key.to_owned())),
+                stdin: false,
+            })
+        }
+        Cmd::Show(Show::User) => AuthCommand::Whoami,
+        Cmd::Show(Show::ApiKeys) => AuthCommand::Keys(KeysCommand::List),
+        Cmd::Show(Show::ApiKey { id }) => AuthCommand::Keys(KeysCommand::Show { id }),
+        Cmd::Create(Create::ApiKey {
+            name,
+            permission_file,
+        }) => AuthCommand::Keys(KeysCommand::Create(KeyCreateArgs {
+            name,
+            permission_file,
+            save: false,
+        })),
+        Cmd::Delete(Delete::ApiKey { id }) => AuthCommand::Keys(KeysCommand::Delete { id }),
+    };
+    keyhole(command)
 }

@@ -9,7 +9,7 @@ use keyhole_core::client::{
     TestOptions, TestReport,
 };
 use keyhole_core::credential::ResolvedCredential;
-use keyhole_core::{AuthError, Secret};
+use keyhole_core::{AccountOperation, AccountValue, AuthError, Secret};
 
 use crate::app::App;
 use crate::io::{Frontend, NativeIo, Silent};
@@ -72,6 +72,15 @@ pub trait Engine {
         account: &str,
         options: &TestOptions,
     ) -> Result<TestReport, TestFailure>;
+    /// One call to the remote's account API with the account's credential (refreshed first
+    /// when needed): who am I, projects, API keys
+    fn account_call(
+        &mut self,
+        remote: &RemoteSpec,
+        account: &str,
+        options: &CredentialOptions,
+        operation: &AccountOperation,
+    ) -> Result<AccountValue, AuthError>;
     /// Where stored credentials live (`keyring` or `file`), once the store has been used
     fn store_source(&self) -> Option<Source>;
 }
@@ -208,6 +217,16 @@ impl Engine for NativeEngine {
         options: &TestOptions,
     ) -> Result<TestReport, TestFailure> {
         self.quiet(|io| client::test(io, remote, account, options))
+    }
+
+    fn account_call(
+        &mut self,
+        remote: &RemoteSpec,
+        account: &str,
+        options: &CredentialOptions,
+        operation: &AccountOperation,
+    ) -> Result<AccountValue, AuthError> {
+        self.quiet(|io| client::account_call(io, remote, account, options, operation))
     }
 
     fn store_source(&self) -> Option<Source> {

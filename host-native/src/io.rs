@@ -199,16 +199,18 @@ pub fn send_with(
     let mut builder = match request.method {
         Method::Get => client.get(url),
         Method::Post => client.post(url),
+        Method::Delete => client.delete(url),
     };
     for (name, value) in &request.headers {
         builder = builder.header(name.as_str(), value.expose());
     }
-    if let Some(form) = request.encoded_form() {
-        builder = builder
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form);
-    } else if !matches!(request.body, Body::Empty) {
-        return Err(TransportError::Other("unsupported request body".into()));
+    if let Some(content_type) = request.body.content_type() {
+        builder = builder.header("content-type", content_type);
+    }
+    match &request.body {
+        Body::Empty => {}
+        Body::Form(_) => builder = builder.body(request.encoded_form().unwrap_or_default()),
+        Body::Json(text) => builder = builder.body(text.clone()),
     }
     let response = builder.send().map_err(map_reqwest_error)?;
     let cap = request.max_response_bytes;
@@ -621,6 +623,116 @@ mod tests {
         assert!(text.contains("user-agent: keyhole-test/1"));
         assert!(text.contains("content-type: application/x-www-form-urlencoded"));
         assert!(text.contains("accept: application/json"));
+    }
+
+    /// Serves one request and returns its text once `until` appears in it
+    fn serve_one(listener: TcpListener, until: &'static str) -> thread::JoinHandle<String> {
+        thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut buf = vec![0u8; 8192];
+            let mut got = Vec::new();
+            while !String::from_utf8_lossy(&got).contains(until) {
+                let n = stream.read(&mut buf).unwrap();
+                got.extend_from_slice(&buf[..n]);
+            }
+            stream
+                .write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n")
+                .unwrap();
+            String::from_utf8(got).unwrap()
+        })
+    }
+
+    #[test]
+    fn sends_json_bodies_and_deletes() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = serve_one(listener, r#""ci"}"#);
+        let req = HttpRequest {
+            method: Method::Post,
+            url: format!("http://127.0.0.1:{port}/api-keys"),
+            headers: vec![],
+            body: Body::Json(r#"{"name":"ci"}"#.into()),
+            max_response_bytes: 1024,
+        };
+        assert_eq!(send_with(&client(), &req).unwrap().status, 204);
+        let text = seen.join().unwrap().to_ascii_lowercase();
+        assert!(text.starts_with("post /api-keys http/1.1"), "{text}");
+        assert!(text.contains("content-type: application/json"), "{text}");
+        assert!(text.ends_with(r#"{"name":"ci"}"#), "{text}");
+
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = serve_one(listener, "\r\n\r\n");
+        let req = HttpRequest {
+            method: Method::Delete,
+            body: Body::Empty,
+            url: format!("http://127.0.0.1:{port}/api-keys/7"),
+            ..req
+        };
+        assert_eq!(send_with(&client(), &req).unwrap().status, 204);
+        let text = seen.join().unwrap().to_ascii_lowercase();
+        assert!(text.starts_with("delete /api-keys/7 http/1.1"), "{text}");
+        assert!(!text.contains("content-type"), "{text}");
+    }
+
+    #[test]
+    fn an_account_call_runs_through_native_io_and_the_file_store() {
+        use keyhole_core::client::{self, CredentialOptions, RemoteSpec};
+        use keyhole_core::credential::AuthType;
+        use keyhole_core::{AccountOperation, AccountValue, Secret};
+
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut buf = vec![0u8; 8192];
+            let mut got = Vec::new();
+            while !String::from_utf8_lossy(&got).contains(r#""ci"}"#) {
+                let n = stream.read(&mut buf).unwrap();
+                got.extend_from_slice(&buf[..n]);
+            }
+            let body = r#"{"id":3,"key":"k-created-native","name":"ci"}"#;
+            let answer = format!(
+                "HTTP/1.1 201 Created\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(answer.as_bytes()).unwrap();
+            String::from_utf8(got).unwrap()
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open("t", dir.path(), crate::store::Backend::File);
+        let mut io = NativeIo::new("keyhole-test/1", store);
+        let remote = RemoteSpec {
+            name: "vast".into(),
+            api_url: Some(format!("http://127.0.0.1:{port}/api/v0")),
+            ..RemoteSpec::default()
+        };
+        client::login_api_key(
+            &mut io,
+            &remote,
+            Some("dev"),
+            Secret::new("k-stored-native"),
+        )
+        .unwrap();
+        let options = CredentialOptions {
+            prefer: AuthType::ApiKey,
+            env_api_key: None,
+        };
+        let create: AccountOperation =
+            serde_json::from_str(r#"{"op":"create_key","name":"ci"}"#).unwrap();
+        let value = client::account_call(&mut io, &remote, "dev", &options, &create).unwrap();
+        let AccountValue::CreatedKey(created) = value else {
+            panic!("not a created key: {value:?}");
+        };
+        assert_eq!(created.key, Secret::new("k-created-native"));
+        assert_eq!(created.body, serde_json::json!({"id": 3, "name": "ci"}));
+        let text = seen.join().unwrap().to_ascii_lowercase();
+        assert!(text.starts_with("post /api/v0/api-keys http/1.1"), "{text}");
+        assert!(
+            text.contains("authorization: bearer k-stored-native"),
+            "{text}"
+        );
+        assert!(text.contains("content-type: application/json"), "{text}");
     }
 
     #[test]

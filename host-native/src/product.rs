@@ -21,6 +21,7 @@
 
 use crate::config::{EnvKeyPrecedence, KeyCheckSettings, RemoteConfig};
 use keyhole_core::Endpoints;
+use keyhole_core::http::Method;
 
 /// Who is embedding keyhole, and how its `auth` group behaves
 #[derive(Debug, Clone, Copy)]
@@ -61,8 +62,11 @@ pub struct Product {
     /// The `auth` group's commands that exist, by name (`set-key`, `git-credential`); `None`:
     /// all of keyhole's. The others are left out of help and refused when typed.
     pub commands: Option<&'static [&'static str]>,
-    /// Extra names of subcommands: (command, alias), e.g. `("status", "whoami")`
+    /// Extra names of subcommands: (command, alias), e.g. `("logout", "signout")`
     pub aliases: &'static [(&'static str, &'static str)],
+    /// The account API of the remotes (who am I, projects, API keys), relative to each remote's
+    /// `api_url`
+    pub account_api: AccountApi,
     /// Every user-facing line that differs between vendors
     pub messages: Messages,
 }
@@ -87,6 +91,7 @@ impl Product {
         test_url_is_base: false,
         commands: None,
         aliases: &[],
+        account_api: AccountApi::KEYHOLE,
         messages: Messages::KEYHOLE,
     };
 
@@ -332,6 +337,136 @@ pub struct KeyCheckTemplate {
     pub scheme: &'static str,
     /// Identity fields of the JSON answer: (name, JSON pointer)
     pub identity: &'static [(&'static str, &'static str)],
+}
+
+/// A vendor's account API: each operation's HTTP method and path (under the remote's `api_url`,
+/// a leading `/` included, and never outside it; `{id}` is filled in, percent-encoded) and where
+/// the answer's fields are. `None` means the vendor
+/// has no such operation, and its command says so without sending anything.
+#[derive(Debug, Clone, Copy)]
+pub struct AccountApi {
+    /// Who the credential belongs to: the server's JSON, shown as sent
+    pub whoami: Option<WhoamiCall>,
+    /// The projects the credential may use
+    pub list_projects: Option<ProjectsCall>,
+    /// A new API key; its secret is in this answer only
+    pub create_key: Option<CreateKeyCall>,
+    /// The account's API keys (without secrets)
+    pub list_keys: Option<ListCall>,
+    /// One API key by id (`path` has `{id}`)
+    pub show_key: Option<ApiCall>,
+    /// Deletes an API key by id (`path` has `{id}`)
+    pub delete_key: Option<ApiCall>,
+}
+
+impl AccountApi {
+    /// keyhole's own paths under the API base (`https://api.example.com/v1` + `me`), as the
+    /// core's defaults name them; `/api/me` under `https://h/v1` is still `https://h/v1/api/me`
+    pub const KEYHOLE: AccountApi = AccountApi {
+        whoami: Some(WhoamiCall {
+            method: Method::Get,
+            path: "me",
+            label: &["/email", "/name", "/id"],
+        }),
+        list_projects: Some(ProjectsCall {
+            method: Method::Get,
+            path: "projects",
+            list: "/projects",
+            id_field: "id",
+            name_field: "name",
+        }),
+        create_key: Some(CreateKeyCall {
+            method: Method::Post,
+            path: "api-keys",
+            name_field: "name",
+            permissions_field: "permissions",
+            key_pointer: "/key",
+        }),
+        list_keys: Some(ListCall {
+            method: Method::Get,
+            path: "api-keys",
+            list: "/keys",
+        }),
+        show_key: Some(ApiCall {
+            method: Method::Get,
+            path: "api-keys/{id}",
+        }),
+        delete_key: Some(ApiCall {
+            method: Method::Delete,
+            path: "api-keys/{id}",
+        }),
+    };
+
+    /// No account API at all
+    pub const NONE: AccountApi = AccountApi {
+        whoami: None,
+        list_projects: None,
+        create_key: None,
+        list_keys: None,
+        show_key: None,
+        delete_key: None,
+    };
+}
+
+/// An account call's method and path
+#[derive(Debug, Clone, Copy)]
+pub struct ApiCall {
+    /// `GET`, `POST` or `DELETE`
+    pub method: Method,
+    /// The path under the remote's `api_url` (`/api/v0/auth/apikeys/{id}/`)
+    pub path: &'static str,
+}
+
+/// `whoami`
+#[derive(Debug, Clone, Copy)]
+pub struct WhoamiCall {
+    /// The method
+    pub method: Method,
+    /// The path
+    pub path: &'static str,
+    /// JSON pointers tried in order for the account's label (`/email`)
+    pub label: &'static [&'static str],
+}
+
+/// Listing projects
+#[derive(Debug, Clone, Copy)]
+pub struct ProjectsCall {
+    /// The method
+    pub method: Method,
+    /// The path
+    pub path: &'static str,
+    /// A JSON pointer to the array (`/projects`; empty: the answer is the array)
+    pub list: &'static str,
+    /// Each project's id field
+    pub id_field: &'static str,
+    /// Each project's name field
+    pub name_field: &'static str,
+}
+
+/// Creating an API key
+#[derive(Debug, Clone, Copy)]
+pub struct CreateKeyCall {
+    /// The method
+    pub method: Method,
+    /// The path
+    pub path: &'static str,
+    /// The request body's field for the key's name
+    pub name_field: &'static str,
+    /// The request body's field for the permissions JSON (left out without one)
+    pub permissions_field: &'static str,
+    /// A JSON pointer to the new key's secret in the answer (`/key`)
+    pub key_pointer: &'static str,
+}
+
+/// Listing API keys
+#[derive(Debug, Clone, Copy)]
+pub struct ListCall {
+    /// The method
+    pub method: Method,
+    /// The path
+    pub path: &'static str,
+    /// A JSON pointer to the array (`/keys`; empty: the answer is the array)
+    pub list: &'static str,
 }
 
 /// The user-facing lines that differ between vendors; `{remote}`, `{account}`, `{auth_type}`

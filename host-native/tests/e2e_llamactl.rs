@@ -1,12 +1,57 @@
 //! The `llamactl` example walked through its seed page against the local provider: environments,
 //! device login, API-key profiles validated by listing projects, the profile table, switch and
-//! logout (project choice from the server's list is not built yet; see the example's header)
+//! logout; `auth token`, `auth login` and `auth project` choosing from the server's projects
+//! through a PTY (masked key prompt, numbered picker), and their non-interactive forms
 
 mod support;
 
+use std::process::Command;
 use std::time::Duration;
 
-use support::{COMMAND_DEADLINE, Env, Provider, Spawned};
+use serde_json::{Value, json};
+use support::{
+    COMMAND_DEADLINE, Env, Provider, Run, Spawned, example_bin, repo_root, require_tool,
+};
+
+/// `llamactl ARGS…` on a pseudo-terminal driven by `steps` (tests/support/pty-drive.py)
+fn pty_llamactl(env: &Env, steps: Value, args: &[&str]) -> Command {
+    require_tool("python3", "drives llamactl through a pseudo-terminal");
+    let mut cmd = Command::new("python3");
+    cmd.arg(repo_root().join("tests/support/pty-drive.py"))
+        .arg(steps.to_string())
+        .arg("--")
+        .arg(example_bin("llamactl"))
+        .args(args);
+    env.apply(&mut cmd);
+    cmd.env("TERM", "dumb");
+    cmd
+}
+
+/// The driver's verdict: the session ran every step and llamactl exited 0; its screen output
+fn pty_ok(run: &Run) -> String {
+    run.expect_ok();
+    let result = run.json();
+    assert_eq!(result["ok"], true, "pty session: {result}");
+    assert_eq!(result["exit_code"], 0, "pty session: {result}");
+    result["output"].as_str().unwrap_or_default().to_owned()
+}
+
+/// The project of the current profile in `auth list` (the row marked `*`)
+fn current_project(env: &Env) -> Option<String> {
+    let run = env.run_example("llamactl", ["auth", "list"]);
+    run.expect_ok();
+    run.stdout
+        .lines()
+        .find(|r| r.starts_with("* "))
+        .and_then(|r| r.split_whitespace().last())
+        .map(str::to_owned)
+}
+
+fn local_env(provider: &Provider) -> Env {
+    let mut env = llamactl_env();
+    env.set("LLAMACTL_API_URL", &provider.issuer);
+    env
+}
 
 fn llamactl_env() -> Env {
     let mut env = Env::new();
@@ -79,7 +124,7 @@ fn llamactl_auth_page_top_to_bottom() {
             "--api-key",
             "not-a-key",
             "--project-id",
-            "proj-beta",
+            "proj-zed",
             "--no-interactive",
         ],
     )
@@ -96,7 +141,7 @@ fn llamactl_auth_page_top_to_bottom() {
             "--api-key",
             "key_valid_zed",
             "--project-id",
-            "proj-beta",
+            "proj-zed",
             "--no-interactive",
         ],
     )
@@ -105,7 +150,7 @@ fn llamactl_auth_page_top_to_bottom() {
     assert!(
         run.stdout
             .lines()
-            .any(|r| r.starts_with("* ") && r.ends_with("proj-beta")),
+            .any(|r| r.starts_with("* ") && r.ends_with("proj-zed")),
         "the key's profile is current with its project: {}",
         run.describe()
     );
@@ -164,4 +209,147 @@ fn llamactl_auth_page_top_to_bottom() {
     );
     env.run_example("llamactl", ["auth", "logout", "nobody", "--no-interactive"])
         .expect_code(1);
+}
+
+#[test]
+fn auth_token_asks_for_the_key_masked_and_lets_the_user_choose_a_project() {
+    let provider = Provider::start();
+    let env = local_env(&provider);
+    let steps = json!([
+        { "expect": "Enter your API key:", "timeout": 20 },
+        { "send": "key_valid_zed\n" },
+        { "choose": "sandbox", "timeout": 30 },
+        { "expect": "proj-zed", "timeout": 20 },
+    ]);
+    let run = support::run_with_deadline(
+        &mut pty_llamactl(&env, steps, &["auth", "token"]),
+        Duration::from_secs(90),
+    );
+    let output = pty_ok(&run);
+    assert!(
+        !output.contains("key_valid_zed"),
+        "the key is not echoed:\n{output}"
+    );
+    assert!(
+        output.contains("Alpha (proj-alpha)") && output.contains("zed's sandbox (proj-zed)"),
+        "the picker shows the key's own projects from the server:\n{output}"
+    );
+    assert_eq!(current_project(&env).as_deref(), Some("proj-zed"));
+    assert_eq!(
+        provider.state()["counters"]["api_requests"]["GET /api/v1/projects"].as_u64(),
+        Some(2),
+        "once for the key check, once for the choice"
+    );
+}
+
+#[test]
+fn auth_token_non_interactive_needs_both_flags_and_a_real_project() {
+    let provider = Provider::start();
+    let env = local_env(&provider);
+    let run = env.run_example("llamactl", ["auth", "token", "--api-key", "key_valid_zed"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("--project-id"), "{}", run.describe());
+    assert_eq!(
+        provider.state()["counters"]["api_requests"]["GET /api/v1/projects"].as_u64(),
+        None,
+        "nothing was sent"
+    );
+    env.run_example("llamactl", ["auth", "token", "--project-id", "proj-zed"])
+        .expect_code(2);
+    // Another user's project is not one of this key's.
+    let run = env.run_example(
+        "llamactl",
+        [
+            "auth",
+            "token",
+            "--api-key",
+            "key_valid_zed",
+            "--project-id",
+            "proj-erin",
+            "--no-interactive",
+        ],
+    );
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("proj-erin") && run.stderr.contains("proj-alpha, proj-zed"),
+        "{}",
+        run.describe()
+    );
+    env.run_example(
+        "llamactl",
+        [
+            "auth",
+            "token",
+            "--api-key",
+            "key_valid_zed",
+            "--project-id",
+            "proj-zed",
+            "--no-interactive",
+        ],
+    )
+    .expect_ok();
+    assert_eq!(current_project(&env).as_deref(), Some("proj-zed"));
+}
+
+#[test]
+fn auth_project_chooses_from_the_servers_projects() {
+    let provider = Provider::start();
+    let env = local_env(&provider);
+    env.run_example(
+        "llamactl",
+        [
+            "auth",
+            "token",
+            "--api-key",
+            "key_valid_zed",
+            "--project-id",
+            "proj-zed",
+        ],
+    )
+    .expect_ok();
+    let steps =
+        json!([{ "choose": "Alpha", "timeout": 30 }, { "expect": "proj-alpha", "timeout": 20 }]);
+    let run = support::run_with_deadline(
+        &mut pty_llamactl(&env, steps, &["auth", "project"]),
+        Duration::from_secs(90),
+    );
+    pty_ok(&run);
+    assert_eq!(current_project(&env).as_deref(), Some("proj-alpha"));
+
+    // Without a terminal: an id is needed, and it must be one of the server's.
+    let run = env.run_example("llamactl", ["auth", "project", "--no-interactive"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("proj-alpha, proj-zed"),
+        "{}",
+        run.describe()
+    );
+    let run = env.run_example("llamactl", ["auth", "project", "proj-nope"]);
+    run.expect_code(1);
+    assert_eq!(current_project(&env).as_deref(), Some("proj-alpha"));
+    env.run_example("llamactl", ["auth", "project", "proj-zed"])
+        .expect_ok();
+    assert_eq!(current_project(&env).as_deref(), Some("proj-zed"));
+}
+
+#[test]
+fn auth_login_chooses_a_project_after_the_device_flow() {
+    let provider = Provider::start();
+    let env = local_env(&provider);
+    let steps = json!([
+        { "choose": "sandbox", "timeout": 60 },
+        { "expect": "proj-gwen", "timeout": 20 },
+    ]);
+    let mut child = Spawned::start(&mut pty_llamactl(&env, steps, &["auth", "login"]));
+    let code = support::poll(150, Duration::from_millis(200), || {
+        provider.state()["counters"]["last_user_code"]
+            .as_str()
+            .map(str::to_string)
+    })
+    .expect("llamactl started a device authorization");
+    provider.approve_device(&code, "gwen");
+    let run = child.finish(Duration::from_secs(90));
+    let output = pty_ok(&run);
+    assert!(output.contains("gwen@example.test"), "{output}");
+    assert_eq!(current_project(&env).as_deref(), Some("proj-gwen"));
 }

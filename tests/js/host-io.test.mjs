@@ -41,6 +41,13 @@ describe("the driver's fetchSend", () => {
     assert.deepEqual(JSON.parse(answer.body), { method: "POST", type: "application/x-www-form-urlencoded", body: "grant_type=x+y&a=%C3%A9" });
   });
 
+  test("a JSON body (account calls) arrives as sent, with its content-type; DELETE goes out as DELETE", async () => {
+    const answer = await fetchSend(request("/echo", { method: "POST", json: '{"name":"ci"}' }));
+    assert.deepEqual(JSON.parse(answer.body), { method: "POST", type: "application/json", body: '{"name":"ci"}' });
+    const deleted = await fetchSend(request("/echo", { method: "DELETE" }));
+    assert.deepEqual(JSON.parse(deleted.body), { method: "DELETE", type: null, body: "" });
+  });
+
   test("a redirect is answered as the 3xx itself, never followed", async () => {
     const answer = await fetchSend(request("/redirect"));
     assert.equal(answer.status, 302);

@@ -192,7 +192,7 @@ describe('fake API', () => {
     assert.equal((await api('/api/me', 'garbage')).status, 401);
     assert.equal((await api('/api/me')).status, 401);
     const projects = await (await api('/api/projects', 'key_valid_dana')).json();
-    assert.equal(projects.projects.length, 2);
+    assert.deepEqual(projects.projects.map((p) => p.id), ['proj-alpha', 'proj-dana']);
   });
 
   test('an OAuth access token from this provider is accepted for its account', async () => {

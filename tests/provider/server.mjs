@@ -16,11 +16,13 @@
 //   refresh_ttl      refresh-token lifetime in seconds
 //   rotate           rotate refresh tokens on use (default true; false keeps one refresh token)
 // Counters: token_requests {grant_type: n}, device_authorizations, revocations, last_user_code
-// (so a test can approve a code the CLI showed only on a terminal).
+// (so a test can approve a code the CLI showed only on a terminal), api_requests {"METHOD /path": n}
+// (so a test can prove a request was never sent), keys_created.
 //
 // Start-up values come from the environment: KEYHOLE_TEST_ACCESS_TTL, KEYHOLE_TEST_DEVICE_CODE_TTL,
 // KEYHOLE_TEST_REFRESH_TTL, KEYHOLE_TEST_INTERVAL; PORT (0 = a free port).
 
+import { randomBytes } from 'node:crypto';
 import * as http from 'node:http';
 import * as querystring from 'node:querystring';
 
@@ -54,10 +56,21 @@ const initialSwitches = () => ({
 });
 
 const initialCounters = () => ({
-  token_requests: {}, device_authorizations: 0, revocations: 0, last_user_code: null,
+  token_requests: {},
+  device_authorizations: 0,
+  revocations: 0,
+  last_user_code: null,
+  api_requests: {},
+  keys_created: 0,
 });
 
-const state = { switches: initialSwitches(), counters: initialCounters() };
+// `keys` (the key API's records, by id as a string) are not shown by /__test/state: they hold
+// secrets a test must only see in the creation answer.
+const state = {
+  switches: initialSwitches(), counters: initialCounters(), keys: new Map(), nextKeyId: 41,
+};
+
+const publicState = () => ({ switches: state.switches, counters: state.counters, keys: state.keys.size });
 
 const SWITCH_NAMES = new Set(Object.keys(initialSwitches()));
 
@@ -85,47 +98,199 @@ async function readBody(req, limit = 64 * 1024) {
 const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
 
 // The fake API: an API key's prefix decides the answer and the rest names the account; an OAuth
-// access token issued by this provider is accepted too (as a real API would), for its account.
-const PROJECTS = [
+// access token issued by this provider is accepted too (as a real API would), for its account; so is
+// a key created through the key API below, with the permissions it was created with.
+//
+// Account API, in two shapes (the paths a vendor describes in its Product):
+//   keyhole's defaults   GET /api/me, GET /api/projects ({"projects":[…]}), /api/api-keys[/ID]
+//   vast.ai's            GET /api/v0/users/current/, /api/v0/auth/apikeys/[ID/]
+//   LlamaCloud's         GET /api/v1/projects (a bare array)
+// Keys: POST {"name","permissions"?} → 200 {"id","key","name","permissions","created_at"} (the key is
+// in this answer only); GET → {"keys"|"apikeys":[…]} without secrets; GET ID → one; DELETE ID →
+// {"success":true,"id"}. A key created with `permissions` {"api":{RIGHT:{},…}} has only those
+// rights (user_read: whoami, projects, list/show keys; user_write: create/delete keys); without
+// `permissions` it has them all. Lacking a right → 403 {"error":"insufficient_permissions"}.
+// Every /api/ request is counted in `api_requests` by "METHOD /path".
+const RIGHTS = ['user_read', 'user_write'];
+
+const projectsOf = (name) => [
   { id: 'proj-alpha', name: 'Alpha' },
-  { id: 'proj-beta', name: 'Beta' },
+  { id: `proj-${name}`, name: `${name}'s sandbox` },
 ];
 
 const identityOf = (name) => ({ email: `${name}@example.test`, id: `acct-${name}`, name });
+
+// A stable number per account name, so two users differ and a test can predict it.
+const numericId = (name) => {
+  let n = 0;
+  for (const ch of name) n = (n * 31 + ch.codePointAt(0)) % 900000;
+  return 100000 + n;
+};
+
+// vast's `show user`: integers, a fractional balance, a large integer and nested objects, so a
+// client that passes JSON through can be told from one that re-encodes it.
+const vastUserOf = (name) => ({
+  id: numericId(name),
+  username: name,
+  email: `${name}@example.test`,
+  credit: 12.5,
+  balance: -0.75,
+  total_spend: 1234567.891,
+  storage_bytes: 9007199254740991,
+  verified: true,
+  ssh_key: `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${name} ${name}@example.test`,
+  billing: { currency: 'USD', limits: { daily: 250, instances: [1, 2.5, 1e21] } },
+  team: null,
+});
+
+const KEY_ROUTES = [
+  { prefix: '/api/api-keys', slash: false, list: 'keys' },
+  { prefix: '/api/v0/auth/apikeys', slash: true, list: 'apikeys' },
+];
+
+const fullRights = () => new Set(RIGHTS);
 
 async function apiIdentity(req, provider) {
   const header = req.headers.authorization ?? '';
   const match = /^(?:Bearer|Api-Key) (.+)$/u.exec(header);
   const key = match ? match[1] : (req.headers['x-api-key'] ?? '');
   if (key.startsWith('key_valid_')) {
-    return { status: 200, body: identityOf(key.slice('key_valid_'.length) || 'user') };
+    const name = key.slice('key_valid_'.length) || 'user';
+    return { status: 200, name, rights: fullRights() };
   }
   if (key.startsWith('key_forbidden_')) {
     return { status: 403, body: { error: 'forbidden', message: 'this key may not use the API' } };
   }
+  const created = key ? [...state.keys.values()].find((k) => k.key === key) : undefined;
+  if (created) return { status: 200, name: created.owner, rights: created.rights };
   const token = key ? await provider.AccessToken.find(key) : undefined;
   if (token && !token.isExpired) {
-    return { status: 200, body: identityOf(token.accountId) };
+    return { status: 200, name: token.accountId, rights: fullRights() };
   }
   return { status: 401, body: { error: 'unauthorized', message: 'unknown or missing API key' } };
 }
 
+const publicKey = (k) => ({ id: k.id, name: k.name, permissions: k.permissions, created_at: k.created_at });
+
+function parsePermissions(value) {
+  if (value === undefined || value === null) return { rights: fullRights(), permissions: null };
+  const api = value?.api;
+  if (typeof value !== 'object' || Array.isArray(value) || typeof api !== 'object' || api === null || Array.isArray(api)) {
+    return { error: 'permissions must be an object like {"api": {"user_read": {}}}' };
+  }
+  const unknown = Object.keys(api).filter((r) => !RIGHTS.includes(r));
+  if (unknown.length) return { error: `unknown permission ${unknown[0]}; known: ${RIGHTS.join(', ')}` };
+  return { rights: new Set(Object.keys(api)), permissions: value };
+}
+
+// The key API under `route`; `rest` is the path after its prefix.
+async function handleKeys(req, res, route, rest, who) {
+  const need = (right, operation) => {
+    if (who.rights.has(right)) return true;
+    json(res, 403, {
+      success: false,
+      error: 'insufficient_permissions',
+      msg: `this API key lacks ${right}, needed to ${operation}`,
+    });
+    return false;
+  };
+  const idPath = route.slash ? /^\/([^/]+)\/$/u : /^\/([^/]+)$/u;
+  if (rest === '' || rest === '/') {
+    if (route.slash !== (rest === '/')) return json(res, 404, { error: 'not_found' });
+    if (req.method === 'GET') {
+      if (!need('user_read', 'list API keys')) return undefined;
+      const mine = [...state.keys.values()].filter((k) => k.owner === who.name).map(publicKey);
+      return json(res, 200, { [route.list]: mine });
+    }
+    if (req.method === 'POST') {
+      if (!need('user_write', 'create API keys')) return undefined;
+      let body;
+      try {
+        body = JSON.parse(await readBody(req));
+      } catch (error) {
+        return json(res, 400, { error: 'invalid_request', msg: `body must be JSON: ${error.message}` });
+      }
+      if (typeof body?.name !== 'string' || body.name.trim() === '') {
+        return json(res, 400, { error: 'invalid_request', msg: 'name is required' });
+      }
+      const parsed = parsePermissions(body.permissions);
+      if (parsed.error) return json(res, 400, { error: 'invalid_request', msg: parsed.error });
+      state.nextKeyId += 1;
+      const record = {
+        id: state.nextKeyId,
+        name: body.name,
+        key: `vk_${randomBytes(24).toString('hex')}`,
+        owner: who.name,
+        rights: parsed.rights,
+        permissions: parsed.permissions,
+        created_at: Date.now() / 1000,
+      };
+      state.keys.set(String(record.id), record);
+      state.counters.keys_created += 1;
+      return json(res, 200, { ...publicKey(record), key: record.key });
+    }
+    return json(res, 405, { error: 'method_not_allowed' });
+  }
+  const match = idPath.exec(rest);
+  if (!match) return json(res, 404, { error: 'not_found' });
+  const record = state.keys.get(match[1]);
+  const notFound = () => json(res, 404, { error: 'not_found', msg: `no API key ${match[1]}` });
+  if (req.method === 'GET') {
+    if (!need('user_read', 'show API keys')) return undefined;
+    if (!record || record.owner !== who.name) return notFound();
+    return json(res, 200, publicKey(record));
+  }
+  if (req.method === 'DELETE') {
+    if (!need('user_write', 'delete API keys')) return undefined;
+    if (!record || record.owner !== who.name) return notFound();
+    state.keys.delete(match[1]);
+    return json(res, 200, { success: true, id: record.id });
+  }
+  return json(res, 405, { error: 'method_not_allowed' });
+}
+
 async function handleApi(req, res, path, provider) {
-  const { status, body } = await apiIdentity(req, provider);
-  if (status !== 200) return json(res, status, body);
-  if (path === '/api/me') return json(res, 200, body);
-  if (path === '/api/projects') return json(res, 200, { projects: PROJECTS });
+  const counts = state.counters.api_requests;
+  const counted = `${req.method} ${path}`;
+  counts[counted] = (counts[counted] ?? 0) + 1;
+  const who = await apiIdentity(req, provider);
+  if (who.status !== 200) return json(res, who.status, who.body);
+  const read = (operation) => {
+    if (who.rights.has('user_read')) return true;
+    json(res, 403, {
+      success: false,
+      error: 'insufficient_permissions',
+      msg: `this API key lacks user_read, needed to ${operation}`,
+    });
+    return false;
+  };
+  for (const route of KEY_ROUTES) {
+    if (path === route.prefix || path.startsWith(`${route.prefix}/`)) {
+      return handleKeys(req, res, route, path.slice(route.prefix.length), who);
+    }
+  }
+  if (req.method !== 'GET') return json(res, 405, { error: 'method_not_allowed' });
+  if (path === '/api/me') return read('show the account') && json(res, 200, identityOf(who.name));
+  if (path === '/api/v0/users/current/') {
+    return read('show the account') && json(res, 200, vastUserOf(who.name));
+  }
+  if (path === '/api/projects') {
+    return read('list projects') && json(res, 200, { projects: projectsOf(who.name) });
+  }
+  if (path === '/api/v1/projects') return read('list projects') && json(res, 200, projectsOf(who.name));
   return json(res, 404, { error: 'not_found' });
 }
 
 async function handleTest(req, res, path) {
   if (path === '/__test/state' && req.method === 'GET') {
-    return json(res, 200, state);
+    return json(res, 200, publicState());
   }
   if (path === '/__test/reset' && req.method === 'POST') {
     state.switches = initialSwitches();
     state.counters = initialCounters();
-    return json(res, 200, state);
+    state.keys = new Map();
+    state.nextKeyId = 41;
+    return json(res, 200, publicState());
   }
   if (path === '/__test/set' && req.method === 'POST') {
     let patch;
@@ -144,7 +309,7 @@ async function handleTest(req, res, path) {
       }
     }
     Object.assign(state.switches, patch);
-    return json(res, 200, state);
+    return json(res, 200, publicState());
   }
   return json(res, 404, { error: 'unknown test route' });
 }

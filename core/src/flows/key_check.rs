@@ -105,34 +105,51 @@ pub(crate) fn is_token(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
+/// The `{header}: {scheme} {key}` header (the bare key when the scheme is empty) that carries a
+/// credential, refusing a name, scheme or key that cannot make a well-formed one; `what` names
+/// the config in messages (`key-check`, `account API`)
+pub(crate) fn credential_header(
+    header: &str,
+    scheme: &str,
+    key: &Secret,
+    what: &str,
+) -> Result<(String, Param), AuthError> {
+    let config = |detail: String| AuthError::Config { detail };
+    if !is_token(header) {
+        return Err(config(format!(
+            "the {what} header must be a header name such as `authorization` or `x-api-key`"
+        )));
+    }
+    if !scheme.is_empty() && !is_token(scheme) {
+        return Err(config(format!(
+            "the {what} scheme must be one word such as `Bearer` or `Api-Key`, or empty"
+        )));
+    }
+    if key.is_empty() {
+        return Err(config("the API key is empty; pass the key to check".into()));
+    }
+    // Visible ASCII only: a line break would let the key inject headers.
+    if !key.expose().bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(config(
+            "the API key contains spaces, line breaks or non-ASCII characters; copy it again"
+                .into(),
+        ));
+    }
+    let value = if scheme.is_empty() {
+        key.clone()
+    } else {
+        Secret::new(format!("{scheme} {}", key.expose()))
+    };
+    Ok((header.to_ascii_lowercase(), Param::Secret(value)))
+}
+
 /// Builds the check request, refusing a spec or key that cannot make a well-formed one
 pub(crate) fn key_check_request(
     spec: &KeyCheckSpec,
     key: &Secret,
 ) -> Result<HttpRequest, AuthError> {
-    let config = |detail: &str| AuthError::Config {
-        detail: detail.to_owned(),
-    };
     let url = check_endpoint(&spec.url)?;
-    if !is_token(&spec.header) {
-        return Err(config(
-            "the key-check header must be a header name such as `authorization` or `x-api-key`",
-        ));
-    }
-    if !spec.scheme.is_empty() && !is_token(&spec.scheme) {
-        return Err(config(
-            "the key-check scheme must be one word such as `Bearer` or `Api-Key`, or empty",
-        ));
-    }
-    if key.is_empty() {
-        return Err(config("the API key is empty; pass the key to check"));
-    }
-    // Visible ASCII only: a line break would let the key inject headers.
-    if !key.expose().bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(config(
-            "the API key contains spaces, line breaks or non-ASCII characters; copy it again",
-        ));
-    }
+    let authorization = credential_header(&spec.header, &spec.scheme, key, "key-check")?;
     if let Some((name, _)) = spec
         .identity
         .iter()
@@ -142,11 +159,6 @@ pub(crate) fn key_check_request(
             detail: format!("the identity field `{name}` needs a JSON pointer such as `/email`"),
         });
     }
-    let value = if spec.scheme.is_empty() {
-        key.clone()
-    } else {
-        Secret::new(format!("{} {}", spec.scheme, key.expose()))
-    };
     Ok(HttpRequest {
         method: match spec.method {
             KeyCheckMethod::Get => Method::Get,
@@ -155,7 +167,7 @@ pub(crate) fn key_check_request(
         url: url.into(),
         headers: vec![
             ("accept".into(), Param::from("application/json")),
-            (spec.header.to_ascii_lowercase(), Param::Secret(value)),
+            authorization,
         ],
         body: Body::Empty,
         max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,

@@ -24,10 +24,13 @@ macro_rules! for_each_machine {
             KeyCheck => "key_check", $crate::KeyCheck,
                 "Validate an API key with a configured request";
             Revocation => "revocation", $crate::Revocation, "RFC 7009 token revocation";
+            AccountCall => "account_call", $crate::AccountCall,
+                "One account API call (who am I, projects, API keys) with the stored credential";
         }
     };
 }
 
+pub mod account;
 pub mod browser;
 pub mod credential;
 pub mod device;

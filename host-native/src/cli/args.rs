@@ -75,7 +75,17 @@ pub enum AuthCommand {
     Project {
         /// The project to make active
         id: Option<String>,
+        /// Use the server's projects: check ID against them, or pick one (asked on a terminal)
+        #[arg(long)]
+        server: bool,
     },
+    /// Show who the credential belongs to, as the remote's API answers (JSON, numbers kept)
+    Whoami,
+    /// List the projects the credential may use; the active one is marked with *
+    Projects,
+    /// Create, list, show and delete the account's API keys
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Credential helpers for git, docker, kubectl and Terraform, and `exec`
     #[command(flatten)]
     Helper(super::helpers::HelperCommand),
@@ -94,9 +104,45 @@ impl AuthCommand {
             AuthCommand::Remote(_) => "remote",
             AuthCommand::Switch { .. } => "switch",
             AuthCommand::Project { .. } => "project",
+            AuthCommand::Whoami => "whoami",
+            AuthCommand::Projects => "projects",
+            AuthCommand::Keys(_) => "keys",
             AuthCommand::Helper(h) => h.name(),
         }
     }
+}
+
+/// `keys …`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create an API key; it is printed once and cannot be shown again
+    Create(KeyCreateArgs),
+    /// List the account's API keys (without their secrets)
+    List,
+    /// Show one API key
+    Show {
+        /// The key's id
+        id: String,
+    },
+    /// Delete an API key; it stops working at once
+    Delete {
+        /// The key's id
+        id: String,
+    },
+}
+
+/// `keys create`
+#[derive(Debug, Args)]
+pub struct KeyCreateArgs {
+    /// A name for the key
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+    /// A JSON file with the key's permissions (checked before anything is sent)
+    #[arg(long, value_name = "FILE", visible_alias = "permission_file")]
+    pub permission_file: Option<std::path::PathBuf>,
+    /// Also store the new key as the active account's API key
+    #[arg(long)]
+    pub save: bool,
 }
 
 /// `login` (`Default`: no flag given, so a vendor's own flags can build one)
@@ -291,6 +337,9 @@ mod tests {
         &["remote", "list"],
         &["switch"],
         &["project"],
+        &["whoami"],
+        &["projects"],
+        &["keys", "list"],
         &["git-credential", "get"],
         &["setup-git"],
         &["docker-credential", "get"],

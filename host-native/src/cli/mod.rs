@@ -15,6 +15,11 @@
 //! | `test` | `{"ok":true,"status","elapsed_ms","identity":{…},"auth_type"}`; a failure is the error line plus `status` (null without a response) and `elapsed_ms` (null without a request) |
 //! | `remote add/list/use/remove` | `{"event":"remote_added","remote","current"}`, an array of remotes, `{"event":"remote_used"…}`, `{"event":"remote_removed"…}` |
 //! | `switch`, `project` | `{"event":"switch","remote","account"}`, `{"remote","account","project"}` |
+//! | `whoami` | `{"remote","account","label","whoami":{…the server's JSON…}}`; human: the server's JSON, indented |
+//! | `projects` | an array of `{"id","name","active"}`; human: a table, `*` on the active project |
+//! | `keys create` | `{"event":"key_created","remote","name","id","key","saved","answer"}` (the key is shown this once) |
+//! | `keys list`, `keys show ID` | the server's array / object as sent |
+//! | `keys delete ID` | `{"event":"key_deleted","remote","id"}` |
 //! | any failure | `{"event":"error","ok":false,"code","message"}` with `code` an `AuthError` code or `usage`/`error` |
 //!
 //! Environment (names from the [`Product`]; keyhole's shown): `KEYHOLE_CONFIG_DIR`,
@@ -23,11 +28,14 @@
 //! One file per command (gh's `pkg/cmd/auth/<command>`), each an `impl Ctx` with its options
 //! struct from `args.rs`; this file holds what they share.
 
+mod account;
 mod args;
 mod helpers;
+mod keys;
 mod login;
 mod logout;
 mod project;
+mod projects;
 mod remote;
 mod set_key;
 mod status;
@@ -35,6 +43,7 @@ mod switch;
 mod test;
 mod token;
 mod ui;
+mod whoami;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -56,7 +65,8 @@ use self::args::RemoteAddArgs;
 /// The old names of [`AuthArgs`] and [`AuthCommand`]
 pub use self::args::{AuthArgs as Cli, AuthCommand as Command};
 pub use self::args::{
-    AuthArgs, AuthCommand, LoginArgs, RemoteCommand, SetKeyArgs, TestArgs, TestMethodArg,
+    AuthArgs, AuthCommand, KeyCreateArgs, KeysCommand, LoginArgs, RemoteCommand, SetKeyArgs,
+    TestArgs, TestMethodArg,
 };
 pub use self::ui::{CliFrontend, Out};
 use crate::app::App;
@@ -320,7 +330,10 @@ impl Ctx<'_> {
             AuthCommand::Test(a) => self.test(engine, a),
             AuthCommand::Remote(c) => self.remote(engine, c),
             AuthCommand::Switch { account } => self.switch(account),
-            AuthCommand::Project { id } => self.project(id),
+            AuthCommand::Project { id, server } => self.project(engine, id, server),
+            AuthCommand::Whoami => self.whoami(engine),
+            AuthCommand::Projects => self.projects(engine),
+            AuthCommand::Keys(c) => self.keys(engine, c),
             AuthCommand::Helper(c) => self.helper(engine, c),
         }
     }

@@ -1,12 +1,26 @@
-//! `project [ID]`: show or set the active project of the active account
+//! `project [ID] [--server]`: show or set the active project of the active account; with
+//! `--server`, chosen from (or checked against) the projects the remote's API lists
 
 use super::*;
 
 impl Ctx<'_> {
-    pub(super) fn project(&mut self, id: Option<String>) -> CliResult {
+    pub(super) fn project(
+        &mut self,
+        engine: &mut dyn Engine,
+        id: Option<String>,
+        server: bool,
+    ) -> CliResult {
         let config = self.config()?;
         let (name, remote) = self.remote_of(&config)?;
         let account = current_account(&remote);
+        let id = if server {
+            if !remote.accounts.contains_key(&account) {
+                return Err(AuthError::NotLoggedIn.into());
+            }
+            Some(self.server_project(engine, &name, &account, id)?)
+        } else {
+            id
+        };
         match id {
             Some(id) => {
                 if !remote.accounts.contains_key(&account) {
@@ -42,6 +56,64 @@ impl Ctx<'_> {
                     ))),
                 }
             }
+        }
+    }
+}
+
+impl Ctx<'_> {
+    /// `wanted` checked against the server's projects, or one of them picked: the only one, or
+    /// the one chosen on a terminal
+    fn server_project(
+        &self,
+        engine: &mut dyn Engine,
+        remote: &str,
+        account: &str,
+        wanted: Option<String>,
+    ) -> Result<String, CliError> {
+        let (_, projects) = self.server_projects(engine)?;
+        let ids = || {
+            projects
+                .iter()
+                .map(|p| crate::helpers::printable(&p.id))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if projects.is_empty() {
+            return Err(CliError::Other(format!(
+                "{account} has no projects on {remote}; create one with the vendor first"
+            )));
+        }
+        if let Some(wanted) = wanted {
+            return if projects.iter().any(|p| p.id == wanted) {
+                Ok(wanted)
+            } else {
+                Err(CliError::Other(format!(
+                    "{account} has no project `{}` on {remote}; the projects are: {}",
+                    crate::helpers::printable(&wanted),
+                    ids()
+                )))
+            };
+        }
+        if let [only] = projects.as_slice() {
+            return Ok(only.id.clone());
+        }
+        let items: Vec<String> = projects
+            .iter()
+            .map(|p| match &p.name {
+                Some(n) => format!(
+                    "{} ({})",
+                    crate::helpers::printable(n),
+                    crate::helpers::printable(&p.id)
+                ),
+                None => crate::helpers::printable(&p.id),
+            })
+            .collect();
+        match self.choose("Choose a project", &items)? {
+            Some(i) => Ok(projects[i].id.clone()),
+            None => Err(CliError::Usage(format!(
+                "{account} has several projects on {remote}; name one: {}",
+                ids()
+            ))),
         }
     }
 }

@@ -1,0 +1,217 @@
+//! What the account commands (`whoami`, `projects`, `project --server`, `keys …`) share: one
+//! call to the remote's account API through `Engine::account_call`, the operations built from
+//! the product's [`AccountApi`](crate::product::AccountApi), a permissions file read and checked
+//! before anything is sent, and a numbered chooser
+
+use std::path::Path;
+
+use keyhole_core::{AccountOperation, AccountValue, Project};
+
+use super::*;
+
+/// The largest permissions file read (a permissions document is a few hundred bytes)
+const MAX_PERMISSIONS_BYTES: u64 = 64 * 1024;
+
+/// The active account's call: its remote's name, the account and the answer
+pub(super) struct Called {
+    pub remote: String,
+    pub account: String,
+    pub value: AccountValue,
+}
+
+/// `what` is not described by the product: the command says so and sends nothing
+pub(super) fn unsupported(product: &Product, what: &str) -> CliError {
+    CliError::Other(format!("{} has no API to {what}", product.name))
+}
+
+impl Ctx<'_> {
+    /// Runs `operation` for the active account of the selected remote
+    pub(super) fn account_call(
+        &self,
+        engine: &mut dyn Engine,
+        operation: AccountOperation,
+    ) -> Result<Called, CliError> {
+        let config = self.config()?;
+        let (name, remote) = self.remote_of(&config)?;
+        let account = current_account(&remote);
+        let options = self.credential_options(&remote, &account);
+        let value =
+            engine.account_call(&remote.spec(&name, &[]), &account, &options, &operation)?;
+        Ok(Called {
+            remote: name,
+            account,
+            value,
+        })
+    }
+
+    /// `whoami` as the product describes it
+    pub(super) fn whoami_operation(&self) -> Result<AccountOperation, CliError> {
+        let product = self.app.product();
+        let call = product
+            .account_api
+            .whoami
+            .ok_or_else(|| unsupported(product, "show the account"))?;
+        Ok(AccountOperation::Whoami {
+            method: call.method,
+            path: call.path.to_owned(),
+            label: call.label.iter().map(|p| (*p).to_owned()).collect(),
+        })
+    }
+
+    /// Listing projects as the product describes it
+    pub(super) fn projects_operation(&self) -> Result<AccountOperation, CliError> {
+        let product = self.app.product();
+        let call = product
+            .account_api
+            .list_projects
+            .ok_or_else(|| unsupported(product, "list projects"))?;
+        Ok(AccountOperation::ListProjects {
+            method: call.method,
+            path: call.path.to_owned(),
+            list: call.list.to_owned(),
+            id_field: call.id_field.to_owned(),
+            name_field: call.name_field.to_owned(),
+        })
+    }
+
+    /// The server's projects for the active account
+    pub(super) fn server_projects(
+        &self,
+        engine: &mut dyn Engine,
+    ) -> Result<(Called, Vec<Project>), CliError> {
+        let mut called = self.account_call(engine, self.projects_operation()?)?;
+        match std::mem::replace(&mut called.value, AccountValue::Projects(Vec::new())) {
+            AccountValue::Projects(projects) => Ok((called, projects)),
+            _ => Err(unexpected("list_projects")),
+        }
+    }
+
+    /// Asks for one of `items` by number; `None` when there is nobody to ask (no terminal, or
+    /// `--json`), and an error when the input ends before an answer
+    pub(super) fn choose(
+        &self,
+        question: &str,
+        items: &[String],
+    ) -> Result<Option<usize>, CliError> {
+        if !self.interactive || self.out.json || items.is_empty() {
+            return Ok(None);
+        }
+        for (i, item) in items.iter().enumerate() {
+            eprintln!("  {}) {item}", i + 1);
+        }
+        loop {
+            eprint!("{question} [1-{}]: ", items.len());
+            let _ = std::io::stderr().flush();
+            let mut line = String::new();
+            let read = std::io::stdin()
+                .read_line(&mut line)
+                .map_err(|e| CliError::Other(format!("cannot read the answer: {e}")))?;
+            if read == 0 {
+                return Err(CliError::Usage(
+                    "the input ended before a choice was made".into(),
+                ));
+            }
+            match line.trim().parse::<usize>() {
+                Ok(n) if (1..=items.len()).contains(&n) => return Ok(Some(n - 1)),
+                _ => eprintln!("Please answer a number from 1 to {}.", items.len()),
+            }
+        }
+    }
+}
+
+/// The engine answered with another operation's value: a defect, said plainly
+pub(super) fn unexpected(operation: &str) -> CliError {
+    CliError::Other(format!(
+        "the account call `{operation}` returned another operation's result; this is a bug in keyhole"
+    ))
+}
+
+/// A permissions file, read and checked: a JSON object. A bad file names its line and column,
+/// and nothing is sent.
+pub(super) fn read_permissions(path: &Path) -> Result<Value, CliError> {
+    use std::io::Read as _;
+    let shown = crate::helpers::printable(&path.display().to_string());
+    let file = std::fs::File::open(path)
+        .map_err(|e| CliError::Usage(format!("cannot read the permissions file {shown}: {e}")))?;
+    let mut text = String::new();
+    file.take(MAX_PERMISSIONS_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| CliError::Usage(format!("cannot read the permissions file {shown}: {e}")))?;
+    if text.len() as u64 > MAX_PERMISSIONS_BYTES {
+        return Err(CliError::Usage(format!(
+            "the permissions file {shown} is larger than {} KiB; nothing was sent",
+            MAX_PERMISSIONS_BYTES / 1024
+        )));
+    }
+    let value: Value = serde_json::from_str(&text).map_err(|e| {
+        // serde_json's message ends with its own " at line L column C"; say it once, first.
+        let message = e.to_string();
+        let message = message
+            .rsplit_once(" at line ")
+            .map_or(message.as_str(), |(m, _)| m);
+        CliError::Usage(format!(
+            "{shown}: not valid JSON at line {}, column {}: {}; fix the file and run the command again (nothing was sent)",
+            e.line(),
+            e.column(),
+            crate::helpers::printable(message)
+        ))
+    })?;
+    if !value.is_object() {
+        return Err(CliError::Usage(format!(
+            "{shown}: the permissions must be a JSON object (such as {{\"api\": {{…}}}}); nothing was sent"
+        )));
+    }
+    Ok(value)
+}
+
+/// A server's JSON for a person: indented, strings escaped (so no control character reaches the
+/// terminal), numbers as they came
+pub(super) fn pretty(value: &Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(name: &str, text: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("keyhole-perms-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_bad_permissions_file_names_line_and_column() {
+        let path = write(
+            "bad.json",
+            "{\n  \"api\": {\n    \"user_read\": {},,\n  }\n}\n",
+        );
+        let CliError::Usage(message) = read_permissions(&path).unwrap_err() else {
+            panic!("a usage error");
+        };
+        assert!(message.contains("line 3, column 21"), "{message}");
+        assert!(message.contains("nothing was sent"), "{message}");
+        assert_eq!(message.matches("line").count(), 1, "{message}");
+    }
+
+    #[test]
+    fn permissions_must_be_an_object_of_bounded_size() {
+        let array = write("array.json", "[1, 2]");
+        assert!(
+            matches!(read_permissions(&array), Err(CliError::Usage(m)) if m.contains("JSON object"))
+        );
+        let big = write(
+            "big.json",
+            &format!("{{\"a\": \"{}\"}}", "x".repeat(70 * 1024)),
+        );
+        assert!(matches!(read_permissions(&big), Err(CliError::Usage(m)) if m.contains("KiB")));
+        let missing = read_permissions(Path::new("/nonexistent/perms.json"));
+        assert!(
+            matches!(missing, Err(CliError::Usage(m)) if m.contains("/nonexistent/perms.json"))
+        );
+        let good = write("good.json", "{\"api\": {\"user_read\": {}}, \"n\": 12.5}");
+        assert_eq!(read_permissions(&good).unwrap()["n"], 12.5);
+    }
+}
