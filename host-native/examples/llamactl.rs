@@ -56,6 +56,8 @@ static LLAMACTL: Product = Product {
     default_remote: Some("llamacloud"),
     default_login: Some(LoginMethod::Device),
     logout_clears_selection: true,
+    // What the commands below map to (`auth token` is an API-key login).
+    commands: Some(&["login", "logout", "switch", "project"]),
     account_api: AccountApi {
         list_projects: Some(ProjectsCall {
             method: Method::Get,

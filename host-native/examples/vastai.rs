@@ -81,9 +81,12 @@ static VASTAI: Product = Product {
             path: API_KEY,
         }),
     },
+    // What the commands below map to.
+    commands: Some(&["set-key", "whoami", "keys"]),
     messages: Messages {
         mark: "",
         key_saved: "Your api key has been saved.",
+        login_required: "no API key; run `vastai set api-key KEY` with a key from https://cloud.vast.ai/manage-keys/, or set VAST_API_KEY",
         ..Messages::KEYHOLE
     },
     ..Product::KEYHOLE

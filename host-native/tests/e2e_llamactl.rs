@@ -1,7 +1,7 @@
 //! The `llamactl` example walked through its seed page against the local provider: environments,
 //! device login, API-key profiles validated by listing projects, the profile table, switch and
 //! logout; `auth token`, `auth login` and `auth project` choosing from the server's projects
-//! through a PTY (masked key prompt, numbered picker), and their non-interactive forms
+//! through a PTY (masked key prompt, arrow-key picker), and their non-interactive forms
 
 mod support;
 
@@ -23,7 +23,7 @@ fn pty_llamactl(env: &Env, steps: Value, args: &[&str]) -> Command {
         .arg(example_bin("llamactl"))
         .args(args);
     env.apply(&mut cmd);
-    cmd.env("TERM", "dumb");
+    cmd.env("TERM", "xterm");
     cmd
 }
 
@@ -218,7 +218,7 @@ fn auth_token_asks_for_the_key_masked_and_lets_the_user_choose_a_project() {
     let steps = json!([
         { "expect": "Enter your API key:", "timeout": 20 },
         { "send": "key_valid_zed\n" },
-        { "choose": "sandbox", "timeout": 30 },
+        { "select": "sandbox", "timeout": 30 },
         { "expect": "proj-zed", "timeout": 20 },
     ]);
     let run = support::run_with_deadline(
@@ -308,7 +308,7 @@ fn auth_project_chooses_from_the_servers_projects() {
     )
     .expect_ok();
     let steps =
-        json!([{ "choose": "Alpha", "timeout": 30 }, { "expect": "proj-alpha", "timeout": 20 }]);
+        json!([{ "select": "Alpha", "timeout": 30 }, { "expect": "proj-alpha", "timeout": 20 }]);
     let run = support::run_with_deadline(
         &mut pty_llamactl(&env, steps, &["auth", "project"]),
         Duration::from_secs(90),
@@ -337,7 +337,7 @@ fn auth_login_chooses_a_project_after_the_device_flow() {
     let provider = Provider::start();
     let env = local_env(&provider);
     let steps = json!([
-        { "choose": "sandbox", "timeout": 60 },
+        { "select": "sandbox", "timeout": 60 },
         { "expect": "proj-gwen", "timeout": 20 },
     ]);
     let mut child = Spawned::start(&mut pty_llamactl(&env, steps, &["auth", "login"]));

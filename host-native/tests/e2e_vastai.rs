@@ -115,6 +115,13 @@ fn show_user_passes_the_account_json_through() {
     // No key anywhere: a login is required (exit 4), and nothing reached the API.
     let run = env.run_example("vastai", ["show", "user"]);
     run.expect_code(4);
+    assert!(
+        run.stderr.contains(
+            "no API key; run `vastai set api-key KEY` with a key from https://cloud.vast.ai/manage-keys/, or set VAST_API_KEY"
+        ),
+        "vast's own advice: {}",
+        run.describe()
+    );
     assert_eq!(api_requests(&provider, "GET /api/v0/users/current/"), 0);
     // A key the server refuses (401) is exit 4 too.
     env.run_example("vastai", ["set", "api-key", "not-a-valid-key"])

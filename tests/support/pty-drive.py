@@ -9,7 +9,11 @@ STEPS_JSON is a list of steps, run in order:
   {"choose": REGEX, "timeout": SECONDS}    wait for a menu line mentioning REGEX, shaped like
                                            "1) ...", "[2] ...", "3. ..." or "k: ...", and type
                                            its selector followed by Enter
-Each expect/choose looks only at output after the previous match. Afterwards it waits (bounded) for the command to exit and prints one JSON object on stdout:
+  {"select": REGEX, "timeout": SECONDS}    wait for an arrow-key menu (choice lines after "> " for
+                                           the highlighted one, "  " for the others) with a line
+                                           mentioning REGEX, move to it with the arrow keys, type
+                                           Enter
+Each expect/choose/select looks only at output after the previous match. Afterwards it waits (bounded) for the command to exit and prints one JSON object on stdout:
   {"ok": bool, "exit_code": N|null, "output": "...", "failed_step": N|null, "error": "..."}
 The child is killed if it is still running at the end. Exit status 0 unless the driver broke.
 """
@@ -25,6 +29,9 @@ import time
 
 EXIT_WAIT_S = 30
 MENU_LINE = r"^[ \t>*]*[\[(]?([0-9a-zA-Z])[\])\.:][ \t]+[^\n]*(?:{})"
+# An arrow-key menu as first drawn: consecutive "  choice" lines and one "> choice" line.
+ARROW_MENU = r"(?:^(?:>|[ ]) [^\n]*\n?)*^(?:>|[ ]) [^\n]*(?:{})[^\n]*\n?(?:^(?:>|[ ]) [^\n]*\n?)*"
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 def main():
@@ -60,8 +67,12 @@ def main():
             output.extend(chunk)
         return True
 
-    def text():
+    def raw_text():
         return output.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
+
+    def text():
+        # What a person sees, near enough: matching ignores cursor and colour sequences.
+        return ANSI.sub("", raw_text())
 
     cursor = [0]  # expectations look only at output after the previous match
 
@@ -95,6 +106,18 @@ def main():
                 break
             time.sleep(0.1)  # let the prompt finish drawing
             os.write(fd, (match.group(1) + "\n").encode())
+        elif "select" in step:
+            match = wait_for(ARROW_MENU.format(step["select"]), timeout)
+            if not match:
+                result.update(ok=False, failed_step=index, error=f"no arrow menu with /{step['select']}/")
+                break
+            lines = [line for line in match.group(0).split("\n") if line]
+            current = next((i for i, line in enumerate(lines) if line.startswith("> ")), 0)
+            wanted = re.compile(step["select"], re.IGNORECASE)
+            target = next(i for i, line in enumerate(lines) if wanted.search(line[2:]))
+            moves = "\x1b[B" * (target - current) if target > current else "\x1b[A" * (current - target)
+            time.sleep(0.1)  # let the menu finish drawing
+            os.write(fd, (moves + "\r").encode())
         elif "send" in step:
             time.sleep(0.1)
             os.write(fd, step["send"].encode())
@@ -120,7 +143,7 @@ def main():
             pass
         if os.WIFEXITED(status):
             result["exit_code"] = os.WEXITSTATUS(status)
-    result["output"] = text()
+    result["output"] = raw_text()
     print(json.dumps(result))
     return 0
 

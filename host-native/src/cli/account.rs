@@ -96,25 +96,11 @@ impl Ctx<'_> {
         if !self.interactive || self.out.json || items.is_empty() {
             return Ok(None);
         }
-        for (i, item) in items.iter().enumerate() {
-            eprintln!("  {}) {item}", i + 1);
-        }
-        loop {
-            eprint!("{question} [1-{}]: ", items.len());
-            let _ = std::io::stderr().flush();
-            let mut line = String::new();
-            let read = std::io::stdin()
-                .read_line(&mut line)
-                .map_err(|e| CliError::Other(format!("cannot read the answer: {e}")))?;
-            if read == 0 {
-                return Err(CliError::Usage(
-                    "the input ended before a choice was made".into(),
-                ));
-            }
-            match line.trim().parse::<usize>() {
-                Ok(n) if (1..=items.len()).contains(&n) => return Ok(Some(n - 1)),
-                _ => eprintln!("Please answer a number from 1 to {}.", items.len()),
-            }
+        let items: Vec<&str> = items.iter().map(String::as_str).collect();
+        match ui::select(question, &items, 0) {
+            Ok(Some(i)) => Ok(Some(i)),
+            Ok(None) => Err(CliError::Usage("no choice was made".into())),
+            Err(e) => Err(CliError::Other(format!("cannot ask: {e}"))),
         }
     }
 }

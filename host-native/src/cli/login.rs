@@ -12,11 +12,7 @@ impl Ctx<'_> {
             eprintln!("{}", menu.intro);
         }
         let wordings: Vec<&str> = menu.choices.iter().map(|(_, w)| *w).collect();
-        let chosen = dialoguer::Select::with_theme(&ui::MenuTheme)
-            .with_prompt(menu.question)
-            .items(&wordings)
-            .default(menu.default.min(menu.choices.len() - 1))
-            .interact_on_opt(&dialoguer::console::Term::stderr())
+        let chosen = ui::select(menu.question, &wordings, menu.default)
             .map_err(|e| CliError::Other(format!("cannot ask how to log in: {e}")))?;
         match chosen.map(|i| menu.choices[i].0) {
             Some(LoginMethod::Device) => Ok(Method::Device),

@@ -318,7 +318,18 @@ fn program_exists(program: &str) -> bool {
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }
 
-/// The login menu's look: the question as the product wrote it (truss's `? How would you like
+/// Asks for one of `items` on the terminal (stderr) with the arrow keys, `default` highlighted
+/// first; `None` when the user presses Esc or q
+pub fn select(question: &str, items: &[&str], default: usize) -> Result<Option<usize>, String> {
+    dialoguer::Select::with_theme(&MenuTheme)
+        .with_prompt(question)
+        .items(items)
+        .default(default.min(items.len().saturating_sub(1)))
+        .interact_on_opt(&dialoguer::console::Term::stderr())
+        .map_err(|e| e.to_string())
+}
+
+/// The menus' look: the question as the product wrote it (truss's `? How would you like
 /// to authenticate?`), then the choices with `>` on the highlighted one; after the answer, the
 /// question and the choice on one line
 pub struct MenuTheme;
