@@ -188,7 +188,7 @@ fn then_project(
 }
 
 fn main() -> ExitCode {
-    let Cmd::Auth(auth) = Cli::parse().command;
+    let Cmd::Auth(auth) = keyhole_native::parse_redacted::<Cli>().command;
     match auth {
         Auth::Token {
             project_id,

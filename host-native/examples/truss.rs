@@ -132,7 +132,7 @@ struct Remote {
 }
 
 fn main() -> ExitCode {
-    let (remote, command) = match Cli::parse().command {
+    let (remote, command) = match keyhole_native::parse_redacted::<Cli>().command {
         Cmd::Login(l) | Cmd::Auth(Auth::Login(l)) => (
             Some(l.remote),
             AuthCommand::Login(LoginArgs {

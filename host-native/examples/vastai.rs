@@ -176,7 +176,7 @@ fn keyhole(command: AuthCommand) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    let command = match Cli::parse().command {
+    let command = match keyhole_native::parse_redacted::<Cli>().command {
         Cmd::Set(Set::ApiKey { key }) => {
             let key = key.trim();
             if key.is_empty() {

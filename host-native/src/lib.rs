@@ -31,9 +31,25 @@ pub use engine::{Engine, NativeEngine};
 ///
 /// `let cli: Cli = keyhole_native::parse("auth", &VTRIX);`
 pub fn parse<C: clap::Parser>(group: &str, product: &Product) -> C {
-    let command = C::command().mut_subcommand(group, |c| cli::customize(c, product));
-    let matches = command.get_matches();
-    C::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    parse_command(C::command().mut_subcommand(group, |c| cli::customize(c, product)))
+}
+
+/// Parses the process's command line for a vendor's own CLI `C` (one that maps its commands
+/// to [`AuthCommand`]s itself, like truss's) so that a parse error never echoes a secret:
+/// `truss auth login --api-key --sk-…` would print the key as an unexpected argument
+pub fn parse_redacted<C: clap::Parser>() -> C {
+    parse_command(C::command())
+}
+
+fn parse_command<C: clap::FromArgMatches>(command: clap::Command) -> C {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    match command
+        .try_get_matches_from(&argv)
+        .and_then(|m| C::from_arg_matches(&m))
+    {
+        Ok(parsed) => parsed,
+        Err(e) => std::process::exit(i32::from(cli::print_parse_error(&e, &argv))),
+    }
 }
 
 /// Runs an `auth` group a vendor's CLI has parsed, as `product`, natively:

@@ -484,6 +484,47 @@ fn api_keys_are_checked_before_they_are_saved() {
     let out = env.run(&["test", "--key", "bad-key", "--json"]);
     assert_eq!(code(&out), 4);
     assert_eq!(json_of(&out)["ok"], false);
+    // The key to check can come from stdin, out of argv and shell history.
+    let out = env.run_with_stdin(&["test", "--key-stdin", "--json"], "bad-key\n");
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert_eq!(json_of(&out)["ok"], false);
+    let out = env.run_with_stdin(&["test", "--key-stdin", "--json"], "good-key\n");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json_of(&out)["identity"]["email"], "key@example.com");
+}
+
+#[test]
+fn parse_errors_never_echo_a_secret() {
+    let env = Env::new();
+    for args in [
+        &["login", "--api-key", "--sk-live-0123456789"][..],
+        &["test", "--key", "--sk-live-0123456789"],
+        &["test", "--key=--sk-live-0123456789", "--bogus"],
+        &["set-key", "--sk-live-0123456789"],
+    ] {
+        let out = env.run(args);
+        assert_eq!(code(&out), 2, "{args:?}");
+        let text = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(text.contains("error:"), "{args:?}: {text}");
+        assert!(!text.contains("sk-live"), "{args:?} echoed the key: {text}");
+    }
+    // What is not a secret is still named.
+    let out = env.run(&["test", "--key=k", "--bogus"]);
+    assert!(stderr(&out).contains("'--bogus'"), "{}", stderr(&out));
+    let help = env.run(&["--help"]);
+    assert_eq!(code(&help), 0);
+    assert!(
+        stdout(&help).starts_with("Log in to OAuth/OpenID providers and APIs"),
+        "keyhole's about, not the type's Rust docs: {}",
+        stdout(&help)
+    );
+    let help = env.run(&["test", "--help"]);
+    assert!(stdout(&help).contains("--key-stdin"), "{}", stdout(&help));
+    assert!(
+        stdout(&help).contains("prefer --key-stdin"),
+        "{}",
+        stdout(&help)
+    );
 }
 
 #[test]

@@ -256,3 +256,20 @@ fn truss_login_on_a_terminal_asks_how_to_authenticate() {
         run.describe()
     );
 }
+
+#[test]
+fn a_mistyped_key_flag_never_echoes_the_key() {
+    let provider = Provider::start();
+    let env = truss_env(&provider);
+    let run = env.run_example(
+        "truss",
+        ["auth", "login", "--api-key", "--sk-live-0123456789"],
+    );
+    run.expect_code(2);
+    assert!(run.stderr.contains("error:"), "{}", run.describe());
+    assert!(
+        !run.stderr.contains("sk-live") && !run.stdout.contains("sk-live"),
+        "{}",
+        run.describe()
+    );
+}

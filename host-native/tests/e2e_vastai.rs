@@ -361,3 +361,13 @@ fn a_scoped_key_is_refused_by_operation_and_a_bad_permissions_file_sends_nothing
         Some(1)
     );
 }
+
+#[test]
+fn a_key_that_looks_like_a_flag_is_never_echoed() {
+    let provider = Provider::start();
+    let env = vast_env(&provider);
+    let run = env.run_example("vastai", ["set", "api-key", "--sk-live-0123456789"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("error:"), "{}", run.describe());
+    assert!(!run.stderr.contains("sk-live"), "{}", run.describe());
+}

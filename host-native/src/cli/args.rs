@@ -9,10 +9,13 @@ use crate::config::EnvKeyPrecedence;
 /// The `auth` command group with its global options: a vendor mounts it as
 /// `Auth(keyhole_native::AuthArgs)` in its own `#[derive(Subcommand)]` enum (the derive gives
 /// both `Args` and `Parser`), and `keyhole` parses it as its whole command line
-///
-/// Log in, check and hand out credentials
+// The doc comment is for Rust readers; users see the about below (or the vendor's).
 #[derive(Debug, Parser)]
-#[command(arg_required_else_help = true)]
+#[command(
+    arg_required_else_help = true,
+    about = "Log in, check and hand out credentials",
+    long_about = None
+)]
 pub struct AuthArgs {
     /// The remote to use (default: the current one, or the only one)
     #[arg(long, global = true, value_name = "NAME")]
@@ -221,9 +224,13 @@ pub struct TestArgs {
     /// Call this URL instead of the remote's key-check URL
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
-    /// Check this key instead of the stored credential
-    #[arg(long, value_name = "KEY", value_parser = secret_arg)]
+    /// Check this key instead of the stored credential (prefer --key-stdin: arguments are
+    /// visible to other users and kept in shell history)
+    #[arg(long, value_name = "KEY", value_parser = secret_arg, conflicts_with = "key_stdin")]
     pub key: Option<Secret>,
+    /// Read the key to check from standard input
+    #[arg(long)]
+    pub key_stdin: bool,
     /// Print the request URL and the response time to stderr
     #[arg(long)]
     pub verbose: bool,

@@ -216,17 +216,64 @@ where
         .version(env!("CARGO_PKG_VERSION"))
         .propagate_version(true);
     let args = crate::helpers::args_for_program_name(args.into_iter().map(Into::into).collect());
-    let args = match command
-        .try_get_matches_from(args)
-        .and_then(|m| AuthArgs::from_arg_matches(&m))
-    {
-        Ok(args) => args,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
+    let parsed = command
+        .try_get_matches_from(&args)
+        .and_then(|m| AuthArgs::from_arg_matches(&m));
+    match parsed {
+        Ok(parsed) => run_parsed(engine, app, parsed),
+        Err(e) => ExitCode::from(print_parse_error(&e, &args)),
+    }
+}
+
+/// Prints a command-line error as clap would, but with every value that may be a secret
+/// replaced by `[redacted]`; returns the exit code (0 for `--help` and `--version`)
+///
+/// clap echoes what it could not parse: `login --api-key --sk-…` reports the key as an
+/// unexpected argument. A value is suspect when it follows a flag or word naming a key, token,
+/// secret or password (`--api-key V`, `--key=V`, `set-key V`, vast's `set api-key V`).
+pub fn print_parse_error(e: &clap::Error, argv: &[OsString]) -> u8 {
+    if !e.use_stderr() {
+        let _ = e.print();
+        return EXIT_OK;
+    }
+    let mut text = e.render().to_string();
+    for value in secret_values(argv) {
+        for (from, to) in [
+            (format!("'{value}'"), "'[redacted]'".to_owned()),
+            (format!("'-- {value}'"), "'-- [redacted]'".to_owned()),
+        ] {
+            text = text.replace(&from, &to);
         }
+    }
+    eprint!("{text}");
+    EXIT_USAGE
+}
+
+/// The command-line values that may be secrets (see [`print_parse_error`])
+fn secret_values(argv: &[OsString]) -> Vec<String> {
+    let names_a_secret = |word: &str| {
+        let word = word.trim_start_matches('-').to_ascii_lowercase();
+        ["key", "token", "secret", "password"]
+            .iter()
+            .any(|s| word.contains(s))
     };
-    run_parsed(engine, app, args)
+    let words: Vec<String> = argv
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let mut values = Vec::new();
+    // argv[0] is the program (`keyhole` names a key too).
+    for (i, word) in words.iter().enumerate().skip(1) {
+        match word.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") && names_a_secret(flag) => {
+                values.push(value.to_owned());
+            }
+            _ if names_a_secret(word) => values.extend(words.get(i + 1).cloned()),
+            _ => {}
+        }
+    }
+    values.retain(|v| !v.is_empty());
+    values
 }
 
 /// Runs an `auth` group the vendor's own CLI has parsed

@@ -18,10 +18,15 @@ impl Ctx<'_> {
             }
             (url, _) => url,
         };
+        let key = match a.key {
+            Some(key) => Some(key),
+            None if a.key_stdin => Some(read_stdin_secret("key")?),
+            None => None,
+        };
         let options = TestOptions {
             method: a.method.into(),
             url,
-            key: a.key,
+            key,
             credential: self.credential_options(&remote, &account),
         };
         let spec = remote.spec(&name, &[]);
