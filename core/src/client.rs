@@ -106,6 +106,10 @@ pub struct LogoutOutcome {
     pub revoked: Vec<String>,
     /// Why revocation failed; local credentials are cleared all the same
     pub revocation_error: Option<AuthError>,
+    /// What was cleared here but stays valid at the provider (`refresh_token`, `access_token`,
+    /// `api_key`): revocation failed, the provider has no revocation endpoint, or the credential
+    /// is an API key, which only the provider can revoke
+    pub unrevoked: Vec<String>,
     /// Whether the local record was removed
     pub cleared: bool,
 }
@@ -550,7 +554,15 @@ pub fn logout(
     let record = load_record(io, &key).ok().flatten();
     let mut revoked = Vec::new();
     let mut revocation_error = None;
+    let mut held = Vec::new();
+    if record.as_ref().is_some_and(|r| r.api_key.is_some()) {
+        held.push("api_key".to_owned());
+    }
     if let Some(tokens) = record.and_then(|r| r.oauth) {
+        if tokens.refresh_token.is_some() {
+            held.push("refresh_token".to_owned());
+        }
+        held.push("access_token".to_owned());
         let result = resolve_endpoints(io, remote).and_then(|endpoints| {
             let config = RevocationConfig {
                 endpoints,
@@ -567,11 +579,18 @@ pub fn logout(
         }
     }
     io.store(&StoreOp::Delete { key })?;
+    // A revoked refresh token takes its access tokens with it (RFC 7009 §2.1).
+    let refresh_revoked = revoked.iter().any(|r| r == "refresh_token");
+    let unrevoked = held
+        .into_iter()
+        .filter(|h| !revoked.contains(h) && !(h == "access_token" && refresh_revoked))
+        .collect();
     Ok(LogoutOutcome {
         remote: remote.name.clone(),
         account: account.to_owned(),
         revoked,
         revocation_error,
+        unrevoked,
         cleared: true,
     })
 }

@@ -574,6 +574,7 @@ impl c::GuestRemoteClient for RemoteClient {
                     account: l.account,
                     revoked: l.revoked,
                     revocation_error: l.revocation_error.as_ref().map(auth_error_to_wit),
+                    unrevoked: l.unrevoked,
                     cleared: l.cleared,
                 })
             }),

@@ -391,7 +391,7 @@ fn device_login_status_token_logout() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(
         json_of(&out),
-        json!({"remote": "local", "account": "ada@example.com", "revoked": ["refresh_token", "access_token"], "cleared": true})
+        json!({"remote": "local", "account": "ada@example.com", "revoked": ["refresh_token", "access_token"], "unrevoked": [], "cleared": true})
     );
     assert_eq!(p.count("POST /revoke"), 2);
     let out = env.run(&["token"]);
@@ -862,7 +862,7 @@ fn logout_all_with_a_remote_stays_on_that_remote() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(
         json_of(&out),
-        json!([{"remote": "two", "account": "key@example.com", "revoked": [], "cleared": true}])
+        json!([{"remote": "two", "account": "key@example.com", "revoked": [], "unrevoked": ["api_key"], "cleared": true}])
     );
     assert_eq!(code(&env.run(&["--remote", "two", "token"])), 4);
     assert_eq!(
@@ -982,6 +982,54 @@ fn remote_choice_errors_name_the_commands_to_run() {
         stderr(&out).contains(
             "several remotes are configured (b, c); choose one with --remote NAME or `keyhole remote use NAME`"
         ),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn logout_says_plainly_what_stays_valid_at_the_provider() {
+    let env = Env::new();
+    let p = Provider::start();
+    // Explicit endpoints without a revocation endpoint.
+    let out = env.run(&[
+        "remote",
+        "add",
+        "bare",
+        "--client-id",
+        "cli",
+        "--token-endpoint",
+        &format!("{}/token", p.base),
+        "--device-authorization-endpoint",
+        &format!("{}/device", p.base),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(code(&env.run(&["login", "--device", "--no-open"])), 0);
+    let out = env.run(&["logout", "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v = json_of(&out);
+    assert_eq!(v["revoked"], json!([]));
+    assert_eq!(v["unrevoked"], json!(["refresh_token", "access_token"]));
+    assert_eq!(p.count("POST /revoke"), 0);
+    assert!(
+        stderr(&out).contains(
+            "the refresh and access tokens were not revoked at the provider (the provider has no revocation endpoint): they stay valid there until they expire; the local credentials are cleared"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    // The human line says it too, beside the logout line.
+    assert_eq!(code(&env.run(&["login", "--device", "--no-open"])), 0);
+    let out = env.run(&["logout"]);
+    assert_eq!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("Logged out of bare"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out)
+            .contains("not revoked at the provider (the provider has no revocation endpoint)"),
         "{}",
         stderr(&out)
     );

@@ -173,6 +173,7 @@ impl Instance {
                 account: l.account,
                 revoked: l.revoked,
                 revocation_error: l.revocation_error.map(|e| auth_error_to_core(e.kind)),
+                unrevoked: l.unrevoked,
                 cleared: l.cleared,
             }),
             _ => None,

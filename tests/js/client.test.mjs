@@ -79,6 +79,7 @@ test("device login, token, status and logout through the component's client expo
   const logout = remote.logout(login.account);
   assert.equal(logout.cleared, true);
   assert.ok(logout.revoked.includes("refresh_token"), `revoked ${logout.revoked}`);
+  assert.deepEqual(logout.unrevoked, [], "nothing stays valid at the provider");
   assert.deepEqual(JSON.parse(readFileSync(storePath, "utf8")), {});
   assert.throws(() => remote.token(login.account, options), (e) => e.payload?.kind?.tag === "not-logged-in");
 });

@@ -3,6 +3,38 @@
 use super::*;
 
 impl Ctx<'_> {
+    /// Says what stays valid at the provider, and why: a logout that revoked nothing must not
+    /// read as if it had
+    fn warn_unrevoked(&self, outcome: &keyhole_core::client::LogoutOutcome) {
+        let tokens: Vec<&str> = outcome
+            .unrevoked
+            .iter()
+            .map(String::as_str)
+            .filter(|u| *u != "api_key")
+            .map(|u| u.strip_suffix("_token").unwrap_or(u))
+            .collect();
+        if !tokens.is_empty() {
+            let why = match &outcome.revocation_error {
+                Some(e) => format!("revocation failed: {e}"),
+                None => "the provider has no revocation endpoint".to_owned(),
+            };
+            let (what, verb, rest) = if tokens.len() > 1 {
+                ("tokens were", "they stay", "they expire")
+            } else {
+                ("token was", "it stays", "it expires")
+            };
+            self.out.warn(&format!(
+                "the {} {what} not revoked at the provider ({why}): {verb} valid there until {rest}; the local credentials are cleared",
+                tokens.join(" and ")
+            ));
+        }
+        if outcome.unrevoked.iter().any(|u| u == "api_key") {
+            self.out.warn(
+                "the API key is cleared here but stays valid at the provider: only the provider can revoke it",
+            );
+        }
+    }
+
     pub(super) fn logout(
         &mut self,
         engine: &mut dyn Engine,
@@ -46,15 +78,12 @@ impl Ctx<'_> {
             if self.app.product().logout_removes_remote {
                 self.remove_if_empty(name)?;
             }
-            if let Some(e) = &outcome.revocation_error {
-                self.out.warn(&format!(
-                    "could not revoke the tokens at the provider ({e}); the local credentials are cleared"
-                ));
-            }
+            self.warn_unrevoked(&outcome);
             let mut v = json!({
                 "remote": outcome.remote,
                 "account": outcome.account,
                 "revoked": outcome.revoked,
+                "unrevoked": outcome.unrevoked,
                 "cleared": outcome.cleared,
             });
             if let Some(e) = &outcome.revocation_error {
