@@ -583,7 +583,7 @@ pub fn logout(
     let refresh_revoked = revoked.iter().any(|r| r == "refresh_token");
     let unrevoked = held
         .into_iter()
-        .filter(|h| !revoked.contains(h) && !(h == "access_token" && refresh_revoked))
+        .filter(|h| !(revoked.contains(h) || h == "access_token" && refresh_revoked))
         .collect();
     Ok(LogoutOutcome {
         remote: remote.name.clone(),
