@@ -159,3 +159,41 @@ fn no_keyring_env_uses_the_file_silently_even_with_a_keyring_present() {
         assert_eq!(mode, 0o600, "{}", entry.path().display());
     }
 }
+
+#[test]
+fn file_credentials_move_into_the_keyring_once_it_works() {
+    let provider = Provider::start();
+    let keyring = Keyring::start();
+    let mut env = Env::new();
+    keyring.use_in(&mut env);
+    // Logged in while the keyring was off: the record is in the file store.
+    env.set("KEYHOLE_NO_KEYRING", "1");
+    env.add_remote("dev", &provider, &[]);
+    env.run(["login", "--api-key", "key_valid_mo", "--json"])
+        .expect_ok();
+    assert_eq!(env.stored_records().len(), 1);
+
+    // The keyring works now: the next read moves the record, and nothing is lost.
+    env.remove("KEYHOLE_NO_KEYRING");
+    assert_eq!(env.token(), "key_valid_mo");
+    assert!(
+        env.stored_records().is_empty(),
+        "the file copy is gone once the keyring holds it"
+    );
+    let found = keyring.secret_tool(&[
+        "lookup",
+        "service",
+        "keyhole",
+        "username",
+        "dev/mo@example.test",
+    ]);
+    found.expect_ok();
+    let record: Value = serde_json::from_str(found.stdout.trim()).unwrap();
+    assert_eq!(record["api_key"], "key_valid_mo");
+    let (code, status) = env.status();
+    assert_eq!(code, Some(0), "{status}");
+    assert_eq!(
+        status["source"], "keyring",
+        "status says where it lives now"
+    );
+}

@@ -179,6 +179,8 @@ pub struct Store {
     warn: Box<dyn FnMut(&str) + Send>,
     /// Why the keyring was given up, until the first write tells the user (reads stay quiet)
     unwarned_fallback: Option<String>,
+    /// Whether a record the keyring lacks but the file holds moves into the keyring on read
+    moves_to_keyring: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -205,7 +207,15 @@ impl Store {
             held: HashMap::new(),
             warn,
             unwarned_fallback: None,
+            moves_to_keyring: false,
         }
+    }
+
+    /// Moves credentials left in the file (written while no keyring worked) into the keyring
+    /// as they are read, once the keyring works
+    pub fn moving_file_credentials_to_keyring(mut self, yes: bool) -> Self {
+        self.moves_to_keyring = yes;
+        self
     }
 
     /// The standard store of an app: keyring service `service`, files under `config_dir`
@@ -223,7 +233,7 @@ impl Store {
         let warn = Box::new(move |why: &str| {
             eprintln!("{}", crate::product::fill(line, &[("why", why)]));
         });
-        Self::new(keyring, file, warn)
+        Self::new(keyring, file, warn).moving_file_credentials_to_keyring(true)
     }
 
     /// The store of an app whose files follow `format`: keyring service `service` (when the
@@ -242,6 +252,7 @@ impl Store {
             _ => None,
         };
         Self::new(keyring, format.file_store(), warn)
+            .moving_file_credentials_to_keyring(format.moves_file_credentials_to_keyring())
     }
 
     /// The backend in use, once one has answered (`File` from the start when forced)
@@ -286,10 +297,43 @@ impl Store {
         result
     }
 
+    /// The file's record under `key`, moved into the keyring (which lacks it): written there
+    /// only if still absent, read back, and only then deleted from the file. Any failure leaves
+    /// the file's copy in place and answers with it, so nothing is lost.
+    fn move_to_keyring(&mut self, key: &str) -> Result<Option<Secret>, StoreError> {
+        let Some(record) = self.file.get(key)? else {
+            return Ok(None);
+        };
+        let Some(keyring) = &self.keyring else {
+            return Ok(Some(record));
+        };
+        match keyring.compare_and_swap(key, None, &record) {
+            Ok(Some(held)) if held == record => {
+                if let Err(e) = self.file.delete(key) {
+                    // `warn` words the keyring fallback; this is another matter.
+                    eprintln!(
+                        "warning: the credential moved to the keyring, but its copy in the file store could not be removed ({e}); delete it by hand"
+                    );
+                }
+                Ok(Some(record))
+            }
+            // Another process stored one meanwhile: the keyring's is the newer.
+            Ok(Some(held)) => Ok(Some(held)),
+            Ok(None) | Err(_) => Ok(Some(record)),
+        }
+    }
+
     /// Performs one core store operation
     pub fn perform(&mut self, op: &StoreOp) -> Result<Option<Secret>, StoreError> {
         match op {
-            StoreOp::Load { key } => self.with_backend(false, |s| s.get(key)),
+            StoreOp::Load { key } => {
+                let found = self.with_backend(false, |s| s.get(key))?;
+                if found.is_none() && self.moves_to_keyring && self.decided == Some(Source::Keyring)
+                {
+                    return self.move_to_keyring(key);
+                }
+                Ok(found)
+            }
             StoreOp::CompareAndSwap { key, expected, new } => {
                 self.with_backend(true, |s| s.compare_and_swap(key, expected.as_ref(), new))
             }
@@ -355,6 +399,93 @@ mod tests {
             "{err}"
         );
         assert_eq!(mode(&foreign), before);
+    }
+
+    /// A working keyring stand-in, in memory; `fail_writes` makes every write fail
+    struct MemKeyring(LockDir, Arc<Mutex<HashMap<String, Secret>>>, bool);
+
+    impl SecretStore for MemKeyring {
+        fn source(&self) -> Source {
+            Source::Keyring
+        }
+        fn get(&self, key: &str) -> Result<Option<Secret>, StoreError> {
+            Ok(self.1.lock().unwrap().get(key).cloned())
+        }
+        fn set(&self, key: &str, value: &Secret) -> Result<(), StoreError> {
+            if self.2 {
+                return Err(StoreError::Other("write refused".into()));
+            }
+            self.1.lock().unwrap().insert(key.into(), value.clone());
+            Ok(())
+        }
+        fn delete(&self, key: &str) -> Result<(), StoreError> {
+            self.1.lock().unwrap().remove(key);
+            Ok(())
+        }
+        fn locks(&self) -> &LockDir {
+            &self.0
+        }
+    }
+
+    fn keyring_and_file(
+        dir: &Path,
+        fail_writes: bool,
+    ) -> (Store, Arc<Mutex<HashMap<String, Secret>>>, file::FileStore) {
+        let locks = LockDir::new(dir.join("locks"));
+        let held = Arc::new(Mutex::new(HashMap::new()));
+        let file = file::FileStore::new(dir.join("credentials"), locks.clone());
+        let store = Store::new(
+            Some(Box::new(MemKeyring(
+                locks.clone(),
+                held.clone(),
+                fail_writes,
+            ))),
+            Box::new(file::FileStore::new(dir.join("credentials"), locks)),
+            Box::new(|_| ()),
+        )
+        .moving_file_credentials_to_keyring(true);
+        (store, held, file)
+    }
+
+    #[test]
+    fn a_file_credential_moves_into_a_working_keyring_when_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, keyring, file) = keyring_and_file(dir.path(), false);
+        let record = Secret::new("written while no keyring worked");
+        file.set("r/a", &record).unwrap();
+        let load = StoreOp::Load { key: "r/a".into() };
+        assert_eq!(store.perform(&load).unwrap(), Some(record.clone()));
+        assert_eq!(
+            keyring.lock().unwrap().get("r/a"),
+            Some(&record),
+            "in the keyring"
+        );
+        assert_eq!(file.get("r/a").unwrap(), None, "and out of the file");
+        assert_eq!(store.perform(&load).unwrap(), Some(record));
+        // Off (truss, vtrix): the file's copy stays where it is.
+        let dir = tempfile::tempdir().unwrap();
+        let (store, keyring, file) = keyring_and_file(dir.path(), false);
+        let mut store = store.moving_file_credentials_to_keyring(false);
+        file.set("r/a", &Secret::new("x")).unwrap();
+        assert_eq!(
+            store.perform(&load).unwrap(),
+            None,
+            "the keyring is the store"
+        );
+        assert!(keyring.lock().unwrap().is_empty());
+        assert!(file.get("r/a").unwrap().is_some());
+    }
+
+    #[test]
+    fn a_move_that_fails_keeps_the_file_copy_and_answers_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, keyring, file) = keyring_and_file(dir.path(), true);
+        let record = Secret::new("only copy");
+        file.set("r/a", &record).unwrap();
+        let load = StoreOp::Load { key: "r/a".into() };
+        assert_eq!(store.perform(&load).unwrap(), Some(record.clone()));
+        assert!(keyring.lock().unwrap().is_empty());
+        assert_eq!(file.get("r/a").unwrap(), Some(record), "nothing lost");
     }
 
     /// A keyring stand-in whose every call fails as `Unavailable` with this message

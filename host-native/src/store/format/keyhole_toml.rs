@@ -52,6 +52,10 @@ impl StorageFormat for KeyholeToml {
         config.save(&self.dir)
     }
 
+    fn moves_file_credentials_to_keyring(&self) -> bool {
+        true
+    }
+
     fn file_store(&self) -> Box<dyn SecretStore> {
         Box::new(FileStore::new(self.credentials_path(), self.locks()))
     }

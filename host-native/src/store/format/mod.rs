@@ -83,6 +83,13 @@ pub trait StorageFormat: Send + Sync + fmt::Debug {
     /// The credential store used without a keyring (or always, when `uses_keyring` is false)
     fn file_store(&self) -> Box<dyn SecretStore>;
 
+    /// Whether a credential found in the file store while the keyring works moves into the
+    /// keyring (keyhole's layout); `false` leaves it where it is (truss's page promises no
+    /// auto-migration of `~/.trussrc` entries; vtrix's YAML holds the API key other tools read)
+    fn moves_file_credentials_to_keyring(&self) -> bool {
+        false
+    }
+
     /// The keyring store as this format uses it; the default uses it as it is
     ///
     /// truss wraps it to record a keyring marker in `~/.trussrc` and to keep reading legacy
