@@ -122,7 +122,7 @@ impl BrowserLogin {
                 self.deadline_ms = self
                     .out
                     .now_ms()
-                    .saturating_add(self.config.timeout_s * 1000);
+                    .saturating_add(self.config.timeout_s.saturating_mul(1000));
                 self.out.notify(Output::OpenBrowser(url));
                 self.out.wait_until(self.deadline_ms);
             }

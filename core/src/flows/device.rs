@@ -154,7 +154,7 @@ impl DeviceLogin {
             Ok(grant) => grant,
             Err(error) => return self.out.finish(Err(error)),
         };
-        self.expires_at_ms = now.saturating_add(grant.expires_in_s * 1000);
+        self.expires_at_ms = now.saturating_add(grant.expires_in_s.saturating_mul(1000));
         self.interval_s = grant.interval_s;
         self.device_code = grant.device_code;
         self.out.notify(Output::Show(Prompt {

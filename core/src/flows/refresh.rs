@@ -189,8 +189,8 @@ pub(crate) fn retry_delay_ms(retry: u32, retry_after_s: Option<u64>) -> Option<u
         .min(MAX_BACKOFF_S);
     match retry_after_s {
         Some(s) if s > MAX_RETRY_AFTER_S => None,
-        Some(s) => Some(backoff_s.max(s) * 1000),
-        None => Some(backoff_s * 1000),
+        Some(s) => Some(backoff_s.max(s).saturating_mul(1000)),
+        None => Some(backoff_s.saturating_mul(1000)),
     }
 }
 
