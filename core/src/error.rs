@@ -93,7 +93,7 @@ pub enum AuthError {
         description: Option<String>,
     },
     /// No response arrived
-    #[error("could not reach the provider: {0}; check the network and the remote's URL")]
+    #[error("{}", transport_message(.0))]
     Transport(TransportError),
     /// The secret store failed
     #[error("{0}")]
@@ -110,6 +110,15 @@ pub enum AuthError {
         /// What is wrong
         detail: String,
     },
+}
+
+fn transport_message(error: &TransportError) -> String {
+    match error {
+        // An answer arrived: the provider was reached, and the network is not the problem.
+        TransportError::TooLarge => "the provider's response was larger than allowed (max_response_bytes); check the remote's URL, or report this to the provider".into(),
+        TransportError::Tls => format!("could not reach the provider securely: {error}; check this machine's clock and that it trusts the provider's certificate"),
+        _ => format!("could not reach the provider: {error}; check the network and the remote's URL"),
+    }
 }
 
 fn rate_limited_message(retry_after_s: Option<u64>) -> String {
