@@ -85,7 +85,7 @@ pub enum AuthError {
         reason: String,
     },
     /// The provider refused with an OAuth error this flow does not map to anything more specific
-    #[error("the provider refused the request: {code}{}; check the remote's settings (client id, scopes, key-check URL)", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    #[error("the provider refused the request: {code}{}; {}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default(), provider_hint(code))]
     Provider {
         /// The OAuth `error` code
         code: String,
@@ -110,6 +110,32 @@ pub enum AuthError {
         /// What is wrong
         detail: String,
     },
+}
+
+/// What to do about a provider's OAuth `error` code
+///
+/// The hint depends on the code alone, so every host rebuilds the same message from the code
+/// (the WIT carries only code and description). Only the standard codes that mean the request
+/// itself was wrong ([RFC 6749 §5.2](https://www.rfc-editor.org/rfc/rfc6749#section-5.2),
+/// [RFC 8707](https://www.rfc-editor.org/rfc/rfc8707), [RFC 7009](https://www.rfc-editor.org/rfc/rfc7009))
+/// point at the remote's settings; `invalid_grant` and codes the client does not know (a
+/// provider's own `device_not_found`, say) are about what was sent: a code or credential the
+/// provider does not know or no longer accepts, which a new login replaces.
+fn provider_hint(code: &str) -> &'static str {
+    match code {
+        "invalid_client"
+        | "unauthorized_client"
+        | "invalid_scope"
+        | "invalid_request"
+        | "unsupported_grant_type"
+        | "unsupported_response_type"
+        | "unsupported_token_type"
+        | "invalid_target" => "check the remote's settings (client id, scopes, key-check URL)",
+        "server_error" | "temporarily_unavailable" => "the provider has a problem; try again later",
+        _ => {
+            "the provider does not know the code or credential it was sent, or it has expired; run the login again"
+        }
+    }
 }
 
 fn transport_message(error: &TransportError) -> String {
@@ -228,5 +254,16 @@ mod tests {
         };
         assert_eq!(e.code(), "provider");
         assert!(e.to_string().contains("invalid_client (unknown client)"));
+        assert!(e.to_string().contains("check the remote's settings"));
+        // Issue 16 item 21: a code the client does not know is not a settings problem.
+        for code in ["device_not_found", "invalid_grant", "expired_device_code"] {
+            let e = AuthError::Provider {
+                code: code.into(),
+                description: None,
+            };
+            let text = e.to_string();
+            assert!(text.contains("run the login again"), "{text}");
+            assert!(!text.contains("client id"), "{text}");
+        }
     }
 }
