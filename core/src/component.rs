@@ -206,6 +206,7 @@ fn token_set_to_wit(t: TokenSet) -> t::TokenSet {
         scope: t.scope,
         expires_at_ms: t.expires_at_ms,
         refresh_at_ms: t.refresh_at_ms,
+        issued_at_ms: t.issued_at_ms,
     }
 }
 

@@ -122,6 +122,11 @@ pub struct TokenSet {
     /// When the provider suggests refreshing (unix ms), from a `refresh_in` hint
     #[serde(default)]
     pub refresh_at_ms: Option<u64>,
+    /// When the tokens were issued (unix ms): the `now` their response arrived at. With
+    /// `expires_at_ms` it gives the token's lifetime, which caps the refresh margin; records
+    /// written before it existed have none.
+    #[serde(default)]
+    pub issued_at_ms: Option<u64>,
 }
 
 pub(crate) fn bearer() -> String {
@@ -138,6 +143,7 @@ impl WireValue for TokenSet {
             "scope": self.scope,
             "expires_at_ms": self.expires_at_ms,
             "refresh_at_ms": self.refresh_at_ms,
+            "issued_at_ms": self.issued_at_ms,
         })
     }
 }
@@ -301,6 +307,7 @@ pub(crate) fn token_set_from(
         scope: optional_string(body, "scope")?,
         expires_at_ms,
         refresh_at_ms,
+        issued_at_ms: Some(now_ms),
     })
 }
 

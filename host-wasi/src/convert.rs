@@ -166,6 +166,7 @@ fn token_set_from_wit(t: t::TokenSet) -> TokenSet {
         scope: t.scope,
         expires_at_ms: t.expires_at_ms,
         refresh_at_ms: t.refresh_at_ms,
+        issued_at_ms: t.issued_at_ms,
     }
 }
 

@@ -301,6 +301,7 @@ pub(crate) mod test_support {
                 scope: Some("openid email".into()),
                 expires_at_ms: Some(1_783_641_600_000),
                 refresh_at_ms: None,
+                issued_at_ms: Some(1_783_638_000_000),
             }),
             updated_at_ms: 9,
         }
