@@ -387,6 +387,7 @@ fn auth_error_to_wit(error: &AuthError) -> t::AuthError {
         AuthError::Expired => K::Expired,
         AuthError::ClockDrift { count } => K::ClockDrift(*count),
         AuthError::InvalidKey => K::InvalidKey,
+        AuthError::Forbidden => K::Forbidden,
         AuthError::InsufficientPermission => K::InsufficientPermission,
         AuthError::RateLimited { retry_after_s } => K::RateLimited(*retry_after_s),
         AuthError::Unavailable { status } => K::Unavailable(*status),

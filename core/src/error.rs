@@ -28,7 +28,14 @@ pub enum AuthError {
         "the credential was rejected; check the API key (or create a new one), or log in again"
     )]
     InvalidKey,
-    /// The credential is valid but lacks permission (403)
+    /// The credential was refused with 403 and no `insufficient_scope` challenge: it may be
+    /// revoked or expired as well as not allowed, so it is not called valid
+    #[error(
+        "HTTP 403: the credential was refused (it may be revoked, expired or not allowed here); check the API key (or create a new one), or log in again"
+    )]
+    Forbidden,
+    /// The credential is valid but lacks permission (403 with an `insufficient_scope` challenge,
+    /// [RFC 6750 §3.1](https://www.rfc-editor.org/rfc/rfc6750#section-3.1))
     #[error(
         "the credential is valid but lacks permission for this request; use a key with more permissions"
     )]
@@ -169,6 +176,7 @@ impl AuthError {
             AuthError::Expired => "expired",
             AuthError::ClockDrift { .. } => "clock_drift",
             AuthError::InvalidKey => "invalid_key",
+            AuthError::Forbidden => "forbidden",
             AuthError::InsufficientPermission => "insufficient_permission",
             AuthError::RateLimited { .. } => "rate_limited",
             AuthError::Unavailable { .. } => "unavailable",

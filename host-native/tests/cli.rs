@@ -101,9 +101,10 @@ impl Provider {
             .unwrap()
             .push(format!("{method} {path} {grant}"));
         let b = &self.base;
-        // Client `short` gets tokens that are already inside the refresh skew.
+        // Client `short` gets tokens that are due for refresh half a second after they are issued
+        // (the refresh margin is capped at half a token's lifetime).
         let expires_in = if f.get("client_id").map(String::as_str) == Some("short") {
-            30
+            1
         } else {
             3600
         };
@@ -191,7 +192,12 @@ impl Provider {
                 Some("Bearer at-device") => {
                     (200, String::new(), json!({"email": "ada@example.com"}))
                 }
-                Some("Bearer no-perm") => (403, String::new(), json!({})),
+                Some("Bearer no-perm") => (
+                    403,
+                    "www-authenticate: Bearer error=\"insufficient_scope\"\r\n".into(),
+                    json!({}),
+                ),
+                Some("Bearer refused-key") => (403, String::new(), json!({})),
                 _ => (401, String::new(), json!({})),
             },
             ("GET", "/down") => (503, String::new(), json!({})),
@@ -596,6 +602,7 @@ fn concurrent_token_calls_refresh_once() {
     ]);
     assert_eq!(code(&out), 0);
     assert_eq!(code(&env.run(&["login", "--device", "--no-open"])), 0);
+    thread::sleep(std::time::Duration::from_millis(600));
     let children: Vec<_> = (0..16)
         .map(|_| env.command(&["token"]).spawn().unwrap())
         .collect();
@@ -693,6 +700,7 @@ fn failed_tests_show_the_request_the_status_and_the_time() {
     for (key, status, error) in [
         ("bad-key", 401, "invalid_key"),
         ("no-perm", 403, "insufficient_permission"),
+        ("refused-key", 403, "forbidden"),
     ] {
         let out = env.run(&["test", "--key", key, "--verbose"]);
         assert_ne!(code(&out), 0);

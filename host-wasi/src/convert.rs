@@ -218,6 +218,7 @@ pub(crate) fn auth_error_to_core(kind: t::ErrorKind) -> AuthError {
         K::Expired => AuthError::Expired,
         K::ClockDrift(count) => AuthError::ClockDrift { count },
         K::InvalidKey => AuthError::InvalidKey,
+        K::Forbidden => AuthError::Forbidden,
         K::InsufficientPermission => AuthError::InsufficientPermission,
         K::RateLimited(retry_after_s) => AuthError::RateLimited { retry_after_s },
         K::Unavailable(status) => AuthError::Unavailable { status },

@@ -61,9 +61,10 @@ const state = { switches: initialSwitches(), counters: initialCounters() };
 
 const SWITCH_NAMES = new Set(Object.keys(initialSwitches()));
 
-function json(res, status, body) {
+function json(res, status, body, headers = {}) {
   const text = JSON.stringify(body);
   res.writeHead(status, {
+    ...headers,
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(text),
     'cache-control': 'no-store',
@@ -100,8 +101,17 @@ async function apiIdentity(req, provider) {
   if (key.startsWith('key_valid_')) {
     return { status: 200, body: identityOf(key.slice('key_valid_'.length) || 'user') };
   }
+  // Valid but not allowed: only the insufficient_scope challenge says so (RFC 6750 3.1).
   if (key.startsWith('key_forbidden_')) {
-    return { status: 403, body: { error: 'forbidden', message: 'this key may not use the API' } };
+    return {
+      status: 403,
+      body: { error: 'forbidden', message: 'this key may not use the API' },
+      headers: { 'www-authenticate': 'Bearer realm="api", error="insufficient_scope", scope="api:read"' },
+    };
+  }
+  // A bare 403, as some servers answer for revoked keys.
+  if (key.startsWith('key_refused_')) {
+    return { status: 403, body: { error: 'forbidden', message: 'this key was revoked' } };
   }
   const token = key ? await provider.AccessToken.find(key) : undefined;
   if (token && !token.isExpired) {
@@ -111,8 +121,8 @@ async function apiIdentity(req, provider) {
 }
 
 async function handleApi(req, res, path, provider) {
-  const { status, body } = await apiIdentity(req, provider);
-  if (status !== 200) return json(res, status, body);
+  const { status, body, headers } = await apiIdentity(req, provider);
+  if (status !== 200) return json(res, status, body, headers);
   if (path === '/api/me') return json(res, 200, body);
   if (path === '/api/projects') return json(res, 200, { projects: PROJECTS });
   return json(res, 404, { error: 'not_found' });
