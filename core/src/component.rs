@@ -644,6 +644,8 @@ fn endpoints_from_wit(e: t::Endpoints) -> Endpoints {
         revocation_endpoint: e.revocation_endpoint,
         userinfo_endpoint: e.userinfo_endpoint,
         introspection_endpoint: e.introspection_endpoint,
+        authorization_response_iss_parameter_supported: e
+            .authorization_response_iss_parameter_supported,
     }
 }
 
@@ -656,6 +658,8 @@ fn endpoints_to_wit(e: Endpoints) -> t::Endpoints {
         revocation_endpoint: e.revocation_endpoint,
         userinfo_endpoint: e.userinfo_endpoint,
         introspection_endpoint: e.introspection_endpoint,
+        authorization_response_iss_parameter_supported: e
+            .authorization_response_iss_parameter_supported,
     }
 }
 

@@ -43,6 +43,11 @@ pub struct Endpoints {
     /// Token introspection ([RFC 7662](https://www.rfc-editor.org/rfc/rfc7662))
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub introspection_endpoint: Option<String>,
+    /// The provider puts `iss` in every authorization response
+    /// ([RFC 9207 §3](https://www.rfc-editor.org/rfc/rfc9207#section-3)), so a browser-login
+    /// callback without it is rejected
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub authorization_response_iss_parameter_supported: bool,
 }
 
 impl Endpoints {
@@ -167,6 +172,12 @@ impl WireValue for Endpoints {
             if let Some(url) = value {
                 out.insert(name.into(), Value::String(url.clone()));
             }
+        }
+        if self.authorization_response_iss_parameter_supported {
+            out.insert(
+                "authorization_response_iss_parameter_supported".into(),
+                Value::Bool(true),
+            );
         }
         Value::Object(out)
     }

@@ -179,6 +179,8 @@ pub(crate) fn endpoints_from_wit(e: t::Endpoints) -> Endpoints {
         revocation_endpoint: e.revocation_endpoint,
         userinfo_endpoint: e.userinfo_endpoint,
         introspection_endpoint: e.introspection_endpoint,
+        authorization_response_iss_parameter_supported: e
+            .authorization_response_iss_parameter_supported,
     }
 }
 
