@@ -143,7 +143,7 @@ impl Ctx<'_> {
             &self.message(
                 self.app.product().messages.logged_in,
                 &[
-                    ("remote", &outcome.remote),
+                    ("remote", &safe(&outcome.remote)),
                     ("account", &self.out.bold(&outcome.account)),
                     ("auth_type", outcome.auth_type.as_str()),
                     ("saved", saved),

@@ -64,13 +64,13 @@ impl Ctx<'_> {
                 let revoked = if outcome.revoked.is_empty() {
                     String::new()
                 } else {
-                    format!(" (revoked {})", outcome.revoked.join(", "))
+                    format!(" (revoked {})", safe(&outcome.revoked.join(", ")))
                 };
                 let line = self.message(
                     self.app.product().messages.logged_out,
                     &[
-                        ("remote", &outcome.remote),
-                        ("account", &outcome.account),
+                        ("remote", &safe(&outcome.remote)),
+                        ("account", &safe(&outcome.account)),
                         ("revoked", &revoked),
                     ],
                 );

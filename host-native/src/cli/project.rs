@@ -17,7 +17,12 @@ impl Ctx<'_> {
                 })?;
                 self.out.report(
                     &json!({"remote": name, "account": account, "project": id}),
-                    &format!("Active project of {account} on {name}: {id}"),
+                    &format!(
+                        "Active project of {} on {}: {}",
+                        safe(&account),
+                        safe(&name),
+                        safe(&id)
+                    ),
                 );
                 Ok(EXIT_OK)
             }
@@ -34,7 +39,7 @@ impl Ctx<'_> {
                 }
                 match project {
                     Some(p) => {
-                        self.out.result(&p);
+                        self.out.result(&safe(&p));
                         Ok(EXIT_OK)
                     }
                     None => Err(CliError::Other(format!(

@@ -218,7 +218,11 @@ impl Store {
             Backend::Auto => Some(Box::new(KeyringStore::new(service, locks))),
             Backend::File => None,
         };
-        Self::new(keyring, file, Box::new(|line| eprintln!("warning: {line}")))
+        Self::new(
+            keyring,
+            file,
+            Box::new(|line| eprintln!("warning: {}", crate::text::terminal_safe(line))),
+        )
     }
 
     /// The store of an app whose files follow `format`: keyring service `service` (when the
@@ -238,7 +242,7 @@ impl Store {
         Self::new(
             keyring,
             format.file_store(),
-            Box::new(|line| eprintln!("warning: {line}")),
+            Box::new(|line| eprintln!("warning: {}", crate::text::terminal_safe(line))),
         )
     }
 

@@ -150,9 +150,9 @@ pub(crate) fn split_key(key: &str) -> (&str, &str) {
     key.split_once('/').unwrap_or((key, ""))
 }
 
-/// Text from a file made safe for a terminal: control characters removed
+/// Text from a file made safe for a terminal ([`crate::text::terminal_safe`])
 pub fn display_safe(text: &str) -> String {
-    text.chars().filter(|c| !c.is_control()).collect()
+    crate::text::terminal_safe(text).into_owned()
 }
 
 /// Parses a record given to `set`; the error never echoes the content
@@ -427,6 +427,9 @@ mod tests {
 
     #[test]
     fn display_safe_strips_control_characters() {
-        assert_eq!(display_safe("a\u{1b}[31mb\nc\u{7}"), "a[31mbc");
+        assert_eq!(
+            display_safe("a\u{1b}[31mb\nc\u{7}"),
+            "a\u{FFFD}[31mb\u{FFFD}c\u{FFFD}"
+        );
     }
 }
