@@ -89,6 +89,7 @@ fn refresh_decision(c: &mut Criterion) {
         scope: None,
         expires_at_ms: Some(1_700_000_600_000),
         refresh_at_ms: None,
+        issued_at_ms: None,
     };
     c.bench_function("refresh/needs_refresh", |b| {
         b.iter(|| {

@@ -206,6 +206,7 @@ fn token_set_to_wit(t: TokenSet) -> t::TokenSet {
         scope: t.scope,
         expires_at_ms: t.expires_at_ms,
         refresh_at_ms: t.refresh_at_ms,
+        issued_at_ms: t.issued_at_ms,
     }
 }
 
@@ -394,6 +395,7 @@ fn auth_error_to_wit(error: &AuthError) -> t::AuthError {
         AuthError::InsufficientPermission | AuthError::NotPermitted { .. } => {
             K::InsufficientPermission
         }
+        AuthError::Forbidden => K::Forbidden,
         AuthError::RateLimited { retry_after_s } => K::RateLimited(*retry_after_s),
         AuthError::Unavailable { status } => K::Unavailable(*status),
         AuthError::ReloginRequired { reason } => K::ReloginRequired(reason.clone()),
@@ -650,6 +652,8 @@ fn endpoints_from_wit(e: t::Endpoints) -> Endpoints {
         revocation_endpoint: e.revocation_endpoint,
         userinfo_endpoint: e.userinfo_endpoint,
         introspection_endpoint: e.introspection_endpoint,
+        authorization_response_iss_parameter_supported: e
+            .authorization_response_iss_parameter_supported,
     }
 }
 
@@ -662,6 +666,8 @@ fn endpoints_to_wit(e: Endpoints) -> t::Endpoints {
         revocation_endpoint: e.revocation_endpoint,
         userinfo_endpoint: e.userinfo_endpoint,
         introspection_endpoint: e.introspection_endpoint,
+        authorization_response_iss_parameter_supported: e
+            .authorization_response_iss_parameter_supported,
     }
 }
 

@@ -28,7 +28,14 @@ pub enum AuthError {
         "the credential was rejected; check the API key (or create a new one), or log in again"
     )]
     InvalidKey,
-    /// The credential is valid but lacks permission (403)
+    /// The credential was refused with 403 and no `insufficient_scope` challenge: it may be
+    /// revoked or expired as well as not allowed, so it is not called valid
+    #[error(
+        "HTTP 403: the credential was refused (it may be revoked, expired or not allowed here); check the API key (or create a new one), or log in again"
+    )]
+    Forbidden,
+    /// The credential is valid but lacks permission (403 with an `insufficient_scope` challenge,
+    /// [RFC 6750 §3.1](https://www.rfc-editor.org/rfc/rfc6750#section-3.1))
     #[error(
         "the credential is valid but lacks permission for this request; use a key with more permissions"
     )]
@@ -41,6 +48,10 @@ pub enum AuthError {
         /// What was refused, as a phrase after "may not": `create API keys`, `list projects`, …
         operation: String,
     },
+    /// An account call was refused with an API error object that maps to nothing more
+    /// specific (a 4xx with `error`): the request, not the login, is what to fix
+    #[error("{0}")]
+    Refused(Box<Refusal>),
     /// An account call named something the provider does not have (404 on an id)
     #[error("nothing found with id `{id}`; check the id (the list command shows the valid ones)")]
     NotFound {
@@ -99,7 +110,7 @@ pub enum AuthError {
         reason: String,
     },
     /// The provider refused with an OAuth error this flow does not map to anything more specific
-    #[error("the provider refused the request: {code}{}; check the remote's settings (client id, scopes, key-check URL)", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    #[error("the provider refused the request: {code}{}; {}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default(), provider_hint(code))]
     Provider {
         /// The OAuth `error` code
         code: String,
@@ -107,7 +118,7 @@ pub enum AuthError {
         description: Option<String>,
     },
     /// No response arrived
-    #[error("could not reach the provider: {0}; check the network and the remote's URL")]
+    #[error("{}", transport_message(.0))]
     Transport(TransportError),
     /// The secret store failed
     #[error("{0}")]
@@ -126,6 +137,41 @@ pub enum AuthError {
     },
 }
 
+/// What to do about a provider's OAuth `error` code
+///
+/// The hint depends on the code alone, so every host rebuilds the same message from the code
+/// (the WIT carries only code and description). Only the standard codes that mean the request
+/// itself was wrong ([RFC 6749 §5.2](https://www.rfc-editor.org/rfc/rfc6749#section-5.2),
+/// [RFC 8707](https://www.rfc-editor.org/rfc/rfc8707), [RFC 7009](https://www.rfc-editor.org/rfc/rfc7009))
+/// point at the remote's settings; `invalid_grant` and codes the client does not know (a
+/// provider's own `device_not_found`, say) are about what was sent: a code or credential the
+/// provider does not know or no longer accepts, which a new login replaces.
+fn provider_hint(code: &str) -> &'static str {
+    match code {
+        "invalid_client"
+        | "unauthorized_client"
+        | "invalid_scope"
+        | "invalid_request"
+        | "unsupported_grant_type"
+        | "unsupported_response_type"
+        | "unsupported_token_type"
+        | "invalid_target" => "check the remote's settings (client id, scopes, key-check URL)",
+        "server_error" | "temporarily_unavailable" => "the provider has a problem; try again later",
+        _ => {
+            "the provider does not know the code or credential it was sent, or it has expired; run the login again"
+        }
+    }
+}
+
+fn transport_message(error: &TransportError) -> String {
+    match error {
+        // An answer arrived: the provider was reached, and the network is not the problem.
+        TransportError::TooLarge => "the provider's response was larger than allowed (max_response_bytes); check the remote's URL, or report this to the provider".into(),
+        TransportError::Tls => format!("could not reach the provider securely: {error}; check this machine's clock and that it trusts the provider's certificate"),
+        _ => format!("could not reach the provider: {error}; check the network and the remote's URL"),
+    }
+}
+
 fn rate_limited_message(retry_after_s: Option<u64>) -> String {
     match retry_after_s {
         Some(s) => format!("the provider is rate limiting requests; try again in {s} s"),
@@ -140,6 +186,21 @@ fn unavailable_message(status: Option<u16>) -> String {
     }
 }
 
+/// What an account API said when it refused a request ([`AuthError::Refused`]; boxed, as it is
+/// rare and `AuthError` travels in every `Result`)
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the API refused to {operation}: HTTP {status} {code}{}; check the command's arguments (names, ids, the permissions file)", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+pub struct Refusal {
+    /// What was asked, as a phrase after "refused to": `create API keys`, …
+    pub operation: String,
+    /// The HTTP status
+    pub status: u16,
+    /// The API's `error` code, stripped of control characters
+    pub code: String,
+    /// Its message, stripped of control characters
+    pub description: Option<String>,
+}
+
 impl AuthError {
     /// The stable machine-readable code of this error
     pub fn code(&self) -> &'static str {
@@ -152,6 +213,8 @@ impl AuthError {
                 "insufficient_permission"
             }
             AuthError::NotFound { .. } => "not_found",
+            AuthError::Refused(_) => "refused",
+            AuthError::Forbidden => "forbidden",
             AuthError::RateLimited { .. } => "rate_limited",
             AuthError::Unavailable { .. } => "unavailable",
             AuthError::ReloginRequired { .. } => "relogin_required",
@@ -236,5 +299,16 @@ mod tests {
         };
         assert_eq!(e.code(), "provider");
         assert!(e.to_string().contains("invalid_client (unknown client)"));
+        assert!(e.to_string().contains("check the remote's settings"));
+        // Issue 16 item 21: a code the client does not know is not a settings problem.
+        for code in ["device_not_found", "invalid_grant", "expired_device_code"] {
+            let e = AuthError::Provider {
+                code: code.into(),
+                description: None,
+            };
+            let text = e.to_string();
+            assert!(text.contains("run the login again"), "{text}");
+            assert!(!text.contains("client id"), "{text}");
+        }
     }
 }

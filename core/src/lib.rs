@@ -65,7 +65,7 @@ pub use credential::{Credential, CredentialConfig, ResolvedCredential};
 pub use device::{DeviceLogin, DeviceLoginConfig};
 pub use discovery::{Discovery, DiscoveryConfig};
 pub use drive::{Io, drive};
-pub use error::{AuthError, StoreError};
+pub use error::{AuthError, Refusal, StoreError};
 pub use http::{HttpRequest, HttpResponse, TransportError};
 pub use key_check::{KeyCheck, KeyCheckConfig, KeyCheckReport, KeyCheckSpec};
 pub use machine::{FromConfig, Input, Machine, Output, Prompt, StoreOp};

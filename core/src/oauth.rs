@@ -43,6 +43,11 @@ pub struct Endpoints {
     /// Token introspection ([RFC 7662](https://www.rfc-editor.org/rfc/rfc7662))
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub introspection_endpoint: Option<String>,
+    /// The provider puts `iss` in every authorization response
+    /// ([RFC 9207 §3](https://www.rfc-editor.org/rfc/rfc9207#section-3)), so a browser-login
+    /// callback without it is rejected
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub authorization_response_iss_parameter_supported: bool,
 }
 
 impl Endpoints {
@@ -122,6 +127,11 @@ pub struct TokenSet {
     /// When the provider suggests refreshing (unix ms), from a `refresh_in` hint
     #[serde(default)]
     pub refresh_at_ms: Option<u64>,
+    /// When the tokens were issued (unix ms): the `now` their response arrived at. With
+    /// `expires_at_ms` it gives the token's lifetime, which caps the refresh margin; records
+    /// written before it existed have none.
+    #[serde(default)]
+    pub issued_at_ms: Option<u64>,
 }
 
 pub(crate) fn bearer() -> String {
@@ -138,6 +148,7 @@ impl WireValue for TokenSet {
             "scope": self.scope,
             "expires_at_ms": self.expires_at_ms,
             "refresh_at_ms": self.refresh_at_ms,
+            "issued_at_ms": self.issued_at_ms,
         })
     }
 }
@@ -161,6 +172,12 @@ impl WireValue for Endpoints {
             if let Some(url) = value {
                 out.insert(name.into(), Value::String(url.clone()));
             }
+        }
+        if self.authorization_response_iss_parameter_supported {
+            out.insert(
+                "authorization_response_iss_parameter_supported".into(),
+                Value::Bool(true),
+            );
         }
         Value::Object(out)
     }
@@ -285,10 +302,14 @@ pub(crate) fn token_set_from(
             ));
         }
     };
-    let expires_at_ms = seconds_field(body, "expires_in")?
-        .map(|s| now_ms.saturating_add(s.clamp(MIN_EXPIRES_IN_S, MAX_EXPIRES_IN_S) * 1000));
+    let expires_at_ms = seconds_field(body, "expires_in")?.map(|s| {
+        now_ms.saturating_add(
+            s.clamp(MIN_EXPIRES_IN_S, MAX_EXPIRES_IN_S)
+                .saturating_mul(1000),
+        )
+    });
     let refresh_at_ms = seconds_field(body, "refresh_in")?
-        .map(|s| now_ms.saturating_add(s.min(MAX_EXPIRES_IN_S) * 1000));
+        .map(|s| now_ms.saturating_add(s.min(MAX_EXPIRES_IN_S).saturating_mul(1000)));
     Ok(TokenSet {
         access_token: Secret::new(access_token),
         token_type,
@@ -297,6 +318,7 @@ pub(crate) fn token_set_from(
         scope: optional_string(body, "scope")?,
         expires_at_ms,
         refresh_at_ms,
+        issued_at_ms: Some(now_ms),
     })
 }
 
@@ -359,7 +381,11 @@ pub(crate) fn retry_after_s(response: &HttpResponse, now_ms: u64) -> Option<u64>
 }
 
 /// Parses `Sun, 06 Nov 1994 08:49:37 GMT` to unix ms
+///
+/// The year is IMF-fixdate's four digits from 1970 ([RFC 9110 §5.6.7](https://www.rfc-editor.org/rfc/rfc9110#section-5.6.7)):
+/// a provider's `99999999999` would otherwise overflow the arithmetic below.
 fn imf_fixdate_ms(value: &str) -> Option<u64> {
+    const YEARS: std::ops::RangeInclusive<i64> = 1970..=9999;
     let mut parts = value.split_ascii_whitespace();
     let _weekday = parts.next()?;
     let day: u64 = parts.next()?.parse().ok()?;
@@ -381,19 +407,28 @@ fn imf_fixdate_ms(value: &str) -> Option<u64> {
     let year: i64 = parts.next()?.parse().ok()?;
     let mut hms = parts.next()?.split(':').map(|p| p.parse::<u64>().ok());
     let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
-    if parts.next()? != "GMT" || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
+    if parts.next()? != "GMT"
+        || !YEARS.contains(&year)
+        || !(1..=31).contains(&day)
+        || h > 23
+        || m > 59
+        || s > 60
+    {
         return None;
     }
-    // Days from civil (Howard Hinnant's algorithm).
+    // Days from civil (Howard Hinnant's algorithm); with the year bounded above, every step
+    // stays far inside i64 and the result inside u64 milliseconds.
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
     let mp = (month + 9) % 12;
     let doy = (153 * mp as i64 + 2) / 5 + day as i64 - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = u64::try_from(days).ok()? * 86_400 + h * 3600 + m * 60 + s;
-    Some(secs * 1000)
+    let days = u64::try_from(era * 146_097 + doe - 719_468).ok()?;
+    let secs = days
+        .checked_mul(86_400)?
+        .checked_add(h * 3600 + m * 60 + s)?;
+    secs.checked_mul(1000)
 }
 
 /// Who a token belongs to, read from an ID token's claims for display and account naming only
@@ -464,6 +499,14 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.code(), "protocol");
+        // Absurd numbers and clocks saturate instead of overflowing.
+        let t = token_set_from(
+            &body(serde_json::json!({"access_token":"a","expires_in":1e300,"refresh_in":"18446744073709551615"})),
+            u64::MAX - 5,
+        )
+        .unwrap();
+        assert_eq!(t.expires_at_ms, Some(u64::MAX));
+        assert_eq!(t.refresh_at_ms, Some(u64::MAX));
         let e = token_set_from(&body(serde_json::json!({"access_token":7})), 0).unwrap_err();
         assert!(matches!(e, AuthError::Protocol { ref field, .. } if field == "access_token"));
     }
@@ -477,6 +520,29 @@ mod tests {
         assert_eq!(retry_after_s(&r, 784_111_770_000), Some(7));
         r.headers[0].1 = "garbage".into();
         assert_eq!(retry_after_s(&r, 0), None);
+    }
+
+    #[test]
+    fn retry_after_absurd_dates_do_not_overflow() {
+        let mut r = HttpResponse::new(429, "");
+        r.headers.push(("retry-after".into(), String::new()));
+        let mut at = |value: &str, now_ms: u64| {
+            r.headers[0].1 = value.into();
+            retry_after_s(&r, now_ms)
+        };
+        // Issue 16 item 2: this year overflowed the seconds arithmetic (a panic in debug builds).
+        assert_eq!(at("Sun, 06 Nov 99999999999 08:49:37 GMT", 0), None);
+        assert_eq!(at("Sun, 06 Nov 9223372036854775807 08:49:37 GMT", 0), None);
+        assert_eq!(at("Sun, 06 Nov -9223372036854775808 08:49:37 GMT", 0), None);
+        // IMF-fixdate's year is four digits: the latest one is capped at a day, not refused.
+        assert_eq!(at("Fri, 31 Dec 9999 23:59:59 GMT", 0), Some(24 * 3600));
+        assert_eq!(at("Sun, 06 Nov 10000 08:49:37 GMT", 0), None);
+        assert_eq!(at("Sun, 06 Nov 1969 08:49:37 GMT", 0), None);
+        // A date in the past means "now", whatever `now` is.
+        assert_eq!(at("Sun, 06 Nov 1994 08:49:37 GMT", u64::MAX), Some(0));
+        // A huge delta-seconds value is capped, as before.
+        assert_eq!(at("18446744073709551615", 0), Some(24 * 3600));
+        assert_eq!(at("99999999999999999999999", 0), None);
     }
 
     #[test]

@@ -60,6 +60,9 @@ impl StoredRecord {
             if let Some(r) = t.refresh_at_ms {
                 o.insert("refresh_at_ms".into(), json!(r));
             }
+            if let Some(i) = t.issued_at_ms {
+                o.insert("issued_at_ms".into(), json!(i));
+            }
             out.insert("oauth".into(), Value::Object(o));
         }
         out.insert("updated_at_ms".into(), json!(self.updated_at_ms));
@@ -125,6 +128,7 @@ pub(crate) fn read_tokens(o: &Map<String, Value>) -> Result<TokenSet, AuthError>
         scope: optional_string(o, "scope")?,
         expires_at_ms: ms("expires_at_ms")?,
         refresh_at_ms: ms("refresh_at_ms")?,
+        issued_at_ms: ms("issued_at_ms")?,
     })
 }
 
@@ -144,6 +148,7 @@ mod tests {
                 scope: Some("openid".into()),
                 expires_at_ms: Some(5),
                 refresh_at_ms: None,
+                issued_at_ms: Some(2),
             }),
             updated_at_ms: 3,
         };
@@ -164,6 +169,8 @@ mod tests {
                 scope: Some("openid email".into()),
                 expires_at_ms: Some(1_700_000_000_000),
                 refresh_at_ms: Some(u64::MAX),
+                // A record of the released format has no issue time.
+                issued_at_ms: None,
             }),
             updated_at_ms: 3,
         };

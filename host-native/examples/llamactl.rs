@@ -56,6 +56,10 @@ static LLAMACTL: Product = Product {
     default_remote: Some("llamacloud"),
     default_login: Some(LoginMethod::Device),
     logout_clears_selection: true,
+    // `auth token` "creates an auto-named profile": the key check (listing projects) names nobody.
+    unnamed_account: Some("profile-{n}"),
+    // `auth token` and `auth login` end with a project choice from the server.
+    login_chooses_project: true,
     // What the commands below map to (`auth token` is an API-key login).
     commands: Some(&["login", "logout", "switch", "project"]),
     account_api: AccountApi {
@@ -170,23 +174,6 @@ fn keyhole(command: AuthCommand, mode: Option<Interactive>) -> ExitCode {
     keyhole_native::run(args, &LLAMACTL)
 }
 
-/// Runs `first`, then (when it succeeded) the project choice from the server's list
-fn then_project(
-    first: AuthCommand,
-    project: Option<String>,
-    mode: Option<Interactive>,
-) -> ExitCode {
-    let code = keyhole(first, mode);
-    if code != ExitCode::SUCCESS {
-        return code;
-    }
-    let choose = AuthCommand::Project {
-        id: project,
-        server: true,
-    };
-    keyhole(choose, mode)
-}
-
 fn main() -> ExitCode {
     let Cmd::Auth(auth) = keyhole_native::parse_redacted::<Cli>().command;
     match auth {
@@ -216,28 +203,22 @@ fn main() -> ExitCode {
                 eprintln!("error: the API key is empty");
                 return ExitCode::from(2);
             }
-            // The key check lists the projects: a login that succeeds has a valid key.
+            // The key check lists the projects: a login that succeeds has a valid key. The
+            // project is chosen (or checked) as part of the login (`login_chooses_project`).
             let login = LoginArgs {
                 api_key: Some(Secret::new(key.trim().to_owned())),
+                project: project_id,
                 ..LoginArgs::default()
             };
-            then_project(AuthCommand::Login(login), project_id, Some(mode))
+            keyhole(AuthCommand::Login(login), Some(mode))
         }
-        Auth::Login => {
-            let login = AuthCommand::Login(LoginArgs {
+        Auth::Login => keyhole(
+            AuthCommand::Login(LoginArgs {
                 device: true,
                 ..LoginArgs::default()
-            });
-            if Interactive::on(None) {
-                then_project(login, None, None)
-            } else {
-                let code = keyhole(login, None);
-                if code == ExitCode::SUCCESS {
-                    eprintln!("Choose a project with `llamactl auth project`");
-                }
-                code
-            }
-        }
+            }),
+            None,
+        ),
         Auth::List => list(),
         Auth::Switch { name, mode } => keyhole(AuthCommand::Switch { account: name }, Some(mode)),
         Auth::Logout { name, mode } => keyhole(

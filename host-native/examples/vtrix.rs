@@ -64,6 +64,8 @@ Waiting for authorization... (opens browser automatically)",
         saved_to_file: "~/.config/vtrix/config.yml",
         key_saved: "API Key updated",
         logged_out: "Credentials cleared",
+        // The page: logout "Clear[s] local credentials"; its users know the key stays.
+        api_key_kept: "",
         status: Some("● Logged in\n  User:    {account}\n  Expires: {expires_date}"),
         not_logged_in: "○ Not logged in; run `vtrix auth login`",
         ..Messages::KEYHOLE

@@ -97,11 +97,19 @@ impl App {
         // Legacy locations move before the first read (vast's `~/.vast_api_key`); a move that
         // fails leaves the credential readable where it was, so it is a warning, not an error.
         match format.migrate() {
-            Ok(moves) => moves.iter().for_each(|line| eprintln!("{line}")),
-            Err(e) => eprintln!("warning: {e}"),
+            // Lines name accounts and paths from files: made safe for the terminal.
+            Ok(moves) => moves
+                .iter()
+                .for_each(|line| eprintln!("{}", crate::text::terminal_safe(line))),
+            Err(e) => eprintln!("warning: {}", crate::text::terminal_safe(&e.to_string())),
         }
         let line = self.product.messages.keyring_fallback;
-        let warn = Box::new(move |why: &str| eprintln!("{}", fill(line, &[("why", why)])));
+        let warn = Box::new(move |why: &str| {
+            eprintln!(
+                "{}",
+                fill(line, &[("why", &crate::text::terminal_safe(why))])
+            );
+        });
         Store::open_format(self.product.keyring_service, &*format, backend, warn)
     }
 

@@ -15,6 +15,7 @@ pub mod config;
 pub mod helpers;
 pub mod io;
 pub mod store;
+pub mod text;
 
 pub use app::App;
 pub mod product;

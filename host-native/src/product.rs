@@ -59,6 +59,13 @@ pub struct Product {
     /// Whether `test --url` names an API base whose origin replaces the key check's, the path
     /// staying (sentrix); else it is the whole URL to call
     pub test_url_is_base: bool,
+    /// Whether `login` ends with choosing the account's project from the server's list (or
+    /// checking `--project` against it), and leaves no new account behind when that fails
+    /// (llamactl)
+    pub login_chooses_project: bool,
+    /// The account name of an API-key login whose key check names nobody, `{n}` the smallest
+    /// free number (llamactl: `profile-{n}`); `None`: `default`, one such account per remote
+    pub unnamed_account: Option<&'static str>,
     /// The `auth` group's commands that exist, by name (`set-key`, `git-credential`); `None`:
     /// all of keyhole's. The others are left out of help and refused when typed.
     pub commands: Option<&'static [&'static str]>,
@@ -89,6 +96,8 @@ impl Product {
         callback_port: 0,
         callback_timeout_secs: 300,
         test_url_is_base: false,
+        login_chooses_project: false,
+        unnamed_account: None,
         commands: None,
         aliases: &[],
         account_api: AccountApi::KEYHOLE,
@@ -491,6 +500,9 @@ pub struct Messages {
     pub no_remote: &'static str,
     /// Several remotes, none current or named: `{remotes}` (comma-separated), `{name}`
     pub several_remotes: &'static str,
+    /// `logout` of an account with an API key, which only the provider can revoke (empty: say
+    /// nothing, where the product's docs say logout clears local credentials only)
+    pub api_key_kept: &'static str,
     /// The one line printed when no keyring is usable and a credential goes to the file
     /// instead: `{why}`
     pub keyring_fallback: &'static str,
@@ -528,6 +540,7 @@ impl Messages {
         no_login_method: "no login method given and no terminal to ask on; pass --device, --browser, --api-key KEY or --api-key-stdin",
         not_logged_in: "{remote}: not logged in; run `{name} login`",
         login_required: "{error}; run `{name} login` or set {api_key_env}",
+        api_key_kept: "the API key is cleared here but stays valid at the provider: only the provider can revoke it",
         keyring_fallback: "warning: no usable keyring ({why}); credentials are stored in a file in the config directory",
         unknown_remote: "no remote named `{remote}`; `{name} remote list` shows them, `{name} remote add` adds one",
         no_remote: "no remote is configured; add one with `{name} remote add NAME --issuer URL --client-id ID`",

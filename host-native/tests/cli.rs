@@ -101,15 +101,22 @@ impl Provider {
             .unwrap()
             .push(format!("{method} {path} {grant}"));
         let b = &self.base;
-        // Client `short` gets tokens that are already inside the refresh skew.
+        // Client `short` gets tokens that are due for refresh half a second after they are issued
+        // (the refresh margin is capped at half a token's lifetime).
         let expires_in = if f.get("client_id").map(String::as_str) == Some("short") {
-            30
+            1
         } else {
             3600
         };
+        // Client `hostile-id` gets an ID token whose email is made to drive the terminal.
+        let email = if f.get("client_id").map(String::as_str) == Some("hostile-id") {
+            HOSTILE
+        } else {
+            "ada@example.com"
+        };
         let tokens = |access: &str| {
             json!({"access_token": access, "token_type": "Bearer", "expires_in": expires_in,
-                   "refresh_token": "rt-1", "id_token": id_token("ada@example.com")})
+                   "refresh_token": "rt-1", "id_token": id_token(email)})
         };
         let (status, extra, answer): (u16, String, Value) = match (method, path.as_str()) {
             ("GET", "/.well-known/openid-configuration") => (
@@ -122,6 +129,21 @@ impl Provider {
                     "device_authorization_endpoint": format!("{b}/device"),
                     "revocation_endpoint": format!("{b}/revoke"),
                 }),
+            ),
+            // Client `hostile` gets a user code and an error text made to drive the terminal.
+            ("POST", "/device") if f.get("client_id").map(String::as_str) == Some("hostile") => (
+                200,
+                String::new(),
+                json!({
+                    "device_code": "dc-h", "user_code": HOSTILE,
+                    "verification_uri": format!("{b}/activate?\u{1b}[2J"),
+                    "expires_in": 60, "interval": 1,
+                }),
+            ),
+            ("POST", "/token") if f.get("client_id").map(String::as_str) == Some("hostile") => (
+                400,
+                String::new(),
+                json!({"error": "device_not_found", "error_description": HOSTILE}),
             ),
             ("POST", "/device") => (
                 200,
@@ -191,7 +213,12 @@ impl Provider {
                 Some("Bearer at-device") => {
                     (200, String::new(), json!({"email": "ada@example.com"}))
                 }
-                Some("Bearer no-perm") => (403, String::new(), json!({})),
+                Some("Bearer no-perm") => (
+                    403,
+                    "www-authenticate: Bearer error=\"insufficient_scope\"\r\n".into(),
+                    json!({}),
+                ),
+                Some("Bearer refused-key") => (403, String::new(), json!({})),
                 _ => (401, String::new(), json!({})),
             },
             ("GET", "/down") => (503, String::new(), json!({})),
@@ -278,6 +305,72 @@ impl Env {
             "email=/email",
         ]);
         assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+}
+
+/// Text a hostile provider sends: retitles the terminal, then overwrites the line with a fake
+/// success, with a bidi override for good measure
+const HOSTILE: &str = "\u{1b}]0;pwned\u{7}\r✓ Logged in\u{202e}";
+
+#[test]
+fn provider_text_reaches_the_terminal_without_control_characters() {
+    let env = Env::new();
+    let p = Provider::start();
+    let out = env.run(&[
+        "remote",
+        "add",
+        "local",
+        "--issuer",
+        &p.base,
+        "--client-id",
+        "hostile",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = env.run(&["login", "--device", "--no-open"]);
+    assert_eq!(code(&out), 1);
+    let err = stderr(&out);
+    // The prompt showed the code and the error its description, both defused.
+    assert!(
+        err.matches("\u{FFFD}]0;pwned\u{FFFD}\u{FFFD}✓ Logged in\u{FFFD}")
+            .count()
+            == 2,
+        "{err:?}"
+    );
+    assert!(err.contains("device_not_found"), "{err:?}");
+    for bad in ['\u{1b}', '\u{7}', '\r', '\u{202e}'] {
+        assert!(!err.contains(bad), "{bad:?} reached the terminal: {err:?}");
+    }
+    // JSON output keeps the text as sent (escaped by JSON itself).
+    let out = env.run(&["login", "--device", "--no-open", "--json"]);
+    let lines: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["user_code"], HOSTILE, "{lines:?}");
+
+    // An account label from an ID token, in the login line and in `status`.
+    let env = Env::new();
+    let out = env.run(&[
+        "remote",
+        "add",
+        "local",
+        "--issuer",
+        &p.base,
+        "--client-id",
+        "hostile-id",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let login = env.run(&["login", "--device", "--no-open"]);
+    assert_eq!(code(&login), 0, "{}", stderr(&login));
+    let status = env.run(&["status"]);
+    for (what, text) in [("login", stderr(&login)), ("status", stdout(&status))] {
+        assert!(text.contains("✓ Logged in\u{FFFD}"), "{what}: {text:?}");
+        for bad in ['\u{1b}', '\u{7}', '\r', '\u{202e}'] {
+            assert!(
+                !text.contains(bad),
+                "{what}: {bad:?} reached the terminal: {text:?}"
+            );
+        }
     }
 }
 
@@ -637,6 +730,7 @@ fn concurrent_token_calls_refresh_once() {
     ]);
     assert_eq!(code(&out), 0);
     assert_eq!(code(&env.run(&["login", "--device", "--no-open"])), 0);
+    thread::sleep(std::time::Duration::from_millis(600));
     let children: Vec<_> = (0..16)
         .map(|_| env.command(&["token"]).spawn().unwrap())
         .collect();
@@ -734,6 +828,7 @@ fn failed_tests_show_the_request_the_status_and_the_time() {
     for (key, status, error) in [
         ("bad-key", 401, "invalid_key"),
         ("no-perm", 403, "insufficient_permission"),
+        ("refused-key", 403, "forbidden"),
     ] {
         let out = env.run(&["test", "--key", key, "--verbose"]);
         assert_ne!(code(&out), 0);

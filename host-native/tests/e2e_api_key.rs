@@ -99,6 +99,21 @@ fn a_forbidden_key_is_refused_with_its_own_error() {
     // Scripts can tell them apart by the HTTP status as well, without parsing text.
     assert_eq!(forbidden["status"], 403, "{forbidden}");
     assert_eq!(invalid["status"], 401, "{invalid}");
+    assert_eq!(forbidden["code"], "insufficient_permission", "{forbidden}");
+
+    // A bare 403 (no insufficient_scope challenge) is a refusal, not a valid key (issue 16 item 20).
+    let refused = env.run(["test", "--key", "key_refused_hal", "--json"]);
+    assert_eq!(refused.code(), Some(1), "{}", refused.describe());
+    let refused = refused.json();
+    assert_eq!(
+        (&refused["code"], &refused["status"]),
+        (&serde_json::json!("forbidden"), &serde_json::json!(403)),
+        "{refused}"
+    );
+    assert!(
+        !refused.to_string().contains("valid but lacks permission"),
+        "{refused}"
+    );
 }
 
 #[test]

@@ -28,11 +28,12 @@ fn token_race(env: &Env) -> Vec<String> {
 #[test]
 fn sixteen_concurrent_tokens_refresh_exactly_once() {
     let provider = Provider::start();
-    // Tokens issued at login are due for refresh at once (lifetime below the refresh skew).
+    // Tokens issued at login are due for refresh half a second later.
     provider.set(json!({ "access_ttl": 1 }));
     let env = Env::new();
     env.add_remote("dev", &provider, &[]);
     env.device_login(&provider, "olga", &[]);
+    support::wait_until_due(1);
     // Refreshed tokens live long; each refresh is slow, so the processes really overlap.
     provider.set(json!({ "access_ttl": 3600, "delay_ms": 300 }));
     assert_eq!(provider.token_requests("refresh_token"), 0);
@@ -69,6 +70,28 @@ fn sixteen_concurrent_tokens_refresh_exactly_once() {
     assert_eq!(provider.token_requests("refresh_token"), 1);
 }
 
+/// Issue 16 item 12: with the fixed 60 s margin a token that lives less than a minute was due the
+/// moment it was issued, so each of the racing processes refreshed again under the lock
+#[test]
+fn sixteen_concurrent_tokens_share_one_short_lived_refresh() {
+    let provider = Provider::start();
+    provider.set(json!({ "access_ttl": 1 }));
+    let env = Env::new();
+    env.add_remote("dev", &provider, &[]);
+    env.device_login(&provider, "ron", &[]);
+    support::wait_until_due(1);
+    // The refreshed token lives 20 s, a third of the 60 s margin: fresh for its first 10 s.
+    provider.set(json!({ "access_ttl": 20, "delay_ms": 300 }));
+    let tokens = token_race(&env);
+    assert_eq!(
+        provider.token_requests("refresh_token"),
+        1,
+        "one refresh serves all {PROCESSES} processes"
+    );
+    assert!(tokens.iter().all(|t| t == &tokens[0]), "one token for all");
+    assert!(provider.introspect(&tokens[0]));
+}
+
 #[test]
 fn set_key_during_a_refresh_race_loses_neither_update() {
     let provider = Provider::start();
@@ -76,6 +99,7 @@ fn set_key_during_a_refresh_race_loses_neither_update() {
     let env = Env::new();
     env.add_remote("dev", &provider, &[]);
     env.device_login(&provider, "pia", &[]);
+    support::wait_until_due(1);
     provider.set(json!({ "access_ttl": 3600, "delay_ms": 300 }));
 
     // Refreshes (which rotate the refresh token) and a set-key write the same record at once.

@@ -21,6 +21,23 @@ fn kill_after(env: &Env, args: &[&str], delay: Duration) {
     let _ = child.close_with_kill();
 }
 
+/// Sleeps until the record's access token is past half its lifetime, when `token` refreshes it
+fn wait_until_due(record: &Value) {
+    let oauth = &record["oauth"];
+    let (Some(issued), Some(expires)) = (
+        oauth["issued_at_ms"].as_u64(),
+        oauth["expires_at_ms"].as_u64(),
+    ) else {
+        panic!("the record has no token lifetime: {record}");
+    };
+    let due_ms = issued + (expires.saturating_sub(issued)) / 2 + 50;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    thread::sleep(Duration::from_millis(due_ms.saturating_sub(now_ms)));
+}
+
 fn the_record(env: &Env) -> Value {
     let records = env.stored_records();
     assert_eq!(
@@ -94,11 +111,11 @@ fn set_key_killed_at_any_moment_leaves_the_old_or_the_new_key() {
 #[test]
 fn token_refresh_killed_at_any_moment_leaves_the_old_or_a_new_record() {
     let provider = Provider::start();
-    // Every `token` refreshes (30 s is inside the 60 s refresh skew) and the new token stays live
-    // long enough to introspect. Rotation is off here so that a
+    // Every round waits until the stored token is due (half its 4 s lifetime), so every `token`
+    // refreshes, and the new token stays live long enough to introspect. Rotation is off here so that a
     // kill between the provider's answer and the save cannot end the grant: every round really
     // refreshes and writes. (With rotation on, such a kill loses the rotated token by nature.)
-    provider.set(json!({ "access_ttl": 30, "rotate": false }));
+    provider.set(json!({ "access_ttl": 4, "rotate": false }));
     let env = Env::new();
     env.add_remote("dev", &provider, &[]);
     env.device_login(&provider, "vic", &[]);
@@ -109,6 +126,7 @@ fn token_refresh_killed_at_any_moment_leaves_the_old_or_a_new_record() {
     let mut changed = 0;
     for round in 0..ROUNDS / 2 {
         let delay = Duration::from_millis((round * 53) % KILL_SPREAD_MS);
+        wait_until_due(&the_record(&env));
         kill_after(&env, &["token"], delay);
         let record = the_record(&env);
         let stored = record["oauth"]["access_token"]

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use support::{DEVICE_GRANT, Env, Provider, Spawned, poll};
 
-/// The core refreshes this long before expiry (refresh.rs DEFAULT_SKEW_S); an access token that
-/// lives `SKEW_S + 5` seconds is fresh right after login and due a few seconds later.
-const SKEW_S: u64 = 60;
+/// An access token that lives this long is fresh right after login and due half of it later: the
+/// core's 60 s refresh margin is capped at half a token's lifetime (refresh.rs `needs_refresh`)
+const SHORT_TTL_S: u64 = 12;
 
 fn logged_in_env(provider: &Provider, login: &str) -> (Env, Value) {
     let env = Env::new();
@@ -22,7 +22,7 @@ fn logged_in_env(provider: &Provider, login: &str) -> (Env, Value) {
 #[test]
 fn device_login_status_token_expiry_refresh_logout() {
     let provider = Provider::start();
-    provider.set(json!({ "access_ttl": SKEW_S + 5 }));
+    provider.set(json!({ "access_ttl": SHORT_TTL_S }));
     let env = Env::new();
     env.add_remote("dev", &provider, &[]);
 
@@ -67,7 +67,7 @@ fn device_login_status_token_expiry_refresh_logout() {
         .expect("the clock is after 1970")
         .as_millis() as u64;
     assert!(
-        expires_at_ms > now_ms && expires_at_ms <= now_ms + (SKEW_S + 6) * 1000,
+        expires_at_ms > now_ms && expires_at_ms <= now_ms + (SHORT_TTL_S + 1) * 1000,
         "expires_at_ms {expires_at_ms} vs now {now_ms}"
     );
     assert!(status["expires_at"].is_string(), "{status}");
@@ -211,6 +211,7 @@ fn token_retries_a_refresh_through_one_server_error() {
     let provider = Provider::start();
     provider.set(json!({ "access_ttl": 1 }));
     let (env, _) = logged_in_env(&provider, "carol");
+    support::wait_until_due(1);
     provider.set(json!({ "access_ttl": 3600, "fail_token": 1, "fail_status": 503 }));
     let token = env.token();
     assert!(provider.introspect(&token));
@@ -224,9 +225,9 @@ fn token_retries_a_refresh_through_one_server_error() {
 #[test]
 fn a_refused_refresh_means_login_required() {
     let provider = Provider::start();
-    // Shorter than the skew, so every `token` refreshes; long enough that the token just issued
-    // is still active when introspected below (a 1 s lifetime raced on a loaded machine).
-    provider.set(json!({ "access_ttl": SKEW_S / 2 }));
+    // Long enough that the token just issued is still active when introspected below (a 1 s
+    // lifetime raced on a loaded machine); the last `token` waits until it is due.
+    provider.set(json!({ "access_ttl": 4 }));
     let (env, _) = logged_in_env(&provider, "dave");
     // Kill the grant behind the CLI's back: revoke the refresh token via a rotation replay.
     let before = env.token();
@@ -244,6 +245,7 @@ fn a_refused_refresh_means_login_required() {
         &format!("token={refresh_token}&client_id={}", support::CLIENT_ID),
     );
     assert_eq!(answer.status, 200);
+    support::wait_until_due(4);
     let run = env.run(["token"]);
     run.expect_code(4);
     assert!(run.stdout.is_empty());

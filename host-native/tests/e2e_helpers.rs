@@ -160,6 +160,7 @@ fn eight_concurrent_git_fills_refresh_an_expired_token_once() {
     provider.set(json!({ "access_ttl": 1 }));
     let env = logged_in(&provider, "otto");
     env.run(["setup-git"]).expect_ok();
+    support::wait_until_due(1);
     provider.set(json!({ "access_ttl": 3600, "delay_ms": 300 }));
     let host = provider_host(&provider);
 

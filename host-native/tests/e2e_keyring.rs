@@ -56,6 +56,7 @@ fn credentials_live_in_the_real_keyring() {
     // OAuth through the keyring: login, a refresh that rotates, and the grant stays alive.
     provider.set(json!({ "access_ttl": 1 }));
     env.device_login(&provider, "quinn", &[]);
+    support::wait_until_due(1);
     provider.set(json!({ "access_ttl": 3600 }));
     let token = env.token();
     assert_eq!(provider.token_requests("refresh_token"), 1);

@@ -289,6 +289,35 @@ fn auth_token_non_interactive_needs_both_flags_and_a_real_project() {
     )
     .expect_ok();
     assert_eq!(current_project(&env).as_deref(), Some("proj-zed"));
+
+    // Each key is its own auto-named profile; the newest is current.
+    env.run_example(
+        "llamactl",
+        [
+            "auth",
+            "token",
+            "--api-key",
+            "key_valid_amy",
+            "--project-id",
+            "proj-alpha",
+            "--no-interactive",
+        ],
+    )
+    .expect_ok();
+    let run = env.run_example("llamactl", ["auth", "list"]);
+    let rows: Vec<&str> = run.stdout.lines().collect();
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with("  profile-1 ") && r.ends_with("proj-zed")),
+        "{}",
+        run.describe()
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with("* profile-2 ") && r.ends_with("proj-alpha")),
+        "{}",
+        run.describe()
+    );
 }
 
 #[test]

@@ -256,6 +256,8 @@ fn endpoints_to_wit(e: &Endpoints) -> t::Endpoints {
         revocation_endpoint: e.revocation_endpoint.clone(),
         userinfo_endpoint: e.userinfo_endpoint.clone(),
         introspection_endpoint: e.introspection_endpoint.clone(),
+        authorization_response_iss_parameter_supported: e
+            .authorization_response_iss_parameter_supported,
     }
 }
 

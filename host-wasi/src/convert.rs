@@ -166,6 +166,7 @@ fn token_set_from_wit(t: t::TokenSet) -> TokenSet {
         scope: t.scope,
         expires_at_ms: t.expires_at_ms,
         refresh_at_ms: t.refresh_at_ms,
+        issued_at_ms: t.issued_at_ms,
     }
 }
 
@@ -178,6 +179,8 @@ pub(crate) fn endpoints_from_wit(e: t::Endpoints) -> Endpoints {
         revocation_endpoint: e.revocation_endpoint,
         userinfo_endpoint: e.userinfo_endpoint,
         introspection_endpoint: e.introspection_endpoint,
+        authorization_response_iss_parameter_supported: e
+            .authorization_response_iss_parameter_supported,
     }
 }
 
@@ -217,6 +220,7 @@ pub(crate) fn auth_error_to_core(kind: t::ErrorKind) -> AuthError {
         K::Expired => AuthError::Expired,
         K::ClockDrift(count) => AuthError::ClockDrift { count },
         K::InvalidKey => AuthError::InvalidKey,
+        K::Forbidden => AuthError::Forbidden,
         K::InsufficientPermission => AuthError::InsufficientPermission,
         K::RateLimited(retry_after_s) => AuthError::RateLimited { retry_after_s },
         K::Unavailable(status) => AuthError::Unavailable { status },

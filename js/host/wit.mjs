@@ -120,6 +120,7 @@ function tokenSetToWire(t) {
     scope: orNull(t.scope),
     expires_at_ms: msOrNull(t.expiresAtMs),
     refresh_at_ms: msOrNull(t.refreshAtMs),
+    issued_at_ms: msOrNull(t.issuedAtMs),
   };
 }
 

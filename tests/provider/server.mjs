@@ -74,9 +74,10 @@ const publicState = () => ({ switches: state.switches, counters: state.counters,
 
 const SWITCH_NAMES = new Set(Object.keys(initialSwitches()));
 
-function json(res, status, body) {
+function json(res, status, body, headers = {}) {
   const text = JSON.stringify(body);
   res.writeHead(status, {
+    ...headers,
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(text),
     'cache-control': 'no-store',
@@ -158,8 +159,17 @@ async function apiIdentity(req, provider) {
     const name = key.slice('key_valid_'.length) || 'user';
     return { status: 200, name, rights: fullRights() };
   }
+  // Valid but not allowed: only the insufficient_scope challenge says so (RFC 6750 3.1).
   if (key.startsWith('key_forbidden_')) {
-    return { status: 403, body: { error: 'forbidden', message: 'this key may not use the API' } };
+    return {
+      status: 403,
+      body: { error: 'forbidden', message: 'this key may not use the API' },
+      headers: { 'www-authenticate': 'Bearer realm="api", error="insufficient_scope", scope="api:read"' },
+    };
+  }
+  // A bare 403, as some servers answer for revoked keys.
+  if (key.startsWith('key_refused_')) {
+    return { status: 403, body: { error: 'forbidden', message: 'this key was revoked' } };
   }
   const created = key ? [...state.keys.values()].find((k) => k.key === key) : undefined;
   if (created) return { status: 200, name: created.owner, rights: created.rights };
@@ -254,7 +264,7 @@ async function handleApi(req, res, path, provider) {
   const counted = `${req.method} ${path}`;
   counts[counted] = (counts[counted] ?? 0) + 1;
   const who = await apiIdentity(req, provider);
-  if (who.status !== 200) return json(res, who.status, who.body);
+  if (who.status !== 200) return json(res, who.status, who.body, who.headers);
   const read = (operation) => {
     if (who.rights.has('user_read')) return true;
     json(res, 403, {

@@ -193,7 +193,7 @@ impl AccountOperation {
         }
     }
 
-    /// What a refusal (403) says the credential may not do
+    /// What was asked, as a phrase: after "may not" (403) and "refused to" (another 4xx)
     fn permission(&self) -> &'static str {
         match self {
             AccountOperation::Whoami { .. } => "read the account's identity",
@@ -660,12 +660,16 @@ impl AccountCall {
                 .map(clean_text)
         };
         match text("error") {
-            Some(code) if (400..500).contains(&response.status) => AuthError::Provider {
-                code,
-                description: text("error_description")
-                    .or_else(|| text("message"))
-                    .or_else(|| text("msg")),
-            },
+            Some(code) if (400..500).contains(&response.status) => {
+                AuthError::Refused(Box::new(crate::error::Refusal {
+                    operation: operation.permission().into(),
+                    status: response.status,
+                    code,
+                    description: text("error_description")
+                        .or_else(|| text("message"))
+                        .or_else(|| text("msg")),
+                }))
+            }
             _ => AuthError::Malformed {
                 status: response.status,
                 reason: match response.status {

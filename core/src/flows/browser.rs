@@ -122,7 +122,7 @@ impl BrowserLogin {
                 self.deadline_ms = self
                     .out
                     .now_ms()
-                    .saturating_add(self.config.timeout_s * 1000);
+                    .saturating_add(self.config.timeout_s.saturating_mul(1000));
                 self.out.notify(Output::OpenBrowser(url));
                 self.out.wait_until(self.deadline_ms);
             }
@@ -166,7 +166,11 @@ impl BrowserLogin {
         if self.out.now_ms() >= self.deadline_ms {
             return self.out.finish(Err(AuthError::CallbackTimeout));
         }
-        let issuer = self.config.endpoints.issuer.as_deref();
+        let endpoints = &self.config.endpoints;
+        let issuer = Issuer {
+            expected: endpoints.issuer.as_deref(),
+            required: endpoints.authorization_response_iss_parameter_supported,
+        };
         match read_callback(target, &self.state, issuer) {
             CallbackResult::NotOurs => self.out.rearm(),
             CallbackResult::Fail(error) => self.out.finish(Err(error)),
@@ -276,12 +280,22 @@ pub(crate) fn authorization_url(
     url.into()
 }
 
+/// What the callback's `iss` is checked against
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Issuer<'a> {
+    /// The issuer identifier, when known
+    pub(crate) expected: Option<&'a str>,
+    /// The provider advertises `authorization_response_iss_parameter_supported`: `iss` must be there
+    pub(crate) required: bool,
+}
+
 /// Reads the redirect's request target ([RFC 6749 §4.1.2](https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2), §4.1.2.1)
 ///
-/// Another path is not ours. Then, in order: `state` must match (constant-time), `iss` must match
-/// the known issuer when both are present ([RFC 9207 §2.4](https://www.rfc-editor.org/rfc/rfc9207#section-2.4)),
+/// Another path is not ours. Then, in order: `state` must match (constant-time), `iss` must be
+/// there when the provider advertises it and must match the known issuer when both are present
+/// ([RFC 9207 §2.4](https://www.rfc-editor.org/rfc/rfc9207#section-2.4), for error responses too),
 /// `error=access_denied` is `Denied` and any other `error` is `Provider`, and a `code` must be there.
-pub(crate) fn read_callback(target: &str, state: &Secret, issuer: Option<&str>) -> CallbackResult {
+pub(crate) fn read_callback(target: &str, state: &Secret, issuer: Issuer<'_>) -> CallbackResult {
     // Origin-form only (`/path?query`): `//host/…` and absolute URLs are not a request to us.
     let base = Url::parse("http://127.0.0.1/").expect("a valid base URL");
     let url = match base.join(target) {
@@ -300,13 +314,20 @@ pub(crate) fn read_callback(target: &str, state: &Secret, issuer: Option<&str>) 
     if !constant_time_eq(echoed.as_bytes(), state.expose().as_bytes()) {
         return CallbackResult::Fail(AuthError::StateMismatch);
     }
-    if let (Some(expected), Some(iss)) = (issuer, param("iss"))
-        && iss != expected
-    {
-        return CallbackResult::Fail(AuthError::protocol(
-            "iss",
-            format!("the callback names issuer `{iss}`, not `{expected}`"),
-        ));
+    match (issuer.expected, param("iss")) {
+        (Some(expected), Some(iss)) if iss != expected => {
+            return CallbackResult::Fail(AuthError::protocol(
+                "iss",
+                format!("the callback names issuer `{iss}`, not `{expected}`"),
+            ));
+        }
+        (_, None) if issuer.required => {
+            return CallbackResult::Fail(AuthError::protocol(
+                "iss",
+                "is missing from the callback, though the provider advertises authorization_response_iss_parameter_supported (RFC 9207)",
+            ));
+        }
+        _ => {}
     }
     match param("error") {
         Some(error) if error == "access_denied" => CallbackResult::Fail(AuthError::Denied),
@@ -391,7 +412,11 @@ mod tests {
     #[test]
     fn callback_rules() {
         let state = Secret::new("st_1");
-        let read = |t: &str| read_callback(t, &state, Some("https://i.example"));
+        let known = Issuer {
+            expected: Some("https://i.example"),
+            required: false,
+        };
+        let read = |t: &str| read_callback(t, &state, known);
         assert_eq!(read("/favicon.ico"), CallbackResult::NotOurs);
         assert_eq!(
             read("/callbackx?code=c&state=st_1"),
@@ -432,6 +457,31 @@ mod tests {
             read("/callback?code=c&state=st_1&iss=https%3A%2F%2Fi.example"),
             CallbackResult::Code(Secret::new("c"))
         );
+        // Advertised (RFC 9207 §2.4): a missing `iss` fails, on success and error alike; a
+        // wrong state still wins, and the right `iss` passes.
+        let required = Issuer {
+            required: true,
+            ..known
+        };
+        let strict = |t: &str| read_callback(t, &state, required);
+        for target in [
+            "/callback?code=c&state=st_1",
+            "/callback?error=access_denied&state=st_1",
+        ] {
+            assert!(
+                matches!(strict(target), CallbackResult::Fail(AuthError::Protocol { ref field, .. }) if field == "iss"),
+                "{target}"
+            );
+        }
+        assert_eq!(
+            strict("/callback?code=c&state=st_2"),
+            CallbackResult::Fail(AuthError::StateMismatch)
+        );
+        assert_eq!(
+            strict("/callback?code=c&state=st_1&iss=https%3A%2F%2Fi.example"),
+            CallbackResult::Code(Secret::new("c"))
+        );
+        assert_eq!(strict("/favicon.ico"), CallbackResult::NotOurs);
     }
 
     #[test]

@@ -599,6 +599,7 @@ mod tests {
             scope: None,
             expires_at_ms: Some(expires_at_ms),
             refresh_at_ms: None,
+            issued_at_ms: None,
         }
     }
 

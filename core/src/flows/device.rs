@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use crate::body::json_object;
 use crate::endpoint::check_endpoint;
 use crate::error::AuthError;
-use crate::http::{DEFAULT_MAX_RESPONSE_BYTES, HttpRequest, HttpResponse, Param};
+use crate::http::{DEFAULT_MAX_RESPONSE_BYTES, HttpRequest, HttpResponse, Param, TransportError};
 use crate::machine::{Input, Machine, Output, Prompt};
 use crate::oauth::{
     Client, Endpoints, OAuthRefusal, TokenReply, TokenSet, optional_string, read_oauth_json,
@@ -154,7 +154,7 @@ impl DeviceLogin {
             Ok(grant) => grant,
             Err(error) => return self.out.finish(Err(error)),
         };
-        self.expires_at_ms = now.saturating_add(grant.expires_in_s * 1000);
+        self.expires_at_ms = now.saturating_add(grant.expires_in_s.saturating_mul(1000));
         self.interval_s = grant.interval_s;
         self.device_code = grant.device_code;
         self.out.notify(Output::Show(Prompt {
@@ -247,6 +247,9 @@ impl Machine for DeviceLogin {
             (Phase::Polling, Input::Response(response)) => {
                 self.on_poll(classify_poll(&response, now, DEFAULT_MAX_RESPONSE_BYTES))
             }
+            (Phase::Polling, Input::TransportFailed(error)) if is_permanent(&error) => {
+                self.out.finish(Err(AuthError::Transport(error)))
+            }
             // §3.5: "If the client receives a connection timeout ... it SHOULD use exponential backoff"
             (Phase::Polling, Input::TransportFailed(_)) => self.back_off(None),
             // A second Start, an early Timer, a stray Response, a Callback or a Stored.
@@ -281,6 +284,18 @@ pub(crate) fn token_poll_form(client: &Client, device_code: &Secret) -> Vec<(Str
     ];
     form.extend(client.auth_params());
     form
+}
+
+/// Whether a failed poll would fail the same way on every later poll, so retrying it until the
+/// code expires only hides the reason
+///
+/// `too_large`: the provider's answer does not shrink between polls. `tls`: a certificate that
+/// fails now fails again, and an interception must be reported rather than retried. `dns`,
+/// `connect`, `timeout` and `other` stay transient: a laptop changing networks, a resolver hiccup
+/// or a restarting server are exactly what §3.5's backoff is for, and the device authorization
+/// request to the same provider has just worked.
+pub(crate) fn is_permanent(error: &TransportError) -> bool {
+    matches!(error, TransportError::TooLarge | TransportError::Tls)
 }
 
 /// A polling interval from the provider, clamped to [`MIN_INTERVAL_S`]..=[`MAX_INTERVAL_S`]

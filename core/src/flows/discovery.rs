@@ -249,6 +249,12 @@ pub(crate) fn endpoints_from_metadata(
     if endpoints.token_endpoint.is_none() {
         return Err(AuthError::protocol("token_endpoint", "is missing"));
     }
+    // RFC 9207 §3: "If omitted, the default value is false". Only a JSON `true` turns it on: a
+    // string "true" is not a boolean, and treating junk as false only keeps the old leniency.
+    endpoints.authorization_response_iss_parameter_supported = body
+        .get("authorization_response_iss_parameter_supported")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     Ok(endpoints)
 }
 
@@ -374,6 +380,31 @@ mod tests {
         );
         assert!(
             matches!(mistyped, Err(AuthError::Protocol { ref field, .. }) if field == "userinfo_endpoint")
+        );
+    }
+
+    #[test]
+    fn iss_parameter_support_is_true_only_when_a_json_true() {
+        let read = |flag: Value| {
+            let doc = body(json!({
+                "issuer": "https://i.example",
+                "token_endpoint": "https://i.example/token",
+                "authorization_response_iss_parameter_supported": flag,
+            }));
+            endpoints_from_metadata(&doc, "https://i.example")
+                .unwrap()
+                .authorization_response_iss_parameter_supported
+        };
+        assert!(read(json!(true)));
+        for not in [json!(false), json!("true"), json!(1), Value::Null] {
+            assert!(!read(not.clone()), "{not}");
+        }
+        let doc =
+            body(json!({"issuer": "https://i.example", "token_endpoint": "https://i.example/t"}));
+        assert!(
+            !endpoints_from_metadata(&doc, "https://i.example")
+                .unwrap()
+                .authorization_response_iss_parameter_supported
         );
     }
 

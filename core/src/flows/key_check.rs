@@ -5,8 +5,10 @@
 //! - 2xx: valid; the `identity` JSON pointers ([RFC 6901](https://www.rfc-editor.org/rfc/rfc6901))
 //!   are looked up in the body and those that name a string or a number are reported; a missing
 //!   pointer, another JSON type or a body that is not JSON simply leaves the name out.
-//! - 401: `invalid_key`; 403: `insufficient_permission`; 429: `rate_limited` with `Retry-After`;
-//!   5xx: `unavailable`.
+//! - 401: `invalid_key`; 403: `insufficient_permission` only with an `insufficient_scope`
+//!   challenge ([RFC 6750 §3.1](https://www.rfc-editor.org/rfc/rfc6750#section-3.1)), else
+//!   `forbidden` (servers answer a bare 403 for revoked keys too); 429: `rate_limited` with
+//!   `Retry-After`; 5xx: `unavailable`.
 //! - Any other status: `provider` when the body is an error object (`error` string, with
 //!   `error_description` or `message`), else `malformed` (a redirect, a 404, …: usually a wrong URL).
 //! - No response: `transport`.
@@ -195,11 +197,35 @@ pub(crate) fn pick_identity(
     identity
 }
 
+/// Whether the answer challenges with `error="insufficient_scope"`: the credential is valid but
+/// lacks permission ([RFC 6750 §3.1](https://www.rfc-editor.org/rfc/rfc6750#section-3.1); DPoP,
+/// [RFC 9449 §7.1](https://www.rfc-editor.org/rfc/rfc9449#section-7.1), uses the same error)
+///
+/// Every `WWW-Authenticate` field is parsed as a challenge list (quoted strings, several
+/// challenges per field); a field stops at its first syntax error, keeping the challenges before.
+pub(crate) fn insufficient_scope(response: &HttpResponse) -> bool {
+    response
+        .headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("www-authenticate"))
+        .flat_map(|(_, value)| http_auth::parser::ChallengeParser::new(value).map_while(Result::ok))
+        .any(|challenge| {
+            ["Bearer", "DPoP"]
+                .iter()
+                .any(|scheme| challenge.scheme.eq_ignore_ascii_case(scheme))
+                && challenge.params.iter().any(|(name, value)| {
+                    name.eq_ignore_ascii_case("error")
+                        && value.to_unescaped() == "insufficient_scope"
+                })
+        })
+}
+
 /// What a non-2xx answer means for a key
 pub(crate) fn key_check_error(response: &HttpResponse, now_ms: u64) -> AuthError {
     match response.status {
         401 => return AuthError::InvalidKey,
-        403 => return AuthError::InsufficientPermission,
+        403 if insufficient_scope(response) => return AuthError::InsufficientPermission,
+        403 => return AuthError::Forbidden,
         _ => {}
     }
     if let Some(error) = server_trouble(response, now_ms) {
@@ -413,7 +439,7 @@ mod tests {
     fn statuses_map_to_errors() {
         let e = |status: u16, body: &str| key_check_error(&HttpResponse::new(status, body), 0);
         assert_eq!(e(401, "").code(), "invalid_key");
-        assert_eq!(e(403, "").code(), "insufficient_permission");
+        assert_eq!(e(403, "").code(), "forbidden");
         assert_eq!(e(429, "").code(), "rate_limited");
         assert_eq!(e(503, "").code(), "unavailable");
         assert_eq!(e(302, "").code(), "malformed");
@@ -425,6 +451,46 @@ mod tests {
                 description: Some("no".into())
             }
         );
+    }
+
+    #[test]
+    fn only_an_insufficient_scope_challenge_means_lacking_permission() {
+        let forbidden = |challenges: &[&str]| {
+            let mut r = HttpResponse::new(403, "");
+            for c in challenges {
+                r.headers.push(("WWW-Authenticate".into(), (*c).into()));
+            }
+            key_check_error(&r, 0).code()
+        };
+        let lacks = "insufficient_permission";
+        assert_eq!(forbidden(&[r#"Bearer error="insufficient_scope""#]), lacks);
+        assert_eq!(forbidden(&[r#"bearer ERROR=insufficient_scope"#]), lacks);
+        assert_eq!(
+            forbidden(&[r#"DPoP algs="ES256", error="insufficient_scope""#]),
+            lacks
+        );
+        // The second challenge of a list, and the second field.
+        assert_eq!(
+            forbidden(&[r#"Basic realm="a, b", Bearer realm="x", error="insufficient_scope""#]),
+            lacks
+        );
+        assert_eq!(
+            forbidden(&[r#"Basic realm="a""#, r#"Bearer error="insufficient_scope""#]),
+            lacks
+        );
+        // Escapes inside a quoted string are undone before comparing.
+        assert_eq!(forbidden(&[r#"Bearer error="insufficient\_scope""#]), lacks);
+        for not in [
+            &[][..],
+            &[r#"Bearer error="invalid_token""#],
+            &[r#"Bearer realm="error=\"insufficient_scope\"""#],
+            &[r#"Bearer error_description="insufficient_scope""#],
+            &[r#"Basic error="insufficient_scope""#],
+            &[r#"Bearer error="insufficient_scope"#],
+            &["insufficient_scope"],
+        ] {
+            assert_eq!(forbidden(not), "forbidden", "{not:?}");
+        }
     }
 
     #[test]

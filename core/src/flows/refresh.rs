@@ -29,6 +29,9 @@ use crate::secret::Secret;
 
 /// Default seconds before expiry at which a token counts as needing a refresh
 pub const DEFAULT_SKEW_S: u64 = 60;
+/// The refresh margin is at most the token's lifetime divided by this: a token counts as fresh
+/// for at least its first half
+pub const MAX_SKEW_SHARE_OF_LIFETIME: u64 = 2;
 /// Default number of retries after the first refresh attempt fails transiently
 pub const DEFAULT_MAX_RETRIES: u32 = 3;
 /// `max_retries` is clamped to this many
@@ -93,11 +96,25 @@ impl WireValue for RefreshOutcome {
 
 /// Whether `tokens` should be refreshed at `now_ms`
 ///
-/// True once `expires_at_ms - skew_s` is reached, or once the provider's `refresh_in` hint
-/// (`refresh_at_ms`) is reached. A token without a known expiry and without a hint never needs
-/// refreshing: it is used until the provider rejects it.
+/// True once `expires_at_ms` minus the margin is reached, or once the provider's `refresh_in`
+/// hint (`refresh_at_ms`) is reached. A token without a known expiry and without a hint never
+/// needs refreshing: it is used until the provider rejects it.
+///
+/// The margin is `skew_s`, capped at half the token's lifetime when the issue time is known
+/// ([`MAX_SKEW_SHARE_OF_LIFETIME`]): with a fixed 60 s margin a token that lives 3 s is due the
+/// moment it is issued, so every call would refresh it. Tokens without `issued_at_ms` (records
+/// written before it existed) keep the plain `skew_s`.
 pub fn needs_refresh(tokens: &TokenSet, now_ms: u64, skew_s: u64) -> bool {
-    let skew_ms = skew_s.saturating_mul(1000);
+    let lifetime_ms = tokens
+        .expires_at_ms
+        .zip(tokens.issued_at_ms)
+        .and_then(|(expires, issued)| expires.checked_sub(issued));
+    let skew_ms = match lifetime_ms {
+        Some(lifetime) => skew_s
+            .saturating_mul(1000)
+            .min(lifetime / MAX_SKEW_SHARE_OF_LIFETIME),
+        None => skew_s.saturating_mul(1000),
+    };
     let expiring = tokens
         .expires_at_ms
         .is_some_and(|at| now_ms.saturating_add(skew_ms) >= at);
@@ -189,8 +206,8 @@ pub(crate) fn retry_delay_ms(retry: u32, retry_after_s: Option<u64>) -> Option<u
         .min(MAX_BACKOFF_S);
     match retry_after_s {
         Some(s) if s > MAX_RETRY_AFTER_S => None,
-        Some(s) => Some(backoff_s.max(s) * 1000),
-        None => Some(backoff_s * 1000),
+        Some(s) => Some(backoff_s.max(s).saturating_mul(1000)),
+        None => Some(backoff_s.saturating_mul(1000)),
     }
 }
 
@@ -369,6 +386,7 @@ mod tests {
             scope: Some("openid".into()),
             expires_at_ms,
             refresh_at_ms,
+            issued_at_ms: None,
         }
     }
 
@@ -409,6 +427,28 @@ mod tests {
         ));
         assert!(!needs_refresh(&tokens(None, None), u64::MAX, u64::MAX));
         assert!(needs_refresh(&tokens(Some(5), None), 0, u64::MAX));
+    }
+
+    #[test]
+    fn margin_is_capped_at_half_the_lifetime() {
+        let issued = |at: u64, expires: u64| TokenSet {
+            issued_at_ms: Some(at),
+            ..tokens(Some(expires), None)
+        };
+        // Issue 16 item 12: a just-issued 3 s token is fresh for its first half, then due.
+        let short = issued(10_000, 13_000);
+        assert!(!needs_refresh(&short, 10_000, 60));
+        assert!(!needs_refresh(&short, 11_499, 60));
+        assert!(needs_refresh(&short, 11_500, 60));
+        // A long-lived token keeps the full margin.
+        let hour = issued(0, 3_600_000);
+        assert!(!needs_refresh(&hour, 3_539_999, 60));
+        assert!(needs_refresh(&hour, 3_540_000, 60));
+        // Without an issue time (an older record) the full margin applies, as before.
+        assert!(needs_refresh(&tokens(Some(13_000), None), 10_000, 60));
+        // An issue time after the expiry (a damaged record) is no lifetime: the full margin applies.
+        assert!(needs_refresh(&issued(20_000, 13_000), 10_000, 60));
+        assert!(needs_refresh(&issued(0, u64::MAX), u64::MAX - 1, u64::MAX));
     }
 
     #[test]
@@ -456,6 +496,7 @@ mod tests {
             scope: None,
             expires_at_ms: Some(9),
             refresh_at_ms: None,
+            issued_at_ms: None,
         };
         let merged = merge_tokens(&old, new.clone());
         assert_eq!(merged.access_token, Secret::new("at_new"));

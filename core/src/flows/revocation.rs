@@ -153,7 +153,10 @@ impl Revocation {
             RevokeStep::Retry { after_s } if !self.retried => {
                 self.retried = true;
                 self.phase = Phase::RetryWait;
-                let until = self.out.now_ms().saturating_add(after_s * 1000);
+                let until = self
+                    .out
+                    .now_ms()
+                    .saturating_add(after_s.saturating_mul(1000));
                 self.out.wait_until(until);
             }
             RevokeStep::Retry { .. } => self.out.finish(Err(AuthError::Unavailable {

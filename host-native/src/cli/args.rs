@@ -180,6 +180,10 @@ pub struct LoginArgs {
     /// Ask for this scope too (repeatable)
     #[arg(long = "scope", value_name = "S")]
     pub scopes: Vec<String>,
+    /// The project to make active, checked against the server's list where the product
+    /// chooses one at login
+    #[arg(long = "project", value_name = "ID")]
+    pub project: Option<String>,
 }
 
 /// `set-key`

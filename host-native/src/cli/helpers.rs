@@ -14,6 +14,7 @@ use crate::engine::Engine;
 use crate::helpers::{
     self, Credential, DEFAULT_USERNAME, HelperError, Hosts, docker, exec, git, kube, terraform,
 };
+use crate::text::terminal_safe as safe;
 
 /// The helper commands (flattened into the top-level commands)
 #[derive(Debug, Subcommand)]
@@ -116,9 +117,9 @@ impl Ctx<'_> {
             Err(e) => {
                 if docker {
                     // docker shows the helper's stdout, and only that, in its error message
-                    println!("{e}");
+                    println!("{}", safe(&e.to_string()));
                 }
-                eprintln!("error: {e}");
+                eprintln!("error: {}", safe(&e.to_string()));
                 exit_code(&e)
             }
         })
@@ -219,8 +220,9 @@ impl Ctx<'_> {
                 git::run_git(Path::new("git"), &git::setup_commands(&targets, &helper))?;
                 for host in targets.iter() {
                     self.out.info(&format!(
-                        "git now asks {} for https://{host}",
-                        self.app.name()
+                        "git now asks {} for https://{}",
+                        self.app.name(),
+                        safe(host)
                     ));
                 }
             }
@@ -277,9 +279,10 @@ impl Ctx<'_> {
                 })?;
                 let written = docker::configure(&path, &key, self.app.name())?;
                 self.out.info(&format!(
-                    "docker now asks docker-credential-{} for {key} ({})",
+                    "docker now asks docker-credential-{} for {} ({})",
                     self.app.name(),
-                    written.display()
+                    safe(&key),
+                    safe(&written.display().to_string())
                 ));
                 let program = format!("docker-credential-{}", self.app.name());
                 if !on_path(&program) {

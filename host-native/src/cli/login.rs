@@ -73,7 +73,13 @@ impl Ctx<'_> {
         };
         let no_browser = "no browser can be opened here; using the device login instead";
         let outcome = match method {
-            Method::ApiKey(key) => engine.login_api_key(&spec, key)?,
+            // A key whose check names nobody gets the product's next free name, so a second
+            // key is a second profile rather than a replacement (llamactl's auto-named
+            // profiles); `set_key` checks it the same way.
+            Method::ApiKey(key) => match self.unnamed_account(&remote) {
+                Some(account) => engine.set_key(&spec, &account, key)?,
+                None => engine.login_api_key(&spec, key)?,
+            },
             Method::Device => device(engine)?,
             Method::Browser if !a.no_open && !ui::browser_available() => {
                 self.out.warn(no_browser);
@@ -120,30 +126,92 @@ impl Ctx<'_> {
                 }
             }
         };
+        let new_account = !remote.accounts.contains_key(&outcome.account);
         self.remember_login(&name, &outcome)?;
+        // The project is part of the login where the product says so (llamactl): a login
+        // whose project choice fails leaves no new profile behind.
+        let project = if self.app.product().login_chooses_project {
+            let asked = a.project.is_some() || (self.interactive && !self.out.json);
+            match self.server_project(engine, &name, &outcome.account, a.project.clone()) {
+                Ok(id) => Some(id),
+                // Nobody to ask and nothing asked for: the login stands, the choice waits.
+                Err(e) if !asked => {
+                    self.out.warn(&format!(
+                        "{}; choose one with `{} project`",
+                        e.message(self.app.product()),
+                        self.app.name()
+                    ));
+                    None
+                }
+                Err(e) => {
+                    if new_account {
+                        let spec = remote.spec(&name, &[]);
+                        let _ = engine.forget(&spec, &outcome.account);
+                        self.update_remote(&name, |r| {
+                            r.accounts.remove(&outcome.account);
+                            if r.active_account.as_deref() == Some(outcome.account.as_str()) {
+                                r.active_account = remote.active_account.clone();
+                            }
+                        })?;
+                    }
+                    return Err(e);
+                }
+            }
+        } else {
+            a.project.clone()
+        };
+        if let Some(id) = &project {
+            self.update_remote(&name, |r| {
+                r.accounts
+                    .entry(outcome.account.clone())
+                    .or_default()
+                    .project = Some(id.clone());
+            })?;
+        }
         let messages = &self.app.product().messages;
         let saved = match (&outcome.auth_type, engine.store_source()) {
             (_, Some(Source::Keyring)) => messages.saved_to_keyring,
             _ => messages.saved_to_file,
         };
+        let mut event = json!({
+            "event": "login",
+            "remote": outcome.remote,
+            "account": outcome.account,
+            "auth_type": outcome.auth_type.as_str(),
+        });
+        if let Some(id) = &project {
+            event["project"] = json!(id);
+        }
         self.report(
-            &json!({
-                "event": "login",
-                "remote": outcome.remote,
-                "account": outcome.account,
-                "auth_type": outcome.auth_type.as_str(),
-            }),
+            &event,
             &self.message(
                 self.app.product().messages.logged_in,
                 &[
-                    ("remote", &outcome.remote),
+                    ("remote", &safe(&outcome.remote)),
                     ("account", &self.out.bold(&outcome.account)),
                     ("auth_type", outcome.auth_type.as_str()),
                     ("saved", saved),
+                    ("project", project.as_deref().unwrap_or("")),
                 ],
             ),
         );
         Ok(EXIT_OK)
+    }
+
+    /// The name an API-key login gets when its key check reports no identity, from the
+    /// product's `unnamed_account` template (`{n}`: the smallest number not yet taken)
+    fn unnamed_account(&self, remote: &RemoteConfig) -> Option<String> {
+        let template = self.app.product().unnamed_account?;
+        let names_someone = remote
+            .key_check
+            .as_ref()
+            .is_some_and(|k| !k.identity.is_empty());
+        if names_someone {
+            return None;
+        }
+        (1..)
+            .map(|n| fill(template, &[("n", &n.to_string())]))
+            .find(|name| !remote.accounts.contains_key(name))
     }
 
     pub(super) fn remember_login(

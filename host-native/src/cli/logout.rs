@@ -28,10 +28,9 @@ impl Ctx<'_> {
                 tokens.join(" and ")
             ));
         }
-        if outcome.unrevoked.iter().any(|u| u == "api_key") {
-            self.out.warn(
-                "the API key is cleared here but stays valid at the provider: only the provider can revoke it",
-            );
+        let api_key_kept = self.app.product().messages.api_key_kept;
+        if outcome.unrevoked.iter().any(|u| u == "api_key") && !api_key_kept.is_empty() {
+            self.out.warn(api_key_kept);
         }
     }
 
@@ -93,13 +92,13 @@ impl Ctx<'_> {
                 let revoked = if outcome.revoked.is_empty() {
                     String::new()
                 } else {
-                    format!(" (revoked {})", outcome.revoked.join(", "))
+                    format!(" (revoked {})", safe(&outcome.revoked.join(", ")))
                 };
                 let line = self.message(
                     self.app.product().messages.logged_out,
                     &[
-                        ("remote", &outcome.remote),
-                        ("account", &outcome.account),
+                        ("remote", &safe(&outcome.remote)),
+                        ("account", &safe(&outcome.account)),
                         ("revoked", &revoked),
                     ],
                 );

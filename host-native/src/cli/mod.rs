@@ -75,6 +75,7 @@ use crate::engine::Engine;
 use crate::io::unix_now_ms;
 use crate::product::{LoginMethod, Product, fill};
 use crate::store::Source;
+use crate::text::terminal_safe as safe;
 
 /// Exit code: success
 pub const EXIT_OK: u8 = 0;

@@ -31,7 +31,12 @@ impl Ctx<'_> {
                 })?;
                 self.out.report(
                     &json!({"remote": name, "account": account, "project": id}),
-                    &format!("Active project of {account} on {name}: {id}"),
+                    &format!(
+                        "Active project of {} on {}: {}",
+                        safe(&account),
+                        safe(&name),
+                        safe(&id)
+                    ),
                 );
                 Ok(EXIT_OK)
             }
@@ -48,7 +53,7 @@ impl Ctx<'_> {
                 }
                 match project {
                     Some(p) => {
-                        self.out.result(&p);
+                        self.out.result(&safe(&p));
                         Ok(EXIT_OK)
                     }
                     None => Err(CliError::Other(format!(
@@ -63,7 +68,7 @@ impl Ctx<'_> {
 impl Ctx<'_> {
     /// `wanted` checked against the server's projects, or one of them picked: the only one, or
     /// the one chosen on a terminal
-    fn server_project(
+    pub(super) fn server_project(
         &self,
         engine: &mut dyn Engine,
         remote: &str,

@@ -27,7 +27,8 @@ impl Ctx<'_> {
                     );
                 } else {
                     self.out.success(&format!(
-                        "Added remote {name}{}",
+                        "Added remote {}{}",
+                        safe(&name),
                         if current { " (current)" } else { "" }
                     ));
                 }
@@ -62,8 +63,11 @@ impl Ctx<'_> {
                         } else {
                             " "
                         };
-                        self.out
-                            .result(&format!("{mark} {name}\t{}", r.url().unwrap_or_default()));
+                        self.out.result(&format!(
+                            "{mark} {}\t{}",
+                            safe(name),
+                            safe(&r.url().unwrap_or_default())
+                        ));
                     }
                 }
             }
@@ -77,7 +81,7 @@ impl Ctx<'_> {
                 self.app.save_config(&config)?;
                 self.out.report(
                     &json!({"event": "remote_used", "remote": name}),
-                    &format!("Now using remote {name}"),
+                    &format!("Now using remote {}", safe(&name)),
                 );
             }
             RemoteCommand::Remove { name } => {
@@ -96,7 +100,7 @@ impl Ctx<'_> {
                 self.app.save_config(&config)?;
                 self.out.report(
                     &json!({"event": "remote_removed", "remote": name}),
-                    &format!("Removed remote {name}"),
+                    &format!("Removed remote {}", safe(&name)),
                 );
             }
         }

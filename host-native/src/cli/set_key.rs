@@ -17,7 +17,10 @@ impl Ctx<'_> {
                 "event": "set_key", "remote": outcome.remote, "account": outcome.account, "auth_type": "api_key",
             }), &self.message(
                 self.app.product().messages.key_saved,
-                &[("remote", &outcome.remote), ("account", &outcome.account)],
+                &[
+                    ("remote", &safe(&outcome.remote)),
+                    ("account", &safe(&outcome.account)),
+                ],
             ));
         Ok(EXIT_OK)
     }

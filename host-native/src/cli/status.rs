@@ -57,20 +57,24 @@ impl Ctx<'_> {
 
     /// `name (url)`, the first line of a remote's status
     pub(super) fn remote_heading(&self, name: &str, remote: &RemoteConfig) -> String {
-        let url = remote.url().map(|u| format!(" ({u})")).unwrap_or_default();
+        let url = remote
+            .url()
+            .map(|u| format!(" ({})", safe(&u)))
+            .unwrap_or_default();
         format!("{}{url}", self.out.bold(name))
     }
 
     /// One account's status; `all` lists accounts under a heading per remote (printed by the
     /// caller) and marks the active one of each remote
     pub(super) fn print_status_human(&self, remote: &RemoteConfig, v: &Value, all: bool) {
-        let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+        // Every value here came from a provider, the config file or the store: made safe once.
+        let text = |k: &str| safe(v.get(k).and_then(Value::as_str).unwrap_or("")).into_owned();
         let name = text("remote");
         if v["logged_in"] != json!(true) {
             if all {
                 let who = v["account"]
                     .as_str()
-                    .map(|a| format!(" as {a}"))
+                    .map(|a| format!(" as {}", safe(a)))
                     .unwrap_or_default();
                 self.out.result(&format!(
                     "  Not logged in{who}; run `{} --remote {name} login`",
@@ -93,14 +97,14 @@ impl Ctx<'_> {
                 template,
                 &[
                     ("remote", &name),
-                    ("remote_url", &remote.url().unwrap_or_default()),
+                    ("remote_url", &safe(&remote.url().unwrap_or_default())),
                     ("account", &text("account")),
                     ("auth_type", &text("auth_type")),
                     (
                         "source",
                         &v["location"]
                             .as_str()
-                            .map(str::to_owned)
+                            .map(|l| safe(l).into_owned())
                             .unwrap_or_else(|| {
                                 source_name(&self.app.product().messages, &text("source"))
                                     .to_owned()
@@ -138,7 +142,7 @@ impl Ctx<'_> {
                 .result(&format!("  Token expires {} ({when})", text("expires_at")));
         }
         if let Some(p) = v["project"].as_str() {
-            self.out.result(&format!("  Project: {p}"));
+            self.out.result(&format!("  Project: {}", safe(p)));
         }
     }
 

@@ -27,8 +27,9 @@ impl Ctx<'_> {
             None if self.interactive && !self.out.json => {
                 for (i, a) in accounts.iter().enumerate() {
                     eprintln!(
-                        "  {}) {a}{}",
+                        "  {}) {}{}",
                         i + 1,
+                        safe(a),
                         if *a == current { " (active)" } else { "" }
                     );
                 }
@@ -53,7 +54,7 @@ impl Ctx<'_> {
         self.update_remote(&name, |r| r.active_account = Some(target.clone()))?;
         self.out.report(
             &json!({"event": "switch", "remote": name, "account": target}),
-            &format!("Switched to {target} on {name}"),
+            &format!("Switched to {} on {}", safe(&target), safe(&name)),
         );
         Ok(EXIT_OK)
     }

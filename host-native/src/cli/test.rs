@@ -47,7 +47,9 @@ impl Ctx<'_> {
         if a.verbose {
             eprintln!(
                 "{method} {} -> HTTP {} in {} ms",
-                report.url, report.status, report.elapsed_ms
+                safe(&report.url),
+                report.status,
+                report.elapsed_ms
             );
         }
         if self.out.json {
@@ -62,7 +64,7 @@ impl Ctx<'_> {
             let who = report
                 .identity
                 .iter()
-                .map(|(k, v)| format!("{k}: {v}"))
+                .map(|(k, v)| format!("{}: {}", safe(k), safe(v)))
                 .collect::<Vec<_>>()
                 .join(", ");
             let who = if who.is_empty() {
@@ -86,7 +88,7 @@ impl Ctx<'_> {
 
 /// The `--verbose` line of a failed `test`: the request and what came back, and when
 pub(super) fn verbose_failure(method: &str, f: &TestFailure) -> String {
-    let Some(url) = &f.url else {
+    let Some(url) = f.url.as_deref().map(safe) else {
         return format!("no request was made ({})", f.error.code());
     };
     match (f.status, f.elapsed_ms) {

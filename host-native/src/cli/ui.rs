@@ -9,6 +9,7 @@ use keyhole_core::Prompt;
 use serde_json::{Value, json};
 
 use crate::io::{Frontend, open_url};
+use crate::text::terminal_safe as safe;
 
 /// How output is written
 #[derive(Debug, Clone, Copy)]
@@ -75,9 +76,10 @@ impl Out {
         }
     }
 
-    /// `! text` on stderr, in both modes (warnings never go to stdout)
+    /// `! text` on stderr, in both modes (warnings never go to stdout); one line, made safe
+    /// because warnings carry what a provider or a store said
     pub fn warn(&self, text: &str) {
-        eprintln!("{} {text}", self.paint("33", "!"));
+        eprintln!("{} {}", self.paint("33", "!"), safe(text));
     }
 
     /// Plain information on stderr (human mode only)
@@ -96,13 +98,15 @@ impl Out {
             }
             self.json_line(&line);
         } else {
-            eprintln!("{} {message}", self.paint("31", "error:"));
+            // One line, made safe: errors carry what a provider or a file said.
+            eprintln!("{} {}", self.paint("31", "error:"), safe(message));
         }
     }
 
-    /// Bold text for the human output
+    /// Bold text for the human output; bold is for names and codes from outside, so it is made
+    /// safe first
     pub fn bold(&self, text: &str) -> String {
-        self.paint("1", text)
+        self.paint("1", &safe(text))
     }
 }
 
@@ -209,9 +213,9 @@ impl Frontend for CliFrontend {
                 crate::product::fill(
                     template,
                     &[
-                        ("code", &prompt.user_code),
-                        ("url", &prompt.verification_uri),
-                        ("url_complete", &url),
+                        ("code", &safe(&prompt.user_code)),
+                        ("url", &safe(&prompt.verification_uri)),
+                        ("url_complete", &safe(&url)),
                     ],
                 )
             );
@@ -221,9 +225,12 @@ impl Frontend for CliFrontend {
                 self.out.paint("33", "!"),
                 self.out.bold(&prompt.user_code)
             );
-            eprintln!("  Then open {} and enter it.", prompt.verification_uri);
+            eprintln!(
+                "  Then open {} and enter it.",
+                safe(&prompt.verification_uri)
+            );
             if let Some(complete) = &prompt.verification_uri_complete {
-                eprintln!("  (or open {complete} with the code filled in)");
+                eprintln!("  (or open {} with the code filled in)", safe(complete));
             }
         }
         if self.qr
@@ -252,7 +259,7 @@ impl Frontend for CliFrontend {
                 self.out
                     .json_line(&json!({"event": "open_browser", "url": url}));
             } else {
-                eprintln!("Open this URL in your browser to log in:\n  {url}");
+                eprintln!("Open this URL in your browser to log in:\n  {}", safe(url));
             }
             return true;
         }

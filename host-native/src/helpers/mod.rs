@@ -205,12 +205,10 @@ pub fn args_for_program_name(args: Vec<OsString>) -> Vec<OsString> {
     out
 }
 
-/// A one-line, control-character-free rendering of text that came from outside
+/// A one-line rendering of text that came from outside ([`crate::text::terminal_safe`]), at most
+/// 200 characters
 pub(crate) fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .take(200)
-        .collect()
+    crate::text::terminal_safe(text).chars().take(200).collect()
 }
 
 #[cfg(test)]

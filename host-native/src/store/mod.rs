@@ -231,7 +231,10 @@ impl Store {
         };
         let line = crate::product::Messages::KEYHOLE.keyring_fallback;
         let warn = Box::new(move |why: &str| {
-            eprintln!("{}", crate::product::fill(line, &[("why", why)]));
+            eprintln!(
+                "{}",
+                crate::product::fill(line, &[("why", &crate::text::terminal_safe(why))])
+            );
         });
         Self::new(keyring, file, warn).moving_file_credentials_to_keyring(true)
     }

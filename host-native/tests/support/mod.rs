@@ -1006,6 +1006,14 @@ impl Drop for Keyring {
     }
 }
 
+/// Waits until an access token issued `access_ttl_s` seconds long just before this call is due
+/// for refresh: the core refreshes once the 60 s margin is reached, but never in the first half of
+/// a token's lifetime (refresh.rs `needs_refresh`), so a short-lived token is fresh right after
+/// it is issued
+pub fn wait_until_due(access_ttl_s: u64) {
+    thread::sleep(Duration::from_millis(access_ttl_s * 1000 / 2 + 100));
+}
+
 /// Polls `check` every `every` until it returns Some, at most `tries` times
 pub fn poll<T>(tries: u32, every: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
     for attempt in 0..tries {

@@ -157,9 +157,9 @@ pub(crate) fn split_key(key: &str) -> (&str, &str) {
     key.split_once('/').unwrap_or((key, ""))
 }
 
-/// Text from a file made safe for a terminal: control characters removed
+/// Text from a file made safe for a terminal ([`crate::text::terminal_safe`])
 pub fn display_safe(text: &str) -> String {
-    text.chars().filter(|c| !c.is_control()).collect()
+    crate::text::terminal_safe(text).into_owned()
 }
 
 /// Parses a record given to `set`; the error never echoes the content
@@ -308,6 +308,7 @@ pub(crate) mod test_support {
                 scope: Some("openid email".into()),
                 expires_at_ms: Some(1_783_641_600_000),
                 refresh_at_ms: None,
+                issued_at_ms: Some(1_783_638_000_000),
             }),
             updated_at_ms: 9,
         }
@@ -435,6 +436,9 @@ mod tests {
 
     #[test]
     fn display_safe_strips_control_characters() {
-        assert_eq!(display_safe("a\u{1b}[31mb\nc\u{7}"), "a[31mbc");
+        assert_eq!(
+            display_safe("a\u{1b}[31mb\nc\u{7}"),
+            "a\u{FFFD}[31mb\u{FFFD}c\u{FFFD}"
+        );
     }
 }

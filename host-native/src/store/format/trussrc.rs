@@ -16,7 +16,7 @@
 //! A section is a remote when it has `remote_url`. keyhole writes `account`, `auth_type`
 //! (`api_key` | `oauth`) and `credential_store` (`keyring` | `inline`); inline credentials are
 //! `api_key`, `oauth_access_token`, `oauth_refresh_token`, `oauth_id_token`, `oauth_token_type`,
-//! `oauth_scope`, `oauth_expires_at_ms`, `oauth_refresh_at_ms` and `updated_at_ms`. An `api_key`
+//! `oauth_scope`, `oauth_expires_at_ms`, `oauth_refresh_at_ms`, `oauth_issued_at_ms` and `updated_at_ms`. An `api_key`
 //! in a section without `credential_store` was written by an older truss: it is used as it is and
 //! never migrated. Every other key, section and the order of both are kept on each write (comments
 //! are not: truss's own writer, Python's configparser, drops them too). Values are read and written
@@ -61,10 +61,11 @@ const TOKEN_TYPE: &str = "oauth_token_type";
 const SCOPE: &str = "oauth_scope";
 const EXPIRES: &str = "oauth_expires_at_ms";
 const REFRESH_AT: &str = "oauth_refresh_at_ms";
+const ISSUED_AT: &str = "oauth_issued_at_ms";
 const UPDATED: &str = "updated_at_ms";
 /// Every key holding (part of) an inline credential
-const CREDENTIAL_KEYS: [&str; 9] = [
-    API_KEY, ACCESS, REFRESH, ID, TOKEN_TYPE, SCOPE, EXPIRES, REFRESH_AT, UPDATED,
+const CREDENTIAL_KEYS: [&str; 10] = [
+    API_KEY, ACCESS, REFRESH, ID, TOKEN_TYPE, SCOPE, EXPIRES, REFRESH_AT, ISSUED_AT, UPDATED,
 ];
 /// Longest wait for another writer of the file
 const FILE_LOCK_WAIT: Duration = Duration::from_secs(10);
@@ -210,6 +211,7 @@ impl TrussRc {
                 scope: section.get(SCOPE).map(str::to_owned),
                 expires_at_ms: ms(EXPIRES)?,
                 refresh_at_ms: ms(REFRESH_AT)?,
+                issued_at_ms: ms(ISSUED_AT)?,
             }),
             None => None,
         };
@@ -315,6 +317,9 @@ impl TrussRc {
                     }
                     if let Some(v) = t.refresh_at_ms {
                         section.insert(REFRESH_AT, v.to_string());
+                    }
+                    if let Some(v) = t.issued_at_ms {
+                        section.insert(ISSUED_AT, v.to_string());
                     }
                 }
                 section.insert(UPDATED, r.updated_at_ms.to_string());

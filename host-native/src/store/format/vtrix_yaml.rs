@@ -43,9 +43,10 @@ const TOKEN_TYPE: &str = "token_type";
 const SCOPE: &str = "scope";
 const EXPIRES: &str = "expires_at_ms";
 const REFRESH_AT: &str = "refresh_at_ms";
+const ISSUED_AT: &str = "issued_at_ms";
 const UPDATED: &str = "updated_at_ms";
 /// Every key holding (part of) the credential
-const CREDENTIAL_KEYS: [&str; 9] = [
+const CREDENTIAL_KEYS: [&str; 10] = [
     API_KEY,
     AUTH_TOKEN,
     REFRESH_TOKEN,
@@ -54,6 +55,7 @@ const CREDENTIAL_KEYS: [&str; 9] = [
     SCOPE,
     EXPIRES,
     REFRESH_AT,
+    ISSUED_AT,
     UPDATED,
 ];
 /// Config keys overriding the built-in remote
@@ -164,6 +166,7 @@ impl VtrixYaml {
                 scope: text(SCOPE)?,
                 expires_at_ms: ms(EXPIRES)?,
                 refresh_at_ms: ms(REFRESH_AT)?,
+                issued_at_ms: ms(ISSUED_AT)?,
             }),
             None => None,
         };
@@ -323,6 +326,9 @@ impl SecretStore for VtrixYaml {
                 }
                 if let Some(v) = t.refresh_at_ms {
                     put(map, REFRESH_AT, v);
+                }
+                if let Some(v) = t.issued_at_ms {
+                    put(map, ISSUED_AT, v);
                 }
             }
             put(map, UPDATED, record.updated_at_ms);
