@@ -8,7 +8,9 @@
 //! token` asks for the key (masked), validates it by listing projects and lets you choose one;
 //! `auth login` chooses after the device flow; `auth project` without an id chooses from the list.
 //! Without a terminal (or with `--no-interactive`) `auth token` needs `--api-key` and
-//! `--project-id`, and the id must be one of the key's projects.
+//! `--project-id`, and the id must be one of the key's projects. Each key is an auto-named
+//! profile (`profile-1`, …). An environment added with `--no-auth` (a self-hosted server that
+//! needs no login) takes `auth project ID` as typed.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -150,7 +152,13 @@ enum Env {
     /// List environments; the current one is marked with *
     List,
     /// Add an environment at a control-plane URL
-    Add { name: String, url: String },
+    Add {
+        name: String,
+        url: String,
+        /// The server needs no login (self-hosted): projects are typed, not listed
+        #[arg(long)]
+        no_auth: bool,
+    },
     /// Make an environment the current one
     Switch { name: String },
 }
@@ -293,8 +301,9 @@ fn environments(command: Env) -> ExitCode {
                 }
                 return Ok(());
             }
-            Env::Add { name, url } => {
-                let env = LLAMACLOUD.to_config_at(&LLAMACTL, Some(url));
+            Env::Add { name, url, no_auth } => {
+                let mut env = LLAMACLOUD.to_config_at(&LLAMACTL, Some(url));
+                env.requires_auth = !no_auth;
                 config.remotes.insert(name.clone(), env);
                 eprintln!("Added environment {name}");
             }

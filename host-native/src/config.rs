@@ -35,6 +35,14 @@ pub struct Config {
     pub remotes: BTreeMap<String, RemoteConfig>,
 }
 
+fn yes() -> bool {
+    true
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -46,7 +54,7 @@ impl Default for Config {
 }
 
 /// One environment: a provider, a client, an API, and the accounts logged in there
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RemoteConfig {
     /// The OpenID issuer, used for discovery
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -78,12 +86,36 @@ pub struct RemoteConfig {
     /// Seconds browser login waits for the callback when `--timeout` is not given
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_timeout_s: Option<u64>,
+    /// Whether the remote's API needs a credential (default); `false` for a server that needs
+    /// none, where a project id is taken as typed (llamactl's self-hosted environments)
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub requires_auth: bool,
     /// The account used when none is named
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_account: Option<String>,
     /// Accounts logged in on this remote
     #[serde(default)]
     pub accounts: BTreeMap<String, AccountConfig>,
+}
+
+impl Default for RemoteConfig {
+    fn default() -> Self {
+        Self {
+            issuer: None,
+            endpoints: None,
+            discovered: None,
+            client_id: String::new(),
+            scopes: Vec::new(),
+            api_url: None,
+            key_check: None,
+            env_key_precedence: EnvKeyPrecedence::default(),
+            callback_port: None,
+            callback_timeout_s: None,
+            requires_auth: true,
+            active_account: None,
+            accounts: BTreeMap::new(),
+        }
+    }
 }
 
 /// Whether `KEYHOLE_API_KEY` (the prefix follows the app name) beats stored credentials (`override`) or only stands in (`fallback`)

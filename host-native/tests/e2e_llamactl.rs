@@ -382,3 +382,49 @@ fn auth_login_chooses_a_project_after_the_device_flow() {
     assert!(output.contains("gwen@example.test"), "{output}");
     assert_eq!(current_project(&env).as_deref(), Some("proj-gwen"));
 }
+
+#[test]
+fn an_environment_without_auth_takes_the_project_id_as_typed() {
+    let env = llamactl_env();
+    env.run_example(
+        "llamactl",
+        [
+            "auth",
+            "env",
+            "add",
+            "selfhosted",
+            "http://127.0.0.1:9",
+            "--no-auth",
+        ],
+    )
+    .expect_ok();
+    env.run_example("llamactl", ["auth", "env", "switch", "selfhosted"])
+        .expect_ok();
+    // Nothing to list projects from (the URL is dead): the id is taken as typed.
+    env.run_example(
+        "llamactl",
+        ["auth", "project", "proj-local", "--no-interactive"],
+    )
+    .expect_ok();
+    assert_eq!(current_project(&env).as_deref(), Some("proj-local"));
+    let run = env.run_example("llamactl", ["auth", "project", "--no-interactive"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("name the project"),
+        "{}",
+        run.describe()
+    );
+    // On a terminal it asks for the id.
+    let steps = json!([
+        { "expect": "Project ID: ", "timeout": 20 },
+        { "send": "proj-typed\n" },
+        { "expect": "proj-typed", "timeout": 20 },
+    ]);
+    let run = support::run_with_deadline(
+        &mut pty_llamactl(&env, steps, &["auth", "project"]),
+        Duration::from_secs(60),
+    );
+    run.expect_ok();
+    assert_eq!(run.json()["exit_code"], 0, "{}", run.describe());
+    assert_eq!(current_project(&env).as_deref(), Some("proj-typed"));
+}

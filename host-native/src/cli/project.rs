@@ -13,7 +13,23 @@ impl Ctx<'_> {
         let config = self.config()?;
         let (name, remote) = self.remote_of(&config)?;
         let account = current_account(&remote);
-        let id = if server {
+        // A server that needs no credential has no one to list projects for: the id is taken
+        // as typed (asked for on a terminal).
+        let open = !remote.requires_auth;
+        let id = if server && open {
+            match id {
+                Some(id) => Some(id),
+                None if self.interactive && !self.out.json => {
+                    let typed = self.ask_line("Project ID: ")?;
+                    Some(typed).filter(|t| !t.is_empty())
+                }
+                None => {
+                    return Err(CliError::Usage(format!(
+                        "{name} needs no login, so there is no project list to choose from; name the project: `project ID`"
+                    )));
+                }
+            }
+        } else if server {
             if !remote.accounts.contains_key(&account) {
                 return Err(AuthError::NotLoggedIn.into());
             }
@@ -23,11 +39,14 @@ impl Ctx<'_> {
         };
         match id {
             Some(id) => {
-                if !remote.accounts.contains_key(&account) {
+                if !open && !remote.accounts.contains_key(&account) {
                     return Err(AuthError::NotLoggedIn.into());
                 }
                 self.update_remote(&name, |r| {
                     r.accounts.entry(account.clone()).or_default().project = Some(id.clone());
+                    if open {
+                        r.active_account.get_or_insert_with(|| account.clone());
+                    }
                 })?;
                 self.out.report(
                     &json!({"remote": name, "account": account, "project": id}),
