@@ -27,6 +27,9 @@ pub type ClientResult<T> = Result<Result<T, AuthError>, Error>;
 #[derive(Debug)]
 pub struct RemoteClient {
     handle: ResourceAny,
+    /// The storage keys of this remote's accounts start with it (`remote/`): the secrets
+    /// imports reach nothing else while its operations run
+    namespace: String,
 }
 
 impl Instance {
@@ -41,7 +44,10 @@ impl Instance {
             .remote_client()
             .call_constructor(&mut self.store, &remote_to_wit(remote))
             .map_err(|e| Error::call("client.remote-client", e))?;
-        Ok(RemoteClient { handle })
+        Ok(RemoteClient {
+            handle,
+            namespace: keyhole_core::record::storage_key(&remote.name, ""),
+        })
     }
 
     /// Frees a remote client's state inside the guest
@@ -60,11 +66,13 @@ impl Instance {
         operation: c::Operation,
         pick: impl FnOnce(c::Outcome) -> Option<T>,
     ) -> ClientResult<T> {
+        self.store.data_mut().namespace = Some(client.namespace.clone());
         let result = self
             .bindings
             .keyhole_auth_client()
             .remote_client()
             .call_run(&mut self.store, client.handle, &operation);
+        self.store.data_mut().namespace = None;
         match result {
             Ok(Ok(outcome)) => pick(outcome).map(Ok).ok_or_else(|| {
                 Error::Incompatible(format!(

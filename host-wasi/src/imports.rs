@@ -26,11 +26,30 @@ impl HostState {
         import: &str,
         op: StoreOp,
     ) -> Result<Result<Option<String>, t::SecretError>> {
+        // A client operation runs for one remote: its secrets are the guest's to reach, no others.
+        if let Some(prefix) = &self.namespace
+            && !store_key(&op).starts_with(prefix.as_str())
+        {
+            return Ok(Err(t::SecretError::Denied(format!(
+                "`{import}` asked for a key outside this operation's remote (`{prefix}…`); refused"
+            ))));
+        }
         Ok(self
             .io(import)?
             .store(&op)
             .map(|value| value.map(keyhole_core::Secret::into_exposed))
             .map_err(convert::store_error_to_wit))
+    }
+}
+
+/// The storage key an operation touches
+fn store_key(op: &StoreOp) -> &str {
+    match op {
+        StoreOp::Load { key }
+        | StoreOp::CompareAndSwap { key, .. }
+        | StoreOp::Delete { key }
+        | StoreOp::Lock { key }
+        | StoreOp::Unlock { key } => key,
     }
 }
 
@@ -213,11 +232,59 @@ mod tests {
         let mut io = NativeIo::new("ua", Store::open("t", dir, Backend::File));
         io.begin(Box::new(Opened(opened.clone())), None);
         (
-            HostState {
-                io: Some(Box::new(io)),
-            },
+            HostState::new(Some(Box::new(io)), crate::GuestLimits::default()),
             opened,
         )
+    }
+
+    #[test]
+    fn a_client_operation_reaches_only_its_remotes_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut s, _) = state(dir.path());
+        s.namespace = Some("dev/".into());
+        let own = secrets::Host::get(&mut s, "dev/ana".into()).unwrap();
+        assert!(matches!(own, Ok(None)), "its own remote: looked up");
+        for (op, result) in [
+            (
+                "get",
+                secrets::Host::get(&mut s, "prod/ana".into())
+                    .unwrap()
+                    .map(drop),
+            ),
+            (
+                "delete",
+                secrets::Host::delete(&mut s, "prod/ana".into()).unwrap(),
+            ),
+            (
+                "lock",
+                secrets::Host::lock(&mut s, "prod/ana".into()).unwrap(),
+            ),
+            (
+                "compare-and-swap",
+                secrets::Host::compare_and_swap(&mut s, "prod/ana".into(), None, "x".into())
+                    .unwrap()
+                    .map(drop),
+            ),
+        ] {
+            match result {
+                Err(t::SecretError::Denied(why)) => {
+                    assert!(
+                        why.contains("outside this operation's remote"),
+                        "{op}: {why}"
+                    )
+                }
+                other => panic!("{op} on another remote's key: {other:?}"),
+            }
+        }
+        assert!(
+            std::fs::read_dir(dir.path()).map_or(true, |d| d.count() <= 1),
+            "nothing was written"
+        );
+        // Outside a client operation (the machines export) the host performs store operations
+        // itself, so there is no namespace to apply.
+        s.namespace = None;
+        let outside = secrets::Host::get(&mut s, "prod/ana".into()).unwrap();
+        assert!(matches!(outside, Ok(None)));
     }
 
     #[test]

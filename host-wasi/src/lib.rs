@@ -41,11 +41,12 @@ mod imports;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use keyhole_core::{Input, Io};
 use serde_json::Value;
 use wasmtime::component::{Linker, ResourceAny};
-use wasmtime::{Engine, Store};
+use wasmtime::{CallHook, Engine, Store, StoreLimits, StoreLimitsBuilder};
 
 pub use cache::{CacheOutcome, default_cache_dir};
 pub use client::{ClientResult, RemoteClient};
@@ -131,12 +132,94 @@ impl Error {
 /// (`link_wasi_as_traps`), so the guest reaches the host only through keyhole's interfaces.
 pub struct HostState {
     io: Option<Box<dyn Io + Send>>,
+    /// Memory, table and instance limits: the guest's memory is the host's to give
+    limits: StoreLimits,
+    /// The storage-key prefix (`remote/`) the secrets imports may reach during a client
+    /// operation; `None` outside one
+    namespace: Option<String>,
+    /// When the guest last got control back (a call into it, or an import returning)
+    guest_since: Instant,
+    /// How long the guest may compute before it is stopped
+    run_limit: Duration,
+}
+
+impl HostState {
+    fn new(io: Option<Box<dyn Io + Send>>, limits: GuestLimits) -> Self {
+        Self {
+            io,
+            limits: StoreLimitsBuilder::new()
+                .memory_size(limits.memory_bytes)
+                .instances(GUEST_INSTANCE_LIMIT)
+                .tables(GUEST_TABLE_LIMIT)
+                .trap_on_grow_failure(true)
+                .build(),
+            namespace: None,
+            guest_since: Instant::now(),
+            run_limit: limits.run,
+        }
+    }
+}
+
+/// What one instance may take from the host
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuestLimits {
+    /// The most linear memory (default 128 MiB: the core needs a few MiB, and a response body
+    /// is at most 16 MiB, the host's cap, plus its parse)
+    pub memory_bytes: usize,
+    /// The longest the guest may compute without returning to the host (default 10 s: the
+    /// machines answer in microseconds, so this stops only a runaway loop). Time spent in
+    /// imports, such as a slow HTTP answer, does not count.
+    pub run: Duration,
+}
+
+impl Default for GuestLimits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 128 << 20,
+            run: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Core instances and tables per store: the component has a handful
+const GUEST_INSTANCE_LIMIT: usize = 64;
+const GUEST_TABLE_LIMIT: usize = 64;
+/// How often the epoch advances; the guest checks its deadline at each tick
+const EPOCH_TICK: Duration = Duration::from_millis(100);
+
+/// Advances the epoch one tick now, as the ticker thread does every 100 ms (for tests of the
+/// run limit)
+#[doc(hidden)]
+pub fn advance_epoch() {
+    engine().increment_epoch();
 }
 
 /// One engine per process: the `Linker` and every compiled component belong to it
+///
+/// Epoch interruption lets a store stop a guest that runs too long; a background thread
+/// advances the epoch.
 fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
-    ENGINE.get_or_init(Engine::default)
+    ENGINE.get_or_init(|| {
+        let mut config = wasmtime::Config::new();
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config).expect("keyhole-wasi's engine configuration is valid");
+        let ticker = engine.weak();
+        std::thread::Builder::new()
+            .name("keyhole-wasi-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = ticker.upgrade() {
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                    match ticker.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .expect("a thread can be started for the epoch ticker");
+        engine
+    })
 }
 
 /// The linker with keyhole's imports, built once
@@ -240,6 +323,7 @@ const fn sha256_from_hex(hex: &str) -> [u8; 32] {
 pub struct Runtime {
     pre: KeyholePre<HostState>,
     cache: CacheOutcome,
+    limits: GuestLimits,
 }
 
 impl Runtime {
@@ -287,7 +371,11 @@ impl Runtime {
             .map_err(|e| Error::Incompatible(format!("{e:#}")))?;
         let pre =
             KeyholePre::new(instance_pre).map_err(|e| Error::Incompatible(format!("{e:#}")))?;
-        Ok(Self { pre, cache })
+        Ok(Self {
+            pre,
+            cache,
+            limits: GuestLimits::default(),
+        })
     }
 
     /// What loading did with the cache
@@ -295,13 +383,38 @@ impl Runtime {
         &self.cache
     }
 
+    /// The limits every later instance gets (memory, compute time)
+    pub fn with_limits(mut self, limits: GuestLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// A fresh instance; `io` performs the imports (HTTP, secrets, clock, prompts)
     ///
     /// Without `io`, only the `machines` export is usable: the host drives every request itself,
     /// and a call that reaches an import fails with an error naming it.
     pub fn instantiate(&self, io: Option<Box<dyn Io + Send>>) -> Result<Instance, Error> {
-        let state = HostState { io };
-        let mut store = Store::new(engine(), state);
+        let mut store = Store::new(engine(), HostState::new(io, self.limits));
+        store.limiter(|state| &mut state.limits);
+        // The run deadline counts only the guest's own time: entering the guest or coming back
+        // from an import restarts it.
+        store.call_hook(|mut cx, hook| {
+            if matches!(hook, CallHook::CallingWasm | CallHook::ReturningFromHost) {
+                cx.data_mut().guest_since = Instant::now();
+            }
+            Ok(())
+        });
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|cx| {
+            let limit = cx.data().run_limit;
+            if cx.data().guest_since.elapsed() > limit {
+                wasmtime::bail!(
+                    "the keyhole component computed for more than {} ms without returning; it was stopped (a keyhole bug, please report it)",
+                    limit.as_millis()
+                );
+            }
+            Ok(wasmtime::UpdateDeadline::Continue(1))
+        });
         let bindings = self
             .pre
             .instantiate(&mut store)
