@@ -36,10 +36,12 @@ pub enum AuthError {
     /// An account call was refused (403): the credential lacks the permission for that operation
     ///
     /// Same code as [`AuthError::InsufficientPermission`]; this one names what was refused.
-    #[error("the credential may not {operation}; use a key (or an account) with that permission")]
+    #[error("the credential may not {operation}{}; use a key (or an account) with that permission", detail.as_deref().map(|d| format!(" (the provider says: {d})")).unwrap_or_default())]
     NotPermitted {
         /// What was refused, as a phrase after "may not": `create API keys`, `list projects`, …
         operation: String,
+        /// The provider's explanation, stripped of control characters, when it gave one
+        detail: Option<String>,
     },
     /// An account call named something the provider does not have (404 on an id)
     #[error("nothing found with id `{id}`; check the id (the list command shows the valid ones)")]

@@ -366,14 +366,22 @@ impl WireValue for AccountValue {
     }
 }
 
-/// Server (or user) text made safe for a terminal: no control or bidi-override characters, and
-/// not longer than a line or two
+/// Server (or user) text made safe for a terminal: no control or bidi-override characters (line
+/// breaks and tabs become one space), and not longer than a line or two
 pub(crate) fn clean_text(text: &str) -> String {
     let bidi = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
-    text.chars()
-        .filter(|&c| !c.is_control() && !bidi(c))
-        .take(MAX_SERVER_TEXT_CHARS)
-        .collect()
+    let mut clean = String::with_capacity(text.len().min(MAX_SERVER_TEXT_CHARS));
+    for c in text.chars().take(MAX_SERVER_TEXT_CHARS) {
+        if c.is_whitespace() && (c.is_control() || c == ' ') {
+            if !clean.is_empty() && !clean.ends_with(' ') {
+                clean.push(' ');
+            }
+        } else if !c.is_control() && !bidi(c) {
+            clean.push(c);
+        }
+    }
+    clean.truncate(clean.trim_end().len());
+    clean
 }
 
 /// RFC 3986 unreserved characters stay; everything else in an id is percent-encoded, so an id
@@ -632,6 +640,20 @@ impl AccountCall {
     /// What a non-2xx answer means
     fn refusal(&self, now_ms: u64, kind: AuthType, response: &HttpResponse) -> AuthError {
         let operation = &self.config.operation;
+        let body = crate::body::parse_json_object(&response.body);
+        let text = |k: &str| {
+            body.as_ref()
+                .and_then(|b| b.get(k))
+                .and_then(Value::as_str)
+                .map(clean_text)
+                .filter(|t| !t.trim().is_empty())
+        };
+        // What vendors put next to an error code: OAuth, most JSON APIs, vast, Django REST.
+        let description = || {
+            ["error_description", "message", "msg", "detail"]
+                .iter()
+                .find_map(|k| text(k))
+        };
         match (response.status, operation.id()) {
             (401, _) => {
                 return match kind {
@@ -644,6 +666,7 @@ impl AccountCall {
             (403, _) => {
                 return AuthError::NotPermitted {
                     operation: operation.permission().into(),
+                    detail: description(),
                 };
             }
             (404, Some(id)) => return AuthError::NotFound { id: clean_text(id) },
@@ -652,19 +675,10 @@ impl AccountCall {
         if let Some(error) = server_trouble(response, now_ms) {
             return error;
         }
-        let body = crate::body::parse_json_object(&response.body);
-        let text = |k: &str| {
-            body.as_ref()
-                .and_then(|b| b.get(k))
-                .and_then(Value::as_str)
-                .map(clean_text)
-        };
         match text("error") {
             Some(code) if (400..500).contains(&response.status) => AuthError::Provider {
                 code,
-                description: text("error_description")
-                    .or_else(|| text("message"))
-                    .or_else(|| text("msg")),
+                description: description(),
             },
             _ => AuthError::Malformed {
                 status: response.status,
@@ -950,7 +964,8 @@ mod tests {
 
     #[test]
     fn server_text_loses_control_characters() {
-        assert_eq!(clean_text("bad\u{1b}[31m\r\nid\u{202e}x"), "bad[31midx");
+        assert_eq!(clean_text("bad\u{1b}[31m\r\nid\u{202e}x\t"), "bad[31m idx");
+        assert_eq!(clean_text("  a \n\n b "), "a b");
         assert_eq!(clean_text(&"x".repeat(500)).len(), MAX_SERVER_TEXT_CHARS);
     }
 
