@@ -529,8 +529,6 @@ pub struct AccountCall {
     phase: Phase,
     /// The request built at `Start`, before the credential header
     request: Option<HttpRequest>,
-    /// The resolved credential's warning (`not_saved`, a transient refresh failure), if any
-    warning: Option<String>,
 }
 
 impl AccountCall {
@@ -541,13 +539,7 @@ impl AccountCall {
             outbox: Outbox::new(now_ms),
             phase: Phase::Idle,
             request: None,
-            warning: None,
         }
-    }
-
-    /// The caveat of the credential used (see [`ResolvedCredential::warning`]), once resolved
-    pub fn credential_warning(&self) -> Option<&str> {
-        self.warning.as_deref()
     }
 
     fn finish(&mut self, result: Result<AccountValue, AuthError>) {
@@ -609,7 +601,6 @@ impl AccountCall {
                 detail: "internal: the account request was not built (a keyhole bug)".into(),
             }));
         };
-        self.warning = credential.warning.clone();
         let header = match credential.kind {
             AuthType::Oauth => "authorization",
             AuthType::ApiKey => self.config.header.as_str(),
