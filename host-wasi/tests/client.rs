@@ -119,11 +119,14 @@ fn an_import_without_a_host_is_an_error_naming_the_call_and_the_import() {
     assert!(err.to_string().contains("client.token"), "{err}");
 }
 
+/// A request as sent: method, URL and JSON body
+type Sent = (String, String, Option<String>);
+
 /// The memory store plus an account API: what each request was, and an answer per path
 #[derive(Clone, Default)]
 struct AccountApiIo {
     store: MemoryIo,
-    sent: Arc<Mutex<Vec<(String, String, Option<String>)>>>,
+    sent: Arc<Mutex<Vec<Sent>>>,
 }
 
 impl Io for AccountApiIo {
