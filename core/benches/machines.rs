@@ -12,7 +12,8 @@ use std::path::Path;
 use criterion::{Criterion, criterion_group, criterion_main};
 use keyhole_core::wire::{config_from_wire, input_from_wire, new_machine};
 use keyhole_core::{
-    DeviceLogin, DeviceLoginConfig, Input, Machine, Output, Secret, TokenSet, needs_refresh,
+    AccountCall, AccountCallConfig, DeviceLogin, DeviceLoginConfig, Input, Machine, Output, Secret,
+    TokenSet, needs_refresh,
 };
 use serde_json::Value;
 
@@ -102,5 +103,29 @@ fn refresh_decision(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, device_login, refresh_decision);
+/// One account call's core overhead: resolve a stored API key, build the request, read a
+/// created key out of the answer (the create_key transcript, typed)
+fn account_call(c: &mut Criterion) {
+    let t = load("account_create_key_ok.json");
+    let config: AccountCallConfig = config_from_wire("account_call", &t.config).unwrap();
+    c.bench_function("account_call/create_key_typed", |b| {
+        b.iter(|| {
+            let mut m = AccountCall::new(config.clone(), t.now_ms);
+            let mut outputs = 0usize;
+            for (now, input, _) in &t.steps {
+                m.handle_input(*now, input.clone());
+                loop {
+                    outputs += 1;
+                    match m.poll_output() {
+                        Output::Wait { .. } | Output::Done(_) => break,
+                        other => drop(black_box(other)),
+                    }
+                }
+            }
+            black_box(outputs)
+        })
+    });
+}
+
+criterion_group!(benches, device_login, refresh_decision, account_call);
 criterion_main!(benches);

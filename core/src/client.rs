@@ -963,7 +963,7 @@ mod tests {
             env_api_key: None,
         };
         let create: AccountOperation =
-            serde_json::from_value(serde_json::json!({"op": "create_key", "name": "ci"})).unwrap();
+            serde_json::from_value(serde_json::json!({"create_key": {"name": "ci"}})).unwrap();
         let e = account_call(&mut io, &remote(), "key@example.com", &options, &create).unwrap_err();
         assert_eq!(e.code(), "config", "no api_url: {e}");
         let mut with_api = remote();

@@ -12,6 +12,7 @@
 //! alive in the component; and everything after a machine's `poll_output` is non-generic.
 use core::cell::RefCell;
 
+use crate::account::{AccountOperation, AccountValue};
 use crate::credential::{AuthType, CredentialSource, ResolvedCredential};
 use crate::error::{AuthError, StoreError};
 use crate::http::{Body, HttpRequest, HttpResponse, Method, TransportError};
@@ -197,6 +198,40 @@ impl IntoDoneValue for RevocationReport {
     }
 }
 
+impl IntoDoneValue for AccountValue {
+    fn into_done_value(self) -> wit::DoneValue {
+        wit::DoneValue::Account(account_value_to_wit(self))
+    }
+}
+
+/// JSON from the server as JSON text: WIT has no recursive types to carry it as a value
+fn account_value_to_wit(value: AccountValue) -> t::AccountValue {
+    match value {
+        AccountValue::Whoami { body, label } => t::AccountValue::Whoami(t::WhoamiReport {
+            body_json: body.to_string(),
+            label,
+        }),
+        AccountValue::Projects(projects) => t::AccountValue::Projects(
+            projects
+                .into_iter()
+                .map(|p| t::Project {
+                    id: p.id,
+                    name: p.name,
+                })
+                .collect(),
+        ),
+        AccountValue::CreatedKey(created) => t::AccountValue::CreatedKey(t::CreatedKey {
+            key: created.key.into_exposed(),
+            body_json: created.body.to_string(),
+        }),
+        AccountValue::Keys(keys) => {
+            t::AccountValue::Keys(keys.iter().map(ToString::to_string).collect())
+        }
+        AccountValue::Key(body) => t::AccountValue::Key(body.to_string()),
+        AccountValue::Deleted { id } => t::AccountValue::Deleted(id),
+    }
+}
+
 fn token_set_to_wit(t: TokenSet) -> t::TokenSet {
     t::TokenSet {
         access_token: t.access_token.into_exposed(),
@@ -313,6 +348,7 @@ fn request_to_wit(request: &HttpRequest) -> t::HttpRequest {
         method: match request.method {
             Method::Get => t::Method::Get,
             Method::Post => t::Method::Post,
+            Method::Delete => t::Method::Delete,
         },
         url: request.url.clone(),
         headers,
@@ -391,11 +427,21 @@ fn auth_error_to_wit(error: &AuthError) -> t::AuthError {
         AuthError::Expired => K::Expired,
         AuthError::ClockDrift { count } => K::ClockDrift(*count),
         AuthError::InvalidKey => K::InvalidKey,
-        // The message names the refused operation.
-        AuthError::InsufficientPermission | AuthError::NotPermitted { .. } => {
-            K::InsufficientPermission
+        AuthError::InsufficientPermission => K::InsufficientPermission(None),
+        AuthError::NotPermitted { operation, detail } => {
+            K::InsufficientPermission(Some(t::PermissionRefusal {
+                operation: operation.clone(),
+                detail: detail.clone(),
+            }))
         }
         AuthError::Forbidden => K::Forbidden,
+        AuthError::NotFound { id } => K::NotFound(id.clone()),
+        AuthError::Refused(r) => K::Refused(t::ApiRefusal {
+            operation: r.operation.clone(),
+            status: r.status,
+            code: r.code.clone(),
+            description: r.description.clone(),
+        }),
         AuthError::RateLimited { retry_after_s } => K::RateLimited(*retry_after_s),
         AuthError::Unavailable { status } => K::Unavailable(*status),
         AuthError::ReloginRequired { reason } => K::ReloginRequired(reason.clone()),
@@ -583,6 +629,11 @@ impl c::GuestRemoteClient for RemoteClient {
             Op::Forget(account) => {
                 ops::forget(&mut io(), remote, &account).map(|()| Outcome::Forgotten)
             }
+            Op::AccountCall(a) => account_operation_from_wit(a.operation).and_then(|operation| {
+                let options = credential_options_from_wit(a.options);
+                ops::account_call(&mut io(), remote, &a.account, &options, &operation)
+                    .map(|v| Outcome::Account(account_value_to_wit(v)))
+            }),
         })
     }
 
@@ -671,6 +722,64 @@ fn endpoints_to_wit(e: Endpoints) -> t::Endpoints {
     }
 }
 
+fn method_from_wit(m: t::Method) -> Method {
+    match m {
+        t::Method::Get => Method::Get,
+        t::Method::Post => Method::Post,
+        t::Method::Delete => Method::Delete,
+    }
+}
+
+/// The WIT account operation as the core's; permissions that are not JSON are a `config` error
+fn account_operation_from_wit(op: c::AccountOperation) -> Result<AccountOperation, AuthError> {
+    use c::AccountOperation as Op;
+    Ok(match op {
+        Op::Whoami(w) => AccountOperation::Whoami {
+            method: method_from_wit(w.method),
+            path: w.path,
+            label: w.label,
+        },
+        Op::ListProjects(l) => AccountOperation::ListProjects {
+            method: method_from_wit(l.method),
+            path: l.path,
+            list: l.list,
+            id_field: l.id_field,
+            name_field: l.name_field,
+        },
+        Op::CreateKey(k) => AccountOperation::CreateKey {
+            method: method_from_wit(k.method),
+            path: k.path,
+            name: k.name,
+            permissions: match k.permissions_json {
+                None => None,
+                Some(text) => Some(crate::body::parse_json(text.as_bytes()).map_err(|e| {
+                    AuthError::Config {
+                        detail: format!("the new key's permissions are not JSON: {e}"),
+                    }
+                })?),
+            },
+            name_field: k.name_field,
+            permissions_field: k.permissions_field,
+            key_pointer: k.key_pointer,
+        },
+        Op::ListKeys(l) => AccountOperation::ListKeys {
+            method: method_from_wit(l.method),
+            path: l.path,
+            list: l.list,
+        },
+        Op::ShowKey(k) => AccountOperation::ShowKey {
+            method: method_from_wit(k.method),
+            path: k.path,
+            id: k.id,
+        },
+        Op::DeleteKey(k) => AccountOperation::DeleteKey {
+            method: method_from_wit(k.method),
+            path: k.path,
+            id: k.id,
+        },
+    })
+}
+
 fn remote_from_wit(r: c::Remote) -> RemoteSpec {
     RemoteSpec {
         name: r.name,
@@ -684,8 +793,8 @@ fn remote_from_wit(r: c::Remote) -> RemoteSpec {
         api_url: r.api_url,
         key_check: r.key_check.map(|k| KeyCheckSpec {
             method: match k.method {
-                t::Method::Get => KeyCheckMethod::Get,
-                t::Method::Post => KeyCheckMethod::Post,
+                c::KeyCheckMethod::Get => KeyCheckMethod::Get,
+                c::KeyCheckMethod::Post => KeyCheckMethod::Post,
             },
             url: k.url,
             header: k.header,

@@ -43,10 +43,12 @@ pub enum AuthError {
     /// An account call was refused (403): the credential lacks the permission for that operation
     ///
     /// Same code as [`AuthError::InsufficientPermission`]; this one names what was refused.
-    #[error("the credential may not {operation}; use a key (or an account) with that permission")]
+    #[error("the credential may not {operation}{}; use a key (or an account) with that permission", detail.as_deref().map(|d| format!(" (the provider says: {d})")).unwrap_or_default())]
     NotPermitted {
         /// What was refused, as a phrase after "may not": `create API keys`, `list projects`, …
         operation: String,
+        /// The provider's explanation, stripped of control characters, when it gave one
+        detail: Option<String>,
     },
     /// An account call was refused with an API error object that maps to nothing more
     /// specific (a 4xx with `error`): the request, not the login, is what to fix

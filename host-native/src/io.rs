@@ -719,7 +719,7 @@ mod tests {
             env_api_key: None,
         };
         let create: AccountOperation =
-            serde_json::from_str(r#"{"op":"create_key","name":"ci"}"#).unwrap();
+            serde_json::from_str(r#"{"create_key":{"name":"ci"}}"#).unwrap();
         let value = client::account_call(&mut io, &remote, "dev", &options, &create).unwrap();
         let AccountValue::CreatedKey(created) = value else {
             panic!("not a created key: {value:?}");

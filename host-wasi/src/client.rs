@@ -10,11 +10,14 @@ use keyhole_core::client::{
     TestFailure, TestMethod, TestOptions, TestReport,
 };
 use keyhole_core::credential::{EnvPrecedence, ResolvedCredential};
+use keyhole_core::http::Method;
 use keyhole_core::key_check::KeyCheckMethod;
-use keyhole_core::{AuthError, Endpoints, Secret};
+use keyhole_core::{AccountOperation, AccountValue, AuthError, Endpoints, Secret};
 use wasmtime::component::ResourceAny;
 
-use crate::convert::{auth_error_to_core, endpoints_from_wit, resolved_credential_from_wit};
+use crate::convert::{
+    account_value_from_wit, auth_error_to_core, endpoints_from_wit, resolved_credential_from_wit,
+};
 use crate::generated::exports::keyhole::auth::client as c;
 use crate::generated::keyhole::auth::types as t;
 use crate::{Error, Instance};
@@ -197,6 +200,25 @@ impl Instance {
         })
     }
 
+    /// `account-call`: one call to the remote's account API with the account's credential
+    pub fn account_call(
+        &mut self,
+        client: &RemoteClient,
+        account: &str,
+        options: &CredentialOptions,
+        operation: &AccountOperation,
+    ) -> ClientResult<AccountValue> {
+        let operation = c::Operation::AccountCall(c::AccountCall {
+            account: account.to_owned(),
+            options: credential_options_to_wit(options),
+            operation: account_operation_to_wit(operation),
+        });
+        self.run(client, "account-call", operation, |outcome| match outcome {
+            c::Outcome::Account(a) => Some(account_value_from_wit(a)),
+            _ => None,
+        })
+    }
+
     /// `remote-client.test`: a failure keeps what is known of the check request
     pub fn test(
         &mut self,
@@ -235,6 +257,75 @@ impl Instance {
             })),
             Err(trap) => Err(Error::call("client.test", trap)),
         }
+    }
+}
+
+fn method_to_wit(m: Method) -> t::Method {
+    match m {
+        Method::Get => t::Method::Get,
+        Method::Post => t::Method::Post,
+        Method::Delete => t::Method::Delete,
+    }
+}
+
+/// The core's account operation, every default already applied, as the WIT one
+fn account_operation_to_wit(op: &AccountOperation) -> c::AccountOperation {
+    use c::AccountOperation as Op;
+    match op.clone() {
+        AccountOperation::Whoami {
+            method,
+            path,
+            label,
+        } => Op::Whoami(c::WhoamiCall {
+            method: method_to_wit(method),
+            path,
+            label,
+        }),
+        AccountOperation::ListProjects {
+            method,
+            path,
+            list,
+            id_field,
+            name_field,
+        } => Op::ListProjects(c::ListProjectsCall {
+            method: method_to_wit(method),
+            path,
+            list,
+            id_field,
+            name_field,
+        }),
+        AccountOperation::CreateKey {
+            method,
+            path,
+            name,
+            permissions,
+            name_field,
+            permissions_field,
+            key_pointer,
+        } => Op::CreateKey(c::CreateKeyCall {
+            method: method_to_wit(method),
+            path,
+            name,
+            permissions_json: permissions.map(|p| p.to_string()),
+            name_field,
+            permissions_field,
+            key_pointer,
+        }),
+        AccountOperation::ListKeys { method, path, list } => Op::ListKeys(c::ListKeysCall {
+            method: method_to_wit(method),
+            path,
+            list,
+        }),
+        AccountOperation::ShowKey { method, path, id } => Op::ShowKey(c::KeyCall {
+            method: method_to_wit(method),
+            path,
+            id,
+        }),
+        AccountOperation::DeleteKey { method, path, id } => Op::DeleteKey(c::KeyCall {
+            method: method_to_wit(method),
+            path,
+            id,
+        }),
     }
 }
 
@@ -286,8 +377,8 @@ fn remote_to_wit(r: &RemoteSpec) -> c::Remote {
         api_url: r.api_url.clone(),
         key_check: r.key_check.as_ref().map(|k| c::KeyCheckSpec {
             method: match k.method {
-                KeyCheckMethod::Get => t::Method::Get,
-                KeyCheckMethod::Post => t::Method::Post,
+                KeyCheckMethod::Get => c::KeyCheckMethod::Get,
+                KeyCheckMethod::Post => c::KeyCheckMethod::Post,
             },
             url: k.url.clone(),
             header: k.header.clone(),

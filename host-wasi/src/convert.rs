@@ -9,6 +9,7 @@ use keyhole_core::key_check::KeyCheckReport;
 use keyhole_core::refresh::RefreshOutcome;
 use keyhole_core::revocation::RevocationReport;
 use keyhole_core::wire::{self, WireValue};
+use keyhole_core::{AccountValue, CreatedKey, Project};
 use keyhole_core::{AuthError, Endpoints, Output, StoreError, TokenSet};
 use keyhole_core::{HttpRequest, HttpResponse, Input, Prompt, Secret, StoreOp, TransportError};
 use serde_json::Value;
@@ -17,27 +18,43 @@ use crate::generated::exports::keyhole::auth::machines as m;
 use crate::generated::keyhole::auth::types as t;
 
 const FORM: &str = "application/x-www-form-urlencoded";
+const JSON: &str = "application/json";
 
 /// A WIT request as the core's request, so that host-native's `Io::send` performs it
 ///
 /// Header and form values become secrets: an `authorization` header or a refresh token in a form
 /// must never reach a `Debug` print on the host side either.
 pub(crate) fn request_from_wit(r: t::HttpRequest) -> HttpRequest {
-    let is_form = r
-        .headers
-        .iter()
-        .any(|(n, v)| n.eq_ignore_ascii_case("content-type") && v == FORM);
+    let content_type = |wanted: &str| {
+        r.headers
+            .iter()
+            .any(|(n, v)| n.eq_ignore_ascii_case("content-type") && v == wanted)
+    };
+    // A JSON body must be UTF-8 text to be the core's `Body::Json`; anything else stays bytes
+    // read as a form, which the transcripts then show as a difference.
+    let json = if content_type(JSON) {
+        String::from_utf8(r.body.clone()).ok()
+    } else {
+        None
+    };
+    let implied = match (&json, content_type(FORM)) {
+        (Some(_), _) => Some(JSON),
+        (None, true) => Some(FORM),
+        (None, false) => None,
+    };
     let headers = r
         .headers
         .into_iter()
-        // The core's form body implies its content-type; the host adapter adds it again.
-        .filter(|(n, v)| !(is_form && n.eq_ignore_ascii_case("content-type") && v == FORM))
+        // The core's body implies its content-type; the host adapter adds it again.
+        .filter(|(n, v)| !(n.eq_ignore_ascii_case("content-type") && Some(v.as_str()) == implied))
         .map(|(mut n, v)| {
             n.make_ascii_lowercase();
             (n, Param::Secret(Secret::new(v)))
         })
         .collect();
-    let body = if is_form || !r.body.is_empty() {
+    let body = if let Some(text) = json {
+        Body::Json(text)
+    } else if implied.is_some() || !r.body.is_empty() {
         Body::Form(
             form_urlencoded::parse(&r.body)
                 .map(|(k, v)| (k.into_owned(), Param::Secret(Secret::new(v.into_owned()))))
@@ -50,6 +67,7 @@ pub(crate) fn request_from_wit(r: t::HttpRequest) -> HttpRequest {
         method: match r.method {
             t::Method::Get => Method::Get,
             t::Method::Post => Method::Post,
+            t::Method::Delete => Method::Delete,
         },
         url: r.url,
         headers,
@@ -154,7 +172,42 @@ fn done_value_to_wire(value: m::DoneValue) -> Value {
             skipped: r.skipped,
         }
         .to_wire(),
+        m::DoneValue::Account(a) => account_value_from_wit(a).to_wire(),
     }
+}
+
+/// The component's account value as the core's; server JSON comes back from its text
+pub(crate) fn account_value_from_wit(value: t::AccountValue) -> AccountValue {
+    match value {
+        t::AccountValue::Whoami(w) => AccountValue::Whoami {
+            body: json_from_wit(&w.body_json),
+            label: w.label,
+        },
+        t::AccountValue::Projects(projects) => AccountValue::Projects(
+            projects
+                .into_iter()
+                .map(|p| Project {
+                    id: p.id,
+                    name: p.name,
+                })
+                .collect(),
+        ),
+        t::AccountValue::CreatedKey(k) => AccountValue::CreatedKey(CreatedKey {
+            key: Secret::new(k.key),
+            body: json_from_wit(&k.body_json),
+        }),
+        t::AccountValue::Keys(keys) => {
+            AccountValue::Keys(keys.iter().map(|k| json_from_wit(k)).collect())
+        }
+        t::AccountValue::Key(body) => AccountValue::Key(json_from_wit(&body)),
+        t::AccountValue::Deleted(id) => AccountValue::Deleted { id },
+    }
+}
+
+/// JSON text the component wrote from a value it parsed; text that is not JSON (a broken
+/// component) comes through as a string, so it shows up rather than vanishing
+fn json_from_wit(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
 }
 
 fn token_set_from_wit(t: t::TokenSet) -> TokenSet {
@@ -221,7 +274,18 @@ pub(crate) fn auth_error_to_core(kind: t::ErrorKind) -> AuthError {
         K::ClockDrift(count) => AuthError::ClockDrift { count },
         K::InvalidKey => AuthError::InvalidKey,
         K::Forbidden => AuthError::Forbidden,
-        K::InsufficientPermission => AuthError::InsufficientPermission,
+        K::InsufficientPermission(None) => AuthError::InsufficientPermission,
+        K::InsufficientPermission(Some(r)) => AuthError::NotPermitted {
+            operation: r.operation,
+            detail: r.detail,
+        },
+        K::NotFound(id) => AuthError::NotFound { id },
+        K::Refused(r) => AuthError::Refused(Box::new(keyhole_core::Refusal {
+            operation: r.operation,
+            status: r.status,
+            code: r.code,
+            description: r.description,
+        })),
         K::RateLimited(retry_after_s) => AuthError::RateLimited { retry_after_s },
         K::Unavailable(status) => AuthError::Unavailable { status },
         K::ReloginRequired(reason) => AuthError::ReloginRequired { reason },

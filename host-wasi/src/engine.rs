@@ -15,7 +15,8 @@ use keyhole_core::client::{
 };
 use keyhole_core::credential::ResolvedCredential;
 use keyhole_core::{
-    AuthError, HttpRequest, HttpResponse, Io, Prompt, Secret, StoreError, StoreOp, TransportError,
+    AccountOperation, AccountValue, AuthError, HttpRequest, HttpResponse, Io, Prompt, Secret,
+    StoreError, StoreOp, TransportError,
 };
 use keyhole_native::io::{Frontend, NativeIo, Silent};
 use keyhole_native::store::Source;
@@ -239,6 +240,18 @@ impl Engine for WasiEngine {
             })
         });
         report.map_err(|error| failure.unwrap_or_else(|| error.into()))
+    }
+
+    fn account_call(
+        &mut self,
+        remote: &RemoteSpec,
+        account: &str,
+        options: &CredentialOptions,
+        operation: &AccountOperation,
+    ) -> Result<AccountValue, AuthError> {
+        self.run(remote, Box::new(Silent), None, |i, c| {
+            i.account_call(c, account, options, operation)
+        })
     }
 
     fn store_source(&self) -> Option<Source> {

@@ -85,9 +85,12 @@ fn default_max_response_bytes() -> usize {
 }
 
 /// One account operation, with its method and path (relative to `api_base`); wire form
-/// `{"op": "create_key", "name": "ci", …}`
+/// `{"create_key": {"name": "ci", …}}`, `{"whoami": {}}` for all defaults
+///
+/// Externally tagged, serde's default: an internally tagged `{"op": …}` form measured 24 KB more
+/// code in the wasm artefacts (serde's buffered `Content` path), which the component cannot afford.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum AccountOperation {
     /// Who the credential belongs to: the body as sent, plus a label
     Whoami {
@@ -366,14 +369,22 @@ impl WireValue for AccountValue {
     }
 }
 
-/// Server (or user) text made safe for a terminal: no control or bidi-override characters, and
-/// not longer than a line or two
+/// Server (or user) text made safe for a terminal: no control or bidi-override characters (line
+/// breaks and tabs become one space), and not longer than a line or two
 pub(crate) fn clean_text(text: &str) -> String {
     let bidi = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
-    text.chars()
-        .filter(|&c| !c.is_control() && !bidi(c))
-        .take(MAX_SERVER_TEXT_CHARS)
-        .collect()
+    let mut clean = String::with_capacity(text.len().min(MAX_SERVER_TEXT_CHARS));
+    for c in text.chars().take(MAX_SERVER_TEXT_CHARS) {
+        if c.is_whitespace() && (c.is_control() || c == ' ') {
+            if !clean.is_empty() && !clean.ends_with(' ') {
+                clean.push(' ');
+            }
+        } else if !c.is_control() && !bidi(c) {
+            clean.push(c);
+        }
+    }
+    clean.truncate(clean.trim_end().len());
+    clean
 }
 
 /// RFC 3986 unreserved characters stay; everything else in an id is percent-encoded, so an id
@@ -518,8 +529,6 @@ pub struct AccountCall {
     phase: Phase,
     /// The request built at `Start`, before the credential header
     request: Option<HttpRequest>,
-    /// The resolved credential's warning (`not_saved`, a transient refresh failure), if any
-    warning: Option<String>,
 }
 
 impl AccountCall {
@@ -530,13 +539,7 @@ impl AccountCall {
             outbox: Outbox::new(now_ms),
             phase: Phase::Idle,
             request: None,
-            warning: None,
         }
-    }
-
-    /// The caveat of the credential used (see [`ResolvedCredential::warning`]), once resolved
-    pub fn credential_warning(&self) -> Option<&str> {
-        self.warning.as_deref()
     }
 
     fn finish(&mut self, result: Result<AccountValue, AuthError>) {
@@ -598,7 +601,6 @@ impl AccountCall {
                 detail: "internal: the account request was not built (a keyhole bug)".into(),
             }));
         };
-        self.warning = credential.warning.clone();
         let header = match credential.kind {
             AuthType::Oauth => "authorization",
             AuthType::ApiKey => self.config.header.as_str(),
@@ -632,6 +634,20 @@ impl AccountCall {
     /// What a non-2xx answer means
     fn refusal(&self, now_ms: u64, kind: AuthType, response: &HttpResponse) -> AuthError {
         let operation = &self.config.operation;
+        let body = crate::body::parse_json_object(&response.body);
+        let text = |k: &str| {
+            body.as_ref()
+                .and_then(|b| b.get(k))
+                .and_then(Value::as_str)
+                .map(clean_text)
+                .filter(|t| !t.trim().is_empty())
+        };
+        // What vendors put next to an error code: OAuth, most JSON APIs, vast, Django REST.
+        let description = || {
+            ["error_description", "message", "msg", "detail"]
+                .iter()
+                .find_map(|k| text(k))
+        };
         match (response.status, operation.id()) {
             (401, _) => {
                 return match kind {
@@ -644,6 +660,7 @@ impl AccountCall {
             (403, _) => {
                 return AuthError::NotPermitted {
                     operation: operation.permission().into(),
+                    detail: description(),
                 };
             }
             (404, Some(id)) => return AuthError::NotFound { id: clean_text(id) },
@@ -652,22 +669,13 @@ impl AccountCall {
         if let Some(error) = server_trouble(response, now_ms) {
             return error;
         }
-        let body = crate::body::parse_json_object(&response.body);
-        let text = |k: &str| {
-            body.as_ref()
-                .and_then(|b| b.get(k))
-                .and_then(Value::as_str)
-                .map(clean_text)
-        };
         match text("error") {
             Some(code) if (400..500).contains(&response.status) => {
                 AuthError::Refused(Box::new(crate::error::Refusal {
                     operation: operation.permission().into(),
                     status: response.status,
                     code,
-                    description: text("error_description")
-                        .or_else(|| text("message"))
-                        .or_else(|| text("msg")),
+                    description: description(),
                 }))
             }
             _ => AuthError::Malformed {
@@ -812,8 +820,15 @@ impl crate::machine::FromConfig for AccountCall {
 mod tests {
     use super::*;
 
+    /// An operation from `{"op": name, fields…}`, shorter to write here than the wire form
     fn op(json: Value) -> AccountOperation {
-        serde_json::from_value(json).expect("a valid operation")
+        let Value::Object(mut fields) = json else {
+            panic!("an object");
+        };
+        let Some(Value::String(name)) = fields.remove("op") else {
+            panic!("no op");
+        };
+        serde_json::from_value(json!({ name: fields })).expect("a valid operation")
     }
 
     fn url(base: &str, operation: Value) -> Result<String, AuthError> {
@@ -856,7 +871,7 @@ mod tests {
         assert_eq!(delete.method(), Method::Delete);
         assert_eq!(delete.path(), "api-keys/{id}");
         assert!(
-            serde_json::from_value::<AccountOperation>(json!({"op": "show_key"})).is_err(),
+            serde_json::from_value::<AccountOperation>(json!({"show_key": {}})).is_err(),
             "show_key needs an id"
         );
     }
@@ -954,7 +969,8 @@ mod tests {
 
     #[test]
     fn server_text_loses_control_characters() {
-        assert_eq!(clean_text("bad\u{1b}[31m\r\nid\u{202e}x"), "bad[31midx");
+        assert_eq!(clean_text("bad\u{1b}[31m\r\nid\u{202e}x\t"), "bad[31m idx");
+        assert_eq!(clean_text("  a \n\n b "), "a b");
         assert_eq!(clean_text(&"x".repeat(500)).len(), MAX_SERVER_TEXT_CHARS);
     }
 
