@@ -13,6 +13,8 @@ export interface SendOutput {
   url: string;
   headers: [string, string][];
   form?: [string, string][];
+  /** JSON text (account calls), sent with `content-type: application/json` */
+  json?: string;
   /** Bytes already encoded (the component's requests), with their content-type in `headers` */
   body?: Uint8Array;
   max_response_bytes: number;

@@ -55,6 +55,18 @@ export type Output =
   | { type: "wait"; until_ms: number | null }
   | { type: "done"; ok: unknown }
   | { type: "done"; error: AuthError };
+
+/** JSON as a server sent it (account answers pass through unchanged) */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** The `done.ok` of an `account_call` machine, one shape per operation; `key` is a new secret */
+export type AccountValue =
+  | { operation: "whoami"; body: Json; label: string | null }
+  | { operation: "list_projects"; projects: { id: string; name: string | null }[] }
+  | { operation: "create_key"; key: string; body: Json }
+  | { operation: "list_keys"; keys: Json[] }
+  | { operation: "show_key"; body: Json }
+  | { operation: "delete_key"; id: string };
 "#;
 
 /// A machine behind a JS class: the wire form of any core machine

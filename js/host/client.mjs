@@ -79,6 +79,15 @@ class RemoteClient {
     this.#run("forget", account, "forgotten");
   }
 
+  /**
+   * One call to the remote's account API with `account`'s credential (the WIT `account-call`):
+   * `operation` is an `account-operation` such as `{ tag: "whoami", val: { method: "get", path:
+   * "me", label: ["/email"] } }`; returns the `account-value` (server JSON as JSON text)
+   */
+  accountCall(account, options, operation) {
+    return this.#run("account-call", { account, options, operation }, "account");
+  }
+
   /** Checks a credential; a failure's `payload` keeps the check's URL, status and time */
   test(account, options) {
     return this.#resource.test(account, options);

@@ -7,6 +7,7 @@
 // component alike.
 
 const FORM = "application/x-www-form-urlencoded";
+const JSON_TYPE = "application/json";
 const utf8 = new TextEncoder();
 
 /** `{type: "start"}`-style JSON input → the WIT `input` variant */
@@ -106,8 +107,33 @@ export function doneValueToWire({ tag, val: v }) {
       return { status: v.status, elapsed_ms: Number(v.elapsedMs), identity: Object.fromEntries(v.identity) };
     case "revocation":
       return { revoked: v.revoked, unsupported: v.unsupported, skipped: v.skipped };
+    case "account":
+      return accountValueToWire(v);
     default:
       throw new Error(`keyhole: unknown done value ${JSON.stringify(tag)} (host older than the component?)`);
+  }
+}
+
+/**
+ * An `account-value` → the core's wire form (`AccountValue`); server JSON arrives as JSON text
+ * (WIT has no recursive types) and is parsed back. `created-key.key` is the new secret.
+ */
+export function accountValueToWire({ tag, val: v }) {
+  switch (tag) {
+    case "whoami":
+      return { operation: "whoami", body: JSON.parse(v.bodyJson), label: orNull(v.label) };
+    case "projects":
+      return { operation: "list_projects", projects: v.map((p) => ({ id: p.id, name: orNull(p.name) })) };
+    case "created-key":
+      return { operation: "create_key", key: v.key, body: JSON.parse(v.bodyJson) };
+    case "keys":
+      return { operation: "list_keys", keys: v.map((k) => JSON.parse(k)) };
+    case "key":
+      return { operation: "show_key", body: JSON.parse(v) };
+    case "deleted":
+      return { operation: "delete_key", id: v };
+    default:
+      throw new Error(`keyhole: unknown account value ${JSON.stringify(tag)} (host older than the component?)`);
   }
 }
 
@@ -124,16 +150,21 @@ function tokenSetToWire(t) {
   };
 }
 
-/** The WIT `http-request` → a `send` output; a form body comes back as `form` pairs */
+/**
+ * The WIT `http-request` → a `send` output; a form body comes back as `form` pairs, a JSON body as
+ * `json` text, each without the `content-type` header the wire form implies
+ */
 export function requestToWire(r) {
-  const isForm = r.headers.some(([name, value]) => name === "content-type" && value === FORM);
+  const contentType = r.headers.find(([name]) => name === "content-type")?.[1];
+  const implied = contentType === FORM || contentType === JSON_TYPE ? contentType : undefined;
   const out = {
     type: "send",
     method: r.method.toUpperCase(),
     url: r.url,
-    headers: r.headers.filter(([name, value]) => !(isForm && name === "content-type" && value === FORM)),
+    headers: r.headers.filter(([name, value]) => !(implied && name === "content-type" && value === implied)),
   };
-  if (isForm) out.form = [...new URLSearchParams(new TextDecoder().decode(r.body))];
+  if (implied === FORM) out.form = [...new URLSearchParams(new TextDecoder().decode(r.body))];
+  if (implied === JSON_TYPE) out.json = new TextDecoder().decode(r.body);
   out.max_response_bytes = Number(r.maxResponseBytes);
   return out;
 }

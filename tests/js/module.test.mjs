@@ -16,6 +16,7 @@ const classes = {
   credential: keyhole.Credential,
   key_check: keyhole.KeyCheck,
   revocation: keyhole.Revocation,
+  account_call: keyhole.AccountCall,
 };
 
 describe("transcripts through the wasm-bindgen classes", () => {
