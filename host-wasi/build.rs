@@ -1,7 +1,7 @@
 //! Builds the keyhole component this crate embeds and tests, and records the wasmtime version
 //!
-//! The component comes from a nested `cargo build -p keyhole-core --target wasm32-wasip2
-//! --profile wasm --features component` into its own target directory
+//! The component comes from a nested `cargo rustc -p keyhole-core --lib --crate-type cdylib
+//! --target wasm32-wasip2 --profile wasm --features component` into its own target directory
 //! (`<target>/keyhole-component`, so the nested cargo never waits on the lock the outer one
 //! holds), the way wasmtime's own `test-programs` build their guests. It is the same
 //! size-optimised build `scripts/build-component` ships: one build, because keyhole-wasi loads it
@@ -61,7 +61,10 @@ fn build_component(root: &Path) -> PathBuf {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
-        .args(["build", "-p", "keyhole-core", "--target", "wasm32-wasip2"])
+        // `rustc --crate-type cdylib`, as scripts/build-component: with core's rlib also requested
+        // cargo drops the profile's LTO (rust-lang/cargo#9672).
+        .args(["rustc", "-p", "keyhole-core", "--lib", "--crate-type", "cdylib"])
+        .args(["--target", "wasm32-wasip2"])
         .args([
             "--profile",
             "wasm",
