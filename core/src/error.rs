@@ -256,17 +256,20 @@ impl AuthError {
 pub enum StoreError {
     /// No usable backend (no keyring, locked keyring, timed out)
     #[error(
-        "the secret store is unavailable ({0}); unlock the keyring or set KEYHOLE_NO_KEYRING=1 to use a file"
+        "the secret store is unavailable ({}); unlock the keyring or set KEYHOLE_NO_KEYRING=1 to use a file",
+        crate::account::clean_text(.0)
     )]
     Unavailable(String),
     /// The backend refused access
     #[error(
-        "access to the secret store was denied ({0}); allow access in the keyring prompt or set KEYHOLE_NO_KEYRING=1"
+        "access to the secret store was denied ({}); allow access in the keyring prompt or set KEYHOLE_NO_KEYRING=1",
+        crate::account::clean_text(.0)
     )]
     Denied(String),
     /// Anything else (a full disk, a corrupt record)
     #[error(
-        "the secret store failed ({0}); check free disk space and permissions of the config directory"
+        "the secret store failed ({}); check free disk space and permissions of the config directory",
+        crate::account::clean_text(.0)
     )]
     Other(String),
 }
@@ -311,6 +314,26 @@ mod tests {
             let text = e.to_string();
             assert!(text.contains("run the login again"), "{text}");
             assert!(!text.contains("client id"), "{text}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod host_text_tests {
+    use super::*;
+
+    /// Found by fuzz/ (machine_discovery): a host's transport or store message quoting a server
+    /// reached the error text with its escape sequences
+    #[test]
+    fn host_messages_lose_control_characters() {
+        let t = AuthError::Transport(TransportError::Other("bad \u{1b}]0;owned\u{7}\n".into()));
+        assert!(!t.to_string().chars().any(char::is_control), "{t}");
+        for e in [
+            StoreError::Unavailable("a\u{1b}[2J".into()),
+            StoreError::Denied("b\r".into()),
+            StoreError::Other("c\u{0}".into()),
+        ] {
+            assert!(!e.to_string().chars().any(char::is_control), "{e}");
         }
     }
 }

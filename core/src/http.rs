@@ -224,8 +224,9 @@ pub enum TransportError {
     /// The body exceeded the request's `max_response_bytes`
     #[error("the response was larger than allowed")]
     TooLarge,
-    /// Anything else, described
-    #[error("{0}")]
+    /// Anything else, described (the host's text, which may quote a server: shown stripped of
+    /// control characters)
+    #[error("{}", crate::account::clean_text(.0))]
     Other(String),
 }
 

@@ -55,6 +55,29 @@ pub mod record;
 mod secret;
 pub mod wire;
 
+/// The header parsers the machines use internally, for the fuzz targets in `fuzz/` (feature
+/// `fuzzing`); not an API
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::{AuthError, HttpResponse};
+
+    /// Seconds to wait from the response's `Retry-After` header (delta-seconds or IMF-fixdate)
+    pub fn retry_after_s(response: &HttpResponse, now_ms: u64) -> Option<u64> {
+        crate::oauth::retry_after_s(response, now_ms)
+    }
+
+    /// Whether a `WWW-Authenticate` field challenges with `error="insufficient_scope"`
+    pub fn insufficient_scope(response: &HttpResponse) -> bool {
+        crate::key_check::insufficient_scope(response)
+    }
+
+    /// What a non-2xx key-check answer means (status, challenges, `Retry-After`, body)
+    pub fn key_check_error(response: &HttpResponse, now_ms: u64) -> AuthError {
+        crate::key_check::key_check_error(response, now_ms)
+    }
+}
+
 pub use flows::{account, browser, credential, device, discovery, key_check, refresh, revocation};
 
 pub use account::{

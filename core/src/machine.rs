@@ -34,7 +34,12 @@ impl core::fmt::Debug for Input {
             Input::TransportFailed(e) => f.debug_tuple("TransportFailed").field(e).finish(),
             Input::Stored(s) => f.debug_tuple("Stored").field(s).finish(),
             Input::Callback(target) => {
-                let path = target.split(['?', '#']).next().unwrap_or_default();
+                // Everything after the path may carry the code: a query, a fragment, or a
+                // malformed target that puts `&code=` or `;code=` straight after the path.
+                let path = target
+                    .split(['?', '#', '&', ';', '='])
+                    .next()
+                    .unwrap_or_default();
                 let redacted = if path.len() < target.len() {
                     "?[redacted]"
                 } else {
@@ -165,5 +170,28 @@ pub trait WireValue {
 impl WireValue for () {
     fn to_wire(&self) -> serde_json::Value {
         serde_json::Value::Null
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Input;
+
+    #[test]
+    fn a_callback_shows_its_path_only() {
+        // The last two were found by the callback_query fuzz target: a code right after the path.
+        for target in [
+            "/callback?code=sekrit-code&state=s",
+            "/callback#code=sekrit-code",
+            "/callback&code=sekrit-code",
+            "/callback;code=sekrit-code",
+        ] {
+            let shown = format!("{:?}", Input::Callback(target.into()));
+            assert_eq!(shown, r#"Callback("/callback"?[redacted])"#, "{target}");
+        }
+        assert_eq!(
+            format!("{:?}", Input::Callback("/favicon.ico".into())),
+            r#"Callback("/favicon.ico")"#
+        );
     }
 }

@@ -318,7 +318,10 @@ pub(crate) fn read_callback(target: &str, state: &Secret, issuer: Issuer<'_>) ->
         (Some(expected), Some(iss)) if iss != expected => {
             return CallbackResult::Fail(AuthError::protocol(
                 "iss",
-                format!("the callback names issuer `{iss}`, not `{expected}`"),
+                format!(
+                    "the callback names issuer `{}`, not `{expected}`",
+                    crate::account::clean_text(&iss)
+                ),
             ));
         }
         (_, None) if issuer.required => {
@@ -331,9 +334,10 @@ pub(crate) fn read_callback(target: &str, state: &Secret, issuer: Issuer<'_>) ->
     }
     match param("error") {
         Some(error) if error == "access_denied" => CallbackResult::Fail(AuthError::Denied),
+        // Any local process can send this text: it reaches the terminal stripped.
         Some(error) => CallbackResult::Fail(AuthError::Provider {
-            code: error,
-            description: param("error_description"),
+            code: crate::account::clean_text(&error),
+            description: param("error_description").map(|d| crate::account::clean_text(&d)),
         }),
         None => match param("code") {
             Some(code) if !code.is_empty() => CallbackResult::Code(Secret::new(code)),
@@ -443,6 +447,15 @@ mod tests {
             CallbackResult::Fail(AuthError::Provider {
                 code: "invalid_scope".into(),
                 description: Some("bad scope".into())
+            })
+        );
+        // Found by fuzz/ (callback_query, machine_browser_login): control characters from the
+        // callback reached the error text.
+        assert_eq!(
+            read("/callback?error=bad%1B%5D0%3Bx%07&error_description=a%0Db&state=st_1"),
+            CallbackResult::Fail(AuthError::Provider {
+                code: "bad]0;x".into(),
+                description: Some("ab".into())
             })
         );
         assert!(matches!(
