@@ -28,10 +28,11 @@ pub use crate::credential::AuthType;
 pub struct RemoteSpec {
     /// The remote's name (first half of the storage key)
     pub name: String,
-    /// The OpenID issuer, for discovery when `endpoints` has no token endpoint
+    /// The OpenID issuer, for discovery unless `endpoints` is a discovery result for it
     #[serde(default)]
     pub issuer: Option<String>,
-    /// Endpoints configured explicitly or cached from an earlier discovery
+    /// Endpoints cached from an earlier discovery (they name the issuer), or explicit ones that
+    /// override discovered ones field by field (they name none)
     #[serde(default)]
     pub endpoints: Option<Endpoints>,
     /// The OAuth client and the scopes to ask for
@@ -226,15 +227,17 @@ pub fn account_label(identity: &BTreeMap<String, String>) -> Option<String> {
     .cloned()
 }
 
-/// The remote's endpoints: configured (or cached) ones when they include a token endpoint, else
-/// discovery from the issuer
+/// The remote's endpoints: discovery from the issuer with the configured endpoints laid over it
+/// field by field, or the configured ones alone without an issuer
+///
+/// Configured endpoints that name the remote's issuer are a (cached) discovery result and are
+/// used as they are; without the issuer they are explicit overrides, so discovery still runs.
 pub fn resolve_endpoints(io: &mut impl Io, remote: &RemoteSpec) -> Result<Endpoints, AuthError> {
-    if let Some(endpoints) = &remote.endpoints
-        && endpoints.token_endpoint.is_some()
-    {
-        return Ok(endpoints.clone());
-    }
+    let configured = remote.endpoints.clone().unwrap_or_default();
     let Some(issuer) = &remote.issuer else {
+        if configured.token_endpoint.is_some() {
+            return Ok(configured);
+        }
         return Err(AuthError::Config {
             detail: format!(
                 "remote `{}` has neither an issuer nor a token endpoint; configure one for it",
@@ -242,12 +245,20 @@ pub fn resolve_endpoints(io: &mut impl Io, remote: &RemoteSpec) -> Result<Endpoi
             ),
         });
     };
+    if configured.issuer.as_ref() == Some(issuer) && configured.token_endpoint.is_some() {
+        return Ok(configured);
+    }
     let config = DiscoveryConfig {
         issuer: issuer.clone(),
         max_response_bytes: crate::http::DEFAULT_MAX_RESPONSE_BYTES,
     };
     let now = io.now_ms();
-    drive(Discovery::new(config, now), io)
+    let discovered = drive(Discovery::new(config, now), io)?;
+    Ok(Endpoints {
+        issuer: None,
+        ..configured
+    }
+    .or(discovered))
 }
 
 /// Logs in with the device flow (RFC 8628) and stores the tokens, keeping a stored API key
