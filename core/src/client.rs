@@ -28,10 +28,11 @@ pub use crate::credential::AuthType;
 pub struct RemoteSpec {
     /// The remote's name (first half of the storage key)
     pub name: String,
-    /// The OpenID issuer, for discovery when `endpoints` has no token endpoint
+    /// The OpenID issuer, for discovery unless `endpoints` is a discovery result for it
     #[serde(default)]
     pub issuer: Option<String>,
-    /// Endpoints configured explicitly or cached from an earlier discovery
+    /// Endpoints cached from an earlier discovery (they name the issuer), or explicit ones that
+    /// override discovered ones field by field (they name none)
     #[serde(default)]
     pub endpoints: Option<Endpoints>,
     /// The OAuth client and the scopes to ask for
@@ -226,15 +227,17 @@ pub fn account_label(identity: &BTreeMap<String, String>) -> Option<String> {
     .cloned()
 }
 
-/// The remote's endpoints: configured (or cached) ones when they include a token endpoint, else
-/// discovery from the issuer
+/// The remote's endpoints: discovery from the issuer with the configured endpoints laid over it
+/// field by field, or the configured ones alone without an issuer
+///
+/// Configured endpoints that name the remote's issuer are a (cached) discovery result and are
+/// used as they are; without the issuer they are explicit overrides, so discovery still runs.
 pub fn resolve_endpoints(io: &mut impl Io, remote: &RemoteSpec) -> Result<Endpoints, AuthError> {
-    if let Some(endpoints) = &remote.endpoints
-        && endpoints.token_endpoint.is_some()
-    {
-        return Ok(endpoints.clone());
-    }
+    let configured = remote.endpoints.clone().unwrap_or_default();
     let Some(issuer) = &remote.issuer else {
+        if configured.token_endpoint.is_some() {
+            return Ok(configured);
+        }
         return Err(AuthError::Config {
             detail: format!(
                 "remote `{}` has neither an issuer nor a token endpoint; configure one for it",
@@ -242,12 +245,20 @@ pub fn resolve_endpoints(io: &mut impl Io, remote: &RemoteSpec) -> Result<Endpoi
             ),
         });
     };
+    if configured.issuer.as_ref() == Some(issuer) && configured.token_endpoint.is_some() {
+        return Ok(configured);
+    }
     let config = DiscoveryConfig {
         issuer: issuer.clone(),
         max_response_bytes: crate::http::DEFAULT_MAX_RESPONSE_BYTES,
     };
     let now = io.now_ms();
-    drive(Discovery::new(config, now), io)
+    let discovered = drive(Discovery::new(config, now), io)?;
+    Ok(Endpoints {
+        issuer: None,
+        ..configured
+    }
+    .or(discovered))
 }
 
 /// Logs in with the device flow (RFC 8628) and stores the tokens, keeping a stored API key
@@ -309,6 +320,15 @@ fn store_tokens(
             }
         }
     }
+    // Device grants often return no ID token (or one without an email): the userinfo endpoint
+    // names the user then, so the account is not called after `sub` or `default`.
+    if !identity.contains_key("email")
+        && let Some(url) = &endpoints.userinfo_endpoint
+    {
+        for (k, v) in userinfo_identity(io, url, &tokens.access_token, identity.get("sub")) {
+            identity.entry(k).or_insert(v);
+        }
+    }
     let account = account_label(&identity)
         .or_else(|| account_hint.map(str::to_owned))
         .unwrap_or_else(|| DEFAULT_ACCOUNT.to_owned());
@@ -324,6 +344,42 @@ fn store_tokens(
         identity,
         expires_at_ms,
     })
+}
+
+/// The identity fields the userinfo endpoint reports
+/// ([OpenID Connect Core §5.3](https://openid.net/specs/openid-connect-core-1_0.html#UserInfo)),
+/// through the key-check machine: a GET with the access token as a bearer credential
+///
+/// Best effort: a login that worked is not failed by its naming, so any failure gives nothing.
+/// A `sub` other than the ID token's means the answer is not about this user (§5.3.2): nothing.
+fn userinfo_identity(
+    io: &mut impl Io,
+    url: &str,
+    access_token: &Secret,
+    id_token_sub: Option<&String>,
+) -> BTreeMap<String, String> {
+    let spec = KeyCheckSpec {
+        method: KeyCheckMethod::Get,
+        url: url.to_owned(),
+        header: BEARER_HEADER.to_owned(),
+        scheme: BEARER_SCHEME.to_owned(),
+        identity: ["email", "preferred_username", "name", "sub"]
+            .into_iter()
+            .map(|field| (field.to_owned(), format!("/{field}")))
+            .collect(),
+    };
+    let config = KeyCheckConfig {
+        spec,
+        key: access_token.clone(),
+    };
+    let now = io.now_ms();
+    let Ok(report) = drive(KeyCheck::new(config, now), io) else {
+        return BTreeMap::new();
+    };
+    match (id_token_sub, report.identity.get("sub")) {
+        (Some(expected), Some(sub)) if sub != expected => BTreeMap::new(),
+        _ => report.identity,
+    }
 }
 
 const BEARER_HEADER: &str = "authorization";
@@ -821,6 +877,100 @@ mod tests {
             other => panic!("unexpected request to {other}"),
         };
         Ok(HttpResponse::new(200, body.to_string()))
+    }
+
+    /// A provider whose token responses carry no ID token, with a userinfo endpoint
+    fn provider_without_id_token(request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+        let auth = request.headers.iter().find(|(n, _)| n == "authorization");
+        match request.url.as_str() {
+            "https://id.example.com/token" => Ok(HttpResponse::new(
+                200,
+                r#"{"access_token":"at","token_type":"Bearer","expires_in":3600}"#,
+            )),
+            "https://id.example.com/userinfo" => {
+                assert_eq!(auth.map(|(_, v)| v.expose()), Some("Bearer at"));
+                Ok(HttpResponse::new(
+                    200,
+                    r#"{"sub":"u1","preferred_username":"ada","email":"ada@example.com"}"#,
+                ))
+            }
+            "https://id.example.com/userinfo-sub-only" => {
+                Ok(HttpResponse::new(200, r#"{"sub":"u1"}"#))
+            }
+            "https://id.example.com/userinfo-username" => Ok(HttpResponse::new(
+                200,
+                r#"{"sub":"u1","preferred_username":"ada"}"#,
+            )),
+            "https://id.example.com/userinfo-down" => Ok(HttpResponse::new(503, "")),
+            _ => provider(request),
+        }
+    }
+
+    #[test]
+    fn without_an_id_token_userinfo_names_the_account() {
+        let with_userinfo = |url: &str| {
+            let mut r = remote();
+            r.endpoints.as_mut().unwrap().userinfo_endpoint = Some(url.into());
+            r
+        };
+        let mut io = Mem::new(provider_without_id_token);
+        let outcome = login_device(
+            &mut io,
+            &with_userinfo("https://id.example.com/userinfo"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(outcome.account, "ada@example.com");
+        assert_eq!(outcome.identity["preferred_username"], "ada");
+        assert!(
+            io.record(&storage_key("work", "ada@example.com"))
+                .oauth
+                .is_some()
+        );
+
+        let mut io = Mem::new(provider_without_id_token);
+        let outcome = login_device(
+            &mut io,
+            &with_userinfo("https://id.example.com/userinfo-username"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(outcome.account, "ada");
+
+        let mut io = Mem::new(provider_without_id_token);
+        let outcome = login_device(
+            &mut io,
+            &with_userinfo("https://id.example.com/userinfo-sub-only"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            outcome.account, "u1",
+            "sub is the last resort before the hint"
+        );
+
+        // A failing userinfo endpoint does not fail the login: the hint, else `default`.
+        let down = with_userinfo("https://id.example.com/userinfo-down");
+        let mut io = Mem::new(provider_without_id_token);
+        assert_eq!(
+            login_device(&mut io, &down, Some("me")).unwrap().account,
+            "me"
+        );
+        let mut io = Mem::new(provider_without_id_token);
+        assert_eq!(
+            login_device(&mut io, &down, None).unwrap().account,
+            DEFAULT_ACCOUNT
+        );
+
+        // With an ID token that has the email, userinfo is not asked.
+        let mut io = Mem::new(provider);
+        let mut r = remote();
+        r.endpoints.as_mut().unwrap().userinfo_endpoint =
+            Some("https://id.example.com/never".into());
+        assert_eq!(
+            login_device(&mut io, &r, None).unwrap().account,
+            "ada@example.com"
+        );
     }
 
     #[test]

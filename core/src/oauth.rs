@@ -51,6 +51,33 @@ pub struct Endpoints {
 }
 
 impl Endpoints {
+    /// These endpoints, each missing one taken from `fallback`, field by field
+    ///
+    /// Discovery merges the OpenID document over the RFC 8414 one this way, and a remote's
+    /// explicit endpoints over discovered ones. `iss` support holds when either side claims it:
+    /// a provider that sends `iss` anywhere must send it everywhere (RFC 9207 §2.4).
+    #[must_use]
+    pub fn or(self, fallback: Endpoints) -> Endpoints {
+        Endpoints {
+            issuer: self.issuer.or(fallback.issuer),
+            authorization_endpoint: self
+                .authorization_endpoint
+                .or(fallback.authorization_endpoint),
+            token_endpoint: self.token_endpoint.or(fallback.token_endpoint),
+            device_authorization_endpoint: self
+                .device_authorization_endpoint
+                .or(fallback.device_authorization_endpoint),
+            revocation_endpoint: self.revocation_endpoint.or(fallback.revocation_endpoint),
+            userinfo_endpoint: self.userinfo_endpoint.or(fallback.userinfo_endpoint),
+            introspection_endpoint: self
+                .introspection_endpoint
+                .or(fallback.introspection_endpoint),
+            authorization_response_iss_parameter_supported: self
+                .authorization_response_iss_parameter_supported
+                || fallback.authorization_response_iss_parameter_supported,
+        }
+    }
+
     /// The named endpoint, checked to be https or loopback, or a config error naming it
     pub fn require(&self, name: &str) -> Result<url::Url, AuthError> {
         let value = match name {

@@ -59,7 +59,7 @@ pub struct RemoteConfig {
     /// The OpenID issuer, used for discovery
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
-    /// Endpoints configured explicitly (win over discovery)
+    /// Endpoints configured explicitly: each overrides its discovered one, field by field
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoints: Option<Endpoints>,
     /// Endpoints found by discovery, cached so that `token` needs no discovery request
@@ -242,7 +242,7 @@ impl RemoteConfig {
         RemoteSpec {
             name: name.to_owned(),
             issuer: self.issuer.clone(),
-            endpoints: self.endpoints.clone().or_else(|| self.discovered.clone()),
+            endpoints: self.endpoints(),
             client: Client {
                 client_id: self.client_id.clone(),
                 client_secret: None,
@@ -251,6 +251,22 @@ impl RemoteConfig {
             api_url: self.api_url.clone(),
             key_check: self.key_check.as_ref().map(KeyCheckSettings::to_core),
             env_precedence: self.env_key_precedence.to_core(),
+        }
+    }
+
+    /// The explicit endpoints over the cached discovery, field by field
+    ///
+    /// An explicit set carries no issuer (older configs stored one; it is dropped here): the core
+    /// takes endpoints naming the remote's issuer as a complete discovery result, and explicit
+    /// ones alone must not stand in for discovery.
+    fn endpoints(&self) -> Option<Endpoints> {
+        let explicit = self
+            .endpoints
+            .clone()
+            .map(|e| Endpoints { issuer: None, ..e });
+        match (explicit, self.discovered.clone()) {
+            (Some(explicit), Some(discovered)) => Some(explicit.or(discovered)),
+            (explicit, discovered) => explicit.or(discovered),
         }
     }
 
@@ -265,6 +281,26 @@ impl RemoteConfig {
                     .and_then(|e| e.token_endpoint.clone())
             })
     }
+}
+
+/// The explicit endpoints of a remote, or `None` when none is given
+///
+/// Any one endpoint is kept: it overrides its discovered one, so a device authorization
+/// endpoint alone is as meaningful as a token endpoint.
+pub fn explicit_endpoints(
+    token_endpoint: Option<String>,
+    device_authorization_endpoint: Option<String>,
+    authorization_endpoint: Option<String>,
+    revocation_endpoint: Option<String>,
+) -> Option<Endpoints> {
+    let endpoints = Endpoints {
+        token_endpoint,
+        device_authorization_endpoint,
+        authorization_endpoint,
+        revocation_endpoint,
+        ..Endpoints::default()
+    };
+    (endpoints != Endpoints::default()).then_some(endpoints)
 }
 
 /// The config file inside a config directory

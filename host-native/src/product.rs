@@ -20,7 +20,6 @@
 //! Nothing in keyhole asks which vendor it runs for: a difference is a field here.
 
 use crate::config::{EnvKeyPrecedence, KeyCheckSettings, RemoteConfig};
-use keyhole_core::Endpoints;
 use keyhole_core::http::Method;
 
 /// Who is embedding keyhole, and how its `auth` group behaves
@@ -226,7 +225,7 @@ pub struct RemoteTemplate {
     pub name: &'static str,
     /// The OpenID issuer (endpoints are discovered from it)
     pub issuer: Option<&'static str>,
-    /// Explicit endpoints, for providers without discovery
+    /// Explicit token endpoint: for providers without discovery, or overriding the discovered one
     pub token_endpoint: Option<&'static str>,
     /// Explicit device authorization endpoint
     pub device_authorization_endpoint: Option<&'static str>,
@@ -278,14 +277,12 @@ impl RemoteTemplate {
             Some(o) => with_origin(u, o),
             None => u.to_owned(),
         };
-        let endpoints = self.token_endpoint.map(|token| Endpoints {
-            issuer: self.issuer.map(url),
-            token_endpoint: Some(url(token)),
-            device_authorization_endpoint: self.device_authorization_endpoint.map(url),
-            authorization_endpoint: self.authorization_endpoint.map(url),
-            revocation_endpoint: self.revocation_endpoint.map(url),
-            ..Endpoints::default()
-        });
+        let endpoints = crate::config::explicit_endpoints(
+            self.token_endpoint.map(url),
+            self.device_authorization_endpoint.map(url),
+            self.authorization_endpoint.map(url),
+            self.revocation_endpoint.map(url),
+        );
         RemoteConfig {
             issuer: self.issuer.map(url),
             endpoints,

@@ -145,7 +145,7 @@ impl Provider {
                 String::new(),
                 json!({"error": "device_not_found", "error_description": HOSTILE}),
             ),
-            ("POST", "/device") => (
+            ("POST", "/device" | "/other-device") => (
                 200,
                 String::new(),
                 json!({
@@ -1080,6 +1080,79 @@ fn remote_choice_errors_name_the_commands_to_run() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn explicit_endpoints_override_discovered_ones_field_by_field() {
+    let p = Provider::start();
+    // A device endpoint alone is stored and used; the token endpoint still comes from discovery.
+    let env = Env::new();
+    let other = format!("{}/other-device", p.base);
+    let out = env.run(&[
+        "remote",
+        "add",
+        "local",
+        "--issuer",
+        &p.base,
+        "--client-id",
+        "cli",
+        "--device-authorization-endpoint",
+        &other,
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = std::fs::read_to_string(env.config_dir().join("config.toml")).unwrap();
+    assert!(text.contains(&other), "not stored: {text}");
+    let out = env.run(&["login", "--device", "--no-open"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(p.count("POST /other-device"), 1);
+    assert_eq!(p.count("POST /device "), 0);
+    // Revocation still comes from discovery (cached at login).
+    let out = env.run(&["logout", "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(p.count("POST /revoke"), 2, "{}", stdout(&out));
+
+    // A token endpoint with an issuer no longer replaces discovery: the discovered device and
+    // revocation endpoints stay.
+    let env = Env::new();
+    let out = env.run(&[
+        "remote",
+        "add",
+        "local",
+        "--issuer",
+        &p.base,
+        "--client-id",
+        "cli",
+        "--token-endpoint",
+        &format!("{}/token", p.base),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = env.run(&["login", "--device", "--no-open"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = env.run(&["logout", "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        json_of(&out)["revoked"],
+        json!(["refresh_token", "access_token"])
+    );
+
+    // An endpoint keyhole would refuse to call is refused when it is configured.
+    let env = Env::new();
+    let out = env.run(&[
+        "remote",
+        "add",
+        "local",
+        "--issuer",
+        &p.base,
+        "--revocation-endpoint",
+        "http://example.com/revoke",
+    ]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--revocation-endpoint"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!env.config_dir().join("config.toml").exists());
 }
 
 #[test]

@@ -125,6 +125,17 @@ fn device_login_status_token_expiry_refresh_logout() {
 }
 
 #[test]
+fn without_an_id_token_the_account_is_named_by_userinfo() {
+    let provider = Provider::start();
+    provider.set(json!({ "drop_id_token": true }));
+    let (env, event) = logged_in_env(&provider, "carol");
+    assert_eq!(event["account"], "carol@example.test", "{event}");
+    let (code, status) = env.status();
+    assert_eq!(code, Some(0), "{status}");
+    assert_eq!(status["account"], "carol@example.test", "{status}");
+}
+
+#[test]
 fn denial_is_an_error_event_and_nothing_is_stored() {
     let provider = Provider::start();
     let env = Env::new();

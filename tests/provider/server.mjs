@@ -15,6 +15,8 @@
 //   device_code_ttl  device-code lifetime in seconds
 //   refresh_ttl      refresh-token lifetime in seconds
 //   rotate           rotate refresh tokens on use (default true; false keeps one refresh token)
+//   drop_id_token    token responses leave out `id_token` (default false), as many providers
+//                    answer device grants
 // Counters: token_requests {grant_type: n}, device_authorizations, revocations, last_user_code
 // (so a test can approve a code the CLI showed only on a terminal), api_requests {"METHOD /path": n}
 // (so a test can prove a request was never sent), keys_created.
@@ -53,6 +55,8 @@ const initialSwitches = () => ({
   device_code_ttl: envInt('KEYHOLE_TEST_DEVICE_CODE_TTL', 120),
   refresh_ttl: envInt('KEYHOLE_TEST_REFRESH_TTL', 3600),
   rotate: true,
+  // Token responses without `id_token`, as many providers answer device grants.
+  drop_id_token: false,
 });
 
 const initialCounters = () => ({
@@ -73,6 +77,7 @@ const state = {
 const publicState = () => ({ switches: state.switches, counters: state.counters, keys: state.keys.size });
 
 const SWITCH_NAMES = new Set(Object.keys(initialSwitches()));
+const BOOLEAN_SWITCHES = new Set(['rotate', 'drop_id_token']);
 
 function json(res, status, body, headers = {}) {
   const text = JSON.stringify(body);
@@ -311,11 +316,12 @@ async function handleTest(req, res, path) {
     }
     for (const [name, value] of Object.entries(patch ?? {})) {
       if (!SWITCH_NAMES.has(name)) return json(res, 400, { error: `unknown switch ${name}` });
-      const valid = name === 'rotate'
+      const boolean = BOOLEAN_SWITCHES.has(name);
+      const valid = boolean
         ? typeof value === 'boolean'
         : value === null || (typeof value === 'number' && value >= 0);
       if (!valid) {
-        return json(res, 400, { error: `switch ${name} takes ${name === 'rotate' ? 'a boolean' : 'a non-negative number or null'}` });
+        return json(res, 400, { error: `switch ${name} takes ${boolean ? 'a boolean' : 'a non-negative number or null'}` });
       }
     }
     Object.assign(state.switches, patch);
@@ -434,6 +440,11 @@ function buildProvider(issuer) {
       if (state.switches.interval !== null && ctx.body && typeof ctx.body === 'object') {
         ctx.body = { ...ctx.body, interval: state.switches.interval };
       }
+    }
+    if (ctx.oidc?.route === 'token' && state.switches.drop_id_token
+        && ctx.body && typeof ctx.body === 'object') {
+      const { id_token: _dropped, ...rest } = ctx.body;
+      ctx.body = rest;
     }
     if (ctx.oidc?.route === 'revocation') state.counters.revocations += 1;
   });

@@ -2,9 +2,16 @@
 //!
 //! Fetches the OpenID Provider Configuration
 //! ([OpenID Connect Discovery 1.0 §4](https://openid.net/specs/openid-connect-discovery-1_0.html#ProviderConfig))
-//! and, when that is not found, the OAuth Authorization Server Metadata
-//! ([RFC 8414 §3](https://www.rfc-editor.org/rfc/rfc8414#section-3)). The document must name the
-//! configured issuer exactly and every endpoint in it must be https (or http on loopback).
+//! and then the OAuth Authorization Server Metadata
+//! ([RFC 8414 §3](https://www.rfc-editor.org/rfc/rfc8414#section-3)), because some providers
+//! publish endpoints (often `revocation_endpoint`) only in the second. Each document must name the
+//! configured issuer exactly and every endpoint in it must be https (or http on loopback). The
+//! endpoints are merged field by field, OpenID first.
+//!
+//! The OpenID document decides: its errors are fatal, and once it has been read, a second
+//! document that is missing, unreadable, or names another issuer is ignored (nothing from it is
+//! used) instead of failing a provider that works. Only when the OpenID document is a 404 must
+//! the RFC 8414 document be good.
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -33,20 +40,21 @@ pub(crate) fn default_max_response_bytes() -> usize {
 }
 
 /// Which document the machine is waiting for
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Phase {
     /// Before `Start`
     Idle,
     /// `/.well-known/openid-configuration` was requested
     OpenId,
-    /// `/.well-known/oauth-authorization-server` was requested (after a 404 on the first)
-    OAuthMetadata,
+    /// `/.well-known/oauth-authorization-server` was requested, holding what the OpenID document
+    /// gave (`None` after a 404)
+    OAuthMetadata(Option<Box<Endpoints>>),
 }
 
 /// Finds a provider's endpoints from its issuer URL
 ///
-/// `Start` sends the OpenID configuration request; a 404 falls back to the RFC 8414 document; the
-/// value is the provider's [`Endpoints`], with `issuer` set.
+/// `Start` sends the OpenID configuration request, then the RFC 8414 request; the value is the
+/// provider's [`Endpoints`] from both, with `issuer` set.
 #[derive(Debug)]
 pub struct Discovery {
     config: DiscoveryConfig,
@@ -85,22 +93,42 @@ impl Discovery {
             self.config.max_response_bytes,
             &self.config.issuer,
         );
-        match (reply, self.phase) {
-            (Ok(Some(endpoints)), _) => self.out.finish(Ok(endpoints)),
-            (Ok(None), Phase::OpenId) => {
-                self.phase = Phase::OAuthMetadata;
-                match check_issuer(&self.config.issuer) {
-                    Ok(issuer) => self.send(oauth_metadata_url(&issuer)),
-                    Err(error) => self.out.finish(Err(error)),
-                }
+        match (std::mem::replace(&mut self.phase, Phase::Idle), reply) {
+            (Phase::OpenId, Ok(first)) => self.send_oauth_metadata(first.map(Box::new)),
+            (Phase::OAuthMetadata(Some(first)), Ok(Some(second))) => {
+                self.out.finish(require_token_endpoint((*first).or(second)))
             }
-            (Ok(None), _) => self.out.finish(Err(AuthError::Config {
+            // The OpenID document is enough; a bad second one must not fail a working provider.
+            (Phase::OAuthMetadata(Some(first)), _) => self.out.finish(require_token_endpoint(*first)),
+            (Phase::OAuthMetadata(None), Ok(Some(second))) => {
+                self.out.finish(require_token_endpoint(second))
+            }
+            (_, Ok(Some(_))) => self.out.rearm(),
+            (_, Ok(None)) => self.out.finish(Err(AuthError::Config {
                 detail: format!(
                     "`{}` publishes neither /.well-known/openid-configuration nor RFC 8414 metadata; check the issuer URL or configure the endpoints explicitly",
                     self.config.issuer
                 ),
             })),
-            (Err(error), _) => self.out.finish(Err(error)),
+            (_, Err(error)) => self.out.finish(Err(error)),
+        }
+    }
+
+    /// Asks for the RFC 8414 document, keeping what the OpenID one gave
+    fn send_oauth_metadata(&mut self, first: Option<Box<Endpoints>>) {
+        match check_issuer(&self.config.issuer) {
+            Ok(issuer) => {
+                self.phase = Phase::OAuthMetadata(first);
+                self.send(oauth_metadata_url(&issuer));
+            }
+            Err(error) => self.out.finish(Err(error)),
+        }
+    }
+
+    fn on_transport_failed(&mut self, error: crate::http::TransportError) {
+        match std::mem::replace(&mut self.phase, Phase::Idle) {
+            Phase::OAuthMetadata(Some(first)) => self.out.finish(require_token_endpoint(*first)),
+            _ => self.out.finish(Err(AuthError::Transport(error))),
         }
     }
 }
@@ -113,13 +141,13 @@ impl Machine for Discovery {
         if self.out.is_done() {
             return;
         }
-        match (self.phase, input) {
+        match (&self.phase, input) {
             (Phase::Idle, Input::Start) => self.start(),
-            (Phase::OpenId | Phase::OAuthMetadata, Input::Response(response)) => {
+            (Phase::OpenId | Phase::OAuthMetadata(_), Input::Response(response)) => {
                 self.on_response(&response)
             }
-            (Phase::OpenId | Phase::OAuthMetadata, Input::TransportFailed(error)) => {
-                self.out.finish(Err(AuthError::Transport(error)))
+            (Phase::OpenId | Phase::OAuthMetadata(_), Input::TransportFailed(error)) => {
+                self.on_transport_failed(error)
             }
             // A second Start, a Timer, a Callback or a Stored: nothing here asked for them.
             _ => self.out.rearm(),
@@ -201,7 +229,7 @@ pub(crate) fn read_metadata_response(
             reason: "a metadata request must answer 200 with a JSON document".into(),
         });
     }
-    endpoints_from_metadata(&json_object(response, max_bytes)?, expected_issuer).map(Some)
+    read_endpoints(&json_object(response, max_bytes)?, expected_issuer).map(Some)
 }
 
 /// Validates a metadata document and picks its endpoints
@@ -211,7 +239,25 @@ pub(crate) fn read_metadata_response(
 /// [RFC 8414 §3.3](https://www.rfc-editor.org/rfc/rfc8414#section-3.3)): anything else could be a
 /// mix-up attack. Every endpoint must be https or loopback http, and `token_endpoint` is required
 /// because every keyhole flow ends there.
+#[cfg(test)]
 pub(crate) fn endpoints_from_metadata(
+    body: &Map<String, Value>,
+    expected_issuer: &str,
+) -> Result<Endpoints, AuthError> {
+    require_token_endpoint(read_endpoints(body, expected_issuer)?)
+}
+
+/// The merged endpoints, or a protocol error when neither document named a token endpoint
+fn require_token_endpoint(endpoints: Endpoints) -> Result<Endpoints, AuthError> {
+    if endpoints.token_endpoint.is_none() {
+        return Err(AuthError::protocol("token_endpoint", "is missing"));
+    }
+    Ok(endpoints)
+}
+
+/// One document's issuer check and endpoints; `token_endpoint` may be missing here, because
+/// the other document can supply it
+fn read_endpoints(
     body: &Map<String, Value>,
     expected_issuer: &str,
 ) -> Result<Endpoints, AuthError> {
@@ -245,9 +291,6 @@ pub(crate) fn endpoints_from_metadata(
             _ => &mut endpoints.introspection_endpoint,
         };
         *slot = Some(raw);
-    }
-    if endpoints.token_endpoint.is_none() {
-        return Err(AuthError::protocol("token_endpoint", "is missing"));
     }
     // RFC 9207 §3: "If omitted, the default value is false". Only a JSON `true` turns it on: a
     // string "true" is not a boolean, and treating junk as false only keeps the old leniency.
@@ -454,6 +497,10 @@ mod tests {
                 r#"{"issuer":"https://i.example","token_endpoint":"https://i.example/t"}"#,
             )),
         );
+        assert!(matches!(m.poll_output(), Output::Send(_)));
+        m.handle_input(12, Input::Start);
+        assert!(matches!(m.poll_output(), Output::Wait { until_ms: None }));
+        m.handle_input(12, Input::Response(HttpResponse::new(404, "")));
         let done = m.poll_output();
         assert!(matches!(done, Output::Done(Ok(_))));
         m.handle_input(13, Input::Response(HttpResponse::new(500, "")));

@@ -225,7 +225,9 @@ impl Ctx<'_> {
                 .or_insert_with(AccountConfig::default)
                 .auth_type = Some(outcome.auth_type);
             r.active_account = Some(outcome.account.clone());
-            if r.endpoints.is_none()
+            // With an issuer the endpoints came from discovery (explicit ones laid over them):
+            // cached, so that `token` needs no discovery request.
+            if r.issuer.is_some()
                 && let Some(found) = &outcome.endpoints
             {
                 r.discovered = Some(found.clone());

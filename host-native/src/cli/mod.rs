@@ -58,7 +58,7 @@ use keyhole_core::client::{
     AuthType, CredentialOptions, DEFAULT_ACCOUNT, LoginOutcome, StatusReport, TestFailure,
     TestOptions,
 };
-use keyhole_core::{AuthError, Endpoints, Secret};
+use keyhole_core::{AuthError, Secret};
 use serde_json::{Value, json};
 
 use self::args::RemoteAddArgs;

@@ -123,14 +123,29 @@ pub(super) fn remote_from_args(a: RemoteAddArgs) -> Result<RemoteConfig, CliErro
         }
         identity.insert(name.to_owned(), pointer.to_owned());
     }
-    let explicit = Endpoints {
-        issuer: a.issuer.clone(),
-        token_endpoint: a.token_endpoint,
-        device_authorization_endpoint: a.device_authorization_endpoint,
-        authorization_endpoint: a.authorization_endpoint,
-        revocation_endpoint: a.revocation_endpoint,
-        ..Endpoints::default()
-    };
+    // Checked here, not at first login: an endpoint keyhole will refuse to call must not be
+    // stored as if it worked.
+    for (flag, url) in [
+        ("--token-endpoint", &a.token_endpoint),
+        (
+            "--device-authorization-endpoint",
+            &a.device_authorization_endpoint,
+        ),
+        ("--authorization-endpoint", &a.authorization_endpoint),
+        ("--revocation-endpoint", &a.revocation_endpoint),
+    ] {
+        if let Some(url) = url
+            && let Err(e) = keyhole_core::endpoint::check_endpoint(url)
+        {
+            return Err(CliError::Usage(format!("{flag}: {e}")));
+        }
+    }
+    let explicit = crate::config::explicit_endpoints(
+        a.token_endpoint,
+        a.device_authorization_endpoint,
+        a.authorization_endpoint,
+        a.revocation_endpoint,
+    );
     for url in [
         a.issuer.as_ref(),
         a.api_url.as_ref(),
@@ -147,7 +162,7 @@ pub(super) fn remote_from_args(a: RemoteAddArgs) -> Result<RemoteConfig, CliErro
     }
     Ok(RemoteConfig {
         issuer: a.issuer,
-        endpoints: explicit.token_endpoint.is_some().then_some(explicit),
+        endpoints: explicit,
         client_id: a.client_id,
         scopes: a.scopes,
         api_url: a.api_url,
