@@ -63,7 +63,14 @@ fn build_component(root: &Path) -> PathBuf {
     cmd.current_dir(root)
         // `rustc --crate-type cdylib`, as scripts/build-component: with core's rlib also requested
         // cargo drops the profile's LTO (rust-lang/cargo#9672).
-        .args(["rustc", "-p", "keyhole-core", "--lib", "--crate-type", "cdylib"])
+        .args([
+            "rustc",
+            "-p",
+            "keyhole-core",
+            "--lib",
+            "--crate-type",
+            "cdylib",
+        ])
         .args(["--target", "wasm32-wasip2"])
         .args([
             "--profile",

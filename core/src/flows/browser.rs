@@ -455,7 +455,7 @@ mod tests {
             read("/callback?error=bad%1B%5D0%3Bx%07&error_description=a%0Db&state=st_1"),
             CallbackResult::Fail(AuthError::Provider {
                 code: "bad]0;x".into(),
-                description: Some("ab".into())
+                description: Some("a b".into())
             })
         );
         assert!(matches!(
