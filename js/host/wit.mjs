@@ -83,10 +83,11 @@ const msOrNull = (v) => (v === undefined ? null : Number(v));
 export function doneValueToWire({ tag, val: v }) {
   switch (tag) {
     case "endpoints":
-      // Absent endpoints are left out, as in the core's wire form.
+      // Absent endpoints (and a false iss-parameter flag) are left out, as in the core's wire
+      // form.
       return Object.fromEntries(
         Object.entries(v)
-          .filter(([, url]) => url !== undefined)
+          .filter(([, value]) => value !== undefined && value !== false)
           .map(([name, url]) => [name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), url]),
       );
     case "tokens":
