@@ -197,22 +197,22 @@ class MismatchesFailLoudly(unittest.TestCase):
         # replay cannot call an import unseen. A component without that export (the `machines`
         # world) must import no function at all.
         c = component()
-        probe = c.instantiate()
-        if probe.instance.get_export_index(probe.store, CLIENT) is None:
+        client = c.export("client")
+        if client is None:
             self.assertEqual(c.imported_functions, [], "a machines-only component imports nothing")
             return
-        self.assertIn("keyhole:auth/http@0.1.0#send", c.imported_functions)
+        self.assertTrue(any(f.startswith("keyhole:auth/http@") for f in c.imported_functions))
         methods = [
             n
-            for n in c.wasm.type.exports(c.engine)[CLIENT].ty.exports(c.engine)
+            for n in c.wasm.type.exports(c.engine)[client].ty.exports(c.engine)
             if n.startswith("[method]")
         ]
         failed = []
         for method in methods:
             instance = c.instantiate()  # a trap leaves an instance unusable
-            new = export_func(instance, CLIENT, "[constructor]remote-client")
+            new = export_func(instance, client, "[constructor]remote-client")
             handle = new(instance.store, *placeholders(new, instance))
-            func = export_func(instance, CLIENT, method)
+            func = export_func(instance, client, method)
             before = len(c.import_calls)
             try:
                 func(instance.store, handle, *placeholders(func, instance)[1:])
@@ -231,9 +231,6 @@ class MismatchesFailLoudly(unittest.TestCase):
         directory = tempfile.TemporaryDirectory()
         self.addCleanup(directory.cleanup)
         return directory.name
-
-
-CLIENT = "keyhole:auth/client@0.1.0"
 
 
 def export_func(instance: Any, interface: str, name: str) -> Any:

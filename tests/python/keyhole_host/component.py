@@ -11,7 +11,7 @@ import ctypes
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, List
+from typing import Any, List, Optional
 
 import wasmtime
 from wasmtime import _ffi as ffi
@@ -24,7 +24,7 @@ from wasmtime.component import (
 )
 
 ROOT = Path(__file__).resolve().parents[3]
-MACHINES = "keyhole:auth/machines@0.1.0"
+PACKAGE = "keyhole:auth"
 
 
 def component_path() -> Path:
@@ -105,6 +105,13 @@ class Component:
         self.imported_functions = self._record_imported_functions()
         self.linker.define_unknown_imports_as_traps(self.wasm)
 
+    def export(self, interface: str) -> Optional[str]:
+        """The full name of the exported keyhole interface (`machines` -> `keyhole:auth/machines@0.1.0`),
+        whatever the package version"""
+        prefix = f"{PACKAGE}/{interface}@"
+        names = [n for n in self.wasm.type.exports(self.engine) if n.startswith(prefix)]
+        return names[0] if len(names) == 1 else None
+
     def _record_imported_functions(self) -> List[str]:
         names = []
         with self.linker.root() as root:
@@ -142,15 +149,16 @@ class Instance:
     def __init__(self, component: Component):
         self.store = wasmtime.Store(component.engine)
         self.instance = component.linker.instantiate(self.store, component.wasm)
-        machines = self.instance.get_export_index(self.store, MACHINES)
-        if machines is None:
-            raise LookupError(f"the component does not export {MACHINES}")
+        name = component.export("machines")
+        machines = name and self.instance.get_export_index(self.store, name)
+        if not machines:
+            raise LookupError(f"the component exports no {PACKAGE}/machines interface")
 
         def func(name: str) -> Any:
             index = self.instance.get_export_index(self.store, name, machines)
             found = index and self.instance.get_func(self.store, index)
             if not found:
-                raise LookupError(f"{MACHINES} has no {name}")
+                raise LookupError(f"{PACKAGE}/machines has no {name}")
             return found
 
         self._new = func("[constructor]machine")
