@@ -24,7 +24,7 @@ use crate::secret::Secret;
 pub use crate::credential::AuthType;
 
 /// A remote as the operations need it; hosts keep their own config format and build this
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct RemoteSpec {
     /// The remote's name (first half of the storage key)
     pub name: String,
@@ -47,6 +47,30 @@ pub struct RemoteSpec {
     /// Whether an API key from the environment beats stored credentials
     #[serde(default)]
     pub env_precedence: EnvPrecedence,
+    /// Whether an account whose OAuth refresh the provider refuses (`invalid_grant`) goes on
+    /// with the API key stored in the same record, with a warning, instead of needing a login
+    ///
+    /// Allowed by default: the key is in the record because the user saved it for this account
+    /// on this remote, and a key the API refuses fails on its own, so the fallback only keeps
+    /// working what already worked before the session ended. A vendor whose policy makes the
+    /// OAuth session the only way in (SSO enforcement, keys with other rights) turns it off.
+    #[serde(default = "crate::credential::yes")]
+    pub api_key_fallback: bool,
+}
+
+impl Default for RemoteSpec {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            issuer: None,
+            endpoints: None,
+            client: Client::default(),
+            api_url: None,
+            key_check: None,
+            env_precedence: EnvPrecedence::default(),
+            api_key_fallback: true,
+        }
+    }
 }
 
 /// What a login produced
@@ -507,6 +531,7 @@ fn credential_config(
             .key_check
             .as_ref()
             .map_or_else(|| BEARER_SCHEME.to_owned(), |spec| spec.scheme.clone()),
+        api_key_fallback: remote.api_key_fallback,
     }
 }
 
@@ -1128,6 +1153,85 @@ mod tests {
             io.sent.last().map(String::as_str),
             Some("https://api.example.com/v1/api-keys")
         );
+    }
+
+    fn refusing_provider(request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+        match request.url.as_str() {
+            "https://id.example.com/token" => Ok(HttpResponse::new(
+                400,
+                r#"{"error":"invalid_grant","error_description":"grant revoked"}"#,
+            )),
+            other => panic!("unexpected request to {other}"),
+        }
+    }
+
+    /// Issue 16 item 15: a refused refresh uses the record's API key, says so, and drops the
+    /// refused tokens so the next call sends no refresh; a remote that disallows it, or a record
+    /// without a key, needs a login as before
+    #[test]
+    fn a_refused_refresh_falls_back_to_the_stored_api_key() {
+        let key = storage_key("work", "ada@example.com");
+        let stale = StoredRecord {
+            api_key: Some(Secret::new("k1")),
+            oauth: Some(TokenSet {
+                access_token: Secret::new("at"),
+                token_type: "Bearer".into(),
+                refresh_token: Some(Secret::new("rt")),
+                id_token: None,
+                scope: None,
+                expires_at_ms: Some(1),
+                refresh_at_ms: None,
+                issued_at_ms: None,
+            }),
+            updated_at_ms: 1,
+        };
+        let options = CredentialOptions {
+            prefer: AuthType::Oauth,
+            env_api_key: None,
+        };
+        let mut io = Mem::new(refusing_provider);
+        io.store.insert(key.clone(), stale.to_json());
+        let t = token(&mut io, &remote(), "ada@example.com", &options).unwrap();
+        assert_eq!((t.kind, t.secret), (AuthType::ApiKey, Secret::new("k1")));
+        assert_eq!(
+            t.warning.as_deref(),
+            Some(crate::credential::WARNING_OAUTH_REFUSED)
+        );
+        assert!(
+            t.fallback_reason
+                .as_deref()
+                .unwrap()
+                .contains("grant revoked"),
+            "{:?}",
+            t.fallback_reason
+        );
+        let record = io.record(&key);
+        assert_eq!(record.api_key, Some(Secret::new("k1")), "the key stays");
+        assert_eq!(record.oauth, None, "the refused tokens are dropped");
+        let sent = io.sent.len();
+        let t = token(&mut io, &remote(), "ada@example.com", &options).unwrap();
+        assert_eq!((t.kind, t.warning), (AuthType::ApiKey, None));
+        assert_eq!(io.sent.len(), sent, "no refused refresh is sent again");
+
+        let mut io = Mem::new(refusing_provider);
+        io.store.insert(key.clone(), stale.to_json());
+        let strict = RemoteSpec {
+            api_key_fallback: false,
+            ..remote()
+        };
+        let e = token(&mut io, &strict, "ada@example.com", &options).unwrap_err();
+        assert_eq!(e.code(), "relogin_required");
+        assert_eq!(io.store[&key], stale.to_json(), "nothing is written");
+
+        let mut io = Mem::new(refusing_provider);
+        let no_key = StoredRecord {
+            api_key: None,
+            ..stale.clone()
+        };
+        io.store.insert(key.clone(), no_key.to_json());
+        let e = token(&mut io, &remote(), "ada@example.com", &options).unwrap_err();
+        assert_eq!(e.code(), "relogin_required");
+        assert_eq!(io.store[&key], no_key.to_json());
     }
 
     #[test]

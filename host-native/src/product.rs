@@ -73,6 +73,10 @@ pub struct Product {
     /// The account API of the remotes (who am I, projects, API keys), relative to each remote's
     /// `api_url`
     pub account_api: AccountApi,
+    /// Whether an account whose OAuth refresh the provider refuses goes on with the API key
+    /// stored beside its tokens, with the warning `messages.api_key_fallback` (keyhole: yes; see
+    /// `RemoteSpec::api_key_fallback`); written into each remote this product creates
+    pub api_key_fallback: bool,
     /// Every user-facing line that differs between vendors
     pub messages: Messages,
 }
@@ -100,6 +104,7 @@ impl Product {
         commands: None,
         aliases: &[],
         account_api: AccountApi::KEYHOLE,
+        api_key_fallback: true,
         messages: Messages::KEYHOLE,
     };
 
@@ -301,6 +306,7 @@ impl RemoteTemplate {
                     .collect(),
             }),
             env_key_precedence: product.env_key_precedence,
+            api_key_fallback: product.api_key_fallback,
             // A vendor's own defaults are written into the remote's config, where its users
             // change them (sentrix: "from config").
             callback_port: (product.callback_port != 0).then_some(product.callback_port),
@@ -506,6 +512,9 @@ pub struct Messages {
     /// A command that needs a credential found none: `{error}` (the core's text), `{name}`
     /// and `{api_key_env}`
     pub login_required: &'static str,
+    /// The one warning line when the provider refused the OAuth refresh and the stored API key
+    /// is used instead: `{account}`, `{remote}`, `{reason}` (the provider's refusal), `{name}`
+    pub api_key_fallback: &'static str,
     /// Device login: waiting for the approval
     pub device_waiting: &'static str,
     /// Browser login: waiting for the callback
@@ -537,6 +546,7 @@ impl Messages {
         no_login_method: "no login method given and no terminal to ask on; pass --device, --browser, --api-key KEY or --api-key-stdin",
         not_logged_in: "{remote}: not logged in; run `{name} login`",
         login_required: "{error}; run `{name} login` or set {api_key_env}",
+        api_key_fallback: "the OAuth session for {account} was refused ({reason}); using the stored API key — run `{name} login` to restore it",
         api_key_kept: "the API key is cleared here but stays valid at the provider: only the provider can revoke it",
         keyring_fallback: "warning: no usable keyring ({why}); credentials are stored in a file in the config directory",
         unknown_remote: "no remote named `{remote}`; `{name} remote list` shows them, `{name} remote add` adds one",

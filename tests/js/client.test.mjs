@@ -32,6 +32,7 @@ const remoteFor = (issuer, extra = {}) => ({
   apiUrl: undefined,
   keyCheck: undefined,
   envPrecedence: "override",
+  apiKeyFallback: true,
   ...extra,
 });
 
