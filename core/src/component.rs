@@ -814,6 +814,9 @@ fn remote_from_wit(r: c::Remote) -> RemoteSpec {
             c::EnvPrecedence::Fallback => EnvPrecedence::Fallback,
         },
         api_key_fallback: r.api_key_fallback,
+        account_label: r
+            .account_label
+            .unwrap_or_else(crate::client::default_account_label),
     }
 }
 

@@ -20,6 +20,7 @@
 //! Nothing in keyhole asks which vendor it runs for: a difference is a field here.
 
 use crate::config::{EnvKeyPrecedence, KeyCheckSettings, RemoteConfig};
+use keyhole_core::client::DEFAULT_ACCOUNT_LABEL;
 use keyhole_core::http::Method;
 
 /// Who is embedding keyhole, and how its `auth` group behaves
@@ -77,6 +78,10 @@ pub struct Product {
     /// stored beside its tokens, with the warning `messages.api_key_fallback` (keyhole: yes; see
     /// `RemoteSpec::api_key_fallback`); written into each remote this product creates
     pub api_key_fallback: bool,
+    /// The identity claims that name an account at login, tried in order (OAuth: ID token,
+    /// then userinfo; API keys: the key check's identity fields); keyhole's is
+    /// `DEFAULT_ACCOUNT_LABEL`, the email first. Written into each remote this product creates.
+    pub account_label: &'static [&'static str],
     /// Every user-facing line that differs between vendors
     pub messages: Messages,
 }
@@ -105,6 +110,7 @@ impl Product {
         aliases: &[],
         account_api: AccountApi::KEYHOLE,
         api_key_fallback: true,
+        account_label: DEFAULT_ACCOUNT_LABEL,
         messages: Messages::KEYHOLE,
     };
 
@@ -121,6 +127,13 @@ impl Product {
     /// The template of the default remote
     pub fn default_template(&self) -> Option<&'static RemoteTemplate> {
         self.default_remote.and_then(|n| self.template(n))
+    }
+
+    /// The `account_label` of a remote this product creates: `None` (keyhole's order, not
+    /// written to the config) unless the product names the account otherwise
+    pub fn account_label_config(&self) -> Option<Vec<String>> {
+        (self.account_label != DEFAULT_ACCOUNT_LABEL)
+            .then(|| self.account_label.iter().map(|c| (*c).to_owned()).collect())
     }
 
     /// The user agent of HTTP requests
@@ -307,6 +320,7 @@ impl RemoteTemplate {
             }),
             env_key_precedence: product.env_key_precedence,
             api_key_fallback: product.api_key_fallback,
+            account_label: product.account_label_config(),
             // A vendor's own defaults are written into the remote's config, where its users
             // change them (sentrix: "from config").
             callback_port: (product.callback_port != 0).then_some(product.callback_port),

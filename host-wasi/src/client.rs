@@ -390,6 +390,7 @@ fn remote_to_wit(r: &RemoteSpec) -> c::Remote {
             EnvPrecedence::Fallback => c::EnvPrecedence::Fallback,
         },
         api_key_fallback: r.api_key_fallback,
+        account_label: Some(r.account_label.clone()),
     }
 }
 

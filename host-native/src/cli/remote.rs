@@ -16,6 +16,7 @@ impl Ctx<'_> {
                 }
                 let remote = RemoteConfig {
                     api_key_fallback: self.app.product().api_key_fallback,
+                    account_label: self.app.product().account_label_config(),
                     ..remote_from_args(a)?
                 };
                 config.remotes.insert(name.clone(), remote);
