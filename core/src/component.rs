@@ -260,6 +260,7 @@ fn resolved_credential_to_wit(r: ResolvedCredential) -> t::ResolvedCredential {
         expires_at_ms: r.expires_at_ms,
         refreshed: r.refreshed,
         warning: r.warning,
+        fallback_reason: r.fallback_reason,
     }
 }
 
@@ -812,6 +813,10 @@ fn remote_from_wit(r: c::Remote) -> RemoteSpec {
             c::EnvPrecedence::Override => EnvPrecedence::Override,
             c::EnvPrecedence::Fallback => EnvPrecedence::Fallback,
         },
+        api_key_fallback: r.api_key_fallback,
+        account_label: r
+            .account_label
+            .unwrap_or_else(crate::client::default_account_label),
     }
 }
 

@@ -252,6 +252,7 @@ pub(crate) fn resolved_credential_from_wit(r: t::ResolvedCredential) -> Resolved
         expires_at_ms: r.expires_at_ms,
         refreshed: r.refreshed,
         warning: r.warning,
+        fallback_reason: r.fallback_reason,
     }
 }
 

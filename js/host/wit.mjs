@@ -103,6 +103,7 @@ export function doneValueToWire({ tag, val: v }) {
         expires_at_ms: msOrNull(v.expiresAtMs),
         refreshed: v.refreshed,
         warning: orNull(v.warning),
+        fallback_reason: orNull(v.fallbackReason),
       };
     case "key-check":
       return { status: v.status, elapsed_ms: Number(v.elapsedMs), identity: Object.fromEntries(v.identity) };
