@@ -313,6 +313,7 @@ def refresh_to_wire(r: Any) -> Dict[str, Any]:
         "tokens": token_set_to_wire(f["tokens"]),
         "refreshed": f["refreshed"],
         "warning": f["warning"],
+        "fallback_reason": f["fallback-reason"],
     }
 
 
@@ -321,7 +322,7 @@ CREDENTIAL_SOURCES = {"env": "env", "store": "store"}
 
 
 def credential_to_wire(c: Any) -> Dict[str, Any]:
-    names = ["kind", "source", "secret", "token-type", "expires-at-ms", "refreshed", "warning"]
+    names = ["kind", "source", "secret", "token-type", "expires-at-ms", "refreshed", "warning", "fallback-reason"]
     f = fields(c, "resolved-credential", names)
     return {
         "kind": case(f["kind"], "auth-type", AUTH_TYPES),
