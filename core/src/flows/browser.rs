@@ -555,5 +555,55 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn a_callback_during_the_exchange_is_rejected_and_changes_nothing() {
+        let random = [9u8; RANDOM_BYTES];
+        let state = URL_SAFE_NO_PAD.encode(&random[VERIFIER_BYTES..]);
+        let mut m = BrowserLogin::new(
+            BrowserLoginConfig {
+                endpoints: Endpoints {
+                    authorization_endpoint: Some("https://i.example/authorize".into()),
+                    token_endpoint: Some("https://i.example/token".into()),
+                    ..Endpoints::default()
+                },
+                client: Client::default(),
+                redirect_port: 8765,
+                timeout_s: DEFAULT_TIMEOUT_S,
+            },
+            0,
+            &random,
+        );
+        let drain = |m: &mut BrowserLogin| {
+            let mut outputs = Vec::new();
+            loop {
+                let output = m.poll_output();
+                let last = matches!(output, Output::Wait { .. } | Output::Done(_));
+                outputs.push(output);
+                if last {
+                    return outputs;
+                }
+            }
+        };
+        m.handle_input(0, Input::Start);
+        let _ = drain(&mut m);
+        let real = format!("/callback?code=c&state={state}");
+        m.handle_input(1, Input::Callback(real.clone()));
+        let outputs = drain(&mut m);
+        assert_eq!(
+            outputs[0],
+            Output::AnswerCallback(CallbackVerdict::Accepted)
+        );
+        assert!(matches!(outputs[1], Output::Send(_)));
+        // The same redirect again (a reload) while the code is being exchanged.
+        m.handle_input(2, Input::Callback(real));
+        assert_eq!(
+            drain(&mut m),
+            [
+                Output::AnswerCallback(CallbackVerdict::Rejected),
+                Output::Wait { until_ms: None }
+            ]
+        );
+    }
+
     machine_guard_tests!(BrowserLogin, 600);
 }
