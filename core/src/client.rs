@@ -879,6 +879,9 @@ mod tests {
             self.now = self.now.max(until_ms);
             None
         }
+        fn answer_callback(&mut self, verdict: crate::machine::CallbackVerdict) {
+            panic!("answered {verdict:?}, but no callback was returned");
+        }
     }
 
     fn remote() -> RemoteSpec {

@@ -17,7 +17,9 @@ use crate::credential::{AuthType, CredentialSource, ResolvedCredential};
 use crate::error::{AuthError, StoreError};
 use crate::http::{Body, HttpRequest, HttpResponse, Method, TransportError};
 use crate::key_check::KeyCheckReport;
-use crate::machine::{FromConfig as _, Input, Machine as _, Output, Prompt, StoreOp};
+use crate::machine::{
+    CallbackVerdict, FromConfig as _, Input, Machine as _, Output, Prompt, StoreOp,
+};
 use crate::oauth::{Endpoints, TokenSet};
 use crate::refresh::RefreshOutcome;
 use crate::revocation::RevocationReport;
@@ -271,6 +273,7 @@ fn with_done_value<T: IntoDoneValue>(output: Output<T>) -> Output<wit::DoneValue
         Output::Store(op) => Output::Store(op),
         Output::Show(prompt) => Output::Show(prompt),
         Output::OpenBrowser(url) => Output::OpenBrowser(url),
+        Output::AnswerCallback(verdict) => Output::AnswerCallback(verdict),
         Output::Wait { until_ms } => Output::Wait { until_ms },
         Output::Done(result) => Output::Done(result.map(T::into_done_value)),
     }
@@ -391,10 +394,19 @@ fn output_to_wit(output: Output<wit::DoneValue>) -> wit::Output {
         Output::Store(op) => wit::Output::Store(store_op_to_wit(&op)),
         Output::Show(prompt) => wit::Output::Show(prompt_to_wit(&prompt)),
         Output::OpenBrowser(url) => wit::Output::OpenBrowser(url),
+        Output::AnswerCallback(verdict) => wit::Output::AnswerCallback(verdict_to_wit(verdict)),
         Output::Wait { until_ms } => wit::Output::Wait(until_ms),
         Output::Done(result) => {
             wit::Output::Done(result.map_err(|error| auth_error_to_wit(&error)))
         }
+    }
+}
+
+fn verdict_to_wit(verdict: CallbackVerdict) -> t::CallbackVerdict {
+    match verdict {
+        CallbackVerdict::Accepted => t::CallbackVerdict::Accepted,
+        CallbackVerdict::Rejected => t::CallbackVerdict::Rejected,
+        CallbackVerdict::Failed => t::CallbackVerdict::Failed,
     }
 }
 
@@ -537,6 +549,13 @@ impl Io for ImportIo {
                 host::sleep(ms);
                 None
             }
+        }
+    }
+
+    fn answer_callback(&mut self, verdict: CallbackVerdict) {
+        // Only a browser login listens, so only it gets callbacks to answer.
+        if let Some(port) = self.callback_port {
+            host::answer_callback(port, verdict_to_wit(verdict));
         }
     }
 }

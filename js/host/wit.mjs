@@ -67,6 +67,8 @@ export function outputToWire(output) {
       };
     case "open-browser":
       return { type: "open_browser", url: v };
+    case "answer-callback":
+      return { type: "answer_callback", verdict: v };
     case "wait":
       return { type: "wait", until_ms: v === undefined ? null : Number(v) };
     case "done":

@@ -543,8 +543,11 @@ impl Credential {
                 } => return self.outbox.wait_until(until_ms),
                 Output::Wait { until_ms: None } => return,
                 Output::Done(result) => break result,
-                // A refresh never stores, shows or opens anything.
-                Output::Store(_) | Output::Show(_) | Output::OpenBrowser(_) => {}
+                // A refresh never stores, shows, opens or answers anything.
+                Output::Store(_)
+                | Output::Show(_)
+                | Output::OpenBrowser(_)
+                | Output::AnswerCallback(_) => {}
             }
         };
         let rejected = sub.grant_rejected();
@@ -843,7 +846,7 @@ mod tests {
                             results[who] = Some(result);
                             break;
                         }
-                        Output::Show(_) | Output::OpenBrowser(_) => {}
+                        Output::Show(_) | Output::OpenBrowser(_) | Output::AnswerCallback(_) => {}
                     }
                 }
             }
