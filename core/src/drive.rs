@@ -20,7 +20,7 @@ pub trait Io {
     /// Shows the device-login prompt
     fn show(&mut self, prompt: &Prompt);
     /// Opens a URL in the user's browser; `false` when none could be opened
-    fn open_browser(&mut self, url: &str) -> bool;
+    fn open_browser(&mut self, url: &url::Url) -> bool;
     /// Blocks until `until_ms`, or returns earlier with the request target of a loopback callback
     /// when the host is listening for one (browser login)
     fn wait_until(&mut self, until_ms: u64) -> Option<String>;

@@ -2,33 +2,40 @@
 //!
 //! Not transport: a machine checks every endpoint before it asks a host to send anything, and a
 //! host checks again before it connects (host-native's `io.rs` uses [`is_loopback_host`]). URLs are
-//! parsed with the `url` crate, the WHATWG parser hosts use too, so core and host agree on what a
-//! URL means.
+//! parsed once, with the `url` crate, and cross to hosts as `url::Url`, so core and host cannot
+//! disagree on what a URL means.
 use url::{Host, Url};
 
 use crate::error::AuthError;
 
-/// Parses an endpoint URL and refuses anything but https, or http on a loopback host
+/// Parses an endpoint URL and applies [`check_endpoint`] to it
+///
+/// For URLs that arrive as text inside a machine (an issuer, a metadata document's endpoints); a
+/// URL in a config is parsed when the config is read ([`url_field`]).
+///
+/// A refusal quotes `raw` as written, not its normalised form (`https://idp.example` parses as
+/// `https://idp.example/`): an issuer is text, and the user should see what they typed.
+pub fn parse_endpoint(raw: &str) -> Result<Url, AuthError> {
+    let url = parse_url(raw).map_err(|detail| AuthError::Config { detail })?;
+    match check_endpoint(&url) {
+        Ok(()) => Ok(url),
+        Err(AuthError::InsecureEndpoint { .. }) => Err(AuthError::InsecureEndpoint {
+            url: without_userinfo(raw),
+        }),
+        Err(error) => Err(error),
+    }
+}
+
+/// Refuses anything but https, or http on a loopback host
 ///
 /// [RFC 8252 §8.3](https://www.rfc-editor.org/rfc/rfc8252#section-8.3) allows plain http only for
 /// loopback redirect URIs; every provider endpoint must be TLS-protected
-/// ([RFC 6749 §3.2](https://www.rfc-editor.org/rfc/rfc6749#section-3.2)). A URL that does not
-/// parse, or that carries a user name or password, is a config error that says what to change.
-pub fn check_endpoint(raw: &str) -> Result<Url, AuthError> {
-    let url = match Url::parse(raw) {
-        Ok(url) => url,
-        Err(error) => {
-            return Err(AuthError::Config {
-                detail: format!(
-                    "{} is not a URL ({error}); write it as https://host/path",
-                    quoted(raw)
-                ),
-            });
-        }
-    };
-    if url.scheme() != "https" && !(url.scheme() == "http" && is_loopback(&url)) {
+/// ([RFC 6749 §3.2](https://www.rfc-editor.org/rfc/rfc6749#section-3.2)). A URL that carries a
+/// user name or password is a config error that says what to change.
+pub fn check_endpoint(url: &Url) -> Result<(), AuthError> {
+    if url.scheme() != "https" && !(url.scheme() == "http" && is_loopback(url)) {
         return Err(AuthError::InsecureEndpoint {
-            url: without_userinfo(raw),
+            url: without_userinfo(url.as_str()),
         });
     }
     if !url.username().is_empty() || url.password().is_some() {
@@ -38,7 +45,38 @@ pub fn check_endpoint(raw: &str) -> Result<Url, AuthError> {
                 .into(),
         });
     }
-    Ok(url)
+    Ok(())
+}
+
+/// Parses a URL with the `url` crate, or says why not without quoting a possible password
+pub(crate) fn parse_url(raw: &str) -> Result<Url, String> {
+    Url::parse(raw).map_err(|error| {
+        format!(
+            "{} is not a URL ({error}); write it as https://host/path",
+            quoted(raw)
+        )
+    })
+}
+
+/// serde `deserialize_with` helpers for URL fields in configs
+///
+/// `url`'s own `Deserialize` quotes the whole text in its error, which may hold a password; these
+/// say what [`parse_endpoint`] says, and `serde_path_to_error` adds the field's path.
+pub(crate) mod url_field {
+    use serde::{Deserialize, Deserializer, de::Error};
+    use url::Url;
+
+    /// A required URL
+    pub(crate) fn required<'de, D: Deserializer<'de>>(d: D) -> Result<Url, D::Error> {
+        super::parse_url(&String::deserialize(d)?).map_err(D::Error::custom)
+    }
+
+    /// An optional URL (absent or `null` is `None`; pair it with `#[serde(default)]`)
+    pub(crate) fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Url>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|raw| super::parse_url(&raw).map_err(D::Error::custom))
+            .transpose()
+    }
 }
 
 /// Whether a URL's host is `localhost`, in 127.0.0.0/8 or `[::1]`
@@ -91,6 +129,7 @@ mod tests {
 
     #[test]
     fn https_and_loopback_http_only() {
+        let check_endpoint = parse_endpoint;
         assert!(check_endpoint("https://idp.example.com/token").is_ok());
         assert!(check_endpoint("http://127.0.0.1:8080/token").is_ok());
         assert!(check_endpoint("http://127.9.9.9/token").is_ok());
@@ -128,6 +167,7 @@ mod tests {
 
     #[test]
     fn non_ascii_hosts_are_refused() {
+        let check_endpoint = parse_endpoint;
         // idna_adapter 1.0.0 (pinned) accepts ASCII host names only.
         assert!(matches!(
             check_endpoint("https://exämple.com/"),

@@ -1,5 +1,7 @@
 //! The one shape every flow has: inputs in, outputs out, time passed in
 
+use url::Url;
+
 use crate::error::{AuthError, StoreError};
 use crate::http::{HttpRequest, HttpResponse, TransportError};
 use crate::secret::Secret;
@@ -99,9 +101,9 @@ pub struct Prompt {
     /// The code to type at the verification page (short-lived and meant to be shown)
     pub user_code: String,
     /// Where to type it
-    pub verification_uri: String,
+    pub verification_uri: Url,
     /// The same page with the code filled in, when the provider gives one
-    pub verification_uri_complete: Option<String>,
+    pub verification_uri_complete: Option<Url>,
     /// Seconds the code stays valid, as clamped by the machine
     pub expires_in_s: u64,
     /// When the code expires (unix ms)
@@ -119,7 +121,7 @@ pub enum Output<T> {
     /// Show the device-login prompt to the user; no answer
     Show(Prompt),
     /// Open this URL in the user's browser; no answer (a host that cannot open one shows it)
-    OpenBrowser(String),
+    OpenBrowser(Url),
     /// Nothing to do until `until_ms` (answer with [`Input::Timer`] then, or earlier with a
     /// [`Input::Callback`]); `None` means "until the answer to the pending Send or Store"
     Wait {

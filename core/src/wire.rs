@@ -203,16 +203,16 @@ fn show_to_wire(p: &crate::machine::Prompt) -> Value {
     json!({
         "type": "show",
         "user_code": p.user_code,
-        "verification_uri": p.verification_uri,
-        "verification_uri_complete": p.verification_uri_complete,
+        "verification_uri": p.verification_uri.as_str(),
+        "verification_uri_complete": p.verification_uri_complete.as_ref().map(url::Url::as_str),
         "expires_in_s": p.expires_in_s,
         "expires_at_ms": p.expires_at_ms,
     })
 }
 
 #[inline(never)]
-fn open_browser_to_wire(url: &str) -> Value {
-    json!({ "type": "open_browser", "url": url })
+fn open_browser_to_wire(url: &url::Url) -> Value {
+    json!({ "type": "open_browser", "url": url.as_str() })
 }
 
 #[inline(never)]
@@ -238,15 +238,16 @@ fn request_to_wire(request: &HttpRequest) -> Value {
     let mut out = Map::new();
     out.insert("type".into(), json!("send"));
     out.insert("method".into(), json!(request.method.as_str()));
-    out.insert("url".into(), json!(request.url));
+    out.insert("url".into(), json!(request.url.as_str()));
     out.insert("headers".into(), pairs(&request.headers));
     match &request.body {
         Body::Empty => {}
         Body::Form(fields) => {
             out.insert("form".into(), pairs(fields));
         }
-        Body::Json(text) => {
-            out.insert("json".into(), json!(text));
+        // The wire form carries the body's text, as it goes out.
+        Body::Json(value) => {
+            out.insert("json".into(), json!(value.to_string()));
         }
     }
     out.insert(

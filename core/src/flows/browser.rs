@@ -84,7 +84,8 @@ pub struct BrowserLogin {
     verifier: Secret,
     state: Secret,
     deadline_ms: u64,
-    token_url: String,
+    /// Set by `Start`, from the checked `token_endpoint`
+    token_url: Option<Url>,
     out: Outbox<TokenSet>,
 }
 
@@ -106,7 +107,7 @@ impl BrowserLogin {
             verifier,
             state,
             deadline_ms: 0,
-            token_url: String::new(),
+            token_url: None,
             out: Outbox::new(now_ms),
         }
     }
@@ -131,7 +132,7 @@ impl BrowserLogin {
     }
 
     /// Checks the config and the entropy, and builds the authorization URL
-    fn prepare(&mut self) -> Result<String, AuthError> {
+    fn prepare(&mut self) -> Result<Url, AuthError> {
         if self.random_len < RANDOM_BYTES {
             return Err(AuthError::Config {
                 detail: format!(
@@ -152,7 +153,7 @@ impl BrowserLogin {
             });
         }
         let authorize = self.config.endpoints.require("authorization_endpoint")?;
-        self.token_url = self.config.endpoints.require("token_endpoint")?.into();
+        self.token_url = Some(self.config.endpoints.require("token_endpoint")?);
         Ok(authorization_url(
             &authorize,
             &self.config.client,
@@ -175,6 +176,10 @@ impl BrowserLogin {
             CallbackResult::NotOurs => self.out.rearm(),
             CallbackResult::Fail(error) => self.out.finish(Err(error)),
             CallbackResult::Code(code) => {
+                // A callback is awaited only after `Start` has set the token URL.
+                let Some(token_url) = self.token_url.clone() else {
+                    return self.out.rearm();
+                };
                 self.phase = Phase::Exchanging;
                 let form = code_exchange_form(
                     &self.config.client,
@@ -182,8 +187,7 @@ impl BrowserLogin {
                     &self.redirect_uri(),
                     &self.verifier,
                 );
-                self.out
-                    .send(HttpRequest::post_form(self.token_url.as_str(), form));
+                self.out.send(HttpRequest::post_form(token_url, form));
             }
         }
     }
@@ -260,7 +264,7 @@ pub(crate) fn authorization_url(
     redirect_uri: &str,
     state: &Secret,
     challenge: &str,
-) -> String {
+) -> Url {
     let scope = client.scope_param();
     let mut pairs = vec![
         ("response_type", "code"),
@@ -277,7 +281,7 @@ pub(crate) fn authorization_url(
     ]);
     let mut url = endpoint.clone();
     url.query_pairs_mut().extend_pairs(pairs);
-    url.into()
+    url
 }
 
 /// What the callback's `iss` is checked against
@@ -408,7 +412,7 @@ mod tests {
             "ch",
         );
         assert_eq!(
-            url,
+            url.as_str(),
             "https://i.example/authorize?prompt=login&response_type=code&client_id=cli&redirect_uri=http%3A%2F%2F127.0.0.1%3A8765%2Fcallback&scope=openid+email&state=st&code_challenge=ch&code_challenge_method=S256"
         );
     }
@@ -516,5 +520,5 @@ mod tests {
         ));
     }
 
-    machine_guard_tests!(BrowserLogin, 600);
+    machine_guard_tests!(BrowserLogin, 1152);
 }

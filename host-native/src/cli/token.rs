@@ -8,7 +8,7 @@ impl Ctx<'_> {
         let (name, remote) = self.remote_of(&config)?;
         let account = current_account(&remote);
         let options = self.credential_options(&remote, &account);
-        let resolved = engine.token(&remote.spec(&name, &[]), &account, &options)?;
+        let resolved = engine.token(&remote.spec(&name, &[])?, &account, &options)?;
         if let Some(w) = &resolved.warning {
             self.out.warn(&format!(
                 "the credential works but: {w} (run `{} status` for details)",
