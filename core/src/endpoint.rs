@@ -102,7 +102,7 @@ pub fn is_loopback_host(host: &str) -> bool {
 /// `raw` in backticks, unless it may hold a password (anything before an `@`)
 fn quoted(raw: &str) -> String {
     if raw.contains('@') {
-        "the URL".into()
+        "the URL (not shown: it may hold a password)".into()
     } else {
         format!("`{raw}`")
     }

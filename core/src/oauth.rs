@@ -540,6 +540,28 @@ mod tests {
     }
 
     #[test]
+    fn endpoints_keep_their_json_form() {
+        // URLs cross as text; the serde form and the wire form are the same object, and an
+        // issuer is kept exactly as written (no trailing slash added), endpoints as parsed.
+        let json = serde_json::json!({
+            "issuer": "https://idp.example",
+            "token_endpoint": "https://idp.example/oauth/token",
+            "revocation_endpoint": "http://127.0.0.1:8080/revoke?x=1",
+            "authorization_response_iss_parameter_supported": true,
+        });
+        let endpoints: Endpoints = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(endpoints.issuer.as_deref(), Some("https://idp.example"));
+        assert_eq!(
+            endpoints.require("token_endpoint").unwrap().host_str(),
+            Some("idp.example")
+        );
+        assert_eq!(serde_json::to_value(&endpoints).unwrap(), json);
+        assert_eq!(endpoints.to_wire(), json);
+        let bad = serde_json::json!({"token_endpoint": "/token"});
+        assert!(serde_json::from_value::<Endpoints>(bad).is_err());
+    }
+
+    #[test]
     fn token_set_clamps_and_validates() {
         let t = token_set_from(
             &body(serde_json::json!({"access_token":"a","expires_in":99999999999u64})),

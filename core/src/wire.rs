@@ -397,6 +397,34 @@ mod tests {
     }
 
     #[test]
+    fn url_errors_name_the_field_path_and_hide_passwords() {
+        let config = json!({
+            "spec": {"url": "api.example.com/me"},
+            "key": "k",
+        });
+        let e = config_from_wire::<crate::KeyCheckConfig>("key_check", &config).unwrap_err();
+        assert_eq!(
+            e.0,
+            "bad `key_check` config: `spec.url`: `api.example.com/me` is not a URL (relative URL \
+             without a base); write it as https://host/path"
+        );
+        let config = json!({
+            "endpoints": {"device_authorization_endpoint": "https://ada:hunter2@[::1/d",
+                          "token_endpoint": "https://i.example/t"},
+            "client": {"client_id": "cli"},
+        });
+        let e = config_from_wire::<DeviceLoginConfig>("device_login", &config).unwrap_err();
+        assert!(
+            e.0.contains(
+                "`endpoints.device_authorization_endpoint`: the URL (not shown: it may hold a \
+                 password) is not a URL (invalid IPv6 address)"
+            ),
+            "{e}"
+        );
+        assert!(!e.0.contains("hunter2"), "{e}");
+    }
+
+    #[test]
     fn config_defaults_come_from_serde() {
         let config = json!({
             "endpoints": {"device_authorization_endpoint": "https://i.example/d",

@@ -471,6 +471,24 @@ mod tests {
     }
 
     #[test]
+    fn urls_are_kept_as_written_and_parsed_for_the_core() {
+        let mut remote = sample().remotes["work"].clone();
+        // A vendor file's bare host must not come back with the `/` that parsing adds.
+        remote.api_url = Some("https://api.example.com".into());
+        let spec = remote.spec("work", &[]).unwrap();
+        assert_eq!(spec.api_url.unwrap().as_str(), "https://api.example.com/");
+        assert_eq!(remote.url().as_deref(), Some("https://api.example.com"));
+        remote.api_url = Some("api.example.com".into());
+        let e = remote.spec("work", &[]).unwrap_err();
+        assert_eq!(e.code(), "config");
+        assert!(
+            e.to_string()
+                .contains("remote `work`: `api_url` is not a URL"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn round_trips_through_the_file() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(Config::load(dir.path()).unwrap(), Config::default());

@@ -382,3 +382,47 @@ pub(crate) fn cas_op(key: String, expected: Option<String>, new: String) -> Stor
         new: Secret::new(new),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(url: &str, content_type: &str, body: &[u8]) -> t::HttpRequest {
+        t::HttpRequest {
+            method: t::Method::Post,
+            url: url.into(),
+            headers: vec![("content-type".into(), content_type.into())],
+            body: body.to_vec(),
+            max_response_bytes: 10,
+            redirect_policy: t::RedirectPolicy::NoFollow,
+        }
+    }
+
+    #[test]
+    fn a_request_is_parsed_once_and_refused_when_it_does_not_parse() {
+        let r = request("https://api.example.com/v1/keys", JSON, br#"{"name":"ci"}"#);
+        let r = request_from_wit(r).unwrap();
+        assert_eq!(r.url.as_str(), "https://api.example.com/v1/keys");
+        assert_eq!(r.body, Body::Json(json!({"name": "ci"})));
+        let bad_url = request_from_wit(request("not a url", JSON, b"{}")).unwrap_err();
+        assert!(
+            matches!(bad_url, TransportError::Other(ref m) if m.starts_with("not a valid URL"))
+        );
+        let bad_json = request_from_wit(request("https://a.example/", JSON, b"{x")).unwrap_err();
+        assert_eq!(
+            bad_json,
+            TransportError::Other("the request's JSON body is not JSON".into())
+        );
+    }
+
+    #[test]
+    fn an_output_the_core_types_cannot_hold_shows_up_in_the_replay() {
+        let out = output_to_wire(m::Output::OpenBrowser("no url".into()));
+        assert_eq!(out["type"], "unreadable");
+        let out = output_to_wire(m::Output::OpenBrowser("https://a.example/x?y".into()));
+        assert_eq!(
+            out,
+            json!({"type": "open_browser", "url": "https://a.example/x?y"})
+        );
+    }
+}
