@@ -51,7 +51,7 @@ impl Ctx<'_> {
                 if a.verbose {
                     eprintln!("{}", verbose_failure(method, &failure));
                 }
-                return Err(CliError::Test(failure));
+                return Err(CliError::Test(Box::new(failure)));
             }
         };
         if a.verbose {
