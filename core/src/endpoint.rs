@@ -1,9 +1,9 @@
 //! Endpoint policy: which URLs keyhole will talk to
 //!
 //! Not transport: a machine checks every endpoint before it asks a host to send anything, and a
-//! host checks again before it connects (host-native's `io.rs` uses [`is_loopback_host`]). URLs are
-//! parsed once, with the `url` crate, and cross to hosts as `url::Url`, so core and host cannot
-//! disagree on what a URL means.
+//! host checks again before it connects (host-native's `io.rs` uses [`is_loopback`] on the same
+//! `Url`). URLs are parsed once, with the `url` crate, and cross to hosts as `url::Url`, so core
+//! and host cannot disagree on what a URL means.
 use url::{Host, Url};
 
 use crate::error::AuthError;
@@ -129,26 +129,25 @@ mod tests {
 
     #[test]
     fn https_and_loopback_http_only() {
-        let check_endpoint = parse_endpoint;
-        assert!(check_endpoint("https://idp.example.com/token").is_ok());
-        assert!(check_endpoint("http://127.0.0.1:8080/token").is_ok());
-        assert!(check_endpoint("http://127.9.9.9/token").is_ok());
-        assert!(check_endpoint("http://[::1]:9/token").is_ok());
-        assert!(check_endpoint("http://localhost:9/token").is_ok());
+        assert!(parse_endpoint("https://idp.example.com/token").is_ok());
+        assert!(parse_endpoint("http://127.0.0.1:8080/token").is_ok());
+        assert!(parse_endpoint("http://127.9.9.9/token").is_ok());
+        assert!(parse_endpoint("http://[::1]:9/token").is_ok());
+        assert!(parse_endpoint("http://localhost:9/token").is_ok());
         assert!(matches!(
-            check_endpoint("http://idp.example.com/token"),
+            parse_endpoint("http://idp.example.com/token"),
             Err(AuthError::InsecureEndpoint { .. })
         ));
         assert!(matches!(
-            check_endpoint("http://127.0.0.1.evil.com/token"),
+            parse_endpoint("http://127.0.0.1.evil.com/token"),
             Err(AuthError::InsecureEndpoint { .. })
         ));
         assert!(matches!(
-            check_endpoint("ftp://x/"),
+            parse_endpoint("ftp://x/"),
             Err(AuthError::InsecureEndpoint { .. })
         ));
         // A password in a refused URL never reaches the message.
-        let refused = check_endpoint("ftp://ada:hunter2@files.example/x?y@z").unwrap_err();
+        let refused = parse_endpoint("ftp://ada:hunter2@files.example/x?y@z").unwrap_err();
         assert_eq!(
             refused,
             AuthError::InsecureEndpoint {
@@ -156,21 +155,20 @@ mod tests {
             }
         );
         assert!(!refused.to_string().contains("hunter2"));
-        let refused = check_endpoint("https://ada:hunter2@idp.example/").unwrap_err();
+        let refused = parse_endpoint("https://ada:hunter2@idp.example/").unwrap_err();
         assert!(matches!(refused, AuthError::Config { .. }));
         assert!(!refused.to_string().contains("hunter2"));
         assert!(matches!(
-            check_endpoint("not a url"),
+            parse_endpoint("not a url"),
             Err(AuthError::Config { .. })
         ));
     }
 
     #[test]
     fn non_ascii_hosts_are_refused() {
-        let check_endpoint = parse_endpoint;
         // idna_adapter 1.0.0 (pinned) accepts ASCII host names only.
         assert!(matches!(
-            check_endpoint("https://exämple.com/"),
+            parse_endpoint("https://exämple.com/"),
             Err(AuthError::Config { .. })
         ));
     }
