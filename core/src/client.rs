@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use url::Url;
 
 use crate::account::{AccountCall, AccountCallConfig, AccountOperation, AccountValue};
 use crate::browser::{BrowserLogin, BrowserLoginConfig};
@@ -13,6 +14,7 @@ use crate::credential::{Credential, CredentialConfig, EnvPrecedence, ResolvedCre
 use crate::device::{DeviceLogin, DeviceLoginConfig};
 use crate::discovery::{Discovery, DiscoveryConfig};
 use crate::drive::{Io, drive};
+use crate::endpoint::url_field;
 use crate::error::{AuthError, StoreError};
 use crate::key_check::{KeyCheck, KeyCheckConfig, KeyCheckMethod, KeyCheckReport, KeyCheckSpec};
 use crate::machine::{Input, Machine, Output, StoreOp};
@@ -29,6 +31,9 @@ pub struct RemoteSpec {
     /// The remote's name (first half of the storage key)
     pub name: String,
     /// The OpenID issuer, for discovery unless `endpoints` is a discovery result for it
+    ///
+    /// Text, not a [`Url`]: discovery compares it character for character with the issuer the
+    /// provider names (see [`DiscoveryConfig::issuer`]).
     #[serde(default)]
     pub issuer: Option<String>,
     /// Endpoints cached from an earlier discovery (they name the issuer), or explicit ones that
@@ -39,8 +44,8 @@ pub struct RemoteSpec {
     #[serde(default)]
     pub client: Client,
     /// The API the credentials are for
-    #[serde(default)]
-    pub api_url: Option<String>,
+    #[serde(default, deserialize_with = "url_field::optional")]
+    pub api_url: Option<Url>,
     /// How to validate an API key; without it keys are saved unchecked
     #[serde(default)]
     pub key_check: Option<KeyCheckSpec>,
@@ -191,7 +196,7 @@ pub struct TestOptions {
     /// Which credential
     pub method: TestMethod,
     /// Another URL than the key-check spec's
-    pub url: Option<String>,
+    pub url: Option<Url>,
     /// A key to test instead of the stored one
     pub key: Option<Secret>,
     /// Preference and environment key, as for `token`
@@ -202,7 +207,7 @@ pub struct TestOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TestReport {
     /// The URL called
-    pub url: String,
+    pub url: Url,
     /// The HTTP status (2xx)
     pub status: u16,
     /// How long the request took
@@ -219,7 +224,7 @@ pub struct TestFailure {
     /// What went wrong
     pub error: AuthError,
     /// The URL of the check, once the failure came from the check rather than before it
-    pub url: Option<String>,
+    pub url: Option<Url>,
     /// The HTTP status, when a response arrived (401, 403, 503, …)
     pub status: Option<u16>,
     /// Milliseconds from the request to its answer or to the transport failure, when one was sent
@@ -410,14 +415,14 @@ fn store_tokens(
 /// A `sub` other than the ID token's means the answer is not about this user (§5.3.2): nothing.
 fn userinfo_identity(
     io: &mut impl Io,
-    url: &str,
+    url: &Url,
     access_token: &Secret,
     id_token_sub: Option<&String>,
     claims: &[&str],
 ) -> BTreeMap<String, String> {
     let spec = KeyCheckSpec {
         method: KeyCheckMethod::Get,
-        url: url.to_owned(),
+        url: url.clone(),
         header: BEARER_HEADER.to_owned(),
         scheme: BEARER_SCHEME.to_owned(),
         // `sub` always: an answer about someone else is recognised by it (§5.3.2).
@@ -729,6 +734,9 @@ pub fn forget(io: &mut impl Io, remote: &RemoteSpec, account: &str) -> Result<()
 ///
 /// A failure carries the URL, the HTTP status and the time taken when the check request was
 /// made; `?` turns it into its [`AuthError`].
+// The failure holds a `Url` (88 bytes) beside the error: once per command, next to an HTTP
+// request, the size costs nothing, and a boxed failure would be harder to match on.
+#[allow(clippy::result_large_err)]
 pub fn test(
     io: &mut impl Io,
     remote: &RemoteSpec,
@@ -850,7 +858,7 @@ mod tests {
             self.now
         }
         fn send(&mut self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
-            self.sent.push(request.url.clone());
+            self.sent.push(request.url.to_string());
             (self.http)(request)
         }
         fn store(&mut self, op: &StoreOp) -> Result<Option<Secret>, StoreError> {
@@ -872,7 +880,7 @@ mod tests {
         fn show(&mut self, prompt: &Prompt) {
             self.shown.push(prompt.clone());
         }
-        fn open_browser(&mut self, _url: &str) -> bool {
+        fn open_browser(&mut self, _url: &Url) -> bool {
             false
         }
         fn wait_until(&mut self, until_ms: u64) -> Option<String> {
@@ -888,9 +896,11 @@ mod tests {
         RemoteSpec {
             name: "work".into(),
             endpoints: Some(Endpoints {
-                token_endpoint: Some("https://id.example.com/token".into()),
-                device_authorization_endpoint: Some("https://id.example.com/device".into()),
-                revocation_endpoint: Some("https://id.example.com/revoke".into()),
+                token_endpoint: Some("https://id.example.com/token".parse().unwrap()),
+                device_authorization_endpoint: Some(
+                    "https://id.example.com/device".parse().unwrap(),
+                ),
+                revocation_endpoint: Some("https://id.example.com/revoke".parse().unwrap()),
                 ..Endpoints::default()
             }),
             client: Client {
@@ -899,7 +909,7 @@ mod tests {
             },
             key_check: Some(KeyCheckSpec {
                 method: KeyCheckMethod::Get,
-                url: "https://api.example.com/me".into(),
+                url: "https://api.example.com/me".parse().unwrap(),
                 header: "authorization".into(),
                 scheme: "Bearer".into(),
                 identity: BTreeMap::from([("email".into(), "/email".into())]),
@@ -932,7 +942,7 @@ mod tests {
                 assert_eq!(auth.map(|(_, v)| v.expose()), Some("Bearer good"));
                 assert_eq!(
                     request.body,
-                    crate::http::Body::Json(r#"{"name":"ci"}"#.into())
+                    crate::http::Body::Json(serde_json::json!({"name": "ci"}))
                 );
                 serde_json::json!({"id": 7, "key": "new-key", "name": "ci"})
             }
@@ -983,7 +993,7 @@ mod tests {
     fn without_an_id_token_userinfo_names_the_account() {
         let with_userinfo = |url: &str| {
             let mut r = remote();
-            r.endpoints.as_mut().unwrap().userinfo_endpoint = Some(url.into());
+            r.endpoints.as_mut().unwrap().userinfo_endpoint = Some(url.parse().unwrap());
             r
         };
         let mut io = Mem::new(provider_without_id_token);
@@ -1039,7 +1049,7 @@ mod tests {
         let mut io = Mem::new(provider);
         let mut r = remote();
         r.endpoints.as_mut().unwrap().userinfo_endpoint =
-            Some("https://id.example.com/never".into());
+            Some("https://id.example.com/never".parse().unwrap());
         assert_eq!(
             login_device(&mut io, &r, None).unwrap().account,
             "ada@example.com"
@@ -1051,7 +1061,7 @@ mod tests {
     fn the_remote_decides_which_claims_name_the_account() {
         let labelled = |url: &str, claims: &[&str]| {
             let mut r = remote();
-            r.endpoints.as_mut().unwrap().userinfo_endpoint = Some(url.into());
+            r.endpoints.as_mut().unwrap().userinfo_endpoint = Some(url::Url::parse(url).unwrap());
             r.account_label = claims.iter().map(|c| (*c).to_owned()).collect();
             r
         };
@@ -1199,6 +1209,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // `test`'s failure, as `client::test` gives it
     fn token_and_test_use_the_stored_credential() {
         let mut io = Mem::new(provider);
         login_api_key(&mut io, &remote(), None, Secret::new("good")).unwrap();
@@ -1229,7 +1240,10 @@ mod tests {
         assert_eq!((e.url, e.status, e.elapsed_ms), (None, None, None));
         let e = run(TestMethod::Auto, Some("bad")).unwrap_err();
         assert_eq!(e.error, AuthError::InvalidKey);
-        assert_eq!(e.url.as_deref(), Some("https://api.example.com/me"));
+        assert_eq!(
+            e.url.as_ref().map(Url::as_str),
+            Some("https://api.example.com/me")
+        );
         assert_eq!(e.status, Some(401), "a failure keeps the status");
         assert!(e.elapsed_ms.is_some(), "and the time taken");
     }
@@ -1247,7 +1261,7 @@ mod tests {
         let e = account_call(&mut io, &remote(), "key@example.com", &options, &create).unwrap_err();
         assert_eq!(e.code(), "config", "no api_url: {e}");
         let mut with_api = remote();
-        with_api.api_url = Some("https://api.example.com/v1".into());
+        with_api.api_url = Some("https://api.example.com/v1".parse().unwrap());
         let value = account_call(&mut io, &with_api, "key@example.com", &options, &create).unwrap();
         let AccountValue::CreatedKey(created) = value else {
             panic!("not a created key: {value:?}");

@@ -12,6 +12,8 @@
 //! alive in the component; and everything after a machine's `poll_output` is non-generic.
 use core::cell::RefCell;
 
+use url::Url;
+
 use crate::account::{AccountOperation, AccountValue};
 use crate::credential::{AuthType, CredentialSource, ResolvedCredential};
 use crate::error::{AuthError, StoreError};
@@ -343,9 +345,9 @@ fn request_to_wit(request: &HttpRequest) -> t::HttpRequest {
             ));
             request.encoded_form().unwrap_or_default().into_bytes()
         }
-        Body::Json(text) => {
+        Body::Json(value) => {
             headers.push(("content-type".into(), "application/json".into()));
-            text.clone().into_bytes()
+            value.to_string().into_bytes()
         }
     };
     t::HttpRequest {
@@ -354,7 +356,7 @@ fn request_to_wit(request: &HttpRequest) -> t::HttpRequest {
             Method::Post => t::Method::Post,
             Method::Delete => t::Method::Delete,
         },
-        url: request.url.clone(),
+        url: request.url.as_str().to_owned(),
         headers,
         body,
         max_response_bytes: request.max_response_bytes as u64,
@@ -381,8 +383,11 @@ fn store_op_to_wit(op: &StoreOp) -> t::StoreOp {
 fn prompt_to_wit(p: &Prompt) -> t::Prompt {
     t::Prompt {
         user_code: p.user_code.clone(),
-        verification_uri: p.verification_uri.clone(),
-        verification_uri_complete: p.verification_uri_complete.clone(),
+        verification_uri: p.verification_uri.as_str().to_owned(),
+        verification_uri_complete: p
+            .verification_uri_complete
+            .as_ref()
+            .map(|uri| uri.as_str().to_owned()),
         expires_in_s: p.expires_in_s,
         expires_at_ms: p.expires_at_ms,
     }
@@ -393,7 +398,7 @@ fn output_to_wit(output: Output<wit::DoneValue>) -> wit::Output {
         Output::Send(request) => wit::Output::Send(request_to_wit(&request)),
         Output::Store(op) => wit::Output::Store(store_op_to_wit(&op)),
         Output::Show(prompt) => wit::Output::Show(prompt_to_wit(&prompt)),
-        Output::OpenBrowser(url) => wit::Output::OpenBrowser(url),
+        Output::OpenBrowser(url) => wit::Output::OpenBrowser(url.into()),
         Output::AnswerCallback(verdict) => wit::Output::AnswerCallback(verdict_to_wit(verdict)),
         Output::Wait { until_ms } => wit::Output::Wait(until_ms),
         Output::Done(result) => {
@@ -537,8 +542,8 @@ impl Io for ImportIo {
         host::show_prompt(&prompt_to_wit(prompt));
     }
 
-    fn open_browser(&mut self, url: &str) -> bool {
-        host::open_browser(url)
+    fn open_browser(&mut self, url: &Url) -> bool {
+        host::open_browser(url.as_str())
     }
 
     fn wait_until(&mut self, until_ms: u64) -> Option<String> {
@@ -573,8 +578,9 @@ impl c::Guest for Component {
 /// The `client.remote-client` resource: one remote, converted to the core's form once
 ///
 /// `run` dispatches to the core's operations: one exported function writes every operation's
-/// result, so the generated lowering of `auth-error` and `login-outcome` exists once.
-struct RemoteClient(RemoteSpec);
+/// result, so the generated lowering of `auth-error` and `login-outcome` exists once. A remote
+/// whose URLs do not parse gives its `config` error from every call (the constructor cannot fail).
+struct RemoteClient(Result<RemoteSpec, AuthError>);
 
 impl c::GuestRemoteClient for RemoteClient {
     fn new(remote: c::Remote) -> Self {
@@ -583,7 +589,7 @@ impl c::GuestRemoteClient for RemoteClient {
 
     fn run(&self, operation: c::Operation) -> Result<c::Outcome, t::AuthError> {
         use c::{Operation as Op, Outcome};
-        let remote = &self.0;
+        let remote = self.0.as_ref().map_err(auth_error_to_wit)?;
         let login = |result: Result<LoginOutcome, AuthError>| {
             result.map(|l| Outcome::Login(login_to_wit(l)))
         };
@@ -662,19 +668,26 @@ impl c::GuestRemoteClient for RemoteClient {
         account: String,
         options: c::TestOptions,
     ) -> Result<c::TestReport, c::TestFailure> {
+        let failure = |error: &AuthError| c::TestFailure {
+            error: auth_error_to_wit(error),
+            url: None,
+            status: None,
+            elapsed_ms: None,
+        };
+        let remote = self.0.as_ref().map_err(failure)?;
         let options = TestOptions {
             method: match options.method {
                 c::TestMethod::Auto => TestMethod::Auto,
                 c::TestMethod::ApiKey => TestMethod::ApiKey,
                 c::TestMethod::Oauth => TestMethod::Oauth,
             },
-            url: options.url,
+            url: optional_url_from_wit("url", options.url).map_err(|e| failure(&e))?,
             key: options.key.map(Secret::new),
             credential: credential_options_from_wit(options.credential),
         };
-        ops::test(&mut io(), &self.0, &account, &options)
+        ops::test(&mut io(), remote, &account, &options)
             .map(|r| c::TestReport {
-                url: r.url,
+                url: r.url.into(),
                 status: r.status,
                 elapsed_ms: r.elapsed_ms,
                 identity: r.identity.into_iter().collect(),
@@ -682,7 +695,7 @@ impl c::GuestRemoteClient for RemoteClient {
             })
             .map_err(|f| c::TestFailure {
                 error: auth_error_to_wit(&f.error),
-                url: f.url,
+                url: f.url.map(String::from),
                 status: f.status,
                 elapsed_ms: f.elapsed_ms,
             })
@@ -714,29 +727,44 @@ fn credential_options_from_wit(o: c::CredentialOptions) -> CredentialOptions {
     }
 }
 
-fn endpoints_from_wit(e: t::Endpoints) -> Endpoints {
-    Endpoints {
+/// A WIT string as a URL, or a `config` error naming the field it came in
+fn url_from_wit(field: &str, raw: String) -> Result<Url, AuthError> {
+    crate::endpoint::parse_url(&raw).map_err(|detail| AuthError::Config {
+        detail: format!("`{field}`: {detail}"),
+    })
+}
+
+fn optional_url_from_wit(field: &str, raw: Option<String>) -> Result<Option<Url>, AuthError> {
+    raw.map(|raw| url_from_wit(field, raw)).transpose()
+}
+
+fn endpoints_from_wit(e: t::Endpoints) -> Result<Endpoints, AuthError> {
+    let url = |field: &str, raw: Option<String>| optional_url_from_wit(field, raw);
+    Ok(Endpoints {
         issuer: e.issuer,
-        authorization_endpoint: e.authorization_endpoint,
-        token_endpoint: e.token_endpoint,
-        device_authorization_endpoint: e.device_authorization_endpoint,
-        revocation_endpoint: e.revocation_endpoint,
-        userinfo_endpoint: e.userinfo_endpoint,
-        introspection_endpoint: e.introspection_endpoint,
+        authorization_endpoint: url("endpoints.authorization_endpoint", e.authorization_endpoint)?,
+        token_endpoint: url("endpoints.token_endpoint", e.token_endpoint)?,
+        device_authorization_endpoint: url(
+            "endpoints.device_authorization_endpoint",
+            e.device_authorization_endpoint,
+        )?,
+        revocation_endpoint: url("endpoints.revocation_endpoint", e.revocation_endpoint)?,
+        userinfo_endpoint: url("endpoints.userinfo_endpoint", e.userinfo_endpoint)?,
+        introspection_endpoint: url("endpoints.introspection_endpoint", e.introspection_endpoint)?,
         authorization_response_iss_parameter_supported: e
             .authorization_response_iss_parameter_supported,
-    }
+    })
 }
 
 fn endpoints_to_wit(e: Endpoints) -> t::Endpoints {
     t::Endpoints {
         issuer: e.issuer,
-        authorization_endpoint: e.authorization_endpoint,
-        token_endpoint: e.token_endpoint,
-        device_authorization_endpoint: e.device_authorization_endpoint,
-        revocation_endpoint: e.revocation_endpoint,
-        userinfo_endpoint: e.userinfo_endpoint,
-        introspection_endpoint: e.introspection_endpoint,
+        authorization_endpoint: e.authorization_endpoint.map(String::from),
+        token_endpoint: e.token_endpoint.map(String::from),
+        device_authorization_endpoint: e.device_authorization_endpoint.map(String::from),
+        revocation_endpoint: e.revocation_endpoint.map(String::from),
+        userinfo_endpoint: e.userinfo_endpoint.map(String::from),
+        introspection_endpoint: e.introspection_endpoint.map(String::from),
         authorization_response_iss_parameter_supported: e
             .authorization_response_iss_parameter_supported,
     }
@@ -800,34 +828,40 @@ fn account_operation_from_wit(op: c::AccountOperation) -> Result<AccountOperatio
     })
 }
 
-fn remote_from_wit(r: c::Remote) -> RemoteSpec {
-    RemoteSpec {
+/// The WIT remote as the core's; a URL that does not parse is a `config` error naming its field
+fn remote_from_wit(r: c::Remote) -> Result<RemoteSpec, AuthError> {
+    Ok(RemoteSpec {
         name: r.name,
         issuer: r.issuer,
-        endpoints: r.endpoints.map(endpoints_from_wit),
+        endpoints: r.endpoints.map(endpoints_from_wit).transpose()?,
         client: Client {
             client_id: r.client.client_id,
             client_secret: r.client.client_secret.map(Secret::new),
             scopes: r.client.scopes,
         },
-        api_url: r.api_url,
-        key_check: r.key_check.map(|k| KeyCheckSpec {
-            method: match k.method {
-                c::KeyCheckMethod::Get => KeyCheckMethod::Get,
-                c::KeyCheckMethod::Post => KeyCheckMethod::Post,
-            },
-            url: k.url,
-            header: k.header,
-            scheme: k.scheme,
-            // Inserted one by one: `collect` into a BTreeMap would add a sort to the artefact.
-            identity: k
-                .identity
-                .into_iter()
-                .fold(BTreeMap::new(), |mut map, (k, v)| {
-                    map.insert(k, v);
-                    map
-                }),
-        }),
+        api_url: optional_url_from_wit("api_url", r.api_url)?,
+        key_check: r
+            .key_check
+            .map(|k| {
+                Ok::<_, AuthError>(KeyCheckSpec {
+                    method: match k.method {
+                        c::KeyCheckMethod::Get => KeyCheckMethod::Get,
+                        c::KeyCheckMethod::Post => KeyCheckMethod::Post,
+                    },
+                    url: url_from_wit("key_check.url", k.url)?,
+                    header: k.header,
+                    scheme: k.scheme,
+                    // Inserted one by one: `collect` into a BTreeMap would add a sort to the artefact.
+                    identity: k
+                        .identity
+                        .into_iter()
+                        .fold(BTreeMap::new(), |mut map, (k, v)| {
+                            map.insert(k, v);
+                            map
+                        }),
+                })
+            })
+            .transpose()?,
         env_precedence: match r.env_precedence {
             c::EnvPrecedence::Override => EnvPrecedence::Override,
             c::EnvPrecedence::Fallback => EnvPrecedence::Fallback,
@@ -836,7 +870,7 @@ fn remote_from_wit(r: c::Remote) -> RemoteSpec {
         account_label: r
             .account_label
             .unwrap_or_else(crate::client::default_account_label),
-    }
+    })
 }
 
 fn login_to_wit(l: LoginOutcome) -> c::LoginOutcome {

@@ -20,7 +20,7 @@ pub trait Io {
     /// Shows the device-login prompt
     fn show(&mut self, prompt: &Prompt);
     /// Opens a URL in the user's browser; `false` when none could be opened
-    fn open_browser(&mut self, url: &str) -> bool;
+    fn open_browser(&mut self, url: &url::Url) -> bool;
     /// Blocks until `until_ms`, or returns earlier with the request target of a loopback callback
     /// when the host is listening for one (browser login)
     ///
@@ -131,7 +131,7 @@ mod tests {
             Ok(None)
         }
         fn show(&mut self, _prompt: &Prompt) {}
-        fn open_browser(&mut self, _url: &str) -> bool {
+        fn open_browser(&mut self, _url: &url::Url) -> bool {
             true
         }
         fn wait_until(&mut self, until_ms: u64) -> Option<String> {
@@ -165,8 +165,10 @@ mod tests {
             .encode(&random[VERIFIER_BYTES..RANDOM_BYTES]);
         let config = BrowserLoginConfig {
             endpoints: Endpoints {
-                authorization_endpoint: Some("https://i.example/authorize".into()),
-                token_endpoint: Some("https://i.example/token".into()),
+                authorization_endpoint: Some(
+                    url::Url::parse("https://i.example/authorize").unwrap(),
+                ),
+                token_endpoint: Some(url::Url::parse("https://i.example/token").unwrap()),
                 ..Endpoints::default()
             },
             client: Client {
@@ -226,8 +228,10 @@ mod tests {
         // Device login waits with deadlines too; a host with a listener may return a request then.
         let config = crate::device::DeviceLoginConfig {
             endpoints: Endpoints {
-                device_authorization_endpoint: Some("https://i.example/device".into()),
-                token_endpoint: Some("https://i.example/token".into()),
+                device_authorization_endpoint: Some(
+                    url::Url::parse("https://i.example/device").unwrap(),
+                ),
+                token_endpoint: Some(url::Url::parse("https://i.example/token").unwrap()),
                 ..Endpoints::default()
             },
             client: Client {
@@ -258,7 +262,7 @@ mod tests {
                 self.0.store(op)
             }
             fn show(&mut self, _prompt: &Prompt) {}
-            fn open_browser(&mut self, _url: &str) -> bool {
+            fn open_browser(&mut self, _url: &url::Url) -> bool {
                 false
             }
             fn wait_until(&mut self, until_ms: u64) -> Option<String> {

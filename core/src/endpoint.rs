@@ -1,34 +1,41 @@
 //! Endpoint policy: which URLs keyhole will talk to
 //!
 //! Not transport: a machine checks every endpoint before it asks a host to send anything, and a
-//! host checks again before it connects (host-native's `io.rs` uses [`is_loopback_host`]). URLs are
-//! parsed with the `url` crate, the WHATWG parser hosts use too, so core and host agree on what a
-//! URL means.
+//! host checks again before it connects (host-native's `io.rs` uses [`is_loopback`] on the same
+//! `Url`). URLs are parsed once, with the `url` crate, and cross to hosts as `url::Url`, so core
+//! and host cannot disagree on what a URL means.
 use url::{Host, Url};
 
 use crate::error::AuthError;
 
-/// Parses an endpoint URL and refuses anything but https, or http on a loopback host
+/// Parses an endpoint URL and applies [`check_endpoint`] to it
+///
+/// For URLs that arrive as text inside a machine (an issuer, a metadata document's endpoints); a
+/// URL in a config is parsed when the config is read ([`url_field`]).
+///
+/// A refusal quotes `raw` as written, not its normalised form (`https://idp.example` parses as
+/// `https://idp.example/`): an issuer is text, and the user should see what they typed.
+pub fn parse_endpoint(raw: &str) -> Result<Url, AuthError> {
+    let url = parse_url(raw).map_err(|detail| AuthError::Config { detail })?;
+    match check_endpoint(&url) {
+        Ok(()) => Ok(url),
+        Err(AuthError::InsecureEndpoint { .. }) => Err(AuthError::InsecureEndpoint {
+            url: without_userinfo(raw),
+        }),
+        Err(error) => Err(error),
+    }
+}
+
+/// Refuses anything but https, or http on a loopback host
 ///
 /// [RFC 8252 §8.3](https://www.rfc-editor.org/rfc/rfc8252#section-8.3) allows plain http only for
 /// loopback redirect URIs; every provider endpoint must be TLS-protected
-/// ([RFC 6749 §3.2](https://www.rfc-editor.org/rfc/rfc6749#section-3.2)). A URL that does not
-/// parse, or that carries a user name or password, is a config error that says what to change.
-pub fn check_endpoint(raw: &str) -> Result<Url, AuthError> {
-    let url = match Url::parse(raw) {
-        Ok(url) => url,
-        Err(error) => {
-            return Err(AuthError::Config {
-                detail: format!(
-                    "{} is not a URL ({error}); write it as https://host/path",
-                    quoted(raw)
-                ),
-            });
-        }
-    };
-    if url.scheme() != "https" && !(url.scheme() == "http" && is_loopback(&url)) {
+/// ([RFC 6749 §3.2](https://www.rfc-editor.org/rfc/rfc6749#section-3.2)). A URL that carries a
+/// user name or password is a config error that says what to change.
+pub fn check_endpoint(url: &Url) -> Result<(), AuthError> {
+    if url.scheme() != "https" && !(url.scheme() == "http" && is_loopback(url)) {
         return Err(AuthError::InsecureEndpoint {
-            url: without_userinfo(raw),
+            url: without_userinfo(url.as_str()),
         });
     }
     if !url.username().is_empty() || url.password().is_some() {
@@ -38,7 +45,38 @@ pub fn check_endpoint(raw: &str) -> Result<Url, AuthError> {
                 .into(),
         });
     }
-    Ok(url)
+    Ok(())
+}
+
+/// Parses a URL with the `url` crate, or says why not without quoting a possible password
+pub(crate) fn parse_url(raw: &str) -> Result<Url, String> {
+    Url::parse(raw).map_err(|error| {
+        format!(
+            "{} is not a URL ({error}); write it as https://host/path",
+            quoted(raw)
+        )
+    })
+}
+
+/// serde `deserialize_with` helpers for URL fields in configs
+///
+/// `url`'s own `Deserialize` quotes the whole text in its error, which may hold a password; these
+/// say what [`parse_endpoint`] says, and `serde_path_to_error` adds the field's path.
+pub(crate) mod url_field {
+    use serde::{Deserialize, Deserializer, de::Error};
+    use url::Url;
+
+    /// A required URL
+    pub(crate) fn required<'de, D: Deserializer<'de>>(d: D) -> Result<Url, D::Error> {
+        super::parse_url(&String::deserialize(d)?).map_err(D::Error::custom)
+    }
+
+    /// An optional URL (absent or `null` is `None`; pair it with `#[serde(default)]`)
+    pub(crate) fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Url>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|raw| super::parse_url(&raw).map_err(D::Error::custom))
+            .transpose()
+    }
 }
 
 /// Whether a URL's host is `localhost`, in 127.0.0.0/8 or `[::1]`
@@ -64,7 +102,7 @@ pub fn is_loopback_host(host: &str) -> bool {
 /// `raw` in backticks, unless it may hold a password (anything before an `@`)
 fn quoted(raw: &str) -> String {
     if raw.contains('@') {
-        "the URL".into()
+        "the URL (not shown: it may hold a password)".into()
     } else {
         format!("`{raw}`")
     }
@@ -91,25 +129,25 @@ mod tests {
 
     #[test]
     fn https_and_loopback_http_only() {
-        assert!(check_endpoint("https://idp.example.com/token").is_ok());
-        assert!(check_endpoint("http://127.0.0.1:8080/token").is_ok());
-        assert!(check_endpoint("http://127.9.9.9/token").is_ok());
-        assert!(check_endpoint("http://[::1]:9/token").is_ok());
-        assert!(check_endpoint("http://localhost:9/token").is_ok());
+        assert!(parse_endpoint("https://idp.example.com/token").is_ok());
+        assert!(parse_endpoint("http://127.0.0.1:8080/token").is_ok());
+        assert!(parse_endpoint("http://127.9.9.9/token").is_ok());
+        assert!(parse_endpoint("http://[::1]:9/token").is_ok());
+        assert!(parse_endpoint("http://localhost:9/token").is_ok());
         assert!(matches!(
-            check_endpoint("http://idp.example.com/token"),
+            parse_endpoint("http://idp.example.com/token"),
             Err(AuthError::InsecureEndpoint { .. })
         ));
         assert!(matches!(
-            check_endpoint("http://127.0.0.1.evil.com/token"),
+            parse_endpoint("http://127.0.0.1.evil.com/token"),
             Err(AuthError::InsecureEndpoint { .. })
         ));
         assert!(matches!(
-            check_endpoint("ftp://x/"),
+            parse_endpoint("ftp://x/"),
             Err(AuthError::InsecureEndpoint { .. })
         ));
         // A password in a refused URL never reaches the message.
-        let refused = check_endpoint("ftp://ada:hunter2@files.example/x?y@z").unwrap_err();
+        let refused = parse_endpoint("ftp://ada:hunter2@files.example/x?y@z").unwrap_err();
         assert_eq!(
             refused,
             AuthError::InsecureEndpoint {
@@ -117,11 +155,11 @@ mod tests {
             }
         );
         assert!(!refused.to_string().contains("hunter2"));
-        let refused = check_endpoint("https://ada:hunter2@idp.example/").unwrap_err();
+        let refused = parse_endpoint("https://ada:hunter2@idp.example/").unwrap_err();
         assert!(matches!(refused, AuthError::Config { .. }));
         assert!(!refused.to_string().contains("hunter2"));
         assert!(matches!(
-            check_endpoint("not a url"),
+            parse_endpoint("not a url"),
             Err(AuthError::Config { .. })
         ));
     }
@@ -130,7 +168,7 @@ mod tests {
     fn non_ascii_hosts_are_refused() {
         // idna_adapter 1.0.0 (pinned) accepts ASCII host names only.
         assert!(matches!(
-            check_endpoint("https://exämple.com/"),
+            parse_endpoint("https://exämple.com/"),
             Err(AuthError::Config { .. })
         ));
     }

@@ -5,6 +5,9 @@
 //! [`TransportError::TooLarge`] instead of being read.
 use core::fmt;
 
+use serde_json::Value;
+use url::Url;
+
 use crate::secret::Secret;
 
 /// The default cap on a response body: provider documents and token responses are a few KiB
@@ -79,8 +82,8 @@ pub enum Body {
     Empty,
     /// `application/x-www-form-urlencoded` fields, in order
     Form(Vec<(String, Param)>),
-    /// JSON text, sent with `content-type: application/json` (account calls)
-    Json(String),
+    /// A JSON document, sent as its text with `content-type: application/json` (account calls)
+    Json(Value),
 }
 
 impl Body {
@@ -94,14 +97,14 @@ impl Body {
     }
 }
 
-// Form values redact themselves (`Param`); JSON text is opaque to Debug, so its size only:
+// Form values redact themselves (`Param`); a JSON body is opaque to Debug, so its size only:
 // permissions and names are the user's business, and nothing in logs should hold them.
 impl fmt::Debug for Body {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Body::Empty => f.write_str("Empty"),
             Body::Form(fields) => f.debug_tuple("Form").field(fields).finish(),
-            Body::Json(text) => write!(f, "Json({} bytes)", text.len()),
+            Body::Json(value) => write!(f, "Json({} bytes)", value.to_string().len()),
         }
     }
 }
@@ -113,7 +116,7 @@ pub struct HttpRequest {
     /// `GET`, `POST` or `DELETE`
     pub method: Method,
     /// Absolute URL, already checked to be https or loopback http
-    pub url: String,
+    pub url: Url,
     /// Header names in lower case, values in order
     pub headers: Vec<(String, Param)>,
     /// The body; it implies its `content-type` ([`Body::content_type`])
@@ -124,10 +127,10 @@ pub struct HttpRequest {
 
 impl HttpRequest {
     /// A `GET` with `accept: application/json`
-    pub fn get_json(url: impl Into<String>) -> Self {
+    pub fn get_json(url: Url) -> Self {
         Self {
             method: Method::Get,
-            url: url.into(),
+            url,
             headers: vec![("accept".into(), "application/json".into())],
             body: Body::Empty,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
@@ -135,10 +138,10 @@ impl HttpRequest {
     }
 
     /// A form `POST` with `accept: application/json`
-    pub fn post_form(url: impl Into<String>, form: Vec<(String, Param)>) -> Self {
+    pub fn post_form(url: Url, form: Vec<(String, Param)>) -> Self {
         Self {
             method: Method::Post,
-            url: url.into(),
+            url,
             headers: vec![("accept".into(), "application/json".into())],
             body: Body::Form(form),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
@@ -250,7 +253,7 @@ mod tests {
 
     #[test]
     fn json_body_debug_shows_its_size_only() {
-        let body = Body::Json(r#"{"name":"ci-key"}"#.into());
+        let body = Body::Json(serde_json::json!({"name": "ci-key"}));
         assert_eq!(format!("{body:?}"), "Json(17 bytes)");
         assert_eq!(body.content_type(), Some("application/json"));
         let m: Method = serde_json::from_str(r#""delete""#).unwrap();

@@ -13,7 +13,8 @@
 #![warn(missing_docs, unreachable_pub)]
 
 /// The str0m-style guard tests every machine carries: it is `Send`, it is `UnwindSafe`, and its
-/// size stays within a bound (a jump means something large moved inline)
+/// size stays within a bound (a jump means something large moved inline; the bounds were last
+/// raised when endpoints became `url::Url`, 88 bytes each against a `String`'s 24)
 #[cfg(test)]
 macro_rules! machine_guard_tests {
     ($machine:ty, $max_bytes:expr) => {

@@ -1,5 +1,7 @@
 //! The one shape every flow has: inputs in, outputs out, time passed in
 
+use url::Url;
+
 use crate::error::{AuthError, StoreError};
 use crate::http::{HttpRequest, HttpResponse, TransportError};
 use crate::secret::Secret;
@@ -102,9 +104,9 @@ pub struct Prompt {
     /// The code to type at the verification page (short-lived and meant to be shown)
     pub user_code: String,
     /// Where to type it
-    pub verification_uri: String,
+    pub verification_uri: Url,
     /// The same page with the code filled in, when the provider gives one
-    pub verification_uri_complete: Option<String>,
+    pub verification_uri_complete: Option<Url>,
     /// Seconds the code stays valid, as clamped by the machine
     pub expires_in_s: u64,
     /// When the code expires (unix ms)
@@ -151,7 +153,7 @@ pub enum Output<T> {
     /// Show the device-login prompt to the user; no answer
     Show(Prompt),
     /// Open this URL in the user's browser; no answer (a host that cannot open one shows it)
-    OpenBrowser(String),
+    OpenBrowser(Url),
     /// Answer the loopback request of the last [`Input::Callback`] as the verdict says, and
     /// close it; no answer. Comes in the drain after every `Callback` the machine takes
     AnswerCallback(CallbackVerdict),

@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use url::Url;
 
 use crate::body::json_object;
+use crate::endpoint::{check_endpoint, url_field};
 use crate::error::AuthError;
 use crate::http::{HttpResponse, Param};
 use crate::machine::WireValue;
@@ -25,26 +27,56 @@ pub const MIN_EXPIRES_IN_S: u64 = 1;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Endpoints {
     /// The issuer identifier, when known
+    ///
+    /// Text, not a [`Url`]: an issuer is compared character for character with the one a metadata
+    /// document or an authorization response names ([OpenID Connect Discovery §4.3](https://openid.net/specs/openid-connect-discovery-1_0.html#ProviderConfigurationValidation),
+    /// [RFC 8414 §3.3](https://www.rfc-editor.org/rfc/rfc8414#section-3.3),
+    /// [RFC 9207 §2.4](https://www.rfc-editor.org/rfc/rfc9207#section-2.4)), and parsing would
+    /// normalise it (`https://idp.example` becomes `https://idp.example/`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
     /// Browser login ([RFC 6749 §3.1](https://www.rfc-editor.org/rfc/rfc6749#section-3.1))
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub authorization_endpoint: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "url_field::optional"
+    )]
+    pub authorization_endpoint: Option<Url>,
     /// Token exchange and refresh ([RFC 6749 §3.2](https://www.rfc-editor.org/rfc/rfc6749#section-3.2))
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token_endpoint: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "url_field::optional"
+    )]
+    pub token_endpoint: Option<Url>,
     /// Device authorization ([RFC 8628 §3.1](https://www.rfc-editor.org/rfc/rfc8628#section-3.1))
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device_authorization_endpoint: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "url_field::optional"
+    )]
+    pub device_authorization_endpoint: Option<Url>,
     /// Token revocation ([RFC 7009 §2](https://www.rfc-editor.org/rfc/rfc7009#section-2))
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revocation_endpoint: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "url_field::optional"
+    )]
+    pub revocation_endpoint: Option<Url>,
     /// OpenID Connect UserInfo
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub userinfo_endpoint: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "url_field::optional"
+    )]
+    pub userinfo_endpoint: Option<Url>,
     /// Token introspection ([RFC 7662](https://www.rfc-editor.org/rfc/rfc7662))
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub introspection_endpoint: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "url_field::optional"
+    )]
+    pub introspection_endpoint: Option<Url>,
     /// The provider puts `iss` in every authorization response
     /// ([RFC 9207 §3](https://www.rfc-editor.org/rfc/rfc9207#section-3)), so a browser-login
     /// callback without it is rejected
@@ -81,7 +113,7 @@ impl Endpoints {
     }
 
     /// The named endpoint, checked to be https or loopback, or a config error naming it
-    pub fn require(&self, name: &str) -> Result<url::Url, AuthError> {
+    pub fn require(&self, name: &str) -> Result<Url, AuthError> {
         let value = match name {
             "authorization_endpoint" => &self.authorization_endpoint,
             "token_endpoint" => &self.token_endpoint,
@@ -92,7 +124,7 @@ impl Endpoints {
             _ => &None,
         };
         match value {
-            Some(raw) => crate::endpoint::check_endpoint(raw),
+            Some(url) => check_endpoint(url).map(|()| url.clone()),
             None => Err(AuthError::Config {
                 detail: format!(
                     "the provider has no {name}; configure it on the remote or use another login method"
@@ -186,8 +218,10 @@ impl WireValue for Endpoints {
     fn to_wire(&self) -> Value {
         // As the serde form: absent endpoints are left out.
         let mut out = Map::new();
+        if let Some(issuer) = &self.issuer {
+            out.insert("issuer".into(), Value::String(issuer.clone()));
+        }
         for (name, value) in [
-            ("issuer", &self.issuer),
             ("authorization_endpoint", &self.authorization_endpoint),
             ("token_endpoint", &self.token_endpoint),
             (
@@ -199,7 +233,7 @@ impl WireValue for Endpoints {
             ("introspection_endpoint", &self.introspection_endpoint),
         ] {
             if let Some(url) = value {
-                out.insert(name.into(), Value::String(url.clone()));
+                out.insert(name.into(), Value::String(url.as_str().to_owned()));
             }
         }
         if self.authorization_response_iss_parameter_supported {
@@ -486,6 +520,28 @@ mod tests {
 
     fn body(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn endpoints_keep_their_json_form() {
+        // URLs cross as text; the serde form and the wire form are the same object, and an
+        // issuer is kept exactly as written (no trailing slash added), endpoints as parsed.
+        let json = serde_json::json!({
+            "issuer": "https://idp.example",
+            "token_endpoint": "https://idp.example/oauth/token",
+            "revocation_endpoint": "http://127.0.0.1:8080/revoke?x=1",
+            "authorization_response_iss_parameter_supported": true,
+        });
+        let endpoints: Endpoints = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(endpoints.issuer.as_deref(), Some("https://idp.example"));
+        assert_eq!(
+            endpoints.require("token_endpoint").unwrap().host_str(),
+            Some("idp.example")
+        );
+        assert_eq!(serde_json::to_value(&endpoints).unwrap(), json);
+        assert_eq!(endpoints.to_wire(), json);
+        let bad = serde_json::json!({"token_endpoint": "/token"});
+        assert!(serde_json::from_value::<Endpoints>(bad).is_err());
     }
 
     #[test]

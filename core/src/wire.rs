@@ -204,16 +204,16 @@ fn show_to_wire(p: &crate::machine::Prompt) -> Value {
     json!({
         "type": "show",
         "user_code": p.user_code,
-        "verification_uri": p.verification_uri,
-        "verification_uri_complete": p.verification_uri_complete,
+        "verification_uri": p.verification_uri.as_str(),
+        "verification_uri_complete": p.verification_uri_complete.as_ref().map(url::Url::as_str),
         "expires_in_s": p.expires_in_s,
         "expires_at_ms": p.expires_at_ms,
     })
 }
 
 #[inline(never)]
-fn open_browser_to_wire(url: &str) -> Value {
-    json!({ "type": "open_browser", "url": url })
+fn open_browser_to_wire(url: &url::Url) -> Value {
+    json!({ "type": "open_browser", "url": url.as_str() })
 }
 
 #[inline(never)]
@@ -244,15 +244,16 @@ fn request_to_wire(request: &HttpRequest) -> Value {
     let mut out = Map::new();
     out.insert("type".into(), json!("send"));
     out.insert("method".into(), json!(request.method.as_str()));
-    out.insert("url".into(), json!(request.url));
+    out.insert("url".into(), json!(request.url.as_str()));
     out.insert("headers".into(), pairs(&request.headers));
     match &request.body {
         Body::Empty => {}
         Body::Form(fields) => {
             out.insert("form".into(), pairs(fields));
         }
-        Body::Json(text) => {
-            out.insert("json".into(), json!(text));
+        // The wire form carries the body's text, as it goes out.
+        Body::Json(value) => {
+            out.insert("json".into(), json!(value.to_string()));
         }
     }
     out.insert(
@@ -399,6 +400,34 @@ mod tests {
         let e = config_from_wire::<DeviceLoginConfig>("device_login", &config).unwrap_err();
         assert!(e.0.contains("`client.client_id`"), "{e}");
         assert!(e.0.starts_with("bad `device_login` config"), "{e}");
+    }
+
+    #[test]
+    fn url_errors_name_the_field_path_and_hide_passwords() {
+        let config = json!({
+            "spec": {"url": "api.example.com/me"},
+            "key": "k",
+        });
+        let e = config_from_wire::<crate::KeyCheckConfig>("key_check", &config).unwrap_err();
+        assert_eq!(
+            e.0,
+            "bad `key_check` config: `spec.url`: `api.example.com/me` is not a URL (relative URL \
+             without a base); write it as https://host/path"
+        );
+        let config = json!({
+            "endpoints": {"device_authorization_endpoint": "https://ada:hunter2@[::1/d",
+                          "token_endpoint": "https://i.example/t"},
+            "client": {"client_id": "cli"},
+        });
+        let e = config_from_wire::<DeviceLoginConfig>("device_login", &config).unwrap_err();
+        assert!(
+            e.0.contains(
+                "`endpoints.device_authorization_endpoint`: the URL (not shown: it may hold a \
+                 password) is not a URL (invalid IPv6 address)"
+            ),
+            "{e}"
+        );
+        assert!(!e.0.contains("hunter2"), "{e}");
     }
 
     #[test]

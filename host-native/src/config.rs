@@ -9,13 +9,14 @@ use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
-use keyhole_core::Endpoints;
 use keyhole_core::client::AuthType;
 use keyhole_core::client::RemoteSpec;
 use keyhole_core::credential::EnvPrecedence;
 use keyhole_core::key_check::{KeyCheckMethod, KeyCheckSpec};
 use keyhole_core::oauth::Client;
+use keyhole_core::{AuthError, Endpoints};
 use serde::{Deserialize, Serialize};
+use url::Url;
 
 use crate::store::file::write_atomic;
 
@@ -179,19 +180,19 @@ fn default_scheme() -> String {
 }
 
 impl KeyCheckSettings {
-    /// The core's spec
-    pub fn to_core(&self) -> KeyCheckSpec {
-        KeyCheckSpec {
+    /// The core's spec; a URL that does not parse is a config error naming the field
+    pub fn to_core(&self) -> Result<KeyCheckSpec, AuthError> {
+        Ok(KeyCheckSpec {
             method: if self.method.eq_ignore_ascii_case("POST") {
                 KeyCheckMethod::Post
             } else {
                 KeyCheckMethod::Get
             },
-            url: self.url.clone(),
+            url: config_url("key_check.url", &self.url)?,
             header: self.header.clone(),
             scheme: self.scheme.clone(),
             identity: self.identity.clone(),
-        }
+        })
     }
 }
 
@@ -242,14 +243,23 @@ pub enum ConfigError {
 impl RemoteConfig {
     /// The remote as the core's client operations take it; `extra_scopes` are added to the
     /// configured ones
-    pub fn spec(&self, name: &str, extra_scopes: &[String]) -> RemoteSpec {
+    ///
+    /// The file keeps URLs as the user (or the vendor's own CLI) wrote them, so they are parsed
+    /// here; one that does not parse is a `config` error naming the remote and the field.
+    pub fn spec(&self, name: &str, extra_scopes: &[String]) -> Result<RemoteSpec, AuthError> {
         let mut scopes = self.scopes.clone();
         for s in extra_scopes {
             if !scopes.contains(s) {
                 scopes.push(s.clone());
             }
         }
-        RemoteSpec {
+        let in_remote = |error: AuthError| match error {
+            AuthError::Config { detail } => AuthError::Config {
+                detail: format!("remote `{name}`: {detail}"),
+            },
+            other => other,
+        };
+        Ok(RemoteSpec {
             name: name.to_owned(),
             issuer: self.issuer.clone(),
             endpoints: self.endpoints(),
@@ -258,15 +268,25 @@ impl RemoteConfig {
                 client_secret: None,
                 scopes,
             },
-            api_url: self.api_url.clone(),
-            key_check: self.key_check.as_ref().map(KeyCheckSettings::to_core),
+            api_url: self
+                .api_url
+                .as_deref()
+                .map(|raw| config_url("api_url", raw))
+                .transpose()
+                .map_err(in_remote)?,
+            key_check: self
+                .key_check
+                .as_ref()
+                .map(KeyCheckSettings::to_core)
+                .transpose()
+                .map_err(in_remote)?,
             env_precedence: self.env_key_precedence.to_core(),
             api_key_fallback: self.api_key_fallback,
             account_label: self
                 .account_label
                 .clone()
                 .unwrap_or_else(keyhole_core::client::default_account_label),
-        }
+        })
     }
 
     /// The explicit endpoints over the cached discovery, field by field
@@ -293,9 +313,18 @@ impl RemoteConfig {
             .or_else(|| {
                 self.endpoints
                     .as_ref()
-                    .and_then(|e| e.token_endpoint.clone())
+                    .and_then(|e| e.token_endpoint.as_ref().map(Url::to_string))
             })
     }
+}
+
+/// A URL from the config file, parsed as the core parses URLs, or a `config` error naming `field`
+fn config_url(field: &str, raw: &str) -> Result<Url, AuthError> {
+    Url::parse(raw).map_err(|e| AuthError::Config {
+        detail: format!(
+            "`{field}` is not a URL ({e}); fix it with `remote add` or in the config file"
+        ),
+    })
 }
 
 /// The explicit endpoints of a remote, or `None` when none is given
@@ -303,10 +332,10 @@ impl RemoteConfig {
 /// Any one endpoint is kept: it overrides its discovered one, so a device authorization
 /// endpoint alone is as meaningful as a token endpoint.
 pub fn explicit_endpoints(
-    token_endpoint: Option<String>,
-    device_authorization_endpoint: Option<String>,
-    authorization_endpoint: Option<String>,
-    revocation_endpoint: Option<String>,
+    token_endpoint: Option<Url>,
+    device_authorization_endpoint: Option<Url>,
+    authorization_endpoint: Option<Url>,
+    revocation_endpoint: Option<Url>,
 ) -> Option<Endpoints> {
     let endpoints = Endpoints {
         token_endpoint,
@@ -423,7 +452,7 @@ mod tests {
             RemoteConfig {
                 issuer: Some("https://id.example.com".into()),
                 discovered: Some(Endpoints {
-                    token_endpoint: Some("https://id.example.com/token".into()),
+                    token_endpoint: Some("https://id.example.com/token".parse().unwrap()),
                     ..Endpoints::default()
                 }),
                 client_id: "cli".into(),
@@ -454,6 +483,24 @@ mod tests {
             current_remote: Some("work".into()),
             remotes,
         }
+    }
+
+    #[test]
+    fn urls_are_kept_as_written_and_parsed_for_the_core() {
+        let mut remote = sample().remotes["work"].clone();
+        // A vendor file's bare host must not come back with the `/` that parsing adds.
+        remote.api_url = Some("https://api.example.com".into());
+        let spec = remote.spec("work", &[]).unwrap();
+        assert_eq!(spec.api_url.unwrap().as_str(), "https://api.example.com/");
+        assert_eq!(remote.url().as_deref(), Some("https://api.example.com"));
+        remote.api_url = Some("api.example.com".into());
+        let e = remote.spec("work", &[]).unwrap_err();
+        assert_eq!(e.code(), "config");
+        assert!(
+            e.to_string()
+                .contains("remote `work`: `api_url` is not a URL"),
+            "{e}"
+        );
     }
 
     #[test]

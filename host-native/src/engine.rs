@@ -66,6 +66,8 @@ pub trait Engine {
     fn forget(&mut self, remote: &RemoteSpec, account: &str) -> Result<(), AuthError>;
     /// Checks a credential against the key-check endpoint; a failure keeps the URL, status and
     /// time of the check request when one was made (`TestFailure::from(AuthError)` otherwise)
+    // As the core's `client::test`: the failure's `Url` makes it large, once per command.
+    #[allow(clippy::result_large_err)]
     fn test(
         &mut self,
         remote: &RemoteSpec,
@@ -210,6 +212,7 @@ impl Engine for NativeEngine {
         self.quiet(|io| client::forget(io, remote, account))
     }
 
+    #[allow(clippy::result_large_err)]
     fn test(
         &mut self,
         remote: &RemoteSpec,

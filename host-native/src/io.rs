@@ -17,12 +17,13 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use keyhole_core::endpoint::is_loopback_host;
+use keyhole_core::endpoint::is_loopback;
 use keyhole_core::http::{Body, Method};
 use keyhole_core::{
     CallbackVerdict, HttpRequest, HttpResponse, Io, Prompt, Secret, StoreError, StoreOp,
     TransportError,
 };
+use url::Url;
 
 use crate::store::Store;
 
@@ -39,8 +40,8 @@ pub trait Frontend {
     fn show_prompt(&mut self, prompt: &Prompt);
     /// Delivers `url` to the user: opens a browser, or shows the URL when the user asked for
     /// that; `false` when no browser could be opened and the login should not wait for one
-    fn open_browser(&mut self, url: &str) -> bool {
-        open_url(url)
+    fn open_browser(&mut self, url: &Url) -> bool {
+        open_url(url.as_str())
     }
     /// Called about every 100 ms while waiting (spinners); `until_ms` is the current deadline
     fn tick(&mut self, _now_ms: u64, _until_ms: u64) {}
@@ -54,7 +55,7 @@ pub struct Silent;
 
 impl Frontend for Silent {
     fn show_prompt(&mut self, _prompt: &Prompt) {}
-    fn open_browser(&mut self, _url: &str) -> bool {
+    fn open_browser(&mut self, _url: &Url) -> bool {
         false
     }
 }
@@ -132,9 +133,9 @@ impl NativeIo {
         self.http.is_some() || self.http_direct.is_some()
     }
 
-    /// The client for `raw`: the direct one for loopback hosts, else the one with env proxies
-    fn client_for(&mut self, raw: &str) -> Result<reqwest::blocking::Client, TransportError> {
-        let direct = url::Url::parse(raw).is_ok_and(|u| is_loopback_url(&u));
+    /// The client for `url`: the direct one for loopback hosts, else the one with env proxies
+    fn client_for(&mut self, url: &Url) -> Result<reqwest::blocking::Client, TransportError> {
+        let direct = is_loopback_url(url);
         let slot = if direct {
             &mut self.http_direct
         } else {
@@ -168,7 +169,7 @@ pub fn build_client(
 }
 
 /// 127.0.0.0/8, ::1 (also as an IPv4-mapped address) and `localhost`
-fn is_loopback_url(url: &url::Url) -> bool {
+fn is_loopback_url(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => {
@@ -182,12 +183,11 @@ fn is_loopback_url(url: &url::Url) -> bool {
 }
 
 /// The second check of the rule the core already applies: https, or http to a loopback host
-fn check_url(raw: &str) -> Result<url::Url, TransportError> {
-    let url = url::Url::parse(raw)
-        .map_err(|e| TransportError::Other(format!("not a valid URL ({e})")))?;
+/// (the URL comes parsed: core and host read it with one parser)
+fn check_url(url: &Url) -> Result<Url, TransportError> {
     match url.scheme() {
-        "https" => Ok(url),
-        "http" if is_loopback_host(url.host_str().unwrap_or_default()) => Ok(url),
+        "https" => Ok(url.clone()),
+        "http" if is_loopback(url) => Ok(url.clone()),
         _ => Err(TransportError::Other(format!(
             "refusing to send a request to {}://{} (only https, or http on loopback)",
             url.scheme(),
@@ -218,7 +218,7 @@ pub fn send_with(
     match &request.body {
         Body::Empty => {}
         Body::Form(_) => builder = builder.body(request.encoded_form().unwrap_or_default()),
-        Body::Json(text) => builder = builder.body(text.clone()),
+        Body::Json(value) => builder = builder.body(value.to_string()),
     }
     let response = builder.send().map_err(map_reqwest_error)?;
     let cap = request.max_response_bytes;
@@ -310,7 +310,7 @@ impl Io for NativeIo {
         self.frontend.show_prompt(prompt);
     }
 
-    fn open_browser(&mut self, url: &str) -> bool {
+    fn open_browser(&mut self, url: &Url) -> bool {
         let opened = self.frontend.open_browser(url);
         if !opened && self.listener.is_some() {
             self.no_browser = true;
@@ -628,7 +628,11 @@ mod tests {
         let base = serve(vec![
             "HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:1/elsewhere\r\ncontent-length: 0\r\n\r\n".into(),
         ]);
-        let r = send_with(&client(), &HttpRequest::get_json(format!("{base}/x"))).unwrap();
+        let r = send_with(
+            &client(),
+            &HttpRequest::get_json(format!("{base}/x").parse().unwrap()),
+        )
+        .unwrap();
         assert_eq!(r.status, 302);
         assert_eq!(r.header("location"), Some("http://127.0.0.1:1/elsewhere"));
     }
@@ -644,7 +648,7 @@ mod tests {
             format!("HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n{big}"),
             "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nsmall".into(),
         ]);
-        let mut req = HttpRequest::get_json(format!("{base}/"));
+        let mut req = HttpRequest::get_json(format!("{base}/").parse().unwrap());
         req.max_response_bytes = 1000;
         assert_eq!(send_with(&client(), &req), Err(TransportError::TooLarge));
         assert_eq!(send_with(&client(), &req), Err(TransportError::TooLarge));
@@ -658,7 +662,7 @@ mod tests {
             "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nsmall".into(),
             "HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nsmall".into(),
         ]);
-        let mut req = HttpRequest::get_json(format!("{base}/"));
+        let mut req = HttpRequest::get_json(format!("{base}/").parse().unwrap());
         req.max_response_bytes = usize::MAX;
         assert_eq!(send_with(&client(), &req).unwrap().body, b"small");
         assert_eq!(send_with(&client(), &req).unwrap().body, b"small");
@@ -682,7 +686,7 @@ mod tests {
             String::from_utf8(got).unwrap()
         });
         let req = HttpRequest::post_form(
-            format!("http://localhost:{port}/token"),
+            format!("http://localhost:{port}/token").parse().unwrap(),
             vec![("grant_type".into(), "x".into())],
         );
         let io_store = Store::open(
@@ -725,9 +729,9 @@ mod tests {
         let seen = serve_one(listener, r#""ci"}"#);
         let req = HttpRequest {
             method: Method::Post,
-            url: format!("http://127.0.0.1:{port}/api-keys"),
+            url: format!("http://127.0.0.1:{port}/api-keys").parse().unwrap(),
             headers: vec![],
-            body: Body::Json(r#"{"name":"ci"}"#.into()),
+            body: Body::Json(serde_json::json!({"name": "ci"})),
             max_response_bytes: 1024,
         };
         assert_eq!(send_with(&client(), &req).unwrap().status, 204);
@@ -742,7 +746,9 @@ mod tests {
         let req = HttpRequest {
             method: Method::Delete,
             body: Body::Empty,
-            url: format!("http://127.0.0.1:{port}/api-keys/7"),
+            url: format!("http://127.0.0.1:{port}/api-keys/7")
+                .parse()
+                .unwrap(),
             ..req
         };
         assert_eq!(send_with(&client(), &req).unwrap().status, 204);
@@ -780,7 +786,7 @@ mod tests {
         let mut io = NativeIo::new("keyhole-test/1", store);
         let remote = RemoteSpec {
             name: "vast".into(),
-            api_url: Some(format!("http://127.0.0.1:{port}/api/v0")),
+            api_url: Some(format!("http://127.0.0.1:{port}/api/v0").parse().unwrap()),
             ..RemoteSpec::default()
         };
         client::login_api_key(
@@ -813,12 +819,20 @@ mod tests {
 
     #[test]
     fn refuses_plain_http_off_loopback_and_maps_connect_errors() {
-        let e = send_with(&client(), &HttpRequest::get_json("http://example.com/")).unwrap_err();
+        let e = send_with(
+            &client(),
+            &HttpRequest::get_json("http://example.com/".parse().unwrap()),
+        )
+        .unwrap_err();
         assert!(
             matches!(e, TransportError::Other(ref m) if m.contains("only https")),
             "{e:?}"
         );
-        let e = send_with(&client(), &HttpRequest::get_json("ftp://127.0.0.1/")).unwrap_err();
+        let e = send_with(
+            &client(),
+            &HttpRequest::get_json("ftp://127.0.0.1/".parse().unwrap()),
+        )
+        .unwrap_err();
         assert_eq!(e.kind(), "other");
         // A port nobody listens on.
         let port = TcpListener::bind("127.0.0.1:0")
@@ -828,7 +842,7 @@ mod tests {
             .port();
         let e = send_with(
             &client(),
-            &HttpRequest::get_json(format!("http://127.0.0.1:{port}/")),
+            &HttpRequest::get_json(format!("http://127.0.0.1:{port}/").parse().unwrap()),
         )
         .unwrap_err();
         assert_eq!(e, TransportError::Connect);

@@ -295,11 +295,14 @@ impl RemoteTemplate {
             Some(o) => with_origin(u, o),
             None => u.to_owned(),
         };
+        // A vendor's endpoints are URL constants, and `with_origin` keeps them URLs; one that
+        // did not parse would stay unset, and the login that needs it says which one is missing.
+        let endpoint = |u: &str| url::Url::parse(&url(u)).ok();
         let endpoints = crate::config::explicit_endpoints(
-            self.token_endpoint.map(url),
-            self.device_authorization_endpoint.map(url),
-            self.authorization_endpoint.map(url),
-            self.revocation_endpoint.map(url),
+            self.token_endpoint.and_then(endpoint),
+            self.device_authorization_endpoint.and_then(endpoint),
+            self.authorization_endpoint.and_then(endpoint),
+            self.revocation_endpoint.and_then(endpoint),
         );
         RemoteConfig {
             issuer: self.issuer.map(url),

@@ -80,7 +80,7 @@ fn a_private_ca_in_ssl_cert_file_is_trusted_and_only_then() {
 
     let request = |tag: &str| {
         let store = Store::open(tag, dir.path(), Backend::File);
-        NativeIo::new("keyhole-test", store).send(&HttpRequest::get_json(url.clone()))
+        NativeIo::new("keyhole-test", store).send(&HttpRequest::get_json(url.parse().unwrap()))
     };
     // SAFETY: the only test in this process; reqwest reads the variable when a client is built.
     unsafe {

@@ -84,7 +84,7 @@ fn loopback_bypasses_environment_proxies_and_remote_hosts_use_them() {
     }
     for url in &urls {
         let response = io
-            .send(&HttpRequest::get_json(url.clone()))
+            .send(&HttpRequest::get_json(url.parse().unwrap()))
             .unwrap_or_else(|e| panic!("{url}: {e:?}"));
         assert_eq!(response.status, 200, "{url}");
         assert_eq!(response.body, b"{\"ok\":true}", "{url}");
@@ -98,7 +98,7 @@ fn loopback_bypasses_environment_proxies_and_remote_hosts_use_them() {
     // A remote host does go through HTTPS_PROXY (a CONNECT; the proxy refuses it, so nothing
     // leaves this machine).
     let remote = io.send(&HttpRequest::get_json(
-        "https://provider.keyhole.invalid/token",
+        "https://provider.keyhole.invalid/token".parse().unwrap(),
     ));
     assert!(remote.is_err(), "{remote:?}");
     assert_eq!(

@@ -17,6 +17,7 @@ use wasmtime::component::ResourceAny;
 
 use crate::convert::{
     account_value_from_wit, auth_error_to_core, endpoints_from_wit, resolved_credential_from_wit,
+    url_from_wit,
 };
 use crate::generated::exports::keyhole::auth::client as c;
 use crate::generated::keyhole::auth::types as t;
@@ -79,7 +80,7 @@ impl Instance {
         match result {
             Ok(Ok(outcome)) => pick(outcome).map(Ok).ok_or_else(|| {
                 Error::Incompatible(format!(
-                    "the component answered `{name}` with another operation's outcome"
+                    "the component answered `{name}` with another operation's outcome, or with a URL that does not parse"
                 ))
             }),
             Ok(Err(error)) => Ok(Err(auth_error_to_core(error.kind))),
@@ -232,7 +233,7 @@ impl Instance {
                 TestMethod::ApiKey => c::TestMethod::ApiKey,
                 TestMethod::Oauth => c::TestMethod::Oauth,
             },
-            url: options.url.clone(),
+            url: options.url.as_ref().map(|url| url.as_str().to_owned()),
             key: options.key.as_ref().map(|k| k.expose().to_owned()),
             credential: credential_options_to_wit(&options.credential),
         };
@@ -243,7 +244,7 @@ impl Instance {
             .call_test(&mut self.store, client.handle, account, &options);
         match r {
             Ok(Ok(t)) => Ok(Ok(TestReport {
-                url: t.url,
+                url: url_from_wit("url", &t.url).map_err(Error::Incompatible)?,
                 status: t.status,
                 elapsed_ms: t.elapsed_ms,
                 identity: t.identity.into_iter().collect(),
@@ -251,7 +252,11 @@ impl Instance {
             })),
             Ok(Err(f)) => Ok(Err(TestFailure {
                 error: auth_error_to_core(f.error.kind),
-                url: f.url,
+                url: f
+                    .url
+                    .map(|url| url_from_wit("url", &url))
+                    .transpose()
+                    .map_err(Error::Incompatible)?,
                 status: f.status,
                 elapsed_ms: f.elapsed_ms,
             })),
@@ -347,14 +352,15 @@ fn credential_options_to_wit(o: &CredentialOptions) -> c::CredentialOptions {
 }
 
 fn endpoints_to_wit(e: &Endpoints) -> t::Endpoints {
+    let text = |url: &Option<url::Url>| url.as_ref().map(|url| url.as_str().to_owned());
     t::Endpoints {
         issuer: e.issuer.clone(),
-        authorization_endpoint: e.authorization_endpoint.clone(),
-        token_endpoint: e.token_endpoint.clone(),
-        device_authorization_endpoint: e.device_authorization_endpoint.clone(),
-        revocation_endpoint: e.revocation_endpoint.clone(),
-        userinfo_endpoint: e.userinfo_endpoint.clone(),
-        introspection_endpoint: e.introspection_endpoint.clone(),
+        authorization_endpoint: text(&e.authorization_endpoint),
+        token_endpoint: text(&e.token_endpoint),
+        device_authorization_endpoint: text(&e.device_authorization_endpoint),
+        revocation_endpoint: text(&e.revocation_endpoint),
+        userinfo_endpoint: text(&e.userinfo_endpoint),
+        introspection_endpoint: text(&e.introspection_endpoint),
         authorization_response_iss_parameter_supported: e
             .authorization_response_iss_parameter_supported,
     }
@@ -374,13 +380,13 @@ fn remote_to_wit(r: &RemoteSpec) -> c::Remote {
                 .map(|s| s.expose().to_owned()),
             scopes: r.client.scopes.clone(),
         },
-        api_url: r.api_url.clone(),
+        api_url: r.api_url.as_ref().map(|url| url.as_str().to_owned()),
         key_check: r.key_check.as_ref().map(|k| c::KeyCheckSpec {
             method: match k.method {
                 KeyCheckMethod::Get => c::KeyCheckMethod::Get,
                 KeyCheckMethod::Post => c::KeyCheckMethod::Post,
             },
-            url: k.url.clone(),
+            url: k.url.as_str().to_owned(),
             header: k.header.clone(),
             scheme: k.scheme.clone(),
             identity: k.identity.clone().into_iter().collect(),
@@ -410,7 +416,7 @@ fn login_from_wit(outcome: c::Outcome) -> Option<LoginOutcome> {
         remote: l.remote,
         account: l.account,
         auth_type: auth_type_from_wit(l.auth_type),
-        endpoints: l.endpoints.map(endpoints_from_wit),
+        endpoints: l.endpoints.map(endpoints_from_wit).transpose().ok()?,
         identity: l.identity.into_iter().collect(),
         expires_at_ms: l.expires_at_ms,
     })

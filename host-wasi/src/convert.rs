@@ -12,7 +12,8 @@ use keyhole_core::wire::{self, WireValue};
 use keyhole_core::{AccountValue, CreatedKey, Project};
 use keyhole_core::{AuthError, CallbackVerdict, Endpoints, Output, StoreError, TokenSet};
 use keyhole_core::{HttpRequest, HttpResponse, Input, Prompt, Secret, StoreOp, TransportError};
-use serde_json::Value;
+use serde_json::{Value, json};
+use url::Url;
 
 use crate::generated::exports::keyhole::auth::machines as m;
 use crate::generated::keyhole::auth::types as t;
@@ -20,20 +21,34 @@ use crate::generated::keyhole::auth::types as t;
 const FORM: &str = "application/x-www-form-urlencoded";
 const JSON: &str = "application/json";
 
-/// A WIT request as the core's request, so that host-native's `Io::send` performs it
+/// A URL the component wrote, parsed with the parser the core uses
+///
+/// The core writes `Url::as_str()`, which parses back to the same URL; text that does not parse
+/// comes from a broken or hostile component.
+pub(crate) fn url_from_wit(field: &str, raw: &str) -> Result<Url, String> {
+    Url::parse(raw).map_err(|e| format!("the component's `{field}` is not a URL ({e})"))
+}
+
+/// A WIT request as the core's request, so that host-native's `Io::send` performs it; a URL or
+/// JSON body that does not parse is refused as the transport error the guest gets
 ///
 /// Header and form values become secrets: an `authorization` header or a refresh token in a form
 /// must never reach a `Debug` print on the host side either.
-pub(crate) fn request_from_wit(r: t::HttpRequest) -> HttpRequest {
+pub(crate) fn request_from_wit(r: t::HttpRequest) -> Result<HttpRequest, TransportError> {
+    let url =
+        Url::parse(&r.url).map_err(|e| TransportError::Other(format!("not a valid URL ({e})")))?;
     let content_type = |wanted: &str| {
         r.headers
             .iter()
             .any(|(n, v)| n.eq_ignore_ascii_case("content-type") && v == wanted)
     };
-    // A JSON body must be UTF-8 text to be the core's `Body::Json`; anything else stays bytes
-    // read as a form, which the transcripts then show as a difference.
+    // A JSON body must be a JSON document to be the core's `Body::Json`; the core only ever
+    // sends one, so anything else is refused rather than sent as something it is not.
     let json = if content_type(JSON) {
-        String::from_utf8(r.body.clone()).ok()
+        Some(
+            serde_json::from_slice::<Value>(&r.body)
+                .map_err(|_| TransportError::Other("the request's JSON body is not JSON".into()))?,
+        )
     } else {
         None
     };
@@ -52,8 +67,8 @@ pub(crate) fn request_from_wit(r: t::HttpRequest) -> HttpRequest {
             (n, Param::Secret(Secret::new(v)))
         })
         .collect();
-    let body = if let Some(text) = json {
-        Body::Json(text)
+    let body = if let Some(value) = json {
+        Body::Json(value)
     } else if implied.is_some() || !r.body.is_empty() {
         Body::Form(
             form_urlencoded::parse(&r.body)
@@ -63,17 +78,17 @@ pub(crate) fn request_from_wit(r: t::HttpRequest) -> HttpRequest {
     } else {
         Body::Empty
     };
-    HttpRequest {
+    Ok(HttpRequest {
         method: match r.method {
             t::Method::Get => Method::Get,
             t::Method::Post => Method::Post,
             t::Method::Delete => Method::Delete,
         },
-        url: r.url,
+        url,
         headers,
         body,
         max_response_bytes: usize::try_from(r.max_response_bytes).unwrap_or(usize::MAX),
-    }
+    })
 }
 
 pub(crate) fn response_to_wit(r: HttpResponse) -> t::HttpResponse {
@@ -103,14 +118,17 @@ pub(crate) fn store_error_to_wit(e: StoreError) -> t::SecretError {
     }
 }
 
-pub(crate) fn prompt_from_wit(p: t::Prompt) -> Prompt {
-    Prompt {
+pub(crate) fn prompt_from_wit(p: t::Prompt) -> Result<Prompt, String> {
+    Ok(Prompt {
         user_code: p.user_code,
-        verification_uri: p.verification_uri,
-        verification_uri_complete: p.verification_uri_complete,
+        verification_uri: url_from_wit("verification_uri", &p.verification_uri)?,
+        verification_uri_complete: p
+            .verification_uri_complete
+            .map(|uri| url_from_wit("verification_uri_complete", &uri))
+            .transpose()?,
         expires_in_s: p.expires_in_s,
         expires_at_ms: p.expires_at_ms,
-    }
+    })
 }
 
 /// A core input as the WIT input a `machines` resource takes
@@ -143,25 +161,45 @@ pub(crate) fn verdict_from_wit(verdict: t::CallbackVerdict) -> CallbackVerdict {
 ///
 /// The output is first turned back into the core's `Output` (the request with its form, the
 /// result or error with every field), so what the transcripts compare is exactly what the native
-/// runner writes, and a field lost at the WIT boundary shows up as a difference.
+/// runner writes, and a field lost at the WIT boundary shows up as a difference. An output the
+/// core's types cannot hold (a URL or JSON body that does not parse) comes out as an
+/// `unreadable` output, which no transcript expects.
 pub(crate) fn output_to_wire(output: m::Output) -> Value {
     let output: Output<()> = match output {
-        m::Output::Send(r) => Output::Send(request_from_wit(r)),
+        m::Output::Send(r) => match request_from_wit(r) {
+            Ok(request) => Output::Send(request),
+            Err(e) => return unreadable("send", e.to_string()),
+        },
         m::Output::Store(op) => Output::Store(store_op_from_wit(op)),
-        m::Output::Show(p) => Output::Show(prompt_from_wit(p)),
-        m::Output::OpenBrowser(url) => Output::OpenBrowser(url),
+        m::Output::Show(p) => match prompt_from_wit(p) {
+            Ok(prompt) => Output::Show(prompt),
+            Err(e) => return unreadable("show", e),
+        },
+        m::Output::OpenBrowser(url) => match url_from_wit("url", &url) {
+            Ok(url) => Output::OpenBrowser(url),
+            Err(e) => return unreadable("open_browser", e),
+        },
         m::Output::AnswerCallback(verdict) => Output::AnswerCallback(verdict_from_wit(verdict)),
         m::Output::Wait(until_ms) => Output::Wait { until_ms },
-        m::Output::Done(Ok(value)) => return wire::done_to_wire(Ok(done_value_to_wire(value))),
+        m::Output::Done(Ok(value)) => {
+            return match done_value_to_wire(value) {
+                Ok(value) => wire::done_to_wire(Ok(value)),
+                Err(e) => unreadable("done", e),
+            };
+        }
         m::Output::Done(Err(error)) => Output::Done(Err(auth_error_to_core(error.kind))),
     };
     wire::output_to_wire(&output)
 }
 
+fn unreadable(output: &str, error: String) -> Value {
+    json!({ "type": "unreadable", "output": output, "error": error })
+}
+
 /// A `done-value` as the core's result of that machine, in its wire form
-fn done_value_to_wire(value: m::DoneValue) -> Value {
-    match value {
-        m::DoneValue::Endpoints(e) => endpoints_from_wit(e).to_wire(),
+fn done_value_to_wire(value: m::DoneValue) -> Result<Value, String> {
+    Ok(match value {
+        m::DoneValue::Endpoints(e) => endpoints_from_wit(e)?.to_wire(),
         m::DoneValue::Tokens(t) => token_set_from_wit(t).to_wire(),
         m::DoneValue::Refresh(r) => RefreshOutcome {
             tokens: token_set_from_wit(r.tokens),
@@ -183,7 +221,7 @@ fn done_value_to_wire(value: m::DoneValue) -> Value {
         }
         .to_wire(),
         m::DoneValue::Account(a) => account_value_from_wit(a).to_wire(),
-    }
+    })
 }
 
 /// The component's account value as the core's; server JSON comes back from its text
@@ -233,18 +271,23 @@ fn token_set_from_wit(t: t::TokenSet) -> TokenSet {
     }
 }
 
-pub(crate) fn endpoints_from_wit(e: t::Endpoints) -> Endpoints {
-    Endpoints {
+pub(crate) fn endpoints_from_wit(e: t::Endpoints) -> Result<Endpoints, String> {
+    let url =
+        |field: &str, raw: Option<String>| raw.map(|raw| url_from_wit(field, &raw)).transpose();
+    Ok(Endpoints {
         issuer: e.issuer,
-        authorization_endpoint: e.authorization_endpoint,
-        token_endpoint: e.token_endpoint,
-        device_authorization_endpoint: e.device_authorization_endpoint,
-        revocation_endpoint: e.revocation_endpoint,
-        userinfo_endpoint: e.userinfo_endpoint,
-        introspection_endpoint: e.introspection_endpoint,
+        authorization_endpoint: url("authorization_endpoint", e.authorization_endpoint)?,
+        token_endpoint: url("token_endpoint", e.token_endpoint)?,
+        device_authorization_endpoint: url(
+            "device_authorization_endpoint",
+            e.device_authorization_endpoint,
+        )?,
+        revocation_endpoint: url("revocation_endpoint", e.revocation_endpoint)?,
+        userinfo_endpoint: url("userinfo_endpoint", e.userinfo_endpoint)?,
+        introspection_endpoint: url("introspection_endpoint", e.introspection_endpoint)?,
         authorization_response_iss_parameter_supported: e
             .authorization_response_iss_parameter_supported,
-    }
+    })
 }
 
 pub(crate) fn resolved_credential_from_wit(r: t::ResolvedCredential) -> ResolvedCredential {
@@ -348,5 +391,49 @@ pub(crate) fn cas_op(key: String, expected: Option<String>, new: String) -> Stor
         key,
         expected: expected.map(Secret::new),
         new: Secret::new(new),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(url: &str, content_type: &str, body: &[u8]) -> t::HttpRequest {
+        t::HttpRequest {
+            method: t::Method::Post,
+            url: url.into(),
+            headers: vec![("content-type".into(), content_type.into())],
+            body: body.to_vec(),
+            max_response_bytes: 10,
+            redirect_policy: t::RedirectPolicy::NoFollow,
+        }
+    }
+
+    #[test]
+    fn a_request_is_parsed_once_and_refused_when_it_does_not_parse() {
+        let r = request("https://api.example.com/v1/keys", JSON, br#"{"name":"ci"}"#);
+        let r = request_from_wit(r).unwrap();
+        assert_eq!(r.url.as_str(), "https://api.example.com/v1/keys");
+        assert_eq!(r.body, Body::Json(json!({"name": "ci"})));
+        let bad_url = request_from_wit(request("not a url", JSON, b"{}")).unwrap_err();
+        assert!(
+            matches!(bad_url, TransportError::Other(ref m) if m.starts_with("not a valid URL"))
+        );
+        let bad_json = request_from_wit(request("https://a.example/", JSON, b"{x")).unwrap_err();
+        assert_eq!(
+            bad_json,
+            TransportError::Other("the request's JSON body is not JSON".into())
+        );
+    }
+
+    #[test]
+    fn an_output_the_core_types_cannot_hold_shows_up_in_the_replay() {
+        let out = output_to_wire(m::Output::OpenBrowser("no url".into()));
+        assert_eq!(out["type"], "unreadable");
+        let out = output_to_wire(m::Output::OpenBrowser("https://a.example/x?y".into()));
+        assert_eq!(
+            out,
+            json!({"type": "open_browser", "url": "https://a.example/x?y"})
+        );
     }
 }

@@ -77,7 +77,7 @@ impl Io for SharedIo {
     fn show(&mut self, prompt: &Prompt) {
         self.lock().show(prompt)
     }
-    fn open_browser(&mut self, url: &str) -> bool {
+    fn open_browser(&mut self, url: &url::Url) -> bool {
         self.lock().open_browser(url)
     }
     fn wait_until(&mut self, until_ms: u64) -> Option<String> {

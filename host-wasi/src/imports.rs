@@ -76,10 +76,13 @@ impl http::Host for HostState {
                 "this host never follows redirects".into(),
             )));
         }
-        let request = convert::request_from_wit(t::HttpRequest {
+        let request = match convert::request_from_wit(t::HttpRequest {
             max_response_bytes: request.max_response_bytes.min(MAX_RESPONSE_BYTES),
             ..request
-        });
+        }) {
+            Ok(request) => request,
+            Err(error) => return Ok(Err(convert::transport_error_to_wit(error))),
+        };
         Ok(self
             .io("http.send")?
             .send(&request)
@@ -166,9 +169,12 @@ impl host::Host for HostState {
         Ok(bytes)
     }
 
+    /// A prompt whose URL does not parse is a contract violation (the core writes parsed URLs):
+    /// the call traps rather than show the user something that is not a web page
     fn show_prompt(&mut self, prompt: t::Prompt) -> Result<()> {
-        self.io("host.show-prompt")?
-            .show(&convert::prompt_from_wit(prompt));
+        let prompt = convert::prompt_from_wit(prompt)
+            .map_err(|e| wasmtime::format_err!("host.show-prompt: {e}"))?;
+        self.io("host.show-prompt")?.show(&prompt);
         Ok(())
     }
 
@@ -176,10 +182,10 @@ impl host::Host for HostState {
     /// `file:`, `javascript:` or custom-scheme handlers, or pass options to the opener
     fn open_browser(&mut self, url: String) -> Result<bool> {
         let io = self.io("host.open-browser")?;
-        if !is_web_url(&url) {
-            return Ok(false);
+        match web_url(&url) {
+            Some(url) => Ok(io.open_browser(&url)),
+            None => Ok(false),
         }
-        Ok(io.open_browser(&url))
     }
 
     /// The attached `Io` owns the loopback listener (for the CLI, `WasiEngine` bound it and passed
@@ -201,17 +207,13 @@ impl host::Host for HostState {
 
 /// An absolute `http://` or `https://` URL with a host, and nothing a shell or opener could read
 /// as something else (whitespace, control characters, a leading `-`)
-fn is_web_url(raw: &str) -> bool {
+fn web_url(raw: &str) -> Option<url::Url> {
     if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return false;
+        return None;
     }
-    match url::Url::parse(raw) {
-        Ok(url) => {
-            matches!(url.scheme(), "http" | "https")
-                && url.host_str().is_some_and(|h| !h.is_empty())
-        }
-        Err(_) => false,
-    }
+    url::Url::parse(raw).ok().filter(|url| {
+        matches!(url.scheme(), "http" | "https") && url.host_str().is_some_and(|h| !h.is_empty())
+    })
 }
 
 #[cfg(test)]
@@ -229,8 +231,8 @@ mod tests {
 
     impl Frontend for Opened {
         fn show_prompt(&mut self, _prompt: &keyhole_core::Prompt) {}
-        fn open_browser(&mut self, url: &str) -> bool {
-            self.0.lock().unwrap().push(url.to_owned());
+        fn open_browser(&mut self, url: &url::Url) -> bool {
+            self.0.lock().unwrap().push(url.to_string());
             true
         }
     }

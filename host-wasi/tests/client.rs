@@ -41,7 +41,7 @@ impl Io for MemoryIo {
         })
     }
     fn show(&mut self, _prompt: &Prompt) {}
-    fn open_browser(&mut self, _url: &str) -> bool {
+    fn open_browser(&mut self, _url: &url::Url) -> bool {
         false
     }
     fn wait_until(&mut self, _until_ms: u64) -> Option<String> {
@@ -138,12 +138,13 @@ impl Io for AccountApiIo {
     }
     fn send(&mut self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
         let json = match &request.body {
-            keyhole_core::http::Body::Json(text) => Some(text.clone()),
+            // The text sent: the wire bytes must match, not only the JSON value.
+            keyhole_core::http::Body::Json(value) => Some(value.to_string()),
             _ => None,
         };
         self.sent.lock().unwrap().push((
             request.method.as_str().to_owned(),
-            request.url.clone(),
+            request.url.to_string(),
             json,
         ));
         Ok(match request.url.as_str() {
@@ -159,7 +160,7 @@ impl Io for AccountApiIo {
         self.store.store(op)
     }
     fn show(&mut self, _prompt: &Prompt) {}
-    fn open_browser(&mut self, _url: &str) -> bool {
+    fn open_browser(&mut self, _url: &url::Url) -> bool {
         false
     }
     fn wait_until(&mut self, _until_ms: u64) -> Option<String> {
@@ -176,7 +177,7 @@ fn account_calls_through_the_component_match_the_native_ones() {
     let runtime = common::runtime();
     let io = AccountApiIo::default();
     let api = RemoteSpec {
-        api_url: Some("https://api.example.com/v1".into()),
+        api_url: Some("https://api.example.com/v1".parse().unwrap()),
         ..remote()
     };
     client::set_key(&mut io.clone(), &api, "ana", Secret::new("sk-native")).unwrap();

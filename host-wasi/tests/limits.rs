@@ -34,7 +34,7 @@ impl Io for SlowStore {
         })
     }
     fn show(&mut self, _prompt: &Prompt) {}
-    fn open_browser(&mut self, _url: &str) -> bool {
+    fn open_browser(&mut self, _url: &url::Url) -> bool {
         false
     }
     fn wait_until(&mut self, _until_ms: u64) -> Option<String> {

@@ -158,3 +158,19 @@ test("a secret store that cannot answer is a storage error from the client, and 
   assert.equal(token.source, "env");
   assert.equal(token.secret, "key_valid_env");
 });
+
+test("a remote whose URL does not parse is a config error naming the field, from every call", async () => {
+  const keyhole = await loadComponent();
+  // WIT carries URLs as text; the component parses them once, when the remote is handed over.
+  const remote = remoteClient(keyhole, remoteFor(provider.issuer, { apiUrl: "api.example.test/v1" }));
+  const options = { prefer: "oauth", envApiKey: undefined };
+  for (const call of [() => remote.token("default", options), () => remote.status("default", options)]) {
+    assert.throws(call, (e) => e.payload?.kind?.tag === "config" && e.payload.message.includes("`api_url`: `api.example.test/v1` is not a URL"));
+  }
+  const testOptions = { method: "auto", url: "no url", key: "k", credential: options };
+  const good = remoteClient(keyhole, remoteFor(provider.issuer));
+  assert.throws(
+    () => good.test("default", testOptions),
+    (e) => e.payload?.error?.kind?.tag === "config" && e.payload.error.message.includes("`url`: `no url` is not a URL") && e.payload.url === undefined,
+  );
+});

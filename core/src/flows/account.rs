@@ -27,7 +27,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::credential::{AuthType, Credential, CredentialConfig, ResolvedCredential};
-use crate::endpoint::check_endpoint;
+use crate::endpoint::{check_endpoint, url_field};
 use crate::error::AuthError;
 use crate::http::{Body, DEFAULT_MAX_RESPONSE_BYTES, HttpRequest, HttpResponse, Method, Param};
 use crate::key_check::{credential_header, default_header};
@@ -35,6 +35,7 @@ use crate::machine::{Input, Machine, Output, WireValue};
 use crate::oauth::server_trouble;
 use crate::outbox::Outbox;
 use crate::secret::Secret;
+use url::Url;
 
 /// The placeholder an id replaces in a path
 pub const ID_PLACEHOLDER: &str = "{id}";
@@ -247,7 +248,8 @@ pub struct AccountCallConfig {
     /// The account's credential, resolved (and refreshed) as `token` does
     pub credential: CredentialConfig,
     /// The account API's base URL (https, or http on loopback), such as `https://api.example.com/v1`
-    pub api_base: String,
+    #[serde(deserialize_with = "url_field::required")]
+    pub api_base: Url,
     /// The header that carries an API key (default `authorization`); OAuth tokens always go in
     /// `authorization`. The scheme is the credential's `token_type` (`api_key_scheme` for keys).
     #[serde(default = "default_header")]
@@ -396,13 +398,11 @@ const ID_ENCODE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMER
     .remove(b'~');
 
 /// The operation's URL: `api_base` as a directory, the path relative to it, `{id}` filled in
-pub(crate) fn account_url(
-    api_base: &str,
-    operation: &AccountOperation,
-) -> Result<String, AuthError> {
+pub(crate) fn account_url(api_base: &Url, operation: &AccountOperation) -> Result<Url, AuthError> {
     let config = |detail: String| AuthError::Config { detail };
     let name = operation.name();
-    let mut base = check_endpoint(api_base)?;
+    check_endpoint(api_base)?;
+    let mut base = api_base.clone();
     if base.query().is_some() || base.fragment().is_some() {
         return Err(config(
             "the account API base URL must not have a `?query` or `#fragment`; give the path only"
@@ -447,7 +447,7 @@ pub(crate) fn account_url(
             "the path of `{name}` leads outside the account API base {base}; give a path below it"
         )));
     }
-    Ok(url.into())
+    Ok(url)
 }
 
 /// The JSON body of `create_key`
@@ -478,7 +478,7 @@ fn create_key_body(operation: &AccountOperation) -> Result<Body, AuthError> {
     if let Some(permissions) = permissions {
         body.insert(permissions_field.clone(), permissions.clone());
     }
-    Ok(Body::Json(Value::Object(body).to_string()))
+    Ok(Body::Json(Value::Object(body)))
 }
 
 /// A field of an item: a key, or a JSON pointer when it starts with `/`
@@ -832,7 +832,7 @@ mod tests {
     }
 
     fn url(base: &str, operation: Value) -> Result<String, AuthError> {
-        account_url(base, &op(operation))
+        account_url(&Url::parse(base).unwrap(), &op(operation)).map(String::from)
     }
 
     #[test]
@@ -944,10 +944,9 @@ mod tests {
             "name_field": "key_name", "permissions_field": "perms",
         })))
         .unwrap();
-        let Body::Json(text) = body else {
+        let Body::Json(sent) = body else {
             panic!("not JSON");
         };
-        let sent: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(
             sent,
             json!({"key_name": "ci", "perms": {"api": {"read": true}}})
@@ -994,5 +993,5 @@ mod tests {
         assert_eq!(created.to_wire()["key"], "sk-live-1");
     }
 
-    machine_guard_tests!(AccountCall, 896);
+    machine_guard_tests!(AccountCall, 1408);
 }

@@ -92,7 +92,8 @@ pub struct BrowserLogin {
     /// A request to the redirect path came with a missing or wrong `state`: if the deadline
     /// passes, that (`state_mismatch`) says more than `callback_timeout`
     saw_wrong_state: bool,
-    token_url: String,
+    /// Set by `Start`, from the checked `token_endpoint`
+    token_url: Option<Url>,
     out: Outbox<TokenSet>,
 }
 
@@ -115,7 +116,7 @@ impl BrowserLogin {
             state,
             deadline_ms: 0,
             saw_wrong_state: false,
-            token_url: String::new(),
+            token_url: None,
             out: Outbox::new(now_ms),
         }
     }
@@ -140,7 +141,7 @@ impl BrowserLogin {
     }
 
     /// Checks the config and the entropy, and builds the authorization URL
-    fn prepare(&mut self) -> Result<String, AuthError> {
+    fn prepare(&mut self) -> Result<Url, AuthError> {
         if self.random_len < RANDOM_BYTES {
             return Err(AuthError::Config {
                 detail: format!(
@@ -161,7 +162,7 @@ impl BrowserLogin {
             });
         }
         let authorize = self.config.endpoints.require("authorization_endpoint")?;
-        self.token_url = self.config.endpoints.require("token_endpoint")?.into();
+        self.token_url = Some(self.config.endpoints.require("token_endpoint")?);
         Ok(authorization_url(
             &authorize,
             &self.config.client,
@@ -209,6 +210,11 @@ impl BrowserLogin {
                 self.out.finish(Err(error));
             }
             CallbackResult::Code(code) => {
+                // A callback is awaited only after `Start` has set the token URL.
+                let Some(token_url) = self.token_url.clone() else {
+                    self.answer(CallbackVerdict::Rejected);
+                    return self.out.rearm();
+                };
                 self.answer(CallbackVerdict::Accepted);
                 self.phase = Phase::Exchanging;
                 let form = code_exchange_form(
@@ -217,8 +223,7 @@ impl BrowserLogin {
                     &self.redirect_uri(),
                     &self.verifier,
                 );
-                self.out
-                    .send(HttpRequest::post_form(self.token_url.as_str(), form));
+                self.out.send(HttpRequest::post_form(token_url, form));
             }
         }
     }
@@ -298,7 +303,7 @@ pub(crate) fn authorization_url(
     redirect_uri: &str,
     state: &Secret,
     challenge: &str,
-) -> String {
+) -> Url {
     let scope = client.scope_param();
     let mut pairs = vec![
         ("response_type", "code"),
@@ -315,7 +320,7 @@ pub(crate) fn authorization_url(
     ]);
     let mut url = endpoint.clone();
     url.query_pairs_mut().extend_pairs(pairs);
-    url.into()
+    url
 }
 
 /// What the callback's `iss` is checked against
@@ -447,7 +452,7 @@ mod tests {
             "ch",
         );
         assert_eq!(
-            url,
+            url.as_str(),
             "https://i.example/authorize?prompt=login&response_type=code&client_id=cli&redirect_uri=http%3A%2F%2F127.0.0.1%3A8765%2Fcallback&scope=openid+email&state=st&code_challenge=ch&code_challenge_method=S256"
         );
     }
@@ -562,8 +567,10 @@ mod tests {
         let mut m = BrowserLogin::new(
             BrowserLoginConfig {
                 endpoints: Endpoints {
-                    authorization_endpoint: Some("https://i.example/authorize".into()),
-                    token_endpoint: Some("https://i.example/token".into()),
+                    authorization_endpoint: Some(
+                        Url::parse("https://i.example/authorize").unwrap(),
+                    ),
+                    token_endpoint: Some(Url::parse("https://i.example/token").unwrap()),
                     ..Endpoints::default()
                 },
                 client: Client::default(),
@@ -605,5 +612,5 @@ mod tests {
         );
     }
 
-    machine_guard_tests!(BrowserLogin, 600);
+    machine_guard_tests!(BrowserLogin, 1152);
 }

@@ -941,5 +941,5 @@ mod tests {
         assert!(matches!(m.poll_output(), Output::Done(Err(_))));
     }
 
-    machine_guard_tests!(Credential, 1024);
+    machine_guard_tests!(Credential, 1408);
 }

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::body::json_object;
-use crate::endpoint::check_endpoint;
+use crate::endpoint::parse_endpoint;
 use crate::error::AuthError;
 use crate::http::{DEFAULT_MAX_RESPONSE_BYTES, HttpRequest, HttpResponse, Param, TransportError};
 use crate::machine::{Input, Machine, Output, Prompt};
@@ -17,6 +17,7 @@ use crate::oauth::{
 };
 use crate::outbox::Outbox;
 use crate::secret::Secret;
+use url::Url;
 
 /// The polling interval when the provider names none
 /// ([RFC 8628 §3.2](https://www.rfc-editor.org/rfc/rfc8628#section-3.2): "If no value is
@@ -77,8 +78,8 @@ enum Phase {
 pub(crate) struct DeviceAuthorization {
     pub(crate) device_code: Secret,
     pub(crate) user_code: String,
-    pub(crate) verification_uri: String,
-    pub(crate) verification_uri_complete: Option<String>,
+    pub(crate) verification_uri: Url,
+    pub(crate) verification_uri_complete: Option<Url>,
     pub(crate) expires_in_s: u64,
     pub(crate) interval_s: u64,
 }
@@ -103,7 +104,8 @@ pub(crate) enum PollStep {
 pub struct DeviceLogin {
     config: DeviceLoginConfig,
     phase: Phase,
-    token_url: String,
+    /// Set by `Start`, from the checked `token_endpoint`
+    token_url: Option<Url>,
     device_code: Secret,
     expires_at_ms: u64,
     interval_s: u64,
@@ -119,7 +121,7 @@ impl DeviceLogin {
         Self {
             config,
             phase: Phase::Idle,
-            token_url: String::new(),
+            token_url: None,
             device_code: Secret::default(),
             expires_at_ms: 0,
             interval_s: DEFAULT_INTERVAL_S,
@@ -140,10 +142,10 @@ impl DeviceLogin {
             Ok(urls) => urls,
             Err(error) => return self.out.finish(Err(error)),
         };
-        self.token_url = token_url.into();
+        self.token_url = Some(token_url);
         self.phase = Phase::Authorizing;
         self.out.send(HttpRequest::post_form(
-            device_url.as_str(),
+            device_url,
             device_authorization_form(&self.config.client),
         ));
     }
@@ -192,9 +194,13 @@ impl DeviceLogin {
             // Early: the same wait again.
             return self.out.rearm();
         }
+        // Polls are timed only after `Start` has set the token URL.
+        let Some(token_url) = self.token_url.clone() else {
+            return self.out.rearm();
+        };
         self.phase = Phase::Polling;
         self.out.send(HttpRequest::post_form(
-            self.token_url.as_str(),
+            token_url,
             token_poll_form(&self.config.client, &self.device_code),
         ));
     }
@@ -347,11 +353,10 @@ pub(crate) fn read_device_authorization(
             None => return Err(AuthError::protocol("verification_uri", "is missing")),
         },
     };
-    check_user_uri("verification_uri", &verification_uri)?;
-    let verification_uri_complete = optional_string(&body, "verification_uri_complete")?;
-    if let Some(uri) = &verification_uri_complete {
-        check_user_uri("verification_uri_complete", uri)?;
-    }
+    let verification_uri = check_user_uri("verification_uri", &verification_uri)?;
+    let verification_uri_complete = optional_string(&body, "verification_uri_complete")?
+        .map(|uri| check_user_uri("verification_uri_complete", &uri))
+        .transpose()?;
     let expires_in_s = seconds_field(&body, "expires_in")?
         .ok_or_else(|| AuthError::protocol("expires_in", "is missing"))?
         .clamp(MIN_DEVICE_EXPIRES_IN_S, MAX_DEVICE_EXPIRES_IN_S);
@@ -367,8 +372,8 @@ pub(crate) fn read_device_authorization(
     })
 }
 
-fn check_user_uri(field: &str, uri: &str) -> Result<(), AuthError> {
-    check_endpoint(uri).map(drop).map_err(|error| match error {
+fn check_user_uri(field: &str, uri: &str) -> Result<Url, AuthError> {
+    parse_endpoint(uri).map_err(|error| match error {
         AuthError::InsecureEndpoint { .. } => error,
         _ => AuthError::protocol(field, "is not an absolute URL"),
     })
@@ -449,7 +454,7 @@ mod tests {
             1024,
         )
         .unwrap();
-        assert_eq!(g.verification_uri, "https://x.example/device");
+        assert_eq!(g.verification_uri.as_str(), "https://x.example/device");
         assert_eq!(g.interval_s, DEFAULT_INTERVAL_S);
         assert_eq!(g.expires_in_s, MAX_DEVICE_EXPIRES_IN_S);
         let field = |body: &str| match read_device_authorization(&ok(body), 0, 1024) {
@@ -551,8 +556,10 @@ mod tests {
         DeviceLogin::new(
             DeviceLoginConfig {
                 endpoints: Endpoints {
-                    device_authorization_endpoint: Some("https://i.example/device".into()),
-                    token_endpoint: Some("https://i.example/token".into()),
+                    device_authorization_endpoint: Some(
+                        "https://i.example/device".parse().unwrap(),
+                    ),
+                    token_endpoint: Some("https://i.example/token".parse().unwrap()),
                     ..Endpoints::default()
                 },
                 client: Client {
@@ -626,5 +633,5 @@ mod tests {
         );
     }
 
-    machine_guard_tests!(DeviceLogin, 600);
+    machine_guard_tests!(DeviceLogin, 1152);
 }

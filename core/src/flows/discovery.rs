@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::body::json_object;
-use crate::endpoint::check_endpoint;
+use crate::endpoint::parse_endpoint;
 use crate::error::AuthError;
 use crate::http::{DEFAULT_MAX_RESPONSE_BYTES, HttpRequest, HttpResponse};
 use crate::machine::{Input, Machine, Output};
@@ -28,6 +28,12 @@ use url::Url;
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct DiscoveryConfig {
     /// The issuer identifier: https (or http on a loopback host), no query, no fragment
+    ///
+    /// Text, not a [`Url`]: each document's `issuer` must be identical to it, character for
+    /// character ([OpenID Connect Discovery §4.3](https://openid.net/specs/openid-connect-discovery-1_0.html#ProviderConfigurationValidation),
+    /// [RFC 8414 §3.3](https://www.rfc-editor.org/rfc/rfc8414#section-3.3)), and parsing would
+    /// normalise it (`https://idp.example` becomes `https://idp.example/`). It is parsed, to
+    /// check it and to build the request URLs, after `Start`.
     pub issuer: String,
     /// The largest metadata document read, in bytes (default
     /// [`DEFAULT_MAX_RESPONSE_BYTES`], 64 KiB)
@@ -73,14 +79,15 @@ impl Discovery {
     }
 
     fn start(&mut self) {
-        if let Err(error) = check_issuer(&self.config.issuer) {
-            return self.out.finish(Err(error));
-        }
+        let issuer = match check_issuer(&self.config.issuer) {
+            Ok(issuer) => issuer,
+            Err(error) => return self.out.finish(Err(error)),
+        };
         self.phase = Phase::OpenId;
-        self.send(openid_configuration_url(&self.config.issuer));
+        self.send(openid_configuration_url(&issuer));
     }
 
-    fn send(&mut self, url: String) {
+    fn send(&mut self, url: Url) {
         let mut request = HttpRequest::get_json(url);
         request.max_response_bytes = self.config.max_response_bytes;
         self.out.send(request);
@@ -175,7 +182,7 @@ const ENDPOINT_FIELDS: [&str; 6] = [
 /// ([RFC 8414 §2](https://www.rfc-editor.org/rfc/rfc8414#section-2): "a URL that uses the
 /// "https" scheme and has no query or fragment components")
 pub(crate) fn check_issuer(raw: &str) -> Result<Url, AuthError> {
-    let url = check_endpoint(raw)?;
+    let url = parse_endpoint(raw)?;
     if url.query().is_some() || url.fragment().is_some() {
         return Err(AuthError::Config {
             detail: format!("the issuer `{raw}` must not have a query or fragment; remove them"),
@@ -188,22 +195,26 @@ pub(crate) fn check_issuer(raw: &str) -> Result<Url, AuthError> {
 /// after removing any terminating `/`
 /// ([OpenID Connect Discovery §4](https://openid.net/specs/openid-connect-discovery-1_0.html#ProviderConfigurationRequest))
 ///
-/// Built from the issuer exactly as configured (already checked by [`check_issuer`]), so that the
-/// path keeps the spelling the provider uses.
-pub(crate) fn openid_configuration_url(issuer: &str) -> String {
-    format!(
+/// Built from the issuer's own path (checked by [`check_issuer`]: no query, no fragment), so
+/// that the path keeps the spelling the provider uses.
+pub(crate) fn openid_configuration_url(issuer: &Url) -> Url {
+    let mut url = issuer.clone();
+    url.set_path(&format!(
         "{}/.well-known/openid-configuration",
-        issuer.trim_end_matches('/')
-    )
+        issuer.path().trim_end_matches('/')
+    ));
+    url
 }
 
 /// The RFC 8414 metadata URL: `/.well-known/oauth-authorization-server` inserted between the
 /// host and the issuer's path, without the path's terminating `/`
 /// ([RFC 8414 §3.1](https://www.rfc-editor.org/rfc/rfc8414#section-3.1))
-pub(crate) fn oauth_metadata_url(issuer: &Url) -> String {
-    let mut url = issuer.origin().ascii_serialization();
-    url.push_str("/.well-known/oauth-authorization-server");
-    url.push_str(issuer.path().trim_end_matches('/'));
+pub(crate) fn oauth_metadata_url(issuer: &Url) -> Url {
+    let mut url = issuer.clone();
+    url.set_path(&format!(
+        "/.well-known/oauth-authorization-server{}",
+        issuer.path().trim_end_matches('/')
+    ));
     url
 }
 
@@ -278,7 +289,7 @@ fn read_endpoints(
         let Some(raw) = optional_string(body, field)? else {
             continue;
         };
-        check_endpoint(&raw).map_err(|error| match error {
+        let url = parse_endpoint(&raw).map_err(|error| match error {
             AuthError::InsecureEndpoint { .. } => error,
             _ => AuthError::protocol(field, "is not an absolute URL"),
         })?;
@@ -290,7 +301,7 @@ fn read_endpoints(
             "userinfo_endpoint" => &mut endpoints.userinfo_endpoint,
             _ => &mut endpoints.introspection_endpoint,
         };
-        *slot = Some(raw);
+        *slot = Some(url);
     }
     // RFC 9207 §3: "If omitted, the default value is false". Only a JSON `true` turns it on: a
     // string "true" is not a boolean, and treating junk as false only keeps the old leniency.
@@ -322,25 +333,25 @@ mod tests {
     fn well_known_urls_follow_both_specs() {
         let plain = check_issuer("https://idp.example.com").unwrap();
         assert_eq!(
-            openid_configuration_url("https://idp.example.com"),
+            openid_configuration_url(&plain).as_str(),
             "https://idp.example.com/.well-known/openid-configuration"
         );
         assert_eq!(
-            oauth_metadata_url(&plain),
+            oauth_metadata_url(&plain).as_str(),
             "https://idp.example.com/.well-known/oauth-authorization-server"
         );
         let tenant = check_issuer("https://idp.example.com/tenant1/").unwrap();
         assert_eq!(
-            openid_configuration_url("https://idp.example.com/tenant1/"),
+            openid_configuration_url(&tenant).as_str(),
             "https://idp.example.com/tenant1/.well-known/openid-configuration"
         );
         assert_eq!(
-            oauth_metadata_url(&tenant),
+            oauth_metadata_url(&tenant).as_str(),
             "https://idp.example.com/.well-known/oauth-authorization-server/tenant1"
         );
         let local = check_issuer("http://127.0.0.1:8080/realms/dev").unwrap();
         assert_eq!(
-            oauth_metadata_url(&local),
+            oauth_metadata_url(&local).as_str(),
             "http://127.0.0.1:8080/.well-known/oauth-authorization-server/realms/dev"
         );
     }
@@ -392,7 +403,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            ok.revocation_endpoint.as_deref(),
+            ok.revocation_endpoint.as_ref().map(Url::as_str),
             Some("https://i.example/revoke")
         );
         assert_eq!(ok.issuer.as_deref(), Some("https://i.example"));
@@ -507,5 +518,5 @@ mod tests {
         assert_eq!(m.poll_output(), done);
     }
 
-    machine_guard_tests!(Discovery, 300);
+    machine_guard_tests!(Discovery, 768);
 }

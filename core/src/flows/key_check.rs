@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::endpoint::check_endpoint;
+use crate::endpoint::{check_endpoint, url_field};
 use crate::error::AuthError;
 use crate::http::{Body, DEFAULT_MAX_RESPONSE_BYTES, HttpRequest, HttpResponse, Method, Param};
 use crate::machine::WireValue;
@@ -28,6 +28,7 @@ use crate::machine::{Input, Machine, Output};
 use crate::oauth::server_trouble;
 use crate::outbox::Outbox;
 use crate::secret::Secret;
+use url::Url;
 
 /// The HTTP method of a key check
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -56,7 +57,8 @@ pub struct KeyCheckSpec {
     #[serde(default)]
     pub method: KeyCheckMethod,
     /// The URL to call (https, or http on loopback)
-    pub url: String,
+    #[serde(deserialize_with = "url_field::required")]
+    pub url: Url,
     /// The header carrying the key (default `authorization`)
     #[serde(default = "default_header")]
     pub header: String,
@@ -150,7 +152,7 @@ pub(crate) fn key_check_request(
     spec: &KeyCheckSpec,
     key: &Secret,
 ) -> Result<HttpRequest, AuthError> {
-    let url = check_endpoint(&spec.url)?;
+    check_endpoint(&spec.url)?;
     let authorization = credential_header(&spec.header, &spec.scheme, key, "key-check")?;
     if let Some((name, _)) = spec
         .identity
@@ -166,7 +168,7 @@ pub(crate) fn key_check_request(
             KeyCheckMethod::Get => Method::Get,
             KeyCheckMethod::Post => Method::Post,
         },
-        url: url.into(),
+        url: spec.url.clone(),
         headers: vec![
             ("accept".into(), Param::from("application/json")),
             authorization,
@@ -401,7 +403,7 @@ mod tests {
         assert_eq!(code(&spec(), "k1\r\nx-evil: 1").code(), "config");
         assert!(!code(&spec(), "k1\r\nx").to_string().contains("k1"));
         let insecure = KeyCheckSpec {
-            url: "http://api.example.com/me".into(),
+            url: "http://api.example.com/me".parse().unwrap(),
             ..spec()
         };
         assert_eq!(code(&insecure, "k").code(), "insecure_endpoint");
@@ -513,5 +515,5 @@ mod tests {
         assert_eq!(m.poll_output(), Output::Done(Err(AuthError::InvalidKey)));
     }
 
-    machine_guard_tests!(KeyCheck, 320);
+    machine_guard_tests!(KeyCheck, 384);
 }

@@ -26,6 +26,7 @@ use crate::oauth::{
 };
 use crate::outbox::Outbox;
 use crate::secret::Secret;
+use url::Url;
 
 /// Default seconds before expiry at which a token counts as needing a refresh
 pub const DEFAULT_SKEW_S: u64 = 60;
@@ -127,7 +128,7 @@ pub fn needs_refresh(tokens: &TokenSet, now_ms: u64, skew_s: u64) -> bool {
 /// ([§2.3.1](https://www.rfc-editor.org/rfc/rfc6749#section-2.3.1)) and `scope` only when the
 /// client configures scopes
 pub(crate) fn refresh_request(
-    token_url: &str,
+    token_url: Url,
     client: &Client,
     refresh_token: &Secret,
 ) -> HttpRequest {
@@ -232,7 +233,7 @@ pub struct Refresh {
     /// Retries done so far
     retries: u32,
     /// The validated token endpoint, once started
-    token_url: String,
+    token_url: Option<Url>,
     /// Whether the provider answered `invalid_grant` (the credential machine re-reads the store)
     grant_rejected: bool,
 }
@@ -245,7 +246,7 @@ impl Refresh {
             outbox: Outbox::new(now_ms),
             state: State::Idle,
             retries: 0,
-            token_url: String::new(),
+            token_url: None,
             grant_rejected: false,
         }
     }
@@ -290,7 +291,7 @@ impl Refresh {
         }
         match self.config.endpoints.require("token_endpoint") {
             Ok(url) => {
-                self.token_url = url.into();
+                self.token_url = Some(url);
                 self.send();
             }
             Err(error) => self.finish(Err(error)),
@@ -298,8 +299,12 @@ impl Refresh {
     }
 
     fn send(&mut self) {
+        // Requests are sent only after `Start` has set the token URL.
+        let Some(token_url) = self.token_url.clone() else {
+            return self.outbox.rearm();
+        };
         let refresh_token = self.config.tokens.refresh_token.clone().unwrap_or_default();
-        let request = refresh_request(&self.token_url, &self.config.client, &refresh_token);
+        let request = refresh_request(token_url, &self.config.client, &refresh_token);
         self.state = State::Sending;
         self.outbox.send(request);
     }
@@ -393,7 +398,7 @@ mod tests {
     fn config(t: TokenSet) -> RefreshConfig {
         RefreshConfig {
             endpoints: Endpoints {
-                token_endpoint: Some("https://idp.example/token".into()),
+                token_endpoint: Some("https://idp.example/token".parse().unwrap()),
                 ..Endpoints::default()
             },
             client: Client {
@@ -471,13 +476,21 @@ mod tests {
             client_secret: Some(Secret::new("cs")),
             scopes: vec![],
         };
-        let r = refresh_request("https://idp.example/token", &client, &Secret::new("rt"));
+        let r = refresh_request(
+            Url::parse("https://idp.example/token").unwrap(),
+            &client,
+            &Secret::new("rt"),
+        );
         assert_eq!(
             r.encoded_form().unwrap(),
             "grant_type=refresh_token&refresh_token=rt&client_id=cli&client_secret=cs"
         );
         client.scopes = vec!["openid".into(), "offline_access".into()];
-        let r = refresh_request("https://idp.example/token", &client, &Secret::new("rt"));
+        let r = refresh_request(
+            Url::parse("https://idp.example/token").unwrap(),
+            &client,
+            &Secret::new("rt"),
+        );
         assert!(
             r.encoded_form()
                 .unwrap()
@@ -547,7 +560,7 @@ mod tests {
     #[test]
     fn config_error_comes_after_start() {
         let mut c = config(tokens(Some(1), None));
-        c.endpoints.token_endpoint = Some("http://idp.example/token".into());
+        c.endpoints.token_endpoint = Some("http://idp.example/token".parse().unwrap());
         let mut m = Refresh::new(c, 10);
         assert_eq!(m.poll_output(), Output::Wait { until_ms: None });
         m.handle_input(10, Input::Start);
@@ -580,5 +593,5 @@ mod tests {
         assert_eq!(m.poll_output(), Output::Wait { until_ms: None });
     }
 
-    machine_guard_tests!(Refresh, 768);
+    machine_guard_tests!(Refresh, 1280);
 }

@@ -17,6 +17,7 @@ use crate::machine::{Input, Machine, Output};
 use crate::oauth::{Client, Endpoints, refusal_or_malformed, retry_after_s, server_trouble};
 use crate::outbox::Outbox;
 use crate::secret::Secret;
+use url::Url;
 
 /// The wait before retrying after a 503 that names no `Retry-After`
 pub const DEFAULT_RETRY_AFTER_S: u64 = 1;
@@ -90,7 +91,8 @@ pub struct Revocation {
     client: Client,
     endpoints: Endpoints,
     phase: Phase,
-    url: String,
+    /// Set by `Start`, from the checked `revocation_endpoint`
+    url: Option<Url>,
     /// Tokens still to revoke, in order, with their hints
     pending: VecDeque<(&'static str, Secret)>,
     /// Whether the token at the front of `pending` already had its retry
@@ -113,7 +115,7 @@ impl Revocation {
             client: config.client,
             endpoints: config.endpoints,
             phase: Phase::Idle,
-            url: String::new(),
+            url: None,
             pending,
             retried: false,
             report: RevocationReport::default(),
@@ -128,7 +130,7 @@ impl Revocation {
         }
         match self.endpoints.require("revocation_endpoint") {
             Ok(url) => {
-                self.url = url.into();
+                self.url = Some(url);
                 self.next();
             }
             Err(error) => self.out.finish(Err(error)),
@@ -137,13 +139,12 @@ impl Revocation {
 
     /// Sends the request for the token at the front of `pending`, or finishes
     fn next(&mut self) {
-        let Some((hint, token)) = self.pending.front() else {
+        let (Some((hint, token)), Some(url)) = (self.pending.front(), &self.url) else {
             return self.out.finish(Ok(self.report.clone()));
         };
         self.phase = Phase::Sending;
         let form = revocation_form(&self.client, token, hint);
-        self.out
-            .send(HttpRequest::post_form(self.url.as_str(), form));
+        self.out.send(HttpRequest::post_form(url.clone(), form));
     }
 
     fn on_response(&mut self, response: &HttpResponse) {
@@ -313,7 +314,7 @@ mod tests {
         let mut m = Revocation::new(
             RevocationConfig {
                 endpoints: Endpoints {
-                    revocation_endpoint: Some("https://i.example/revoke".into()),
+                    revocation_endpoint: Some("https://i.example/revoke".parse().unwrap()),
                     ..Endpoints::default()
                 },
                 client: Client::default(),
@@ -334,7 +335,7 @@ mod tests {
         let mut m = Revocation::new(
             RevocationConfig {
                 endpoints: Endpoints {
-                    revocation_endpoint: Some("http://i.example/revoke".into()),
+                    revocation_endpoint: Some("http://i.example/revoke".parse().unwrap()),
                     ..Endpoints::default()
                 },
                 client: Client::default(),
@@ -350,5 +351,5 @@ mod tests {
         ));
     }
 
-    machine_guard_tests!(Revocation, 512);
+    machine_guard_tests!(Revocation, 1024);
 }

@@ -36,7 +36,7 @@ impl Ctx<'_> {
         let account = current_account(&remote);
         let options = self.credential_options(&remote, &account);
         let value =
-            engine.account_call(&remote.spec(&name, &[]), &account, &options, &operation)?;
+            engine.account_call(&remote.spec(&name, &[])?, &account, &options, &operation)?;
         Ok(Called {
             remote: name,
             account,

@@ -142,16 +142,17 @@ impl Ctx<'_> {
     ) -> Result<Credential, HelperError> {
         let account = current_account(remote);
         let options = self.credential_options(remote, &account);
-        let resolved = engine
-            .token(&remote.spec(name, &[]), &account, &options)
-            .map_err(|e| {
-                let text = format!("{e} (remote `{name}`; run `{} login`)", self.app.name());
-                if e.needs_login() {
-                    HelperError::LoginRequired(text)
-                } else {
-                    HelperError::Failed(format!("{e} (remote `{name}`)"))
-                }
-            })?;
+        let spec = remote
+            .spec(name, &[])
+            .map_err(|e| HelperError::Failed(e.to_string()))?;
+        let resolved = engine.token(&spec, &account, &options).map_err(|e| {
+            let text = format!("{e} (remote `{name}`; run `{} login`)", self.app.name());
+            if e.needs_login() {
+                HelperError::LoginRequired(text)
+            } else {
+                HelperError::Failed(format!("{e} (remote `{name}`)"))
+            }
+        })?;
         self.warn_credential(&resolved, name, &account);
         Ok(Credential {
             oauth: resolved.kind == keyhole_core::credential::AuthType::Oauth,

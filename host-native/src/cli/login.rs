@@ -59,7 +59,7 @@ impl Ctx<'_> {
                 "remote `{name}` has no OAuth client id; add it again with `remote remove {name}` and `remote add {name} … --client-id ID`, or log in with --api-key"
             )));
         }
-        let spec = remote.spec(&name, &a.scopes);
+        let spec = remote.spec(&name, &a.scopes)?;
         let hint = remote.active_account.clone();
         let device = |engine: &mut dyn Engine| {
             let frontend = ui::CliFrontend::new(
@@ -145,7 +145,7 @@ impl Ctx<'_> {
                 }
                 Err(e) => {
                     if new_account {
-                        let spec = remote.spec(&name, &[]);
+                        let spec = remote.spec(&name, &[])?;
                         let _ = engine.forget(&spec, &outcome.account);
                         self.update_remote(&name, |r| {
                             r.accounts.remove(&outcome.account);

@@ -63,7 +63,7 @@ impl Ctx<'_> {
         let clears = self.app.product().logout_clears_selection;
         let mut results = Vec::new();
         for (name, remote, account) in &targets {
-            let outcome = engine.logout(&remote.spec(name, &[]), account)?;
+            let outcome = engine.logout(&remote.spec(name, &[])?, account)?;
             self.update_remote(name, |r| {
                 r.accounts.remove(account);
                 if r.active_account.as_deref() == Some(account.as_str()) {

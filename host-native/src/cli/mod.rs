@@ -94,41 +94,45 @@ pub enum CliError {
     Usage(String),
     /// An authentication flow failed (exit 4 when a login is needed, else 1)
     Auth(AuthError),
-    /// `test` failed; the JSON error also carries the check's HTTP status and time
-    Test(TestFailure),
+    /// `test` failed; the JSON error also carries the check's HTTP status and time (boxed: with
+    /// its URL it is three times the size of the other variants)
+    Test(Box<TestFailure>),
     /// Anything else (exit 1)
     Other(String),
 }
 
 impl CliError {
-    fn exit_code(&self) -> u8 {
+    /// The flow's error, for `Auth` and `Test`
+    fn auth_error(&self) -> Option<&AuthError> {
         match self {
-            CliError::Usage(_) => EXIT_USAGE,
-            CliError::Auth(e) | CliError::Test(TestFailure { error: e, .. }) if e.needs_login() => {
-                EXIT_AUTH
-            }
+            CliError::Auth(e) => Some(e),
+            CliError::Test(f) => Some(&f.error),
+            CliError::Usage(_) | CliError::Other(_) => None,
+        }
+    }
+
+    fn exit_code(&self) -> u8 {
+        match (self, self.auth_error()) {
+            (CliError::Usage(_), _) => EXIT_USAGE,
+            (_, Some(e)) if e.needs_login() => EXIT_AUTH,
             _ => EXIT_ERROR,
         }
     }
 
     fn code(&self) -> &'static str {
-        match self {
-            CliError::Usage(_) => "usage",
-            CliError::Auth(e) | CliError::Test(TestFailure { error: e, .. }) => e.code(),
-            CliError::Other(_) => "error",
+        match (self, self.auth_error()) {
+            (CliError::Usage(_), _) => "usage",
+            (_, Some(e)) => e.code(),
+            _ => "error",
         }
     }
 
     fn message(&self, product: &Product) -> String {
-        match self {
-            CliError::Usage(m) | CliError::Other(m) => m.clone(),
+        match (self, self.auth_error()) {
+            (CliError::Usage(m) | CliError::Other(m), _) => m.clone(),
             // The core names no commands; the CLI phrases what to run next, in the product's
             // words.
-            CliError::Auth(e @ AuthError::NotLoggedIn)
-            | CliError::Test(TestFailure {
-                error: e @ AuthError::NotLoggedIn,
-                ..
-            }) => fill(
+            (_, Some(e @ AuthError::NotLoggedIn)) => fill(
                 product.messages.login_required,
                 &[
                     ("error", &e.to_string()),
@@ -136,7 +140,8 @@ impl CliError {
                     ("api_key_env", product.env.api_key),
                 ],
             ),
-            CliError::Auth(e) | CliError::Test(TestFailure { error: e, .. }) => e.to_string(),
+            (_, Some(e)) => e.to_string(),
+            (_, None) => String::new(),
         }
     }
 

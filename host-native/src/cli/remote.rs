@@ -95,8 +95,17 @@ impl Ctx<'_> {
                     )));
                 };
                 // Local credentials go with the remote (no revocation: use `logout` for that).
+                // Forgetting needs the remote's name only, so a URL that no longer parses must
+                // not keep its credentials behind.
+                let spec =
+                    removed
+                        .spec(&name, &[])
+                        .unwrap_or_else(|_| keyhole_core::client::RemoteSpec {
+                            name: name.clone(),
+                            ..Default::default()
+                        });
                 for account in removed.accounts.keys() {
-                    let _ = engine.forget(&removed.spec(&name, &[]), account);
+                    let _ = engine.forget(&spec, account);
                 }
                 if config.current_remote.as_deref() == Some(name.as_str()) {
                     config.current_remote = config.remotes.keys().next().cloned();
@@ -129,26 +138,19 @@ pub(super) fn remote_from_args(a: RemoteAddArgs) -> Result<RemoteConfig, CliErro
     }
     // Checked here, not at first login: an endpoint keyhole will refuse to call must not be
     // stored as if it worked.
-    for (flag, url) in [
-        ("--token-endpoint", &a.token_endpoint),
-        (
-            "--device-authorization-endpoint",
-            &a.device_authorization_endpoint,
-        ),
-        ("--authorization-endpoint", &a.authorization_endpoint),
-        ("--revocation-endpoint", &a.revocation_endpoint),
-    ] {
-        if let Some(url) = url
-            && let Err(e) = keyhole_core::endpoint::check_endpoint(url)
-        {
-            return Err(CliError::Usage(format!("{flag}: {e}")));
-        }
-    }
+    let endpoint = |flag: &str, url: Option<String>| {
+        url.map(|url| keyhole_core::endpoint::parse_endpoint(&url))
+            .transpose()
+            .map_err(|e| CliError::Usage(format!("{flag}: {e}")))
+    };
     let explicit = crate::config::explicit_endpoints(
-        a.token_endpoint,
-        a.device_authorization_endpoint,
-        a.authorization_endpoint,
-        a.revocation_endpoint,
+        endpoint("--token-endpoint", a.token_endpoint)?,
+        endpoint(
+            "--device-authorization-endpoint",
+            a.device_authorization_endpoint,
+        )?,
+        endpoint("--authorization-endpoint", a.authorization_endpoint)?,
+        endpoint("--revocation-endpoint", a.revocation_endpoint)?,
     );
     for url in [
         a.issuer.as_ref(),

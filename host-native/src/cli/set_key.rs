@@ -11,7 +11,7 @@ impl Ctx<'_> {
         let config = self.config()?;
         let (name, remote) = self.remote_of(&config)?;
         let account = current_account(&remote);
-        let outcome = engine.set_key(&remote.spec(&name, &[]), &account, key)?;
+        let outcome = engine.set_key(&remote.spec(&name, &[])?, &account, key)?;
         self.remember_login(&name, &outcome)?;
         self.report(&json!({
                 "event": "set_key", "remote": outcome.remote, "account": outcome.account, "auth_type": "api_key",

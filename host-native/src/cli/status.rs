@@ -152,7 +152,7 @@ impl Ctx<'_> {
         let mut results = Vec::new();
         for (name, remote, account) in &targets {
             let options = self.credential_options(remote, account);
-            let report = engine.status(&remote.spec(name, &[]), account, &options)?;
+            let report = engine.status(&remote.spec(name, &[])?, account, &options)?;
             results.push(self.status_json(remote, &report, engine.store_source()));
         }
         let any_logged_in = results.iter().any(|v| v["logged_in"] == json!(true));

@@ -18,6 +18,16 @@ impl Ctx<'_> {
             }
             (url, _) => url,
         };
+        let url = url
+            .map(|raw| {
+                url::Url::parse(&raw).map_err(|e| {
+                    CliError::Usage(format!(
+                        "--url: `{}` is not a URL ({e}); give a full URL such as https://api.example.com/me",
+                        safe(&raw)
+                    ))
+                })
+            })
+            .transpose()?;
         let key = match a.key {
             Some(key) => Some(key),
             None if a.key_stdin => Some(read_stdin_secret("key")?),
@@ -29,7 +39,7 @@ impl Ctx<'_> {
             key,
             credential: self.credential_options(&remote, &account),
         };
-        let spec = remote.spec(&name, &[]);
+        let spec = remote.spec(&name, &[])?;
         // The core checks with the key check's method, or GET for a bare --url.
         let method = remote
             .key_check
@@ -41,13 +51,13 @@ impl Ctx<'_> {
                 if a.verbose {
                     eprintln!("{}", verbose_failure(method, &failure));
                 }
-                return Err(CliError::Test(failure));
+                return Err(CliError::Test(Box::new(failure)));
             }
         };
         if a.verbose {
             eprintln!(
                 "{method} {} -> HTTP {} in {} ms",
-                safe(&report.url),
+                safe(report.url.as_str()),
                 report.status,
                 report.elapsed_ms
             );
@@ -88,7 +98,7 @@ impl Ctx<'_> {
 
 /// The `--verbose` line of a failed `test`: the request and what came back, and when
 pub(super) fn verbose_failure(method: &str, f: &TestFailure) -> String {
-    let Some(url) = f.url.as_deref().map(safe) else {
+    let Some(url) = f.url.as_ref().map(|url| safe(url.as_str())) else {
         return format!("no request was made ({})", f.error.code());
     };
     match (f.status, f.elapsed_ms) {

@@ -8,7 +8,7 @@ impl Ctx<'_> {
         let (name, remote) = self.remote_of(&config)?;
         let account = current_account(&remote);
         let options = self.credential_options(&remote, &account);
-        let resolved = engine.token(&remote.spec(&name, &[]), &account, &options)?;
+        let resolved = engine.token(&remote.spec(&name, &[])?, &account, &options)?;
         self.warn_credential(&resolved, &name, &account);
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "{}", resolved.secret.expose())

@@ -214,8 +214,8 @@ impl Frontend for CliFrontend {
                     template,
                     &[
                         ("code", &safe(&prompt.user_code)),
-                        ("url", &safe(&prompt.verification_uri)),
-                        ("url_complete", &safe(&url)),
+                        ("url", &safe(prompt.verification_uri.as_str())),
+                        ("url_complete", &safe(url.as_str())),
                     ],
                 )
             );
@@ -227,22 +227,25 @@ impl Frontend for CliFrontend {
             );
             eprintln!(
                 "  Then open {} and enter it.",
-                safe(&prompt.verification_uri)
+                safe(prompt.verification_uri.as_str())
             );
             if let Some(complete) = &prompt.verification_uri_complete {
-                eprintln!("  (or open {} with the code filled in)", safe(complete));
+                eprintln!(
+                    "  (or open {} with the code filled in)",
+                    safe(complete.as_str())
+                );
             }
         }
         if self.qr
-            && let Some(qr) = qr_text(&url)
+            && let Some(qr) = qr_text(url.as_str())
         {
             eprintln!("{qr}");
         }
         if !self.no_open && self.prompt_template.is_some() {
             // The vendor's prompt says what happens; a failure needs no second line.
-            let _ = open_url(&url);
+            let _ = open_url(url.as_str());
         } else if !self.no_open {
-            if open_url(&url) {
+            if open_url(url.as_str()) {
                 self.out.info("  Opened the page in your browser.");
             } else {
                 self.out
@@ -253,17 +256,20 @@ impl Frontend for CliFrontend {
 
     /// With `--no-open` the URL is printed for the user and counts as delivered (`true`); a
     /// browser that fails to start gives `false`, and the caller falls back to the device login
-    fn open_browser(&mut self, url: &str) -> bool {
+    fn open_browser(&mut self, url: &url::Url) -> bool {
         if self.no_open {
             if self.out.json {
                 self.out
                     .json_line(&json!({"event": "open_browser", "url": url}));
             } else {
-                eprintln!("Open this URL in your browser to log in:\n  {}", safe(url));
+                eprintln!(
+                    "Open this URL in your browser to log in:\n  {}",
+                    safe(url.as_str())
+                );
             }
             return true;
         }
-        if open_url(url) {
+        if open_url(url.as_str()) {
             self.out.info("Opened the login page in your browser.");
             true
         } else {

@@ -96,7 +96,7 @@ impl Ctx<'_> {
             .remotes
             .get(remote)
             .ok_or_else(|| CliError::Other(format!("remote `{remote}` was removed meanwhile")))?;
-        engine.set_key(&settings.spec(remote, &[]), account, key.clone())?;
+        engine.set_key(&settings.spec(remote, &[])?, account, key.clone())?;
         Ok(())
     }
 }
