@@ -97,8 +97,8 @@ impl Inner {
     }
 
     fn poll_output(&mut self) -> Result<JsValue, JsValue> {
-        let text = self.0.poll_output_wire().to_string();
-        JSON::parse(&text)
+        // Text, not a `Value`: an account answer keeps the server's key order.
+        JSON::parse(&self.0.poll_output_wire_text())
     }
 }
 
