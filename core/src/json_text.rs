@@ -7,7 +7,7 @@
 //! server's text (serde_json's `RawValue`) and reads it as a `Value` only to look fields up.
 use core::fmt;
 
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -19,7 +19,7 @@ pub struct JsonText(Box<RawValue>);
 impl JsonText {
     /// Checks that `text` is JSON and keeps it unchanged
     pub fn parse(text: &str) -> serde_json::Result<Self> {
-        serde_json::from_str(text).map(JsonText)
+        read(text).map(JsonText)
     }
 
     /// [`JsonText::parse`] for bytes (UTF-8)
@@ -40,7 +40,7 @@ impl JsonText {
     /// The text read as a `Value`, for looking fields up (object keys sorted); `Null` if the
     /// text holds what a `Value` cannot (a number beyond `f64`)
     pub fn to_value(&self) -> Value {
-        serde_json::from_str(self.as_str()).unwrap_or(Value::Null)
+        read(self.as_str()).unwrap_or(Value::Null)
     }
 
     /// The JSON at `pointer` (RFC 6901; `""` is the whole text), kept as it came
@@ -54,7 +54,9 @@ impl JsonText {
 
     /// The items of a JSON array, each kept as it came; `None` when the text is not an array
     pub fn items(&self) -> Option<Vec<JsonText>> {
-        let items: Vec<&RawValue> = serde_json::from_str(self.as_str()).ok()?;
+        let Node::Array(items) = read(self.as_str()).ok()? else {
+            return None;
+        };
         Some(
             items
                 .iter()
@@ -89,7 +91,13 @@ impl JsonText {
 }
 
 fn null() -> Box<RawValue> {
-    RawValue::from_string("null".into()).unwrap_or_else(|_| unreachable!())
+    read("null").unwrap_or_else(|_| unreachable!())
+}
+
+/// Every read goes through `from_slice`, the one serde_json reader the core already has (a
+/// `from_str` would add a second copy of the parser: 17 KB measured in the component)
+fn read<'a, T: Deserialize<'a>>(text: &'a str) -> serde_json::Result<T> {
+    serde_json::from_slice(text.as_bytes())
 }
 
 /// A pointer's reference tokens, unescaped (`~1` is `/`, `~0` is `~`)
@@ -107,21 +115,15 @@ fn segments(pointer: &str) -> Option<Vec<String>> {
 
 /// The member or item `segment` of `raw`
 fn child<'a>(raw: &'a RawValue, segment: &str) -> Option<&'a RawValue> {
-    let text = raw.get();
-    if text.starts_with('{') {
-        let members: Members<'a> = serde_json::from_str(text).ok()?;
+    match read(raw.get()).ok()? {
         // The last of duplicate names wins, as in `Value`.
-        members
-            .0
+        Node::Object(members) => members
             .into_iter()
             .rev()
             .find(|(k, _)| k == segment)
-            .map(|(_, v)| v)
-    } else if text.starts_with('[') {
-        let items: Vec<&'a RawValue> = serde_json::from_str(text).ok()?;
-        items.get(index(segment)?).copied()
-    } else {
-        None
+            .map(|(_, v)| v),
+        Node::Array(items) => items.get(index(segment)?).copied(),
+        Node::Scalar => None,
     }
 }
 
@@ -137,66 +139,95 @@ fn index(segment: &str) -> Option<usize> {
 /// [`JsonText::take`] below `raw`: the taken member and `raw`'s new text
 fn take_at(raw: &RawValue, segments: &[String]) -> Option<(JsonText, String)> {
     let (first, rest) = segments.split_first()?;
-    let text = raw.get();
-    if text.starts_with('{') {
-        let Members(mut members) = serde_json::from_str(text).ok()?;
-        // The last of duplicate names is the one a `Value` reads.
-        let at = members.iter().rposition(|(k, _)| k == first)?;
-        let (taken, replaced) = if rest.is_empty() {
-            let taken = JsonText::from_raw(members[at].1.get());
-            members.retain(|(k, _)| k != first);
-            (taken, None)
-        } else {
-            let (taken, new) = take_at(members[at].1, rest)?;
-            (taken, Some(new))
-        };
-        let parts: Vec<String> = members
-            .iter()
-            .enumerate()
-            .map(|(i, (key, value))| {
-                let value = match &replaced {
-                    Some(new) if i == at => new.as_str(),
-                    _ => value.get(),
-                };
-                format!("{}:{value}", Value::String(key.clone()))
-            })
-            .collect();
-        Some((taken, format!("{{{}}}", parts.join(","))))
-    } else if text.starts_with('[') && !rest.is_empty() {
-        let items: Vec<&RawValue> = serde_json::from_str(text).ok()?;
-        let at = index(first)?;
-        let (taken, new) = take_at(items.get(at)?, rest)?;
-        let parts: Vec<&str> = items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| if i == at { new.as_str() } else { item.get() })
-            .collect();
-        Some((taken, format!("[{}]", parts.join(","))))
-    } else {
-        None
+    match read(raw.get()).ok()? {
+        Node::Object(mut members) => {
+            // The last of duplicate names is the one a `Value` reads.
+            let at = members.iter().rposition(|(k, _)| k == first)?;
+            let (taken, replaced) = if rest.is_empty() {
+                let taken = JsonText::from_raw(members[at].1.get());
+                members.retain(|(k, _)| k != first);
+                (taken, None)
+            } else {
+                let (taken, new) = take_at(members[at].1, rest)?;
+                (taken, Some(new))
+            };
+            let parts: Vec<String> = members
+                .iter()
+                .enumerate()
+                .map(|(i, (key, value))| {
+                    let value = match &replaced {
+                        Some(new) if i == at => new.as_str(),
+                        _ => value.get(),
+                    };
+                    format!("{}:{value}", Value::String(key.clone()))
+                })
+                .collect();
+            Some((taken, format!("{{{}}}", parts.join(","))))
+        }
+        Node::Array(items) if !rest.is_empty() => {
+            let at = index(first)?;
+            let (taken, new) = take_at(items.get(at)?, rest)?;
+            let parts: Vec<&str> = items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| if i == at { new.as_str() } else { item.get() })
+                .collect();
+            Some((taken, format!("[{}]", parts.join(","))))
+        }
+        _ => None,
     }
 }
 
-/// An object's members in the order they came, values kept as text
-struct Members<'a>(Vec<(String, &'a RawValue)>);
+/// One level of JSON: an object's members in the order they came or an array's items, each
+/// kept as text (one visitor, so the core holds one more instance of serde_json's parser, not two)
+enum Node<'a> {
+    Object(Vec<(String, &'a RawValue)>),
+    Array(Vec<&'a RawValue>),
+    Scalar,
+}
 
-impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
+impl<'de: 'a, 'a> Deserialize<'de> for Node<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct InOrder<'a>(core::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for InOrder<'a> {
-            type Value = Members<'a>;
+        struct Level<'a>(core::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for Level<'a> {
+            type Value = Node<'a>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
+                f.write_str("JSON")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'a>, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node<'a>, A::Error> {
                 let mut members = Vec::new();
                 while let Some(member) = map.next_entry::<String, &'a RawValue>()? {
                     members.push(member);
                 }
-                Ok(Members(members))
+                Ok(Node::Object(members))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node<'a>, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<&'a RawValue>()? {
+                    items.push(item);
+                }
+                Ok(Node::Array(items))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Node<'a>, E> {
+                Ok(Node::Scalar)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Node<'a>, E> {
+                Ok(Node::Scalar)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Node<'a>, E> {
+                Ok(Node::Scalar)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Node<'a>, E> {
+                Ok(Node::Scalar)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Node<'a>, E> {
+                Ok(Node::Scalar)
+            }
+            fn visit_unit<E>(self) -> Result<Node<'a>, E> {
+                Ok(Node::Scalar)
             }
         }
-        deserializer.deserialize_map(InOrder(core::marker::PhantomData))
+        deserializer.deserialize_any(Level(core::marker::PhantomData))
     }
 }
 
