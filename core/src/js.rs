@@ -56,7 +56,7 @@ export type Output =
   | { type: "done"; ok: unknown }
   | { type: "done"; error: AuthError };
 
-/** JSON as a server sent it (account answers pass through unchanged) */
+/** JSON as a server sent it (account answers pass through unchanged, keys in the server's order) */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 /** The `done.ok` of an `account_call` machine, one shape per operation; `key` is a new secret */
