@@ -124,7 +124,8 @@ const projectsOf = (name) => [
   { id: `proj-${name}`, name: `${name}'s sandbox` },
 ];
 
-const identityOf = (name) => ({ email: `${name}@example.test`, id: `acct-${name}`, name });
+// Keys in no sorted order, so a host that passes the JSON through can be told from one that sorts.
+const identityOf = (name) => ({ id: `acct-${name}`, name, email: `${name}@example.test` });
 
 // A stable number per account name, so two users differ and a test can predict it.
 const numericId = (name) => {
