@@ -715,11 +715,13 @@ impl AccountCall {
             crate::body::parse_json(&response.body)
                 .map_err(|_| malformed("the body is not JSON".into()))
         };
-        let parse_text = || {
-            parse()?;
-            JsonText::from_slice(&response.body)
-                .map_err(|_| malformed("the body is not JSON".into()))
+        let parse_both = || {
+            let value = parse()?;
+            let text = JsonText::from_slice(&response.body)
+                .map_err(|_| malformed("the body is not JSON".into()))?;
+            Ok::<_, AuthError>((value, text))
         };
+        let parse_text = || parse_both().map(|(_, text)| text);
         let no_array = |pointer: &str| {
             if pointer.is_empty() {
                 malformed("the body is not a JSON array".into())
@@ -740,8 +742,7 @@ impl AccountCall {
             // Whatever a delete answers (204, `{}`, the deleted key) is not needed.
             AccountOperation::DeleteKey { id, .. } => Ok(AccountValue::Deleted { id: id.clone() }),
             AccountOperation::Whoami { label, .. } => {
-                let text = parse_text()?;
-                let document = text.to_value();
+                let (document, text) = parse_both()?;
                 let label = label
                     .iter()
                     .filter_map(|pointer| document.pointer(pointer).and_then(text_of))
