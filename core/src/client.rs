@@ -1267,7 +1267,10 @@ mod tests {
             panic!("not a created key: {value:?}");
         };
         assert_eq!(created.key, Secret::new("new-key"));
-        assert_eq!(created.body, serde_json::json!({"id": 7, "name": "ci"}));
+        assert_eq!(
+            created.body.to_value(),
+            serde_json::json!({"id": 7, "name": "ci"})
+        );
         assert_eq!(
             io.sent.last().map(String::as_str),
             Some("https://api.example.com/v1/api-keys")

@@ -208,11 +208,11 @@ impl IntoDoneValue for AccountValue {
     }
 }
 
-/// JSON from the server as JSON text: WIT has no recursive types to carry it as a value
+/// JSON from the server as the text it sent: WIT has no recursive types to carry it as a value
 fn account_value_to_wit(value: AccountValue) -> t::AccountValue {
     match value {
         AccountValue::Whoami { body, label } => t::AccountValue::Whoami(t::WhoamiReport {
-            body_json: body.to_string(),
+            body_json: body.as_str().into(),
             label,
         }),
         AccountValue::Projects(projects) => t::AccountValue::Projects(
@@ -226,12 +226,12 @@ fn account_value_to_wit(value: AccountValue) -> t::AccountValue {
         ),
         AccountValue::CreatedKey(created) => t::AccountValue::CreatedKey(t::CreatedKey {
             key: created.key.into_exposed(),
-            body_json: created.body.to_string(),
+            body_json: created.body.as_str().into(),
         }),
         AccountValue::Keys(keys) => {
-            t::AccountValue::Keys(keys.iter().map(ToString::to_string).collect())
+            t::AccountValue::Keys(keys.iter().map(|k| k.as_str().into()).collect())
         }
-        AccountValue::Key(body) => t::AccountValue::Key(body.to_string()),
+        AccountValue::Key(body) => t::AccountValue::Key(body.as_str().into()),
         AccountValue::Deleted { id } => t::AccountValue::Deleted(id),
     }
 }

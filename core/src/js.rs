@@ -63,7 +63,7 @@ export type Output =
   | { type: "done"; ok: unknown }
   | { type: "done"; error: AuthError };
 
-/** JSON as a server sent it (account answers pass through unchanged) */
+/** JSON as a server sent it (account answers pass through unchanged, keys in the server's order) */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 /** The `done.ok` of an `account_call` machine, one shape per operation; `key` is a new secret */
@@ -104,8 +104,8 @@ impl Inner {
     }
 
     fn poll_output(&mut self) -> Result<JsValue, JsValue> {
-        let text = self.0.poll_output_wire().to_string();
-        JSON::parse(&text)
+        // Text, not a `Value`: an account answer keeps the server's key order.
+        JSON::parse(&self.0.poll_output_wire_text())
     }
 }
 

@@ -49,6 +49,7 @@ pub mod flows;
 pub mod http;
 #[cfg(feature = "js")]
 mod js;
+mod json_text;
 mod machine;
 pub mod oauth;
 mod outbox;
@@ -91,6 +92,7 @@ pub use discovery::{Discovery, DiscoveryConfig};
 pub use drive::{Io, drive};
 pub use error::{AuthError, Refusal, StoreError};
 pub use http::{HttpRequest, HttpResponse, TransportError};
+pub use json_text::JsonText;
 pub use key_check::{KeyCheck, KeyCheckConfig, KeyCheckReport, KeyCheckSpec};
 pub use machine::{CallbackVerdict, FromConfig, Input, Machine, Output, Prompt, StoreOp};
 pub use oauth::{Endpoints, TokenSet};

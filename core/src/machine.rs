@@ -202,6 +202,12 @@ pub trait FromConfig: Machine + Sized {
 pub trait WireValue {
     /// The value as JSON
     fn to_wire(&self) -> serde_json::Value;
+
+    /// The same JSON as text; a value holding a server's JSON writes it as it came (key order
+    /// kept), which `to_wire`'s `Value` cannot (what the JS module hands out)
+    fn to_wire_text(&self) -> String {
+        self.to_wire().to_string()
+    }
 }
 
 impl WireValue for () {

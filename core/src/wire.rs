@@ -34,6 +34,9 @@ pub trait WireMachine {
     fn handle_input(&mut self, now_ms: u64, input: Input);
     /// The next output as JSON (see [`Machine::poll_output`])
     fn poll_output_wire(&mut self) -> Value;
+    /// The next output as JSON text, a server's JSON in it as it came
+    /// ([`WireValue::to_wire_text`])
+    fn poll_output_wire_text(&mut self) -> String;
 }
 
 impl<M> WireMachine for M
@@ -47,6 +50,15 @@ where
 
     fn poll_output_wire(&mut self) -> Value {
         output_to_wire(&self.poll_output())
+    }
+
+    fn poll_output_wire_text(&mut self) -> String {
+        match self.poll_output() {
+            Output::Done(Ok(value)) => {
+                format!(r#"{{"type":"done","ok":{}}}"#, value.to_wire_text())
+            }
+            output => output_to_wire(&output).to_string(),
+        }
     }
 }
 

@@ -11,7 +11,9 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use support::{COMMAND_DEADLINE, Env, Provider, Run, Spawned, run_with_deadline};
+use support::{
+    COMMAND_DEADLINE, Env, Provider, Run, Spawned, http, keys_in_order, run_with_deadline,
+};
 
 fn native_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_keyhole"))
@@ -114,4 +116,50 @@ fn native_login_is_used_by_the_component() {
 #[test]
 fn component_login_is_used_natively() {
     login_with_then_use_with(&wasi_bin(), &native_bin());
+}
+
+/// `whoami` prints the server's JSON the same through the core natively and in the component:
+/// the same bytes, keys in the server's order (which is not sorted)
+#[test]
+fn whoami_prints_the_same_on_both_hosts() {
+    let provider = Provider::start();
+    let env = Env::new();
+    env.add_remote("dev", &provider, &[]);
+    run(
+        &env,
+        &native_bin(),
+        &["login", "--api-key", "key_valid_kim"],
+    )
+    .expect_ok();
+    let sent = http(
+        "GET",
+        &provider.url("/api/me"),
+        &[("authorization", "Bearer key_valid_kim")],
+        "",
+    );
+    let order = keys_in_order(&sent.body);
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_ne!(
+        order, sorted,
+        "the fixture's keys are not sorted: {order:?}"
+    );
+    for args in [&["whoami"][..], &["whoami", "--json"][..]] {
+        let native = run(&env, &native_bin(), args);
+        native.expect_ok();
+        let wasi = run(&env, &wasi_bin(), args);
+        wasi.expect_ok();
+        assert_eq!(native.stdout, wasi.stdout, "{args:?} differs between hosts");
+        let shown = keys_in_order(&native.stdout);
+        let body = if args.len() == 1 {
+            &shown[..]
+        } else {
+            &shown[4..]
+        };
+        assert_eq!(
+            body, order,
+            "{args:?} in the server's order: {}",
+            native.stdout
+        );
+    }
 }

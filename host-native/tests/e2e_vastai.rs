@@ -11,7 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use serde_json::Value;
-use support::{Env, Provider, Run, http};
+use support::{Env, Provider, Run, http, keys_in_order};
 
 /// A vastai environment pointed at the provider (`VAST_URL`, the example's documented override)
 fn vast_env(provider: &Provider) -> Env {
@@ -139,14 +139,27 @@ fn show_user_passes_the_account_json_through() {
     let run = env.run_example("vastai", ["show", "user"]);
     run.expect_ok();
     let shown = stdout_json(&run);
-    let sent = http(
+    let answer = http(
         "GET",
         &provider.url("/api/v0/users/current/"),
         &[("authorization", "Bearer key_valid_vera")],
         "",
-    )
-    .json();
+    );
+    let sent = answer.json();
     assert_eq!(shown, sent, "the account JSON as the server sent it");
+    // In the server's order, nested objects too, as vast's page shows it (id, email, …).
+    let order = keys_in_order(&answer.body);
+    assert_eq!(keys_in_order(&run.stdout), order, "{}", run.stdout);
+    assert_eq!(&order[..3], ["id", "username", "email"], "{order:?}");
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_ne!(order, sorted, "the fixture's keys are not sorted");
+    assert!(
+        run.stdout.starts_with("{\n  \"id\": ")
+            && run.stdout.contains("\n  \"billing\": {\n    \"limits\": {"),
+        "indented for people: {}",
+        run.stdout
+    );
     assert!(shown["id"].is_u64(), "{shown}");
     assert_eq!(shown["credit"].as_f64(), Some(12.5));
     assert_eq!(shown["storage_bytes"].as_u64(), Some(9_007_199_254_740_991));
@@ -210,6 +223,12 @@ fn api_key_lifecycle_create_list_show_use_delete() {
     let run = env.run_example("vastai", ["show", "api-key", "42"]);
     run.expect_ok();
     assert_eq!(stdout_json(&run)["name"], "ci-deploy-key");
+    assert_eq!(
+        keys_in_order(&run.stdout),
+        ["id", "name", "permissions", "created_at"],
+        "the server's order: {}",
+        run.stdout
+    );
 
     // The new key works for the API.
     env.set("VAST_API_KEY", &key);

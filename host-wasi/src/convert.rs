@@ -9,7 +9,7 @@ use keyhole_core::key_check::KeyCheckReport;
 use keyhole_core::refresh::RefreshOutcome;
 use keyhole_core::revocation::RevocationReport;
 use keyhole_core::wire::{self, WireValue};
-use keyhole_core::{AccountValue, CreatedKey, Project};
+use keyhole_core::{AccountValue, CreatedKey, JsonText, Project};
 use keyhole_core::{AuthError, CallbackVerdict, Endpoints, Output, StoreError, TokenSet};
 use keyhole_core::{HttpRequest, HttpResponse, Input, Prompt, Secret, StoreOp, TransportError};
 use serde_json::{Value, json};
@@ -254,8 +254,10 @@ pub(crate) fn account_value_from_wit(value: t::AccountValue) -> AccountValue {
 
 /// JSON text the component wrote from a value it parsed; text that is not JSON (a broken
 /// component) comes through as a string, so it shows up rather than vanishing
-fn json_from_wit(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
+/// The server's JSON text as the component passed it on (key order kept); text that is not JSON
+/// (a broken component) is shown as a JSON string rather than lost
+fn json_from_wit(text: &str) -> JsonText {
+    JsonText::parse(text).unwrap_or_else(|_| JsonText::from_value(&Value::String(text.to_owned())))
 }
 
 fn token_set_from_wit(t: t::TokenSet) -> TokenSet {

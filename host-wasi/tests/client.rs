@@ -150,8 +150,9 @@ impl Io for AccountApiIo {
         Ok(match request.url.as_str() {
             "https://api.example.com/v1/api-keys" => HttpResponse::new(
                 201,
-                r#"{"id": 7, "key": "sk-created", "name": "ci", "scopes": {"read": true}}"#,
+                r#"{"name": "ci", "key": "sk-created", "id": 7, "scopes": {"read": true}}"#,
             ),
+            "https://api.example.com/v1/me" => HttpResponse::new(200, WHOAMI),
             "https://api.example.com/v1/api-keys/7" => HttpResponse::new(204, ""),
             _ => HttpResponse::new(404, ""),
         })
@@ -171,6 +172,9 @@ impl Io for AccountApiIo {
     }
 }
 
+/// An account in the server's order (not sorted), with numbers a re-encoder would respell
+const WHOAMI: &str = r#"{"id": 123456, "email": "you@example.com", "credit": 25.00, "ssh_key": "ssh-rsa AAAAB3...", "billing": {"zone": "eu", "daily": 2.50}}"#;
+
 #[test]
 fn account_calls_through_the_component_match_the_native_ones() {
     use keyhole_core::{AccountOperation, AccountValue};
@@ -188,6 +192,7 @@ fn account_calls_through_the_component_match_the_native_ones() {
         op(r#"{"create_key": {"name": "ci", "permissions": {"read": true}}}"#),
         op(r#"{"delete_key": {"id": "7"}}"#),
         op(r#"{"show_key": {"id": "8"}}"#),
+        op(r#"{"whoami": {}}"#),
     ] {
         let wasm = instance
             .account_call(&dev, "ana", &prefer_key(), &operation)
@@ -208,8 +213,9 @@ fn account_calls_through_the_component_match_the_native_ones() {
     };
     assert_eq!(created.key.expose(), "sk-created");
     assert_eq!(
-        created.body,
-        serde_json::json!({"id": 7, "name": "ci", "scopes": {"read": true}})
+        created.body.as_str(),
+        r#"{"name":"ci","id":7,"scopes":{"read": true}}"#,
+        "the rest of the answer in the server's order"
     );
     let sent = io.sent.lock().unwrap().clone();
     assert_eq!(
@@ -220,6 +226,17 @@ fn account_calls_through_the_component_match_the_native_ones() {
             Some(r#"{"name":"ci"}"#.to_owned())
         )
     );
+    // The account's JSON crosses the component as the server's text: order and `25.00` kept.
+    let whoami = op(r#"{"whoami": {}}"#);
+    let AccountValue::Whoami { body, label } = instance
+        .account_call(&dev, "ana", &prefer_key(), &whoami)
+        .unwrap()
+        .unwrap()
+    else {
+        panic!("not whoami");
+    };
+    assert_eq!(body.as_str(), WHOAMI);
+    assert_eq!(label.as_deref(), Some("you@example.com"));
     let delete = op(r#"{"delete_key": {"id": "7"}}"#);
     let deleted = instance.account_call(&dev, "ana", &prefer_key(), &delete);
     assert_eq!(

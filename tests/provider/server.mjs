@@ -124,7 +124,8 @@ const projectsOf = (name) => [
   { id: `proj-${name}`, name: `${name}'s sandbox` },
 ];
 
-const identityOf = (name) => ({ email: `${name}@example.test`, id: `acct-${name}`, name });
+// Keys in no sorted order, so a host that passes the JSON through can be told from one that sorts.
+const identityOf = (name) => ({ id: `acct-${name}`, name, email: `${name}@example.test` });
 
 // A stable number per account name, so two users differ and a test can predict it.
 const numericId = (name) => {
@@ -133,8 +134,9 @@ const numericId = (name) => {
   return 100000 + n;
 };
 
-// vast's `show user`: integers, a fractional balance, a large integer and nested objects, so a
-// client that passes JSON through can be told from one that re-encodes it.
+// vast's `show user`: integers, a fractional balance, a large integer and nested objects, keys in
+// no sorted order (as vast's page shows them: id, email, credit, ssh_key), so a client that passes
+// JSON through can be told from one that re-encodes it or sorts its keys.
 const vastUserOf = (name) => ({
   id: numericId(name),
   username: name,
@@ -145,7 +147,7 @@ const vastUserOf = (name) => ({
   storage_bytes: 9007199254740991,
   verified: true,
   ssh_key: `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${name} ${name}@example.test`,
-  billing: { currency: 'USD', limits: { daily: 250, instances: [1, 2.5, 1e21] } },
+  billing: { limits: { instances: [1, 2.5, 1e21], daily: 250 }, currency: 'USD' },
   team: null,
 });
 

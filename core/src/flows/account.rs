@@ -19,8 +19,9 @@
 //! `users/me` (or `/users/me`) is `https://h/api/v0/users/me`. A path that would leave the base
 //! (another host, `..`) is refused: the credential goes to the account API only.
 //!
-//! JSON bodies pass through as serde_json reads them: numbers stay numbers (integers exact within
-//! 64 bits), nested objects unchanged; object keys come out sorted.
+//! JSON bodies pass through as the server sent them ([`JsonText`]): key order, nesting and the
+//! spelling of numbers are kept; fields are looked up in a `Value` read from the same text, which
+//! also decides what is well-formed (a number beyond `f64` is `malformed`).
 use core::fmt;
 
 use serde::Deserialize;
@@ -30,6 +31,7 @@ use crate::credential::{AuthType, Credential, CredentialConfig, ResolvedCredenti
 use crate::endpoint::{check_endpoint, url_field};
 use crate::error::AuthError;
 use crate::http::{Body, DEFAULT_MAX_RESPONSE_BYTES, HttpRequest, HttpResponse, Method, Param};
+use crate::json_text::JsonText;
 use crate::key_check::{credential_header, default_header};
 use crate::machine::{Input, Machine, Output, WireValue};
 use crate::oauth::server_trouble;
@@ -275,15 +277,15 @@ pub struct Project {
 pub struct CreatedKey {
     /// The new key
     pub key: Secret,
-    /// The rest of the answer, with the key removed
-    pub body: Value,
+    /// The rest of the answer as sent, with the key removed
+    pub body: JsonText,
 }
 
 impl fmt::Debug for CreatedKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CreatedKey")
             .field("key", &self.key)
-            .field("body", &Shape(&self.body))
+            .field("body", &self.body)
             .finish()
     }
 }
@@ -294,7 +296,7 @@ pub enum AccountValue {
     /// `whoami`: the answer as sent and the label picked from it
     Whoami {
         /// The answer
-        body: Value,
+        body: JsonText,
         /// The first string or number the label pointers found, without control characters
         label: Option<String>,
     },
@@ -302,10 +304,10 @@ pub enum AccountValue {
     Projects(Vec<Project>),
     /// `create_key`
     CreatedKey(CreatedKey),
-    /// `list_keys`: the array as sent
-    Keys(Vec<Value>),
+    /// `list_keys`: the array's items as sent
+    Keys(Vec<JsonText>),
     /// `show_key`: the answer as sent
-    Key(Value),
+    Key(JsonText),
     /// `delete_key`: the id that was deleted
     Deleted {
         /// The id
@@ -313,26 +315,12 @@ pub enum AccountValue {
     },
 }
 
-/// Debug of a server's JSON: its shape, never its values (an answer may hold anything)
-struct Shape<'a>(&'a Value);
-
-impl fmt::Debug for Shape<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Value::Object(map) => write!(f, "{{{} fields}}", map.len()),
-            Value::Array(items) => write!(f, "[{} items]", items.len()),
-            Value::Null => f.write_str("null"),
-            _ => f.write_str("[scalar]"),
-        }
-    }
-}
-
 impl fmt::Debug for AccountValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AccountValue::Whoami { body, label } => f
                 .debug_struct("Whoami")
-                .field("body", &Shape(body))
+                .field("body", body)
                 .field("label", &label.as_ref().map(|_| "[redacted]"))
                 .finish(),
             AccountValue::Projects(projects) => write!(f, "Projects([{} items])", projects.len()),
@@ -340,7 +328,7 @@ impl fmt::Debug for AccountValue {
                 f.debug_tuple("CreatedKey").field(created).finish()
             }
             AccountValue::Keys(keys) => write!(f, "Keys([{} items])", keys.len()),
-            AccountValue::Key(body) => f.debug_tuple("Key").field(&Shape(body)).finish(),
+            AccountValue::Key(body) => f.debug_tuple("Key").field(body).finish(),
             AccountValue::Deleted { id } => f.debug_struct("Deleted").field("id", id).finish(),
         }
     }
@@ -350,7 +338,7 @@ impl WireValue for AccountValue {
     fn to_wire(&self) -> Value {
         match self {
             AccountValue::Whoami { body, label } => {
-                json!({ "operation": "whoami", "body": body, "label": label })
+                json!({ "operation": "whoami", "body": body.to_value(), "label": label })
             }
             AccountValue::Projects(projects) => {
                 let projects: Vec<Value> = projects
@@ -362,11 +350,39 @@ impl WireValue for AccountValue {
             AccountValue::CreatedKey(created) => json!({
                 "operation": "create_key",
                 "key": created.key.expose(),
-                "body": created.body,
+                "body": created.body.to_value(),
             }),
-            AccountValue::Keys(keys) => json!({ "operation": "list_keys", "keys": keys }),
-            AccountValue::Key(body) => json!({ "operation": "show_key", "body": body }),
+            AccountValue::Keys(keys) => {
+                let keys: Vec<Value> = keys.iter().map(JsonText::to_value).collect();
+                json!({ "operation": "list_keys", "keys": keys })
+            }
+            AccountValue::Key(body) => json!({ "operation": "show_key", "body": body.to_value() }),
             AccountValue::Deleted { id } => json!({ "operation": "delete_key", "id": id }),
+        }
+    }
+
+    /// The server's JSON spliced in as it came, so a JS host sees its key order
+    fn to_wire_text(&self) -> String {
+        let quoted = |text: &str| Value::String(text.into()).to_string();
+        match self {
+            AccountValue::Whoami { body, label } => format!(
+                r#"{{"operation":"whoami","body":{},"label":{}}}"#,
+                body.as_str(),
+                label.as_deref().map_or_else(|| "null".into(), quoted)
+            ),
+            AccountValue::CreatedKey(created) => format!(
+                r#"{{"operation":"create_key","key":{},"body":{}}}"#,
+                quoted(created.key.expose()),
+                created.body.as_str()
+            ),
+            AccountValue::Keys(keys) => format!(
+                r#"{{"operation":"list_keys","keys":{}}}"#,
+                JsonText::array(keys).as_str()
+            ),
+            AccountValue::Key(body) => {
+                format!(r#"{{"operation":"show_key","body":{}}}"#, body.as_str())
+            }
+            AccountValue::Projects(_) | AccountValue::Deleted { .. } => self.to_wire().to_string(),
         }
     }
 }
@@ -497,13 +513,6 @@ fn text_of(value: &Value) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
-}
-
-/// Removes the value at a JSON pointer (an object member) and returns it
-fn take_pointer(document: &mut Value, pointer: &str) -> Option<Value> {
-    let (parent, last) = pointer.rsplit_once('/')?;
-    let last = last.replace("~1", "/").replace("~0", "~");
-    document.pointer_mut(parent)?.as_object_mut()?.remove(&last)
 }
 
 #[derive(Debug)]
@@ -701,34 +710,45 @@ impl AccountCall {
         if response.body.len() > max {
             return Err(malformed(format!("the body is larger than {max} bytes")));
         }
+        // The `Value` decides what is JSON (and reads fields); the text is what is handed on.
         let parse = || {
             crate::body::parse_json(&response.body)
                 .map_err(|_| malformed("the body is not JSON".into()))
         };
-        let array_at = |document: &Value, pointer: &str| -> Result<Vec<Value>, AuthError> {
-            match document.pointer(pointer) {
-                Some(Value::Array(items)) => Ok(items.clone()),
-                _ if pointer.is_empty() => Err(malformed("the body is not a JSON array".into())),
-                _ => Err(malformed(format!(
+        let parse_both = || {
+            let value = parse()?;
+            let text = JsonText::from_slice(&response.body)
+                .map_err(|_| malformed("the body is not JSON".into()))?;
+            Ok::<_, AuthError>((value, text))
+        };
+        let parse_text = || parse_both().map(|(_, text)| text);
+        let no_array = |pointer: &str| {
+            if pointer.is_empty() {
+                malformed("the body is not a JSON array".into())
+            } else {
+                malformed(format!(
                     "the body has no array at `{}`",
                     clean_text(pointer)
-                ))),
+                ))
             }
+        };
+        let array_at = |document: &JsonText, pointer: &str| -> Result<Vec<JsonText>, AuthError> {
+            document
+                .pointer(pointer)
+                .and_then(|list| list.items())
+                .ok_or_else(|| no_array(pointer))
         };
         match &self.config.operation {
             // Whatever a delete answers (204, `{}`, the deleted key) is not needed.
             AccountOperation::DeleteKey { id, .. } => Ok(AccountValue::Deleted { id: id.clone() }),
             AccountOperation::Whoami { label, .. } => {
-                let document = parse()?;
+                let (document, text) = parse_both()?;
                 let label = label
                     .iter()
                     .filter_map(|pointer| document.pointer(pointer).and_then(text_of))
                     .map(|text| clean_text(&text))
                     .find(|text| !text.trim().is_empty());
-                Ok(AccountValue::Whoami {
-                    body: document,
-                    label,
-                })
+                Ok(AccountValue::Whoami { body: text, label })
             }
             AccountOperation::ListProjects {
                 list,
@@ -736,7 +756,10 @@ impl AccountCall {
                 name_field,
                 ..
             } => {
-                let items = array_at(&parse()?, list)?;
+                let items = match parse()?.pointer(list) {
+                    Some(Value::Array(items)) => items.clone(),
+                    _ => return Err(no_array(list)),
+                };
                 let mut projects = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
                     let id = field(item, id_field).and_then(text_of).ok_or_else(|| {
@@ -754,9 +777,12 @@ impl AccountCall {
                 Ok(AccountValue::Projects(projects))
             }
             AccountOperation::CreateKey { key_pointer, .. } => {
-                let mut document = parse()?;
-                let key = match take_pointer(&mut document, key_pointer) {
-                    Some(Value::String(key)) if !key.is_empty() => Secret::new(key),
+                let text = parse_text()?;
+                let taken = text
+                    .take(key_pointer)
+                    .map(|(key, rest)| (key.to_value(), rest));
+                let (key, body) = match taken {
+                    Some((Value::String(key), rest)) if !key.is_empty() => (Secret::new(key), rest),
                     _ => {
                         return Err(malformed(format!(
                             "the answer has no new key (a string) at `{}`",
@@ -764,15 +790,12 @@ impl AccountCall {
                         )));
                     }
                 };
-                Ok(AccountValue::CreatedKey(CreatedKey {
-                    key,
-                    body: document,
-                }))
+                Ok(AccountValue::CreatedKey(CreatedKey { key, body }))
             }
             AccountOperation::ListKeys { list, .. } => {
-                Ok(AccountValue::Keys(array_at(&parse()?, list)?))
+                Ok(AccountValue::Keys(array_at(&parse_text()?, list)?))
             }
-            AccountOperation::ShowKey { .. } => Ok(AccountValue::Key(parse()?)),
+            AccountOperation::ShowKey { .. } => Ok(AccountValue::Key(parse_text()?)),
         }
     }
 }
@@ -957,13 +980,97 @@ mod tests {
 
     #[test]
     fn the_new_key_is_taken_out_of_the_answer() {
-        let mut answer = json!({"data": {"api~key": "k1", "id": 3}, "ok": true});
+        let answer =
+            JsonText::parse(r#"{"ok": true, "data": {"api~key": "k1", "id": 3}}"#).unwrap();
+        let (key, rest) = answer.take("/data/api~0key").unwrap();
+        assert_eq!(key.as_str(), r#""k1""#);
         assert_eq!(
-            take_pointer(&mut answer, "/data/api~0key"),
-            Some(json!("k1"))
+            rest.as_str(),
+            r#"{"ok":true,"data":{"id":3}}"#,
+            "the rest in order"
         );
-        assert_eq!(answer, json!({"data": {"id": 3}, "ok": true}));
-        assert_eq!(take_pointer(&mut answer, "/nope/key"), None);
+        assert_eq!(answer.take("/nope/key"), None);
+    }
+
+    /// Runs `operation` with a stored API key against one answer; the `done` as the JS module
+    /// gets it (text) and the typed value
+    fn answered(operation: Value, status: u16, body: &str) -> (String, AccountValue) {
+        let config_json = json!({
+            "credential": {"key": "vast/dev"},
+            "api_base": "https://console.example.com/api/v0",
+            "operation": operation,
+        });
+        let config: AccountCallConfig = serde_json::from_value(config_json.clone()).unwrap();
+        let response = || HttpResponse {
+            status,
+            headers: Vec::new(),
+            body: body.as_bytes().to_vec(),
+        };
+        let record = r#"{"api_key":"k-1","updated_at_ms":1,"version":1}"#;
+        let stored = || Input::Stored(Ok(Some(Secret::new(record))));
+        let mut wire = crate::wire::new_machine("account_call", &config_json, 1, &[]).unwrap();
+        let mut typed = AccountCall::new(config, 1);
+        let (mut text, mut last) = (String::new(), None);
+        for input in [Input::Start, stored(), Input::Response(response())] {
+            wire.handle_input(1, input.clone());
+            typed.handle_input(1, input);
+            loop {
+                text = wire.poll_output_wire_text();
+                let output = typed.poll_output();
+                if matches!(output, Output::Wait { .. } | Output::Done(_)) {
+                    last = Some(output);
+                    break;
+                }
+            }
+        }
+        match last {
+            Some(Output::Done(Ok(value))) => (text, value),
+            _ => panic!("not done with a value: {text}"),
+        }
+    }
+
+    #[test]
+    fn answers_keep_the_servers_key_order_and_spelling() {
+        let user = r#"{"id": 123456, "email": "you@example.com", "credit": 25.00, "ssh_key": "ssh-rsa AAAAB3..."}"#;
+        let (text, value) = answered(json!({"whoami": {}}), 200, user);
+        let AccountValue::Whoami { body, label } = &value else {
+            panic!("not whoami");
+        };
+        assert_eq!(body.as_str(), user);
+        assert_eq!(label.as_deref(), Some("you@example.com"));
+        assert_eq!(
+            text,
+            format!(
+                r#"{{"type":"done","ok":{{"operation":"whoami","body":{user},"label":"you@example.com"}}}}"#
+            )
+        );
+        assert_eq!(
+            serde_json::from_str::<Value>(&text).unwrap()["ok"],
+            value.to_wire(),
+            "the text is the wire form's JSON"
+        );
+
+        let created = r#"{"name": "ci", "key": "sk-new", "id": 42}"#;
+        let (text, value) = answered(json!({"create_key": {"name": "ci"}}), 200, created);
+        let AccountValue::CreatedKey(created) = value else {
+            panic!("not created");
+        };
+        assert_eq!(created.body.as_str(), r#"{"name":"ci","id":42}"#);
+        assert!(
+            text.ends_with(r#""key":"sk-new","body":{"name":"ci","id":42}}}"#),
+            "{text}"
+        );
+
+        let keys = r#"{"apikeys": [{"name": "b", "id": 2}, {"name": "a", "id": 1}]}"#;
+        let (text, value) = answered(json!({"list_keys": {"list": "/apikeys"}}), 200, keys);
+        let AccountValue::Keys(items) = value else {
+            panic!("not keys");
+        };
+        assert_eq!(items[0].as_str(), r#"{"name": "b", "id": 2}"#);
+        assert!(
+            text.contains(r#""keys":[{"name": "b", "id": 2},{"name": "a", "id": 1}]"#),
+            "{text}"
+        );
     }
 
     #[test]
@@ -977,15 +1084,15 @@ mod tests {
     fn debug_shows_no_answer_values() {
         let created = AccountValue::CreatedKey(CreatedKey {
             key: Secret::new("sk-live-1"),
-            body: json!({"hash": "h-private"}),
+            body: JsonText::parse(r#"{"hash": "h-private"}"#).unwrap(),
         });
         let whoami = AccountValue::Whoami {
-            body: json!({"email": "ada@example.com"}),
+            body: JsonText::parse(r#"{"email": "ada@example.com"}"#).unwrap(),
             label: Some("ada@example.com".into()),
         };
         let text = format!(
             "{created:?} {whoami:?} {:?}",
-            AccountValue::Key(json!("v-1"))
+            AccountValue::Key(JsonText::parse(r#""v-1""#).unwrap())
         );
         for value in ["sk-live-1", "h-private", "ada@example.com", "v-1"] {
             assert!(!text.contains(value), "{value} in {text}");

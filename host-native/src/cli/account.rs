@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use keyhole_core::{AccountOperation, AccountValue, Project};
+use keyhole_core::{AccountOperation, AccountValue, JsonText, Project};
 
 use super::*;
 
@@ -150,10 +150,40 @@ pub(super) fn read_permissions(path: &Path) -> Result<Value, CliError> {
     Ok(value)
 }
 
-/// A server's JSON for a person: indented, strings escaped (so no control character reaches the
-/// terminal), numbers as they came
-pub(super) fn pretty(value: &Value) -> String {
-    serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+/// A server's JSON for a person: indented, keys in the server's order, numbers as JSON numbers,
+/// and no control character on the terminal (JSON escapes C0 controls in strings; DEL, C1
+/// controls and bidi overrides it leaves, so each line goes through `terminal_safe` as well)
+pub(super) fn pretty(json: &JsonText) -> String {
+    let mut out = Vec::new();
+    let text = match transcode(json, &mut serde_json::Serializer::pretty(&mut out)) {
+        Ok(()) => String::from_utf8(out).unwrap_or_default(),
+        Err(_) => json.as_str().to_owned(),
+    };
+    text.lines().map(safe).collect::<Vec<_>>().join("\n")
+}
+
+/// A server's JSON on one line, keys in its order (for `--json` lines; a server may have sent it
+/// indented)
+pub(super) fn one_line(json: &JsonText) -> JsonText {
+    let mut out = Vec::new();
+    match transcode(json, &mut serde_json::Serializer::new(&mut out)) {
+        Ok(()) => String::from_utf8(out)
+            .ok()
+            .and_then(|text| JsonText::parse(&text).ok())
+            .unwrap_or_else(|| json.clone()),
+        Err(_) => json.clone(),
+    }
+}
+
+/// Re-encodes `json` into `serializer` as it is read, so objects keep their order (a `Value`
+/// would sort them)
+fn transcode<S>(json: &JsonText, serializer: S) -> Result<(), serde_json::Error>
+where
+    S: serde::Serializer<Error = serde_json::Error>,
+{
+    let mut de = serde_json::Deserializer::from_str(json.as_str());
+    serde_transcode::transcode(&mut de, serializer)?;
+    de.end()
 }
 
 #[cfg(test)]
@@ -166,6 +196,27 @@ mod tests {
         let path = dir.join(name);
         std::fs::write(&path, text).unwrap();
         path
+    }
+
+    #[test]
+    fn server_json_keeps_its_order_and_reaches_the_terminal_without_controls() {
+        let sent = "{\"z\": 1, \"motd\": \"hi\u{9b}2J\u{202e}\u{7f}\\u001b[31m\\n\", \"a\": {\"y\": [2.50, 1e21], \"b\": null}}";
+        let json = JsonText::parse(sent).unwrap();
+        let shown = pretty(&json);
+        assert_eq!(
+            shown,
+            "{\n  \"z\": 1,\n  \"motd\": \"hi\u{FFFD}2J\u{FFFD}\u{FFFD}\\u001b[31m\\n\",\n  \"a\": {\n    \"y\": [\n      2.5,\n      1e+21\n    ],\n    \"b\": null\n  }\n}"
+        );
+        assert!(
+            !shown
+                .chars()
+                .any(|c| c != '\n' && crate::text::is_unsafe(c)),
+            "{shown:?}"
+        );
+        assert_eq!(
+            one_line(&JsonText::parse("{\"z\":\n 1,\n \"a\": [1, 2]}").unwrap()).as_str(),
+            "{\"z\":1,\"a\":[1,2]}"
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! | `test` | `{"ok":true,"status","elapsed_ms","identity":{…},"auth_type"}`; a failure is the error line plus `status` (null without a response) and `elapsed_ms` (null without a request) |
 //! | `remote add/list/use/remove` | `{"event":"remote_added","remote","current"}`, an array of remotes, `{"event":"remote_used"…}`, `{"event":"remote_removed"…}` |
 //! | `switch`, `project` | `{"event":"switch","remote","account"}`, `{"remote","account","project"}` |
-//! | `whoami` | `{"remote","account","label","whoami":{…the server's JSON…}}`; human: the server's JSON, indented |
+//! | `whoami` | `{"remote","account","label","whoami":{…the server's JSON…}}`; human: the server's JSON, indented (server JSON keeps the server's key order everywhere; human text is terminal-safe) |
 //! | `projects` | an array of `{"id","name","active"}`; human: a table, `*` on the active project |
 //! | `keys create` | `{"event":"key_created","remote","name","id","key","saved","answer"}` (the key is shown this once) |
 //! | `keys list`, `keys show ID` | the server's array / object as sent |

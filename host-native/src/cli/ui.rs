@@ -42,10 +42,12 @@ impl Out {
         }
     }
 
-    /// One JSON object on one stdout line, flushed at once (readers act on each line)
-    pub fn json_line(&self, value: &Value) {
+    /// One JSON object on one stdout line, flushed at once (readers act on each line); a
+    /// server's `JsonText` in it is written as it is (make it one line first: `account::one_line`)
+    pub fn json_line(&self, value: &(impl serde::Serialize + ?Sized)) {
+        let line = serde_json::to_string(value).unwrap_or_else(|_| "null".into());
         let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, "{value}");
+        let _ = writeln!(stdout, "{line}");
         let _ = stdout.flush();
     }
 

@@ -2,8 +2,20 @@
 
 use keyhole_core::{AccountOperation, AccountValue};
 
-use super::super::account::{read_permissions, unexpected, unsupported};
+use super::super::account::{one_line, read_permissions, unexpected, unsupported};
 use super::*;
+
+/// The `--json` line; `answer` is the rest of the server's answer, keys in its order
+#[derive(serde::Serialize)]
+struct KeyCreatedLine<'a> {
+    event: &'a str,
+    remote: &'a str,
+    name: &'a str,
+    id: &'a Value,
+    key: &'a str,
+    saved: bool,
+    answer: keyhole_core::JsonText,
+}
 
 impl Ctx<'_> {
     pub(super) fn key_create(&mut self, engine: &mut dyn Engine, a: KeyCreateArgs) -> CliResult {
@@ -36,7 +48,12 @@ impl Ctx<'_> {
         let AccountValue::CreatedKey(created) = called.value else {
             return Err(unexpected("create_key"));
         };
-        let id = created.body.get("id").cloned().unwrap_or(Value::Null);
+        let id = created
+            .body
+            .to_value()
+            .get("id")
+            .cloned()
+            .unwrap_or(Value::Null);
         // A failed save must not lose the key: it exists on the server and is printed anyway.
         let saved = if a.save {
             Some(self.save_created_key(engine, &called.remote, &called.account, &created.key))
@@ -44,15 +61,15 @@ impl Ctx<'_> {
             None
         };
         if self.out.json {
-            self.out.json_line(&json!({
-                "event": "key_created",
-                "remote": called.remote,
-                "name": name,
-                "id": id,
-                "key": created.key.expose(),
-                "saved": matches!(saved, Some(Ok(()))),
-                "answer": created.body,
-            }));
+            self.out.json_line(&KeyCreatedLine {
+                event: "key_created",
+                remote: &called.remote,
+                name: &name,
+                id: &id,
+                key: created.key.expose(),
+                saved: matches!(saved, Some(Ok(()))),
+                answer: one_line(&created.body),
+            });
         } else {
             let id = match &id {
                 Value::Null => String::new(),

@@ -1,8 +1,8 @@
 //! `keys list`: the account's API keys as the server describes them (never their secrets)
 
-use keyhole_core::{AccountOperation, AccountValue};
+use keyhole_core::{AccountOperation, AccountValue, JsonText};
 
-use super::super::account::{pretty, unexpected, unsupported};
+use super::super::account::{one_line, pretty, unexpected, unsupported};
 use super::*;
 
 impl Ctx<'_> {
@@ -20,9 +20,9 @@ impl Ctx<'_> {
         let AccountValue::Keys(keys) = called.value else {
             return Err(unexpected("list_keys"));
         };
-        let keys = Value::Array(keys);
+        let keys = JsonText::array(&keys);
         if self.out.json {
-            self.out.json_line(&keys);
+            self.out.json_line(&one_line(&keys));
         } else {
             self.out.result(&pretty(&keys));
         }

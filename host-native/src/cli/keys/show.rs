@@ -2,7 +2,7 @@
 
 use keyhole_core::{AccountOperation, AccountValue};
 
-use super::super::account::{pretty, unexpected, unsupported};
+use super::super::account::{one_line, pretty, unexpected, unsupported};
 use super::*;
 
 impl Ctx<'_> {
@@ -21,7 +21,7 @@ impl Ctx<'_> {
             return Err(unexpected("show_key"));
         };
         if self.out.json {
-            self.out.json_line(&key);
+            self.out.json_line(&one_line(&key));
         } else {
             self.out.result(&pretty(&key));
         }
