@@ -216,11 +216,11 @@ mod tests {
     use crate::error::StoreError;
     use crate::http::{HttpRequest, HttpResponse, TransportError};
     use crate::key_check::{KeyCheckMethod, KeyCheckSpec};
+    use crate::machine::Prompt;
     use crate::machine::StoreOp;
     use crate::oauth::Client;
     use crate::record::{StoredRecord, storage_key};
     use std::collections::BTreeMap;
-    use crate::machine::Prompt;
     use std::collections::HashMap;
 
     /// An in-memory host: a map for the store, a function for HTTP, a clock that advances

@@ -96,7 +96,7 @@ pub use key_check::{KeyCheck, KeyCheckConfig, KeyCheckReport, KeyCheckSpec};
 pub use machine::{FromConfig, Input, Machine, Output, Prompt, StoreOp};
 pub use oauth::{Endpoints, TokenSet};
 pub use record::StoredRecord;
-pub use retry::SwapBudget;
 pub use refresh::{Refresh, RefreshConfig, RefreshOutcome, needs_refresh};
+pub use retry::SwapBudget;
 pub use revocation::{Revocation, RevocationConfig, RevocationReport};
 pub use secret::Secret;

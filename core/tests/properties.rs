@@ -51,10 +51,7 @@ fn seeds() -> Vec<Seed> {
             .unwrap_or_default();
         let operation = doc["operation"].as_str();
         seeds.push(Seed {
-            kind: operation
-                .or(doc["machine"].as_str())
-                .unwrap()
-                .to_owned(),
+            kind: operation.or(doc["machine"].as_str()).unwrap().to_owned(),
             operation: operation.is_some(),
             config: doc["config"].clone(),
             now_ms: doc["now_ms"].as_u64().unwrap(),

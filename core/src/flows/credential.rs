@@ -34,10 +34,10 @@ use crate::machine::{Input, Machine, Output, StoreOp};
 use crate::oauth::{Client, Endpoints, TokenSet};
 use crate::outbox::Outbox;
 use crate::record::StoredRecord;
-use crate::retry::SwapBudget;
 use crate::refresh::{
     DEFAULT_MAX_RETRIES, DEFAULT_SKEW_S, Refresh, RefreshConfig, RefreshOutcome, needs_refresh,
 };
+use crate::retry::SwapBudget;
 use crate::secret::Secret;
 
 /// The `warning` of a credential whose refreshed tokens could not be written to the store

@@ -106,3 +106,10 @@ impl FromConfig for Account {
         Self::new(config, now_ms)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    machine_guard_tests!(Account, 256);
+}

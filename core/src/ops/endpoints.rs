@@ -98,3 +98,10 @@ impl Machine for ResolveEndpoints {
         self.outbox.poll()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    machine_guard_tests!(ResolveEndpoints, 1280);
+}

@@ -67,3 +67,10 @@ impl FromConfig for Forget {
         Self::new(config, now_ms)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    machine_guard_tests!(Forget, 1280);
+}

@@ -149,3 +149,10 @@ impl FromConfig for LoginApiKey {
         Self::new(config, now_ms)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    machine_guard_tests!(LoginApiKey, 1280);
+}

@@ -157,3 +157,10 @@ impl FromConfig for LoginBrowser {
         Self::new(config, now_ms, random)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    machine_guard_tests!(LoginBrowser, 1280);
+}

@@ -136,3 +136,10 @@ impl FromConfig for LoginDevice {
         Self::new(config, now_ms)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    machine_guard_tests!(LoginDevice, 1280);
+}

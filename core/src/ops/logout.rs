@@ -221,3 +221,10 @@ impl FromConfig for Logout {
         Self::new(config, now_ms)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    machine_guard_tests!(Logout, 1280);
+}

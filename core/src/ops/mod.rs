@@ -71,4 +71,3 @@ pub use set_key::{SetKey, SetKeyConfig};
 pub use status::{Status, StatusConfig, StatusReport};
 pub use test::{TestConfig, TestCredential, TestFailure, TestMethod, TestOptions, TestReport};
 pub use token::{Token, TokenConfig};
-

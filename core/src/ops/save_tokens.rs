@@ -64,7 +64,12 @@ impl SaveTokens {
     }
 
     fn start(&mut self, now_ms: u64) {
-        if let Some(id) = self.tokens.id_token.as_ref().and_then(identity_from_id_token) {
+        if let Some(id) = self
+            .tokens
+            .id_token
+            .as_ref()
+            .and_then(identity_from_id_token)
+        {
             for (k, v) in [("email", id.email), ("name", id.name), ("sub", id.subject)] {
                 if let Some(v) = v {
                     self.identity.insert(k.to_owned(), v);
@@ -171,4 +176,11 @@ impl Machine for SaveTokens {
     fn poll_output(&mut self) -> Output<LoginOutcome> {
         self.outbox.poll()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    machine_guard_tests!(SaveTokens, 1280);
 }

@@ -62,3 +62,10 @@ impl FromConfig for SetKey {
         Self::new(config, now_ms)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    machine_guard_tests!(SetKey, 1280);
+}

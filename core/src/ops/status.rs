@@ -72,7 +72,10 @@ impl Status {
         }
     }
 
-    fn report(&self, answer: Result<Option<Secret>, StoreError>) -> Result<StatusReport, AuthError> {
+    fn report(
+        &self,
+        answer: Result<Option<Secret>, StoreError>,
+    ) -> Result<StatusReport, AuthError> {
         let record = match answer? {
             Some(stored) => StoredRecord::from_json(&stored)?,
             None => StoredRecord::default(),
@@ -143,4 +146,11 @@ impl FromConfig for Status {
     fn from_config(config: StatusConfig, now_ms: u64, _random: &[u8]) -> Self {
         Self::new(config, now_ms)
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    machine_guard_tests!(Status, 1280);
 }

@@ -15,7 +15,9 @@ use crate::machine::{FromConfig, Input, Machine, Output, WireValue};
 use crate::outbox::Outbox;
 use crate::secret::Secret;
 
-use super::remote::{BEARER_HEADER, BEARER_SCHEME, CredentialOptions, RemoteSpec, credential_config};
+use super::remote::{
+    BEARER_HEADER, BEARER_SCHEME, CredentialOptions, RemoteSpec, credential_config,
+};
 
 /// Which credential `test` checks
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -308,4 +310,11 @@ impl FromConfig for TestCredential {
     fn from_config(config: TestConfig, now_ms: u64, _random: &[u8]) -> Self {
         Self::new(config, now_ms)
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    machine_guard_tests!(TestCredential, 1280);
 }

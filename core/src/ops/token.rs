@@ -54,3 +54,10 @@ impl FromConfig for Token {
         Self::new(config, now_ms)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    machine_guard_tests!(Token, 1280);
+}

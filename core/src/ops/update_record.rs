@@ -36,7 +36,10 @@ enum Phase {
     /// A `Load` is out
     Loading,
     /// A `CompareAndSwap` of `new` (holding `record`) is out
-    Swapping { new: Secret, record: StoredRecord },
+    Swapping {
+        new: Secret,
+        record: Box<StoredRecord>,
+    },
     Done,
 }
 
@@ -96,7 +99,10 @@ impl UpdateRecord {
             expected: current,
             new: new.clone(),
         });
-        self.phase = Phase::Swapping { new, record };
+        self.phase = Phase::Swapping {
+            new,
+            record: Box::new(record),
+        };
     }
 
     fn on_stored(&mut self, now_ms: u64, answer: Result<Option<Secret>, StoreError>) {
@@ -105,7 +111,7 @@ impl UpdateRecord {
             (Phase::Loading, Ok(current)) => self.on_loaded(now_ms, current),
             (Phase::Swapping { new, record }, Ok(held)) => {
                 if held.as_ref() == Some(&new) {
-                    self.outbox.finish(Ok(record));
+                    self.outbox.finish(Ok(*record));
                 } else {
                     // Another process wrote in between: read its record and apply ours onto it.
                     self.load();
@@ -230,4 +236,6 @@ mod tests {
         m.handle_input(NOW + 3, Input::Stored(Ok(Some(new))));
         assert!(matches!(drain(&mut m)[0], Output::Done(Ok(_))));
     }
+
+    machine_guard_tests!(UpdateRecord, 1280);
 }
