@@ -20,8 +20,9 @@ use crate::secret::Secret;
 
 pub use crate::credential::AuthType;
 pub use crate::ops::{
-    CredentialOptions, DEFAULT_ACCOUNT, LoginOutcome, LogoutOutcome, RemoteSpec, StatusReport,
-    TestFailure, TestMethod, TestOptions, TestReport, account_label,
+    CredentialOptions, DEFAULT_ACCOUNT, DEFAULT_ACCOUNT_LABEL, LoginOutcome, LogoutOutcome,
+    RemoteSpec, StatusReport, TestFailure, TestMethod, TestOptions, TestReport, account_label,
+    default_account_label,
 };
 
 /// The remote's endpoints: discovery from the issuer with the configured endpoints laid over it
@@ -218,7 +219,7 @@ mod tests {
     use crate::key_check::{KeyCheckMethod, KeyCheckSpec};
     use crate::machine::Prompt;
     use crate::machine::StoreOp;
-    use crate::oauth::Client;
+    use crate::oauth::{Client, TokenSet};
     use crate::record::{StoredRecord, storage_key};
     use std::collections::BTreeMap;
     use std::collections::HashMap;
@@ -282,6 +283,9 @@ mod tests {
         fn wait_until(&mut self, until_ms: u64) -> Option<String> {
             self.now = self.now.max(until_ms);
             None
+        }
+        fn answer_callback(&mut self, verdict: crate::machine::CallbackVerdict) {
+            panic!("answered {verdict:?}, but no callback was returned");
         }
     }
 
@@ -372,6 +376,10 @@ mod tests {
                 r#"{"sub":"u1","preferred_username":"ada"}"#,
             )),
             "https://id.example.com/userinfo-down" => Ok(HttpResponse::new(503, "")),
+            "https://id.example.com/userinfo-handle" => Ok(HttpResponse::new(
+                200,
+                r#"{"sub":"u1","email":"ada@example.com","https://example.com/handle":"ada-h"}"#,
+            )),
             _ => provider(request),
         }
     }
@@ -440,6 +448,63 @@ mod tests {
         assert_eq!(
             login_device(&mut io, &r, None).unwrap().account,
             "ada@example.com"
+        );
+    }
+
+    /// Issue 12: the claims that name an account are the remote's, in its order
+    #[test]
+    fn the_remote_decides_which_claims_name_the_account() {
+        let labelled = |url: &str, claims: &[&str]| {
+            let mut r = remote();
+            r.endpoints.as_mut().unwrap().userinfo_endpoint = Some(url.into());
+            r.account_label = claims.iter().map(|c| (*c).to_owned()).collect();
+            r
+        };
+        let login = |provider, r: &RemoteSpec| {
+            let mut io = Mem::new(provider);
+            let outcome = login_device(&mut io, r, None).unwrap();
+            (outcome, io.sent)
+        };
+        // The default names Ada after her email; this remote prefers the username.
+        let r = labelled(
+            "https://id.example.com/userinfo",
+            &["preferred_username", "email"],
+        );
+        let (outcome, _) = login(provider_without_id_token, &r);
+        assert_eq!(outcome.account, "ada");
+        assert_eq!(outcome.identity["email"], "ada@example.com");
+        // A namespaced claim, read from userinfo (its `/` escaped in the pointer).
+        let r = labelled(
+            "https://id.example.com/userinfo-handle",
+            &["https://example.com/handle", "email"],
+        );
+        assert_eq!(login(provider_without_id_token, &r).0.account, "ada-h");
+        // The ID token has the first claim (`sub`): userinfo is not asked.
+        let r = labelled("https://id.example.com/never", &["sub", "email"]);
+        let (outcome, sent) = login(provider, &r);
+        assert_eq!(outcome.account, "u1");
+        assert!(!sent.iter().any(|u| u.contains("never")), "{sent:?}");
+        // None of the claims: the first identity field, as before.
+        let mut r = labelled("https://id.example.com/unused", &["nickname"]);
+        r.endpoints.as_mut().unwrap().userinfo_endpoint = None;
+        assert_eq!(login(provider, &r).0.account, "ada@example.com");
+        // API keys too: the key check's fields in the remote's order.
+        let mut io = Mem::new(provider);
+        let mut r = remote();
+        r.key_check.as_mut().unwrap().identity = BTreeMap::from([
+            ("email".into(), "/email".into()),
+            ("id".into(), "/email".into()),
+        ]);
+        r.account_label = vec!["id".into()];
+        let outcome = login_api_key(&mut io, &r, None, Secret::new("good")).unwrap();
+        assert_eq!(outcome.account, "key@example.com");
+        assert_eq!(
+            account_label(
+                &BTreeMap::from([("email".into(), " ".into()), ("sub".into(), "u1".into())]),
+                &default_account_label()
+            ),
+            Some("u1".into()),
+            "a blank claim is skipped"
         );
     }
 
@@ -598,6 +663,85 @@ mod tests {
             io.sent.last().map(String::as_str),
             Some("https://api.example.com/v1/api-keys")
         );
+    }
+
+    fn refusing_provider(request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+        match request.url.as_str() {
+            "https://id.example.com/token" => Ok(HttpResponse::new(
+                400,
+                r#"{"error":"invalid_grant","error_description":"grant revoked"}"#,
+            )),
+            other => panic!("unexpected request to {other}"),
+        }
+    }
+
+    /// Issue 16 item 15: a refused refresh uses the record's API key, says so, and drops the
+    /// refused tokens so the next call sends no refresh; a remote that disallows it, or a record
+    /// without a key, needs a login as before
+    #[test]
+    fn a_refused_refresh_falls_back_to_the_stored_api_key() {
+        let key = storage_key("work", "ada@example.com");
+        let stale = StoredRecord {
+            api_key: Some(Secret::new("k1")),
+            oauth: Some(TokenSet {
+                access_token: Secret::new("at"),
+                token_type: "Bearer".into(),
+                refresh_token: Some(Secret::new("rt")),
+                id_token: None,
+                scope: None,
+                expires_at_ms: Some(1),
+                refresh_at_ms: None,
+                issued_at_ms: None,
+            }),
+            updated_at_ms: 1,
+        };
+        let options = CredentialOptions {
+            prefer: AuthType::Oauth,
+            env_api_key: None,
+        };
+        let mut io = Mem::new(refusing_provider);
+        io.store.insert(key.clone(), stale.to_json());
+        let t = token(&mut io, &remote(), "ada@example.com", &options).unwrap();
+        assert_eq!((t.kind, t.secret), (AuthType::ApiKey, Secret::new("k1")));
+        assert_eq!(
+            t.warning.as_deref(),
+            Some(crate::credential::WARNING_OAUTH_REFUSED)
+        );
+        assert!(
+            t.fallback_reason
+                .as_deref()
+                .unwrap()
+                .contains("grant revoked"),
+            "{:?}",
+            t.fallback_reason
+        );
+        let record = io.record(&key);
+        assert_eq!(record.api_key, Some(Secret::new("k1")), "the key stays");
+        assert_eq!(record.oauth, None, "the refused tokens are dropped");
+        let sent = io.sent.len();
+        let t = token(&mut io, &remote(), "ada@example.com", &options).unwrap();
+        assert_eq!((t.kind, t.warning), (AuthType::ApiKey, None));
+        assert_eq!(io.sent.len(), sent, "no refused refresh is sent again");
+
+        let mut io = Mem::new(refusing_provider);
+        io.store.insert(key.clone(), stale.to_json());
+        let strict = RemoteSpec {
+            api_key_fallback: false,
+            ..remote()
+        };
+        let e = token(&mut io, &strict, "ada@example.com", &options).unwrap_err();
+        assert_eq!(e.code(), "relogin_required");
+        assert_eq!(io.store[&key], stale.to_json(), "nothing is written");
+
+        let mut io = Mem::new(refusing_provider);
+        let no_key = StoredRecord {
+            api_key: None,
+            ..stale.clone()
+        };
+        io.store.insert(key.clone(), no_key.to_json());
+        let e = token(&mut io, &remote(), "ada@example.com", &options).unwrap_err();
+        assert_eq!(e.code(), "relogin_required");
+        assert_eq!(io.store[&key], no_key.to_json());
     }
 
     #[test]

@@ -17,7 +17,9 @@ use crate::credential::{AuthType, CredentialSource, ResolvedCredential};
 use crate::error::{AuthError, StoreError};
 use crate::http::{Body, HttpRequest, HttpResponse, Method, TransportError};
 use crate::key_check::KeyCheckReport;
-use crate::machine::{FromConfig as _, Input, Machine as _, Output, Prompt, StoreOp};
+use crate::machine::{
+    CallbackVerdict, FromConfig as _, Input, Machine as _, Output, Prompt, StoreOp,
+};
 use crate::oauth::{Endpoints, TokenSet};
 use crate::refresh::RefreshOutcome;
 use crate::revocation::RevocationReport;
@@ -260,6 +262,7 @@ fn resolved_credential_to_wit(r: ResolvedCredential) -> t::ResolvedCredential {
         expires_at_ms: r.expires_at_ms,
         refreshed: r.refreshed,
         warning: r.warning,
+        fallback_reason: r.fallback_reason,
     }
 }
 
@@ -270,6 +273,7 @@ fn with_done_value<T: IntoDoneValue>(output: Output<T>) -> Output<wit::DoneValue
         Output::Store(op) => Output::Store(op),
         Output::Show(prompt) => Output::Show(prompt),
         Output::OpenBrowser(url) => Output::OpenBrowser(url),
+        Output::AnswerCallback(verdict) => Output::AnswerCallback(verdict),
         Output::Wait { until_ms } => Output::Wait { until_ms },
         Output::Done(result) => Output::Done(result.map(T::into_done_value)),
     }
@@ -390,10 +394,19 @@ fn output_to_wit(output: Output<wit::DoneValue>) -> wit::Output {
         Output::Store(op) => wit::Output::Store(store_op_to_wit(&op)),
         Output::Show(prompt) => wit::Output::Show(prompt_to_wit(&prompt)),
         Output::OpenBrowser(url) => wit::Output::OpenBrowser(url),
+        Output::AnswerCallback(verdict) => wit::Output::AnswerCallback(verdict_to_wit(verdict)),
         Output::Wait { until_ms } => wit::Output::Wait(until_ms),
         Output::Done(result) => {
             wit::Output::Done(result.map_err(|error| auth_error_to_wit(&error)))
         }
+    }
+}
+
+fn verdict_to_wit(verdict: CallbackVerdict) -> t::CallbackVerdict {
+    match verdict {
+        CallbackVerdict::Accepted => t::CallbackVerdict::Accepted,
+        CallbackVerdict::Rejected => t::CallbackVerdict::Rejected,
+        CallbackVerdict::Failed => t::CallbackVerdict::Failed,
     }
 }
 
@@ -536,6 +549,13 @@ impl Io for ImportIo {
                 host::sleep(ms);
                 None
             }
+        }
+    }
+
+    fn answer_callback(&mut self, verdict: CallbackVerdict) {
+        // Only a browser login listens, so only it gets callbacks to answer.
+        if let Some(port) = self.callback_port {
+            host::answer_callback(port, verdict_to_wit(verdict));
         }
     }
 }
@@ -812,6 +832,10 @@ fn remote_from_wit(r: c::Remote) -> RemoteSpec {
             c::EnvPrecedence::Override => EnvPrecedence::Override,
             c::EnvPrecedence::Fallback => EnvPrecedence::Fallback,
         },
+        api_key_fallback: r.api_key_fallback,
+        account_label: r
+            .account_label
+            .unwrap_or_else(crate::client::default_account_label),
     }
 }
 

@@ -54,9 +54,12 @@ impl<T: Clone> Outbox<T> {
         self.until_ms = None;
     }
 
-    /// Queues an output that needs no answer (`Show`, `OpenBrowser`)
+    /// Queues an output that needs no answer (`Show`, `OpenBrowser`, `AnswerCallback`)
     pub(crate) fn notify(&mut self, output: Output<T>) {
-        debug_assert!(matches!(output, Output::Show(_) | Output::OpenBrowser(_)));
+        debug_assert!(matches!(
+            output,
+            Output::Show(_) | Output::OpenBrowser(_) | Output::AnswerCallback(_)
+        ));
         self.queue.push_back(output);
     }
 
@@ -118,6 +121,7 @@ impl<T: Clone> Outbox<T> {
                 Output::Store(op) => self.store(op),
                 Output::Show(prompt) => self.notify(Output::Show(prompt)),
                 Output::OpenBrowser(url) => self.notify(Output::OpenBrowser(url)),
+                Output::AnswerCallback(verdict) => self.notify(Output::AnswerCallback(verdict)),
                 Output::Wait {
                     until_ms: Some(until_ms),
                 } => {

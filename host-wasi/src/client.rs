@@ -389,6 +389,8 @@ fn remote_to_wit(r: &RemoteSpec) -> c::Remote {
             EnvPrecedence::Override => c::EnvPrecedence::Override,
             EnvPrecedence::Fallback => c::EnvPrecedence::Fallback,
         },
+        api_key_fallback: r.api_key_fallback,
+        account_label: Some(r.account_label.clone()),
     }
 }
 

@@ -79,7 +79,7 @@ impl LoginApiKey {
             .config
             .account
             .clone()
-            .or_else(|| account_label(&identity))
+            .or_else(|| account_label(&identity, &self.config.remote.account_label))
             .unwrap_or_else(|| DEFAULT_ACCOUNT.to_owned());
         let key = storage_key(&self.config.remote.name, &account);
         let update = UpdateRecord::new(key, Change::ApiKey(self.config.key.clone()), now_ms);

@@ -103,6 +103,7 @@ impl LoginBrowser {
                         core::mem::take(endpoints),
                         tokens,
                         self.config.account_hint.clone(),
+                        self.config.remote.account_label.clone(),
                         now_ms,
                     )))),
                 }

@@ -82,6 +82,7 @@ impl LoginDevice {
                         core::mem::take(endpoints),
                         tokens,
                         self.config.account_hint.clone(),
+                        self.config.remote.account_label.clone(),
                         now_ms,
                     )))),
                 }

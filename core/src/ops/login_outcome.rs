@@ -41,20 +41,33 @@ impl WireValue for LoginOutcome {
     }
 }
 
-/// The account label picked from identity fields: email, login, username, name, sub, then any
-pub fn account_label(identity: &BTreeMap<String, String>) -> Option<String> {
-    [
-        "email",
-        "login",
-        "username",
-        "preferred_username",
-        "name",
-        "sub",
-        "id",
-    ]
-    .iter()
-    .find_map(|k| identity.get(*k))
-    .or_else(|| identity.values().next())
-    .filter(|v| !v.trim().is_empty())
-    .cloned()
+/// The claims that name an account unless the remote says otherwise: the email (from the ID
+/// token or userinfo), a login or username, a display name, then the subject
+pub const DEFAULT_ACCOUNT_LABEL: &[&str] = &[
+    "email",
+    "login",
+    "username",
+    "preferred_username",
+    "name",
+    "sub",
+    "id",
+];
+
+/// [`DEFAULT_ACCOUNT_LABEL`] as a [`super::RemoteSpec::account_label`]
+pub fn default_account_label() -> Vec<String> {
+    DEFAULT_ACCOUNT_LABEL
+        .iter()
+        .map(|c| (*c).to_owned())
+        .collect()
+}
+
+/// The account label picked from identity fields: the first of `claims` with a value that is
+/// not blank, else the first such field by name
+pub fn account_label(identity: &BTreeMap<String, String>, claims: &[String]) -> Option<String> {
+    let usable = |v: &&String| !v.trim().is_empty();
+    claims
+        .iter()
+        .find_map(|c| identity.get(c).filter(usable))
+        .or_else(|| identity.values().find(usable))
+        .cloned()
 }

@@ -64,7 +64,9 @@ pub use forget::{Forget, ForgetConfig};
 pub use login_api_key::{LoginApiKey, LoginApiKeyConfig};
 pub use login_browser::{LoginBrowser, LoginBrowserConfig};
 pub use login_device::{LoginDevice, LoginDeviceConfig};
-pub use login_outcome::{DEFAULT_ACCOUNT, LoginOutcome, account_label};
+pub use login_outcome::{
+    DEFAULT_ACCOUNT, DEFAULT_ACCOUNT_LABEL, LoginOutcome, account_label, default_account_label,
+};
 pub use logout::{Logout, LogoutConfig, LogoutOutcome};
 pub use remote::{CredentialOptions, RemoteSpec};
 pub use set_key::{SetKey, SetKeyConfig};

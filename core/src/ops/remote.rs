@@ -8,8 +8,10 @@ use crate::oauth::{Client, Endpoints};
 use crate::record::storage_key;
 use crate::secret::Secret;
 
+use super::login_outcome::default_account_label;
+
 /// A remote as the operations need it; hosts keep their own config format and build this
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct RemoteSpec {
     /// The remote's name (first half of the storage key)
     pub name: String,
@@ -32,6 +34,40 @@ pub struct RemoteSpec {
     /// Whether an API key from the environment beats stored credentials
     #[serde(default)]
     pub env_precedence: EnvPrecedence,
+    /// Whether an account whose OAuth refresh the provider refuses (`invalid_grant`) goes on
+    /// with the API key stored in the same record, with a warning, instead of needing a login
+    ///
+    /// Allowed by default: the key is in the record because the user saved it for this account
+    /// on this remote, and a key the API refuses fails on its own, so the fallback only keeps
+    /// working what already worked before the session ended. A vendor whose policy makes the
+    /// OAuth session the only way in (SSO enforcement, keys with other rights) turns it off.
+    #[serde(default = "crate::credential::yes")]
+    pub api_key_fallback: bool,
+    /// The identity claims that name an account at login, tried in order: from the ID token
+    /// and the userinfo endpoint for OAuth, from the key check's identity fields for an API key
+    /// (default [`super::DEFAULT_ACCOUNT_LABEL`])
+    ///
+    /// The userinfo endpoint is asked when the ID token lacks the first claim. When none of the
+    /// claims is present the account is named after the first identity field (by name), then
+    /// the host's hint, then [`super::DEFAULT_ACCOUNT`].
+    #[serde(default = "default_account_label")]
+    pub account_label: Vec<String>,
+}
+
+impl Default for RemoteSpec {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            issuer: None,
+            endpoints: None,
+            client: Client::default(),
+            api_url: None,
+            key_check: None,
+            env_precedence: EnvPrecedence::default(),
+            api_key_fallback: true,
+            account_label: default_account_label(),
+        }
+    }
 }
 
 /// Which stored credential an account prefers, and the key the environment offers
@@ -68,5 +104,6 @@ pub(crate) fn credential_config(
             .key_check
             .as_ref()
             .map_or_else(|| BEARER_SCHEME.to_owned(), |spec| spec.scheme.clone()),
+        api_key_fallback: remote.api_key_fallback,
     }
 }

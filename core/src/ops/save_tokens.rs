@@ -1,8 +1,9 @@
 //! Save tokens: name the account an OAuth login's tokens belong to and store them, keeping a
 //! stored API key
 //!
-//! The account is named after the ID token's identity; when that has no email and the provider
-//! has a userinfo endpoint, the userinfo answer fills in the rest
+//! The account is named after the first of the remote's `account_label` claims the ID token has;
+//! when it lacks the first one and the provider has a userinfo endpoint, the userinfo answer
+//! fills in the rest
 //! ([OpenID Connect Core §5.3](https://openid.net/specs/openid-connect-core-1_0.html#UserInfo)),
 //! through the key-check machine. Then the account hint, else [`DEFAULT_ACCOUNT`]. The tokens go
 //! into the record with [`UpdateRecord`]. The last steps of the device and browser logins.
@@ -11,13 +12,16 @@ use std::collections::BTreeMap;
 use crate::credential::AuthType;
 use crate::key_check::{KeyCheck, KeyCheckConfig, KeyCheckMethod, KeyCheckSpec};
 use crate::machine::{Input, Machine, Output};
-use crate::oauth::{Endpoints, TokenSet, identity_from_id_token};
+use crate::oauth::{Endpoints, TokenSet, id_token_claims};
 use crate::outbox::Outbox;
 use crate::record::storage_key;
 
 use super::login_outcome::{DEFAULT_ACCOUNT, LoginOutcome, account_label};
 use super::remote::{BEARER_HEADER, BEARER_SCHEME};
 use super::update_record::{Change, UpdateRecord};
+
+/// The identity fields every OAuth login reports, whatever names the account
+const LOGIN_IDENTITY: [&str; 3] = ["email", "name", "sub"];
 
 #[derive(Debug)]
 enum Phase {
@@ -39,6 +43,8 @@ pub(crate) struct SaveTokens {
     endpoints: Endpoints,
     tokens: TokenSet,
     account_hint: Option<String>,
+    /// The remote's `account_label`: the claims that name the account, in order
+    claims: Vec<String>,
     identity: BTreeMap<String, String>,
     phase: Phase,
     outbox: Outbox<LoginOutcome>,
@@ -50,6 +56,7 @@ impl SaveTokens {
         endpoints: Endpoints,
         tokens: TokenSet,
         account_hint: Option<String>,
+        claims: Vec<String>,
         now_ms: u64,
     ) -> Self {
         Self {
@@ -57,6 +64,7 @@ impl SaveTokens {
             endpoints,
             tokens,
             account_hint,
+            claims,
             identity: BTreeMap::new(),
             phase: Phase::Idle,
             outbox: Outbox::new(now_ms),
@@ -64,23 +72,24 @@ impl SaveTokens {
     }
 
     fn start(&mut self, now_ms: u64) {
-        if let Some(id) = self
+        let wanted = self.wanted();
+        let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
+        self.identity = self
             .tokens
             .id_token
             .as_ref()
-            .and_then(identity_from_id_token)
-        {
-            for (k, v) in [("email", id.email), ("name", id.name), ("sub", id.subject)] {
-                if let Some(v) = v {
-                    self.identity.insert(k.to_owned(), v);
-                }
-            }
-        }
-        // Device grants often return no ID token (or one without an email): the userinfo endpoint
-        // names the user then, so the account is not called after `sub` or `default`.
+            .and_then(|t| id_token_claims(t, &wanted))
+            .unwrap_or_default();
+        // Device grants often return no ID token (or one without the preferred claim): the
+        // userinfo endpoint names the user then, so the account is not called after `sub` or
+        // `default`.
+        let lacks_first = self
+            .claims
+            .first()
+            .is_some_and(|c| !self.identity.contains_key(c));
         match &self.endpoints.userinfo_endpoint {
-            Some(url) if !self.identity.contains_key("email") => {
-                let check = KeyCheck::new(userinfo_check(url, &self.tokens), now_ms);
+            Some(url) if lacks_first => {
+                let check = KeyCheck::new(userinfo_check(url, &self.tokens, &wanted), now_ms);
                 self.phase = Phase::Naming(Box::new(check));
                 self.pump(now_ms, Input::Start);
             }
@@ -88,9 +97,21 @@ impl SaveTokens {
         }
     }
 
+    /// The claims read from the ID token and userinfo: the remote's, then the identity fields
+    /// every OAuth login reports
+    fn wanted(&self) -> Vec<String> {
+        let mut wanted = self.claims.clone();
+        for c in LOGIN_IDENTITY {
+            if !wanted.iter().any(|w| w == c) {
+                wanted.push(c.to_owned());
+            }
+        }
+        wanted
+    }
+
     /// Names the account and writes the tokens into its record
     fn save(&mut self, now_ms: u64) {
-        let account = account_label(&self.identity)
+        let account = account_label(&self.identity, &self.claims)
             .or_else(|| self.account_hint.clone())
             .unwrap_or_else(|| DEFAULT_ACCOUNT.to_owned());
         let key = storage_key(&self.remote, &account);
@@ -143,22 +164,30 @@ impl SaveTokens {
     }
 }
 
-/// The userinfo request: a GET with the access token as a bearer credential, reporting the fields
-/// an account is named after
-fn userinfo_check(url: &str, tokens: &TokenSet) -> KeyCheckConfig {
+/// The userinfo request: a GET with the access token as a bearer credential, reporting the
+/// `claims` an account is named after
+fn userinfo_check(url: &str, tokens: &TokenSet, claims: &[&str]) -> KeyCheckConfig {
     KeyCheckConfig {
         spec: KeyCheckSpec {
             method: KeyCheckMethod::Get,
             url: url.to_owned(),
             header: BEARER_HEADER.to_owned(),
             scheme: BEARER_SCHEME.to_owned(),
-            identity: ["email", "preferred_username", "name", "sub"]
-                .into_iter()
-                .map(|field| (field.to_owned(), format!("/{field}")))
+            // `sub` always: an answer about someone else is recognised by it (§5.3.2).
+            identity: claims
+                .iter()
+                .chain(&["sub"])
+                .map(|claim| ((*claim).to_owned(), json_pointer(claim)))
                 .collect(),
         },
         key: tokens.access_token.clone(),
     }
+}
+
+/// The JSON pointer of a top-level member (RFC 6901 §3: `~` and `/` escaped), for claim names
+/// such as `https://example.com/handle`
+fn json_pointer(member: &str) -> String {
+    format!("/{}", member.replace('~', "~0").replace('/', "~1"))
 }
 
 impl Machine for SaveTokens {
