@@ -1,286 +1,29 @@
-//! The high-level operations a CLI offers, composed from the machines and run with [`drive`]
+//! The high-level operations a CLI offers, each an operation machine ([`crate::ops`]) run with
+//! [`drive`]
 //!
-//! Hosts (the native `keyhole`, the wasm component's `client` export, JS) call these with their
+//! Hosts (the native `keyhole`, the wasm component's `client` export) call these with their
 //! [`Io`]; they keep their own configuration and hand in a [`RemoteSpec`]. Everything here is plain
-//! data so that the WIT `client` interface can mirror it one to one.
-use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
-use url::Url;
-
-use crate::account::{AccountCall, AccountCallConfig, AccountOperation, AccountValue};
-use crate::browser::{BrowserLogin, BrowserLoginConfig};
-use crate::credential::{Credential, CredentialConfig, EnvPrecedence, ResolvedCredential};
-use crate::device::{DeviceLogin, DeviceLoginConfig};
-use crate::discovery::{Discovery, DiscoveryConfig};
+//! data so that the WIT `client` interface can mirror it one to one. The logic lives in the
+//! machines; these functions only build one and drive it.
+use crate::account::{AccountOperation, AccountValue};
+use crate::credential::ResolvedCredential;
 use crate::drive::{Io, drive};
-use crate::endpoint::url_field;
-use crate::error::{AuthError, StoreError};
-use crate::key_check::{KeyCheck, KeyCheckConfig, KeyCheckMethod, KeyCheckReport, KeyCheckSpec};
-use crate::machine::{Input, Machine, Output, StoreOp};
-use crate::oauth::{Client, Endpoints, TokenSet, id_token_claims};
-use crate::record::{StoredRecord, storage_key};
-use crate::revocation::{Revocation, RevocationConfig};
+use crate::error::AuthError;
+use crate::oauth::Endpoints;
+use crate::ops::endpoints::ResolveEndpoints;
+use crate::ops::{
+    Account, AccountConfig, Forget, ForgetConfig, LoginApiKey, LoginApiKeyConfig, LoginBrowser,
+    LoginBrowserConfig, LoginDevice, LoginDeviceConfig, Logout, LogoutConfig, SetKey, SetKeyConfig,
+    Status, StatusConfig, TestConfig, TestCredential, Token, TokenConfig,
+};
 use crate::secret::Secret;
 
 pub use crate::credential::AuthType;
-
-/// A remote as the operations need it; hosts keep their own config format and build this
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct RemoteSpec {
-    /// The remote's name (first half of the storage key)
-    pub name: String,
-    /// The OpenID issuer, for discovery unless `endpoints` is a discovery result for it
-    ///
-    /// Text, not a [`Url`]: discovery compares it character for character with the issuer the
-    /// provider names (see [`DiscoveryConfig::issuer`]).
-    #[serde(default)]
-    pub issuer: Option<String>,
-    /// Endpoints cached from an earlier discovery (they name the issuer), or explicit ones that
-    /// override discovered ones field by field (they name none)
-    #[serde(default)]
-    pub endpoints: Option<Endpoints>,
-    /// The OAuth client and the scopes to ask for
-    #[serde(default)]
-    pub client: Client,
-    /// The API the credentials are for
-    #[serde(default, deserialize_with = "url_field::optional")]
-    pub api_url: Option<Url>,
-    /// How to validate an API key; without it keys are saved unchecked
-    #[serde(default)]
-    pub key_check: Option<KeyCheckSpec>,
-    /// Whether an API key from the environment beats stored credentials
-    #[serde(default)]
-    pub env_precedence: EnvPrecedence,
-    /// Whether an account whose OAuth refresh the provider refuses (`invalid_grant`) goes on
-    /// with the API key stored in the same record, with a warning, instead of needing a login
-    ///
-    /// Allowed by default: the key is in the record because the user saved it for this account
-    /// on this remote, and a key the API refuses fails on its own, so the fallback only keeps
-    /// working what already worked before the session ended. A vendor whose policy makes the
-    /// OAuth session the only way in (SSO enforcement, keys with other rights) turns it off.
-    #[serde(default = "crate::credential::yes")]
-    pub api_key_fallback: bool,
-    /// The identity claims that name an account at login, tried in order: from the ID token
-    /// and the userinfo endpoint for OAuth, from the key check's identity fields for an API key
-    /// (default [`DEFAULT_ACCOUNT_LABEL`])
-    ///
-    /// The userinfo endpoint is asked when the ID token lacks the first claim. When none of the
-    /// claims is present the account is named after the first identity field (by name), then
-    /// the host's hint, then [`DEFAULT_ACCOUNT`].
-    #[serde(default = "default_account_label")]
-    pub account_label: Vec<String>,
-}
-
-/// The claims that name an account unless the remote says otherwise: the email (from the ID
-/// token or userinfo), a login or username, a display name, then the subject
-pub const DEFAULT_ACCOUNT_LABEL: &[&str] = &[
-    "email",
-    "login",
-    "username",
-    "preferred_username",
-    "name",
-    "sub",
-    "id",
-];
-
-/// [`DEFAULT_ACCOUNT_LABEL`] as a [`RemoteSpec::account_label`]
-pub fn default_account_label() -> Vec<String> {
-    DEFAULT_ACCOUNT_LABEL
-        .iter()
-        .map(|c| (*c).to_owned())
-        .collect()
-}
-
-/// The identity fields every OAuth login reports, whatever names the account
-const LOGIN_IDENTITY: [&str; 3] = ["email", "name", "sub"];
-
-impl Default for RemoteSpec {
-    fn default() -> Self {
-        Self {
-            name: String::new(),
-            issuer: None,
-            endpoints: None,
-            client: Client::default(),
-            api_url: None,
-            key_check: None,
-            env_precedence: EnvPrecedence::default(),
-            api_key_fallback: true,
-            account_label: default_account_label(),
-        }
-    }
-}
-
-/// What a login produced
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoginOutcome {
-    /// The remote logged in to
-    pub remote: String,
-    /// The account the credentials were stored under
-    pub account: String,
-    /// The kind of credential stored
-    pub auth_type: AuthType,
-    /// The endpoints used (hosts may cache discovered ones so `token` needs no discovery)
-    pub endpoints: Option<Endpoints>,
-    /// Identity fields: OIDC claims for OAuth, key-check fields for an API key
-    pub identity: BTreeMap<String, String>,
-    /// When the access token expires (OAuth only, when the provider said)
-    pub expires_at_ms: Option<u64>,
-}
-
-/// Which stored credential an account prefers, and the key the environment offers
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CredentialOptions {
-    /// The credential used when the record holds both kinds
-    pub prefer: AuthType,
-    /// An API key from the environment (`KEYHOLE_API_KEY`), applied per `env_precedence`
-    pub env_api_key: Option<Secret>,
-}
-
-/// What `status` reports for one account; read from the store only, no network
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct StatusReport {
-    /// Whether a credential is available
-    pub logged_in: bool,
-    /// The remote
-    pub remote: String,
-    /// The account
-    pub account: String,
-    /// The credential in use, when logged in
-    pub auth_type: Option<AuthType>,
-    /// Whether the credential comes from the environment
-    pub from_env: bool,
-    /// When the access token expires (OAuth only, when known)
-    pub expires_at_ms: Option<u64>,
-    /// Whether the stored record also holds the other kind of credential
-    pub has_api_key: bool,
-    /// Whether the stored record holds OAuth tokens
-    pub has_oauth: bool,
-}
-
-/// What `logout` did
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogoutOutcome {
-    /// The remote
-    pub remote: String,
-    /// The account
-    pub account: String,
-    /// Token type hints the provider revoked
-    pub revoked: Vec<String>,
-    /// Why revocation failed; local credentials are cleared all the same
-    pub revocation_error: Option<AuthError>,
-    /// What was cleared here but stays valid at the provider (`refresh_token`, `access_token`,
-    /// `api_key`): revocation failed, the provider has no revocation endpoint, or the credential
-    /// is an API key, which only the provider can revoke
-    pub unrevoked: Vec<String>,
-    /// Whether the local record was removed
-    pub cleared: bool,
-}
-
-/// Which credential `test` checks
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum TestMethod {
-    /// The credential `token` would use
-    #[default]
-    Auto,
-    /// The API key (given, from the environment, or stored)
-    ApiKey,
-    /// The OAuth access token (refreshed if needed)
-    Oauth,
-}
-
-/// What `test` checks, and against what
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TestOptions {
-    /// Which credential
-    pub method: TestMethod,
-    /// Another URL than the key-check spec's
-    pub url: Option<Url>,
-    /// A key to test instead of the stored one
-    pub key: Option<Secret>,
-    /// Preference and environment key, as for `token`
-    pub credential: CredentialOptions,
-}
-
-/// The result of a successful `test`
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TestReport {
-    /// The URL called
-    pub url: Url,
-    /// The HTTP status (2xx)
-    pub status: u16,
-    /// How long the request took
-    pub elapsed_ms: u64,
-    /// Identity fields picked from the response
-    pub identity: BTreeMap<String, String>,
-    /// The credential tested
-    pub auth_type: AuthType,
-}
-
-/// Why `test` failed, with what is known of the check request (for `--verbose` and `--json`)
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TestFailure {
-    /// What went wrong
-    pub error: AuthError,
-    /// The URL of the check, once the failure came from the check rather than before it
-    pub url: Option<Url>,
-    /// The HTTP status, when a response arrived (401, 403, 503, …)
-    pub status: Option<u16>,
-    /// Milliseconds from the request to its answer or to the transport failure, when one was sent
-    pub elapsed_ms: Option<u64>,
-}
-
-impl From<AuthError> for TestFailure {
-    /// A failure before any check request was made (no credential, a bad configuration)
-    fn from(error: AuthError) -> Self {
-        Self {
-            error,
-            url: None,
-            status: None,
-            elapsed_ms: None,
-        }
-    }
-}
-
-impl From<TestFailure> for AuthError {
-    fn from(failure: TestFailure) -> Self {
-        failure.error
-    }
-}
-
-/// Drives a [`KeyCheck`] held by the caller, noting the status of the response it gets, so that
-/// a failure can still tell what came back and when
-struct Observed<'a> {
-    check: &'a mut KeyCheck,
-    status: &'a mut Option<u16>,
-}
-
-impl Machine for Observed<'_> {
-    type Value = KeyCheckReport;
-
-    fn handle_input(&mut self, now_ms: u64, input: Input) {
-        if let Input::Response(response) = &input {
-            *self.status = Some(response.status);
-        }
-        self.check.handle_input(now_ms, input);
-    }
-
-    fn poll_output(&mut self) -> Output<KeyCheckReport> {
-        self.check.poll_output()
-    }
-}
-
-/// The account label picked from identity fields: the first of `claims` with a value that is
-/// not blank, else the first such field by name
-pub fn account_label(identity: &BTreeMap<String, String>, claims: &[String]) -> Option<String> {
-    let usable = |v: &&String| !v.trim().is_empty();
-    claims
-        .iter()
-        .find_map(|c| identity.get(c).filter(usable))
-        .or_else(|| identity.values().find(usable))
-        .cloned()
-}
+pub use crate::ops::{
+    CredentialOptions, DEFAULT_ACCOUNT, DEFAULT_ACCOUNT_LABEL, LoginOutcome, LogoutOutcome,
+    RemoteSpec, StatusReport, TestFailure, TestMethod, TestOptions, TestReport, account_label,
+    default_account_label,
+};
 
 /// The remote's endpoints: discovery from the issuer with the configured endpoints laid over it
 /// field by field, or the configured ones alone without an issuer
@@ -288,32 +31,8 @@ pub fn account_label(identity: &BTreeMap<String, String>, claims: &[String]) -> 
 /// Configured endpoints that name the remote's issuer are a (cached) discovery result and are
 /// used as they are; without the issuer they are explicit overrides, so discovery still runs.
 pub fn resolve_endpoints(io: &mut impl Io, remote: &RemoteSpec) -> Result<Endpoints, AuthError> {
-    let configured = remote.endpoints.clone().unwrap_or_default();
-    let Some(issuer) = &remote.issuer else {
-        if configured.token_endpoint.is_some() {
-            return Ok(configured);
-        }
-        return Err(AuthError::Config {
-            detail: format!(
-                "remote `{}` has neither an issuer nor a token endpoint; configure one for it",
-                remote.name
-            ),
-        });
-    };
-    if configured.issuer.as_ref() == Some(issuer) && configured.token_endpoint.is_some() {
-        return Ok(configured);
-    }
-    let config = DiscoveryConfig {
-        issuer: issuer.clone(),
-        max_response_bytes: crate::http::DEFAULT_MAX_RESPONSE_BYTES,
-    };
     let now = io.now_ms();
-    let discovered = drive(Discovery::new(config, now), io)?;
-    Ok(Endpoints {
-        issuer: None,
-        ..configured
-    }
-    .or(discovered))
+    drive(ResolveEndpoints::new(remote.clone(), now), io)
 }
 
 /// Logs in with the device flow (RFC 8628) and stores the tokens, keeping a stored API key
@@ -325,15 +44,12 @@ pub fn login_device(
     remote: &RemoteSpec,
     account_hint: Option<&str>,
 ) -> Result<LoginOutcome, AuthError> {
-    let endpoints = resolve_endpoints(io, remote)?;
-    let config = DeviceLoginConfig {
-        endpoints: endpoints.clone(),
-        client: remote.client.clone(),
-        max_slow_downs: crate::device::DEFAULT_MAX_SLOW_DOWNS,
+    let config = LoginDeviceConfig {
+        remote: remote.clone(),
+        account_hint: account_hint.map(str::to_owned),
     };
     let now = io.now_ms();
-    let tokens = drive(DeviceLogin::new(config, now), io)?;
-    store_tokens(io, remote, endpoints, tokens, account_hint)
+    drive(LoginDevice::new(config, now), io)
 }
 
 /// Logs in through the browser (authorization code + PKCE) and stores the tokens
@@ -348,155 +64,14 @@ pub fn login_browser(
     timeout_s: u64,
     random: &[u8],
 ) -> Result<LoginOutcome, AuthError> {
-    let endpoints = resolve_endpoints(io, remote)?;
-    let config = BrowserLoginConfig {
-        endpoints: endpoints.clone(),
-        client: remote.client.clone(),
-        redirect_port: port,
+    let config = LoginBrowserConfig {
+        remote: remote.clone(),
+        account_hint: account_hint.map(str::to_owned),
+        port,
         timeout_s,
     };
     let now = io.now_ms();
-    let tokens = drive(BrowserLogin::new(config, now, random), io)?;
-    store_tokens(io, remote, endpoints, tokens, account_hint)
-}
-
-fn store_tokens(
-    io: &mut impl Io,
-    remote: &RemoteSpec,
-    endpoints: Endpoints,
-    tokens: TokenSet,
-    account_hint: Option<&str>,
-) -> Result<LoginOutcome, AuthError> {
-    let claims = &remote.account_label;
-    let mut wanted: Vec<&str> = claims.iter().map(String::as_str).collect();
-    wanted.extend(
-        LOGIN_IDENTITY
-            .iter()
-            .filter(|c| !claims.iter().any(|w| w == *c)),
-    );
-    let mut identity = tokens
-        .id_token
-        .as_ref()
-        .and_then(|t| id_token_claims(t, &wanted))
-        .unwrap_or_default();
-    // Device grants often return no ID token (or one without the preferred claim): the
-    // userinfo endpoint names the user then, so the account is not called after `sub` or
-    // `default`.
-    if claims.first().is_some_and(|c| !identity.contains_key(c))
-        && let Some(url) = &endpoints.userinfo_endpoint
-    {
-        let sub = identity.get("sub").cloned();
-        for (k, v) in userinfo_identity(io, url, &tokens.access_token, sub.as_ref(), &wanted) {
-            identity.entry(k).or_insert(v);
-        }
-    }
-    let account = account_label(&identity, claims)
-        .or_else(|| account_hint.map(str::to_owned))
-        .unwrap_or_else(|| DEFAULT_ACCOUNT.to_owned());
-    let expires_at_ms = tokens.expires_at_ms;
-    update_record(io, &storage_key(&remote.name, &account), |record| {
-        record.oauth = Some(tokens.clone());
-    })?;
-    Ok(LoginOutcome {
-        remote: remote.name.clone(),
-        account,
-        auth_type: AuthType::Oauth,
-        endpoints: Some(endpoints),
-        identity,
-        expires_at_ms,
-    })
-}
-
-/// The identity fields the userinfo endpoint reports
-/// ([OpenID Connect Core §5.3](https://openid.net/specs/openid-connect-core-1_0.html#UserInfo)),
-/// through the key-check machine: a GET with the access token as a bearer credential
-///
-/// Best effort: a login that worked is not failed by its naming, so any failure gives nothing.
-/// A `sub` other than the ID token's means the answer is not about this user (§5.3.2): nothing.
-fn userinfo_identity(
-    io: &mut impl Io,
-    url: &Url,
-    access_token: &Secret,
-    id_token_sub: Option<&String>,
-    claims: &[&str],
-) -> BTreeMap<String, String> {
-    let spec = KeyCheckSpec {
-        method: KeyCheckMethod::Get,
-        url: url.clone(),
-        header: BEARER_HEADER.to_owned(),
-        scheme: BEARER_SCHEME.to_owned(),
-        // `sub` always: an answer about someone else is recognised by it (§5.3.2).
-        identity: claims
-            .iter()
-            .chain(&["sub"])
-            .map(|claim| ((*claim).to_owned(), json_pointer(claim)))
-            .collect(),
-    };
-    let config = KeyCheckConfig {
-        spec,
-        key: access_token.clone(),
-    };
-    let now = io.now_ms();
-    let Ok(report) = drive(KeyCheck::new(config, now), io) else {
-        return BTreeMap::new();
-    };
-    match (id_token_sub, report.identity.get("sub")) {
-        (Some(expected), Some(sub)) if sub != expected => BTreeMap::new(),
-        _ => report.identity,
-    }
-}
-
-/// The JSON pointer of a top-level member (RFC 6901 §3: `~` and `/` escaped), for claim names
-/// such as `https://example.com/handle`
-fn json_pointer(member: &str) -> String {
-    format!("/{}", member.replace('~', "~0").replace('/', "~1"))
-}
-
-const BEARER_HEADER: &str = "authorization";
-const BEARER_SCHEME: &str = crate::oauth::BEARER;
-
-/// The account name used when nothing better is known
-pub const DEFAULT_ACCOUNT: &str = "default";
-
-/// How many times a record update retries after losing a compare-and-swap race
-const UPDATE_ATTEMPTS: usize = 5;
-
-/// Loads the record under `key`, applies `change`, and writes it back with compare-and-swap,
-/// retrying when another process wrote in between
-fn update_record(
-    io: &mut impl Io,
-    key: &str,
-    change: impl Fn(&mut StoredRecord),
-) -> Result<StoredRecord, AuthError> {
-    for _ in 0..UPDATE_ATTEMPTS {
-        let current = io.store(&StoreOp::Load {
-            key: key.to_owned(),
-        })?;
-        let mut record = match &current {
-            // A record this build cannot read is replaced by the login (the user asked for it),
-            // unless it is from a newer keyhole, which must not be downgraded.
-            Some(stored) => match StoredRecord::from_json(stored) {
-                Ok(record) => record,
-                Err(e @ AuthError::Config { .. }) => return Err(e),
-                Err(_) => StoredRecord::default(),
-            },
-            None => StoredRecord::default(),
-        };
-        change(&mut record);
-        record.updated_at_ms = io.now_ms();
-        let new = record.to_json();
-        let op = StoreOp::CompareAndSwap {
-            key: key.to_owned(),
-            expected: current,
-            new: new.clone(),
-        };
-        if io.store(&op)?.as_ref() == Some(&new) {
-            return Ok(record);
-        }
-    }
-    Err(AuthError::Storage(StoreError::Other(
-        "the credential kept changing while saving it (another keyhole process is writing); try again".into(),
-    )))
+    drive(LoginBrowser::new(config, now, random), io)
 }
 
 /// Validates `key` with the remote's key check (when it has one) and stores it as the account's
@@ -509,25 +84,13 @@ pub fn login_api_key(
     account: Option<&str>,
     key: Secret,
 ) -> Result<LoginOutcome, AuthError> {
-    let identity = match &remote.key_check {
-        Some(spec) => check_key(io, spec.clone(), key.clone())?.identity,
-        None => BTreeMap::new(),
+    let config = LoginApiKeyConfig {
+        remote: remote.clone(),
+        account: account.map(str::to_owned),
+        key,
     };
-    let account = account
-        .map(str::to_owned)
-        .or_else(|| account_label(&identity, &remote.account_label))
-        .unwrap_or_else(|| DEFAULT_ACCOUNT.to_owned());
-    update_record(io, &storage_key(&remote.name, &account), |record| {
-        record.api_key = Some(key.clone());
-    })?;
-    Ok(LoginOutcome {
-        remote: remote.name.clone(),
-        account,
-        auth_type: AuthType::ApiKey,
-        endpoints: None,
-        identity,
-        expires_at_ms: None,
-    })
+    let now = io.now_ms();
+    drive(LoginApiKey::new(config, now), io)
 }
 
 /// Replaces only the API key of `account` (validated first when the remote has a key check)
@@ -537,48 +100,13 @@ pub fn set_key(
     account: &str,
     key: Secret,
 ) -> Result<LoginOutcome, AuthError> {
-    login_api_key(io, remote, Some(account), key)
-}
-
-fn check_key(
-    io: &mut impl Io,
-    spec: KeyCheckSpec,
-    key: Secret,
-) -> Result<KeyCheckReport, AuthError> {
+    let config = SetKeyConfig {
+        remote: remote.clone(),
+        account: account.to_owned(),
+        key,
+    };
     let now = io.now_ms();
-    drive(KeyCheck::new(KeyCheckConfig { spec, key }, now), io)
-}
-
-/// Reads the account's stored record; an unreadable record is an error that says to log in again
-fn load_record(io: &mut impl Io, key: &str) -> Result<Option<StoredRecord>, AuthError> {
-    match io.store(&StoreOp::Load {
-        key: key.to_owned(),
-    })? {
-        Some(stored) => StoredRecord::from_json(&stored).map(Some),
-        None => Ok(None),
-    }
-}
-
-/// The credential config of `account`: what `token` resolves and account calls send
-fn credential_config(
-    remote: &RemoteSpec,
-    account: &str,
-    options: &CredentialOptions,
-) -> CredentialConfig {
-    CredentialConfig {
-        key: storage_key(&remote.name, account),
-        endpoints: remote.endpoints.clone().unwrap_or_default(),
-        client: remote.client.clone(),
-        env_api_key: options.env_api_key.clone(),
-        env_precedence: remote.env_precedence,
-        prefer: options.prefer,
-        skew_s: crate::refresh::DEFAULT_SKEW_S,
-        api_key_scheme: remote
-            .key_check
-            .as_ref()
-            .map_or_else(|| BEARER_SCHEME.to_owned(), |spec| spec.scheme.clone()),
-        api_key_fallback: remote.api_key_fallback,
-    }
+    drive(SetKey::new(config, now), io)
 }
 
 /// A usable credential for `account`, refreshing the OAuth token first when it is (nearly)
@@ -589,9 +117,13 @@ pub fn token(
     account: &str,
     options: &CredentialOptions,
 ) -> Result<ResolvedCredential, AuthError> {
-    let config = credential_config(remote, account, options);
+    let config = TokenConfig {
+        remote: remote.clone(),
+        account: account.to_owned(),
+        options: options.clone(),
+    };
     let now = io.now_ms();
-    drive(Credential::new(config, now), io)
+    drive(Token::new(config, now), io)
 }
 
 /// One call to the remote's account API (`api_url`) with `account`'s credential, resolved and
@@ -606,26 +138,14 @@ pub fn account_call(
     options: &CredentialOptions,
     operation: &AccountOperation,
 ) -> Result<AccountValue, AuthError> {
-    let Some(api_base) = remote.api_url.clone() else {
-        return Err(AuthError::Config {
-            detail: format!(
-                "remote `{}` has no account API URL; configure its api_url to use account commands",
-                remote.name
-            ),
-        });
-    };
-    let config = AccountCallConfig {
-        credential: credential_config(remote, account, options),
-        api_base,
-        header: remote
-            .key_check
-            .as_ref()
-            .map_or_else(|| BEARER_HEADER.to_owned(), |spec| spec.header.clone()),
-        max_response_bytes: crate::http::DEFAULT_MAX_RESPONSE_BYTES,
+    let config = AccountConfig {
+        remote: remote.clone(),
+        account: account.to_owned(),
+        options: options.clone(),
         operation: operation.clone(),
     };
     let now = io.now_ms();
-    drive(AccountCall::new(config, now), io)
+    drive(Account::new(config, now), io)
 }
 
 /// The account's login state from the store alone (no network, no refresh)
@@ -635,37 +155,13 @@ pub fn status(
     account: &str,
     options: &CredentialOptions,
 ) -> Result<StatusReport, AuthError> {
-    let record = load_record(io, &storage_key(&remote.name, account))?.unwrap_or_default();
-    let stored = match (&record.api_key, &record.oauth, options.prefer) {
-        (Some(_), Some(_), prefer) => Some(prefer),
-        (Some(_), None, _) => Some(AuthType::ApiKey),
-        (None, Some(_), _) => Some(AuthType::Oauth),
-        (None, None, _) => None,
-    };
-    let env = options.env_api_key.is_some();
-    let from_env = env
-        && match remote.env_precedence {
-            EnvPrecedence::Override => true,
-            EnvPrecedence::Fallback => stored.is_none(),
-        };
-    let auth_type = if from_env {
-        Some(AuthType::ApiKey)
-    } else {
-        stored
-    };
-    Ok(StatusReport {
-        logged_in: auth_type.is_some(),
-        remote: remote.name.clone(),
+    let config = StatusConfig {
+        remote: remote.clone(),
         account: account.to_owned(),
-        auth_type,
-        from_env,
-        expires_at_ms: match auth_type {
-            Some(AuthType::Oauth) => record.oauth.as_ref().and_then(|t| t.expires_at_ms),
-            _ => None,
-        },
-        has_api_key: record.api_key.is_some(),
-        has_oauth: record.oauth.is_some(),
-    })
+        options: options.clone(),
+    };
+    let now = io.now_ms();
+    drive(Status::new(config, now), io)
 }
 
 /// Revokes the account's tokens at the provider (RFC 7009), then deletes the local record
@@ -676,156 +172,58 @@ pub fn logout(
     remote: &RemoteSpec,
     account: &str,
 ) -> Result<LogoutOutcome, AuthError> {
-    let key = storage_key(&remote.name, account);
-    // An unreadable record cannot be revoked, but it can still be cleared.
-    let record = load_record(io, &key).ok().flatten();
-    let mut revoked = Vec::new();
-    let mut revocation_error = None;
-    let mut held = Vec::new();
-    if record.as_ref().is_some_and(|r| r.api_key.is_some()) {
-        held.push("api_key".to_owned());
-    }
-    if let Some(tokens) = record.and_then(|r| r.oauth) {
-        if tokens.refresh_token.is_some() {
-            held.push("refresh_token".to_owned());
-        }
-        held.push("access_token".to_owned());
-        let result = resolve_endpoints(io, remote).and_then(|endpoints| {
-            let config = RevocationConfig {
-                endpoints,
-                client: remote.client.clone(),
-                refresh_token: tokens.refresh_token.clone(),
-                access_token: Some(tokens.access_token.clone()),
-            };
-            let now = io.now_ms();
-            drive(Revocation::new(config, now), io)
-        });
-        match result {
-            Ok(report) => revoked = report.revoked,
-            Err(e) => revocation_error = Some(e),
-        }
-    }
-    io.store(&StoreOp::Delete { key })?;
-    // A revoked refresh token takes its access tokens with it (RFC 7009 §2.1).
-    let refresh_revoked = revoked.iter().any(|r| r == "refresh_token");
-    let unrevoked = held
-        .into_iter()
-        .filter(|h| !(revoked.contains(h) || h == "access_token" && refresh_revoked))
-        .collect();
-    Ok(LogoutOutcome {
-        remote: remote.name.clone(),
+    let config = LogoutConfig {
+        remote: remote.clone(),
         account: account.to_owned(),
-        revoked,
-        revocation_error,
-        unrevoked,
-        cleared: true,
-    })
+    };
+    let now = io.now_ms();
+    drive(Logout::new(config, now), io)
 }
 
 /// Deletes the local record of `account` without contacting the provider
 pub fn forget(io: &mut impl Io, remote: &RemoteSpec, account: &str) -> Result<(), AuthError> {
-    io.store(&StoreOp::Delete {
-        key: storage_key(&remote.name, account),
-    })?;
-    Ok(())
+    let config = ForgetConfig {
+        remote: remote.clone(),
+        account: account.to_owned(),
+    };
+    let now = io.now_ms();
+    drive(Forget::new(config, now), io)
 }
 
 /// Checks a credential against the remote's key-check endpoint (or `options.url`)
 ///
 /// A failure carries the URL, the HTTP status and the time taken when the check request was
 /// made; `?` turns it into its [`AuthError`].
-// The failure holds a `Url` (88 bytes) beside the error: once per command, next to an HTTP
-// request, the size costs nothing, and a boxed failure would be harder to match on.
-#[allow(clippy::result_large_err)]
 pub fn test(
     io: &mut impl Io,
     remote: &RemoteSpec,
     account: &str,
     options: &TestOptions,
 ) -> Result<TestReport, TestFailure> {
-    let (credential, auth_type) = match (&options.key, options.method) {
-        (Some(key), _) => (key.clone(), AuthType::ApiKey),
-        (None, method) => {
-            let mut credential = options.credential.clone();
-            match method {
-                TestMethod::ApiKey => credential.prefer = AuthType::ApiKey,
-                TestMethod::Oauth => {
-                    credential.prefer = AuthType::Oauth;
-                    credential.env_api_key = None;
-                }
-                TestMethod::Auto => {}
-            }
-            let resolved = token(io, remote, account, &credential)?;
-            let auth_type = resolved.kind;
-            if method != TestMethod::Auto && auth_type != credential.prefer {
-                return Err(AuthError::NotLoggedIn.into());
-            }
-            (resolved.secret, auth_type)
-        }
+    let config = TestConfig {
+        remote: remote.clone(),
+        account: account.to_owned(),
+        options: options.clone(),
     };
-    let mut spec = match (&remote.key_check, &options.url) {
-        (Some(spec), _) => spec.clone(),
-        (None, Some(url)) => KeyCheckSpec {
-            method: KeyCheckMethod::Get,
-            url: url.clone(),
-            header: BEARER_HEADER.into(),
-            scheme: BEARER_SCHEME.into(),
-            identity: BTreeMap::new(),
-        },
-        (None, None) => {
-            return Err(AuthError::Config {
-                detail: format!(
-                    "remote `{}` has no key check URL; give one for this check or configure one for the remote",
-                    remote.name
-                ),
-            }
-            .into());
-        }
-    };
-    if let Some(url) = &options.url {
-        spec.url = url.clone();
-    }
-    if auth_type == AuthType::Oauth {
-        // An access token is always a bearer token, whatever the API key's scheme is.
-        spec.header = BEARER_HEADER.into();
-        spec.scheme = BEARER_SCHEME.into();
-    }
-    let url = spec.url.clone();
     let now = io.now_ms();
-    let mut check = KeyCheck::new(
-        KeyCheckConfig {
-            spec,
-            key: credential,
-        },
-        now,
-    );
-    let mut status = None;
-    let observed = Observed {
-        check: &mut check,
-        status: &mut status,
-    };
-    let result = drive(observed, io);
-    let report = result.map_err(|error| TestFailure {
-        error,
-        url: Some(url.clone()),
-        status,
-        elapsed_ms: check.elapsed_ms(),
-    })?;
-    Ok(TestReport {
-        url,
-        status: report.status,
-        elapsed_ms: report.elapsed_ms,
-        identity: report.identity,
-        auth_type,
-    })
+    let mut operation = TestCredential::new(config, now);
+    drive(&mut operation, io).map_err(|error| operation.failure(error))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::credential::EnvPrecedence;
+    use crate::error::StoreError;
     use crate::http::{HttpRequest, HttpResponse, TransportError};
+    use crate::key_check::{KeyCheckMethod, KeyCheckSpec};
     use crate::machine::Prompt;
+    use crate::machine::StoreOp;
+    use crate::oauth::{Client, TokenSet};
+    use crate::record::{StoredRecord, storage_key};
+    use std::collections::BTreeMap;
     use std::collections::HashMap;
+    use url::Url;
 
     /// An in-memory host: a map for the store, a function for HTTP, a clock that advances
     struct Mem {

@@ -52,8 +52,10 @@ mod js;
 mod json_text;
 mod machine;
 pub mod oauth;
+pub mod ops;
 mod outbox;
 pub mod record;
+mod retry;
 mod secret;
 pub mod wire;
 
@@ -98,5 +100,6 @@ pub use machine::{CallbackVerdict, FromConfig, Input, Machine, Output, Prompt, S
 pub use oauth::{Endpoints, TokenSet};
 pub use record::StoredRecord;
 pub use refresh::{Refresh, RefreshConfig, RefreshOutcome, needs_refresh};
+pub use retry::SwapBudget;
 pub use revocation::{Revocation, RevocationConfig, RevocationReport};
 pub use secret::Secret;

@@ -188,6 +188,20 @@ pub trait Machine {
     fn poll_output(&mut self) -> Output<Self::Value>;
 }
 
+/// A machine borrowed for [`crate::drive`], so that the caller can still ask it about the run
+/// afterwards (`test` reads the check's status and timing from its machine after a failure)
+impl<M: Machine + ?Sized> Machine for &mut M {
+    type Value = M::Value;
+
+    fn handle_input(&mut self, now_ms: u64, input: Input) {
+        (**self).handle_input(now_ms, input);
+    }
+
+    fn poll_output(&mut self) -> Output<Self::Value> {
+        (**self).poll_output()
+    }
+}
+
 /// A machine built from its config, the time and random bytes (only browser login uses them):
 /// what every entry in [`crate::for_each_machine`] implements
 pub trait FromConfig: Machine + Sized {

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 
 use crate::error::AuthError;
 use crate::http::HttpRequest;
-use crate::machine::{Output, StoreOp};
+use crate::machine::{Input, Machine, Output, StoreOp};
 
 /// Queued outputs plus the wait or result that ends each drain
 #[derive(Debug)]
@@ -99,6 +99,40 @@ impl<T: Clone> Outbox<T> {
             None => Output::Wait {
                 until_ms: self.until_ms,
             },
+        }
+    }
+
+    /// Feeds a sub-machine one input and forwards what it asks for, until it waits or finishes
+    ///
+    /// How an operation runs a flow inside it (as the credential machine runs a refresh): the
+    /// sub-machine's requests, store operations, prompts and waits become this machine's, and its
+    /// result comes back here for the operation to go on with. `now_ms` is this machine's
+    /// effective now (after [`Outbox::observe`]).
+    pub(crate) fn forward<M: Machine>(
+        &mut self,
+        sub: &mut M,
+        now_ms: u64,
+        input: Input,
+    ) -> Option<Result<M::Value, AuthError>> {
+        sub.handle_input(now_ms, input);
+        loop {
+            match sub.poll_output() {
+                Output::Send(request) => self.send(request),
+                Output::Store(op) => self.store(op),
+                Output::Show(prompt) => self.notify(Output::Show(prompt)),
+                Output::OpenBrowser(url) => self.notify(Output::OpenBrowser(url)),
+                Output::AnswerCallback(verdict) => self.notify(Output::AnswerCallback(verdict)),
+                Output::Wait {
+                    until_ms: Some(until_ms),
+                } => {
+                    self.wait_until(until_ms);
+                    return None;
+                }
+                // Waiting for the answer to a Send or Store just forwarded (or repeated after a
+                // spurious input): this machine's wait is already that one.
+                Output::Wait { until_ms: None } => return None,
+                Output::Done(result) => return Some(result),
+            }
         }
     }
 }

@@ -172,6 +172,61 @@ fn build_machine<B: Boxer>(
     crate::for_each_machine!(build)
 }
 
+macro_rules! operation_kinds {
+    ($($variant:ident => $kind:literal, $ty:ty, $doc:literal;)*) => {
+        /// The names [`new_operation`] accepts (from [`crate::for_each_operation`])
+        pub const OPERATION_KINDS: &[&str] = &[$($kind),*];
+    };
+}
+crate::for_each_operation!(operation_kinds);
+
+/// Builds an operation machine ([`crate::ops`]) by name from its JSON config, the time and the
+/// random bytes it may need: what the operation transcripts (`tests/transcripts/operations/`)
+/// replay
+pub fn new_operation(
+    kind: &str,
+    config: &Value,
+    now_ms: u64,
+    random: &[u8],
+) -> Result<Box<dyn WireMachine>, WireError> {
+    build_operation::<AsWire>(kind, config, now_ms, random)
+}
+
+/// [`new_operation`], with the machine's state and outputs also available as `Debug` text
+#[cfg(feature = "wire-debug")]
+pub fn new_debug_operation(
+    kind: &str,
+    config: &Value,
+    now_ms: u64,
+    random: &[u8],
+) -> Result<Box<dyn DebugWireMachine>, WireError> {
+    build_operation::<AsDebugWire>(kind, config, now_ms, random)
+}
+
+fn build_operation<B: Boxer>(
+    kind: &str,
+    config: &Value,
+    now_ms: u64,
+    random: &[u8],
+) -> Result<B::Boxed, WireError> {
+    macro_rules! build {
+        ($($variant:ident => $kind:literal, $ty:ty, $doc:literal;)*) => {
+            match kind {
+                $($kind => Ok(B::boxed(<$ty>::from_config(
+                    config_from_wire(kind, config)?,
+                    now_ms,
+                    random,
+                ))),)*
+                _ => Err(wire_err(format!(
+                    "unknown operation `{kind}`; expected one of `{}`",
+                    OPERATION_KINDS.join("`, `")
+                ))),
+            }
+        };
+    }
+    crate::for_each_operation!(build)
+}
+
 /// Reads a JSON config into a machine's config type, naming the problem
 ///
 /// The message names the field by its path (`client.client_id`), from `serde_path_to_error`.

@@ -11,13 +11,15 @@
 
 use std::path::Path;
 
-use keyhole_core::wire::{input_from_wire, new_machine};
+use keyhole_core::wire::{input_from_wire, new_machine, new_operation};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
 /// A value read or built with serde_json as the core's own JSON, through its text
 struct Seed {
     kind: String,
+    /// An operation transcript (`tests/transcripts/operations/`) rather than a flow's
+    operation: bool,
     config: Value,
     now_ms: u64,
     random: Vec<u8>,
@@ -27,8 +29,9 @@ struct Seed {
 fn seeds() -> Vec<Seed> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/transcripts");
     let mut seeds = Vec::new();
-    let mut paths: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
+    let mut paths: Vec<_> = [dir.clone(), dir.join("operations")]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(dir).unwrap())
         .map(|e| e.unwrap().path())
         .collect();
     paths.sort();
@@ -46,8 +49,10 @@ fn seeds() -> Vec<Seed> {
                     .collect()
             })
             .unwrap_or_default();
+        let operation = doc["operation"].as_str();
         seeds.push(Seed {
-            kind: doc["machine"].as_str().unwrap().to_owned(),
+            kind: operation.or(doc["machine"].as_str()).unwrap().to_owned(),
+            operation: operation.is_some(),
             config: doc["config"].clone(),
             now_ms: doc["now_ms"].as_u64().unwrap(),
             random,
@@ -118,7 +123,12 @@ fn check(seed: &Seed, steps: &[(usize, i64)]) {
         .chain(hostile_inputs())
         .collect();
     let config = seed.config.clone();
-    let mut machine = new_machine(&seed.kind, &config, seed.now_ms, &seed.random).unwrap();
+    let build = if seed.operation {
+        new_operation
+    } else {
+        new_machine
+    };
+    let mut machine = build(&seed.kind, &config, seed.now_ms, &seed.random).unwrap();
     let mut now = seed.now_ms;
     let mut latest = now;
     let mut done: Option<Value> = None;

@@ -12,21 +12,34 @@
 
 use std::path::{Path, PathBuf};
 
-use keyhole_core::wire::{DebugWireMachine, input_from_wire, new_debug_machine};
+use keyhole_core::wire::{
+    DebugWireMachine, OPERATION_KINDS, input_from_wire, new_debug_machine, new_debug_operation,
+};
 use serde_json::Value;
 
 fn transcript_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/transcripts")
 }
 
-fn transcript_files() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(transcript_dir())
-        .expect("tests/transcripts exists")
+fn json_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{dir:?}: {e}"))
         .map(|e| e.expect("readable directory entry").path())
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     files.sort();
     files
+}
+
+/// The flow transcripts, then the whole-operation ones (`operations/`)
+fn transcript_files() -> Vec<PathBuf> {
+    let mut files = json_files(&transcript_dir());
+    files.extend(operation_files());
+    files
+}
+
+fn operation_files() -> Vec<PathBuf> {
+    json_files(&transcript_dir().join("operations"))
 }
 
 fn hex(s: &str) -> Vec<u8> {
@@ -80,10 +93,15 @@ fn replay(path: &Path, bless: bool) -> usize {
     let text = std::fs::read_to_string(path).unwrap();
     let mut doc: Value =
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: not JSON: {e}"));
-    let kind = doc["machine"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{file}: no `machine`"))
-        .to_owned();
+    // A flow transcript names its `machine`, an operation transcript its `operation`.
+    let operation = doc["operation"].as_str().map(str::to_owned);
+    let kind = match &operation {
+        Some(kind) => kind.clone(),
+        None => doc["machine"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{file}: no `machine` or `operation`"))
+            .to_owned(),
+    };
     let mut now = doc["now_ms"]
         .as_u64()
         .unwrap_or_else(|| panic!("{file}: no `now_ms`"));
@@ -115,8 +133,11 @@ fn replay(path: &Path, bless: bool) -> usize {
         file: &file,
     };
 
-    let mut machine = new_debug_machine(&kind, &doc["config"], now, &random)
-        .unwrap_or_else(|e| panic!("{file}: cannot build `{kind}`: {e}"));
+    let built = match operation {
+        Some(_) => new_debug_operation(&kind, &doc["config"], now, &random),
+        None => new_debug_machine(&kind, &doc["config"], now, &random),
+    };
+    let mut machine = built.unwrap_or_else(|e| panic!("{file}: cannot build `{kind}`: {e}"));
     leak.check("the Debug text of the machine", &format!("{machine:?}"));
     let steps = doc["steps"]
         .as_array_mut()
@@ -164,6 +185,24 @@ fn every_transcript_replays_exactly() {
         steps += replay(path, bless);
     }
     eprintln!("replayed {} transcripts, {steps} steps", files.len());
+}
+
+/// Every operation in the one list has a whole-operation transcript
+#[test]
+fn every_operation_has_a_transcript() {
+    let covered: Vec<String> = operation_files()
+        .iter()
+        .map(|p| {
+            let doc: Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+            doc["operation"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect();
+    for kind in OPERATION_KINDS {
+        assert!(
+            covered.iter().any(|c| c == kind),
+            "no transcript in tests/transcripts/operations runs the `{kind}` operation"
+        );
+    }
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! embedder attached (for the CLI, host-native's reqwest client and keyring/file store). An import
 //! called without one traps with an error naming it, which the caller sees as [`crate::Error::Call`].
 
-use keyhole_core::{Io, StoreOp};
+use keyhole_core::{Io, StoreOp, SwapBudget};
 use wasmtime::Result;
 
 use crate::HostState;
@@ -53,9 +53,6 @@ fn store_key(op: &StoreOp) -> &str {
     }
 }
 
-/// How many compare-and-swap rounds `secrets.set` tries before giving up to a busy writer
-const SET_ATTEMPTS: usize = 16;
-
 /// The most random bytes one `host.random-bytes` call returns; the core asks for 32 at a time,
 /// so a larger request is a guest bug or an attempt to exhaust the host's memory
 pub(crate) const MAX_RANDOM_BYTES: u32 = 4096;
@@ -98,8 +95,10 @@ impl secrets::Host for HostState {
 
     fn set(&mut self, key: String, value: String) -> Result<Result<(), t::SecretError>> {
         // The core's store has no blind write; compare-and-swap against what is there until the
-        // swap lands gives one without a second code path in the adapters.
-        for _ in 0..SET_ATTEMPTS {
+        // swap lands gives one without a second code path in the adapters, within the core's one
+        // retry policy for lost races.
+        let mut budget = SwapBudget::new();
+        while budget.take() {
             let current = match self.store_op("secrets.set", StoreOp::Load { key: key.clone() })? {
                 Ok(current) => current,
                 Err(e) => return Ok(Err(e)),
@@ -112,7 +111,8 @@ impl secrets::Host for HostState {
             }
         }
         Ok(Err(t::SecretError::Other(format!(
-            "the record kept changing while writing it ({SET_ATTEMPTS} attempts); another process is writing it, try again"
+            "the record kept changing while writing it ({} attempts); another process is writing it, try again",
+            SwapBudget::ATTEMPTS
         ))))
     }
 

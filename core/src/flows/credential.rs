@@ -16,8 +16,8 @@
 //!    one with the new tokens (the API key is kept).
 //! 5. The store answers the swap with the record it holds afterwards: ours means success. Someone
 //!    else's is adopted when it holds a usable credential; otherwise our tokens are merged onto it
-//!    and swapped once more. If the tokens cannot be saved they are still returned, with the
-//!    warning [`WARNING_NOT_SAVED`].
+//!    and swapped again, within the one retry policy ([`crate::SwapBudget`]). If the tokens cannot
+//!    be saved they are still returned, with the warning [`WARNING_NOT_SAVED`].
 //! 6. `invalid_grant`: `Load` again; a record holding a different refresh token was written by
 //!    someone who refreshed before us (rotation): adopt it, refreshing with it when its access token
 //!    is stale. Otherwise the OAuth session is over: when the record also holds an API key and
@@ -41,6 +41,7 @@ use crate::record::StoredRecord;
 use crate::refresh::{
     DEFAULT_MAX_RETRIES, DEFAULT_SKEW_S, Refresh, RefreshConfig, RefreshOutcome, needs_refresh,
 };
+use crate::retry::SwapBudget;
 use crate::secret::Secret;
 
 /// The `warning` of a credential whose refreshed tokens could not be written to the store
@@ -50,8 +51,6 @@ pub const WARNING_OAUTH_REFUSED: &str = "oauth_refused";
 /// Refresh attempts per resolution: the first, plus one with a newer refresh token adopted after
 /// an `invalid_grant`
 pub const MAX_REFRESHES: u32 = 2;
-/// Compare-and-swap attempts per resolution: the first, plus one after a conflict
-pub const MAX_SWAPS: u32 = 2;
 
 /// How an API key from the environment ranks against the store
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -272,7 +271,8 @@ pub struct Credential {
     /// The record the next refresh and swap start from: as stored (the swap's `expected`) and parsed
     basis: Option<(Secret, StoredRecord)>,
     refreshes: u32,
-    swaps: u32,
+    /// Compare-and-swap writes left (the one retry policy)
+    swaps: SwapBudget,
 }
 
 impl Credential {
@@ -285,7 +285,7 @@ impl Credential {
             locked: false,
             basis: None,
             refreshes: 0,
-            swaps: 0,
+            swaps: SwapBudget::new(),
         }
     }
 
@@ -572,10 +572,9 @@ impl Credential {
 
     /// Writes `ours` onto the basis record, if it is still what the store holds
     fn swap(&mut self, now_ms: u64, ours: TokenSet) {
-        if self.swaps >= MAX_SWAPS {
+        if !self.swaps.take() {
             return self.end(Ok(Self::oauth(ours, true, Some(WARNING_NOT_SAVED.into()))));
         }
-        self.swaps += 1;
         let (expected, record) = match self.basis.clone() {
             Some((raw, record)) => (Some(raw), record),
             None => (None, StoredRecord::default()),
@@ -939,6 +938,48 @@ mod tests {
         ));
         m.handle_input(NOW, Input::Start);
         assert!(matches!(m.poll_output(), Output::Done(Err(_))));
+    }
+
+    /// Every swap loses to another writer that keeps putting stale tokens back: the credential
+    /// merges onto each stale record until the one retry budget is spent, then returns its fresh
+    /// token unsaved
+    #[test]
+    fn swaps_stop_at_the_retry_budget() {
+        let stale = |n: u64| {
+            StoredRecord {
+                oauth: Some(tokens("at0", "rt0", NOW - 1)),
+                updated_at_ms: n,
+                ..StoredRecord::default()
+            }
+            .to_json()
+        };
+        let mut m = Credential::new(config(), NOW);
+        let mut next = Input::Start;
+        let mut swaps = 0;
+        let result = loop {
+            m.handle_input(NOW, next);
+            next = match m.poll_output() {
+                Output::Store(StoreOp::Load { .. }) => Input::Stored(Ok(Some(stale(0)))),
+                Output::Store(StoreOp::Lock { .. } | StoreOp::Unlock { .. }) => {
+                    Input::Stored(Ok(None))
+                }
+                Output::Store(StoreOp::CompareAndSwap { .. }) => {
+                    swaps += 1;
+                    Input::Stored(Ok(Some(stale(swaps))))
+                }
+                Output::Send(_) => Input::Response(HttpResponse::new(
+                    200,
+                    r#"{"access_token":"at1","expires_in":3600,"refresh_token":"rt1"}"#,
+                )),
+                Output::Done(result) => break result,
+                other => panic!("unexpected {other:?}"),
+            };
+            assert!(matches!(m.poll_output(), Output::Wait { until_ms: None }));
+        };
+        assert_eq!(swaps, u64::from(crate::SwapBudget::ATTEMPTS));
+        let credential = result.unwrap();
+        assert_eq!(credential.secret, Secret::new("at1"));
+        assert_eq!(credential.warning.as_deref(), Some(WARNING_NOT_SAVED));
     }
 
     machine_guard_tests!(Credential, 1408);
