@@ -5,9 +5,6 @@
 use keyhole_core::Input;
 use keyhole_fuzz::{Reader, assert_no_secret, drain, transcripts_of, watched_secrets};
 
-/// What a callback's Debug shows in place of its query
-const REDACTED: &str = "Callback(\"/callback\"?[redacted])";
-
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let all = transcripts_of("browser_login");
     let mut r = Reader::new(data);
@@ -17,29 +14,54 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     // The query's `code` is a secret too, when long enough to be told apart from the
     // machine's own text.
     let config = t.doc["config"].to_string();
-    // The path is shown as it is; a code that also spells part of it is not a leak.
-    let path = target.split(['?', '#', '&', ';', '=']).next().unwrap_or_default();
-    let values: Vec<&str> = target
-        .split(['?', '&', '#'])
-        .skip(1)
-        .filter_map(|kv| kv.split_once('='))
-        .filter(|(k, _)| *k == "code")
-        .map(|(_, v)| v)
-        // A code that is a piece of the redacted Debug text itself is not a leak.
-        .filter(|v| {
-            v.len() >= 12 && !config.contains(v) && !REDACTED.contains(v) && !path.contains(v)
-        })
+    // Debug shows the path (Debug-escaped, so `\u{1b}` or a replacement character as such) and
+    // `?[redacted]` for everything after it; a code that spells part of that text is not a leak.
+    let path = target
+        .split(['?', '#', '&', ';', '='])
+        .next()
+        .unwrap_or_default();
+    let redacted = format!(
+        "Callback({path:?}{})",
+        if path.len() < target.len() {
+            "?[redacted]"
+        } else {
+            ""
+        }
+    );
+    // The code is what the core reads: the decoded `code` of the query (after the first `?`,
+    // split on `&`), as `url` parses it. A code the target spells a second time (inside `iss`
+    // or `error_description`, which errors name) is the fuzzer's own text there.
+    let plus_as_space = target.replace('+', " ");
+    let decoded: Vec<u8> = percent_encoding::percent_decode(plus_as_space.as_bytes()).collect();
+    let decoded = String::from_utf8_lossy(&decoded);
+    // Error text loses control characters, which can join pieces into a code.
+    let joined: String = decoded.chars().filter(|c| !c.is_control()).collect();
+    let base = url::Url::parse("http://127.0.0.1/").unwrap();
+    let codes: Vec<String> = match base.join(&target) {
+        Ok(u) => u
+            .query_pairs()
+            .filter(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    let values: Vec<&str> = codes
+        .iter()
+        .map(String::as_str)
+        .filter(|v| v.len() >= 12 && !config.contains(v) && !redacted.contains(v))
+        .filter(|v| decoded.matches(v).count() <= 1 && joined.matches(v).count() <= 1)
         .collect();
     let now = t.doc["now_ms"].as_u64().unwrap();
-    let mut m = keyhole_core::wire::new_debug_machine("browser_login", &t.doc["config"], now, &t.random)
-        .expect("transcript configs build");
+    let mut m =
+        keyhole_core::wire::new_debug_machine("browser_login", &t.doc["config"], now, &t.random)
+            .expect("transcript configs build");
     m.handle_input(now, Input::Start);
     let _ = drain(m.as_mut(), now, &secrets);
     let input = Input::Callback(target.clone());
     let shown = format!("{input:?}");
-    assert!(
-        !shown.contains('?') || shown.ends_with("?[redacted])"),
-        "a callback's query reaches Debug: {shown}"
+    assert_eq!(
+        shown, redacted,
+        "a callback's Debug shows more than its path"
     );
     assert_no_secret(&values, "the Debug text of a callback", &shown);
     m.handle_input(now + 1, input);

@@ -13,6 +13,8 @@ use keyhole_core::wire::{DebugWireMachine, input_from_wire, new_debug_machine};
 use keyhole_core::{HttpResponse, Input, Secret, StoreError, TransportError};
 use serde_json::Value;
 
+pub mod files;
+
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/transcripts.rs"));
 }
@@ -43,9 +45,18 @@ pub fn transcripts() -> &'static [Transcript] {
                     .collect();
                 let secrets = doc["secrets"]
                     .as_array()
-                    .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|s| s.as_str().map(str::to_owned))
+                            .collect()
+                    })
                     .unwrap_or_default();
-                Transcript { name, doc, random, secrets }
+                Transcript {
+                    name,
+                    doc,
+                    random,
+                    secrets,
+                }
             })
             .collect()
     })
@@ -53,7 +64,10 @@ pub fn transcripts() -> &'static [Transcript] {
 
 /// The transcripts of one machine kind, in file-name order
 pub fn transcripts_of(kind: &str) -> Vec<&'static Transcript> {
-    transcripts().iter().filter(|t| t.doc["machine"] == kind).collect()
+    transcripts()
+        .iter()
+        .filter(|t| t.doc["machine"] == kind)
+        .collect()
 }
 
 /// Reads the fuzzer's bytes; every read succeeds, running short yields zeros and empty strings
@@ -83,7 +97,10 @@ impl<'a> Reader<'a> {
     /// A little-endian u16
     pub fn u16(&mut self) -> u16 {
         let b = self.take(2);
-        u16::from_le_bytes([b.first().copied().unwrap_or(0), b.get(1).copied().unwrap_or(0)])
+        u16::from_le_bytes([
+            b.first().copied().unwrap_or(0),
+            b.get(1).copied().unwrap_or(0),
+        ])
     }
     /// A little-endian u32
     pub fn u32(&mut self) -> u32 {
@@ -166,7 +183,11 @@ pub fn read_input(r: &mut Reader<'_>, now_ms: &mut u64) -> Option<Input> {
                 .map(|_| (r.string().to_ascii_lowercase(), r.string()))
                 .collect();
             let body = r.bytes().to_vec();
-            Input::Response(HttpResponse { status, headers, body })
+            Input::Response(HttpResponse {
+                status,
+                headers,
+                body,
+            })
         }
         TRANSPORT => Input::TransportFailed(match r.u8() % 6 {
             0 => TransportError::Dns,
@@ -274,13 +295,33 @@ pub fn assert_printable(what: &str, text: &str) {
 ///
 /// Control bytes are ignored in that comparison: the core strips them from text it shows, which
 /// can join the fuzzer's pieces into a secret.
+///
+/// A callback's query is percent-decoded (and `+` read as a space) before the core sees it, so
+/// a secret the fuzzer spells in percent-encoded pieces (an `iss` of `%73k-…`) is the fuzzer's
+/// own text as well: the decoded bytes are compared too, with and without control bytes.
 pub fn watched_secrets<'a>(t: &'a Transcript, data: &[u8]) -> Vec<&'a str> {
-    let printable: Vec<u8> = data.iter().copied().filter(|b| !b.is_ascii_control()).collect();
+    let without_controls = |d: &[u8]| -> Vec<u8> {
+        d.iter()
+            .copied()
+            .filter(|b| !b.is_ascii_control())
+            .collect()
+    };
+    let plus_as_space: Vec<u8> = data
+        .iter()
+        .map(|&b| if b == b'+' { b' ' } else { b })
+        .collect();
+    let decoded: Vec<u8> = percent_encoding::percent_decode(&plus_as_space).collect();
+    let forms = [
+        data.to_vec(),
+        without_controls(data),
+        decoded.clone(),
+        without_controls(&decoded),
+    ];
     let spelled = |d: &[u8], s: &str| d.windows(s.len()).any(|w| w == s.as_bytes());
     t.secrets
         .iter()
         .map(String::as_str)
-        .filter(|s| !spelled(data, s) && !spelled(&printable, s))
+        .filter(|s| !forms.iter().any(|f| spelled(f, s)))
         .collect()
 }
 
@@ -332,13 +373,16 @@ pub fn run_machine(kind: &str, data: &[u8]) {
     let t = all[r.u8() as usize % all.len()];
     let secrets = watched_secrets(t, data);
     let start = t.doc["now_ms"].as_u64().unwrap();
-    let mut m = new_debug_machine(kind, &t.doc["config"], start, &t.random).expect("transcript configs build");
+    let mut m = new_debug_machine(kind, &t.doc["config"], start, &t.random)
+        .expect("transcript configs build");
     let mut now = start;
     let mut latest = start;
     let mut done: Option<Value> = None;
     // Bounded, so one input cannot make a run slow: 64 steps is far more than any flow needs.
     for _ in 0..64 {
-        let Some(input) = read_input(&mut r, &mut now) else { break };
+        let Some(input) = read_input(&mut r, &mut now) else {
+            break;
+        };
         latest = latest.max(now);
         m.handle_input(now, input);
         assert_no_secret(&secrets, "the Debug text of the machine", &format!("{m:?}"));

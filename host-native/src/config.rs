@@ -356,8 +356,14 @@ impl Config {
     /// Reads the config of `dir`; a missing file is an empty config
     pub fn load(dir: &Path) -> Result<Self, ConfigError> {
         let path = config_path(dir);
-        let text = match fs::read_to_string(&path) {
-            Ok(text) => text,
+        let text = match fs::read(&path) {
+            // The file was read: text that is not UTF-8 is wrong content, not permissions.
+            Ok(bytes) => {
+                crate::store::format::utf8_text(bytes).map_err(|line| ConfigError::Invalid {
+                    path: path.display().to_string(),
+                    detail: format!("line {line}: the text is not UTF-8"),
+                })?
+            }
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Config::default()),
             Err(e) => {
                 return Err(ConfigError::Io {
@@ -375,8 +381,23 @@ impl Config {
             path: path.display().to_string(),
             detail,
         };
+        // The reader's message says what is wrong; the line says where (its span is a byte range).
+        let toml_error = |e: toml::de::Error| {
+            let message = e.message().trim_end().to_owned();
+            match e.span() {
+                Some(span) => {
+                    let line = text.as_bytes()[..span.start.min(text.len())]
+                        .iter()
+                        .filter(|&&b| b == b'\n')
+                        .count()
+                        + 1;
+                    invalid(format!("line {line}: {message}"))
+                }
+                None => invalid(message),
+            }
+        };
         // Look at the version first, so a newer file is refused for the right reason.
-        let raw: toml::Table = toml::from_str(text).map_err(|e| invalid(e.message().to_owned()))?;
+        let raw: toml::Table = toml::from_str(text).map_err(toml_error)?;
         let version = match raw.get("version") {
             Some(toml::Value::Integer(v)) => {
                 u32::try_from(*v).map_err(|_| invalid("`version` is out of range".into()))?
@@ -390,7 +411,7 @@ impl Config {
                 version,
             });
         }
-        toml::from_str(text).map_err(|e| invalid(e.message().to_owned()))
+        toml::from_str(text).map_err(toml_error)
     }
 
     /// Writes the config of `dir` atomically
@@ -533,6 +554,32 @@ mod tests {
             Config::load(dir.path()).unwrap_err(),
             ConfigError::Invalid { .. }
         ));
+    }
+
+    /// Found by the config_toml fuzz target: a broken file's error named no line, and a
+    /// non-UTF-8 file was reported as unreadable ("check the permissions")
+    #[test]
+    fn a_broken_file_is_named_with_its_line_and_never_as_unreadable() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            config_path(dir.path()),
+            "version = 1\n\n[remotes.work]\nclient_id = 7\n",
+        )
+        .unwrap();
+        let e = Config::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("config.toml is not a valid config file (line 4: "),
+            "{e}"
+        );
+        fs::write(config_path(dir.path()), "version = 1\n[remotes\n").unwrap();
+        let e = Config::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("(line 2: "), "{e}");
+        fs::write(config_path(dir.path()), b"version = 1\n# \xff\n").unwrap();
+        let e = Config::load(dir.path()).unwrap_err();
+        assert!(
+            matches!(&e, ConfigError::Invalid { detail, .. } if detail == "line 2: the text is not UTF-8"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -60,3 +60,15 @@ pub fn run(args: AuthArgs, product: &'static Product) -> std::process::ExitCode 
     let mut engine = NativeEngine::new(&app);
     cli::run_parsed(&mut engine, &app, args)
 }
+
+/// Entries into private parsers for the fuzz targets of fuzz/ (docs/fuzzing.md; feature
+/// `fuzzing`); not an API
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Reads and checks a permissions file (`keys create --permission-file`) as the CLI does;
+    /// the error is the message the user reads
+    pub fn read_permissions(path: &std::path::Path) -> Result<serde_json::Value, String> {
+        crate::cli::fuzzing_read_permissions(path)
+    }
+}

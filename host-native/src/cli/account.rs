@@ -250,5 +250,11 @@ mod tests {
         );
         let good = write("good.json", "{\"api\": {\"user_read\": {}}, \"n\": 12.5}");
         assert_eq!(read_permissions(&good).unwrap()["n"], 12.5);
+        // Found by the permissions_file fuzz target: a number is sent as the file spells it.
+        let long = write("long.json", "{\"big\": 1234567890123456789012345607890}");
+        assert_eq!(
+            read_permissions(&long).unwrap().to_string(),
+            "{\"big\":1.2345678901234568e+30}"
+        );
     }
 }

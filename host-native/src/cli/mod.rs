@@ -45,6 +45,17 @@ mod token;
 mod ui;
 mod whoami;
 
+/// [`crate::fuzzing::read_permissions`]: the permissions file as `keys create` reads it
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzzing_read_permissions(
+    path: &std::path::Path,
+) -> Result<serde_json::Value, String> {
+    account::read_permissions(path).map_err(|e| match e {
+        CliError::Usage(m) | CliError::Other(m) => m,
+        other => format!("{other:?}"),
+    })
+}
+
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::{IsTerminal, Read, Write};

@@ -162,6 +162,14 @@ pub fn display_safe(text: &str) -> String {
     crate::text::terminal_safe(text).into_owned()
 }
 
+/// A file's bytes as text; else the line (from 1) of the first byte that is not UTF-8
+pub(crate) fn utf8_text(bytes: Vec<u8>) -> Result<String, usize> {
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        1 + valid.iter().filter(|&&b| b == b'\n').count()
+    })
+}
+
 /// Parses a record given to `set`; the error never echoes the content
 pub(crate) fn parse_record(value: &Secret) -> Result<StoredRecord, StoreError> {
     StoredRecord::from_json(value)

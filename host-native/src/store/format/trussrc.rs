@@ -106,34 +106,149 @@ impl TrussRc {
             path: self.path.clone(),
             detail,
         };
-        let text = match fs::read_to_string(&self.path) {
-            Ok(t) => t,
+        let text = match fs::read(&self.path) {
+            Ok(bytes) => super::utf8_text(bytes)
+                .map_err(|line| invalid(format!("line {line}: the text is not UTF-8")))?,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(e) if e.kind() == ErrorKind::InvalidData => {
-                return Err(invalid("is not UTF-8 text".into()));
-            }
             Err(e) => return Err(io_error("read", &self.path, &e).into()),
         };
-        let options = ParseOption {
-            enabled_quote: false,
-            enabled_escape: false,
-            ..ParseOption::default()
-        };
-        let ini = Ini::load_from_str_opt(&text, options).map_err(|e| {
+        // rust-ini joins a line ending in `\` with the next one even with escapes off, where
+        // truss's reader keeps the backslash: the two would read different values.
+        if let Some(n) = text.lines().position(|l| {
+            let t = l.trim();
+            t.ends_with('\\') && !t.starts_with([';', '#'])
+        }) {
+            return Err(invalid(format!(
+                "line {}: the line ends with `\\`, which INI readers disagree on (truss keeps it, \
+                 keyhole would join the next line); remove it",
+                n + 1
+            )));
+        }
+        let ini = Ini::load_from_str_opt(&text, Self::options()).map_err(|e| {
             // The parser reports an unclosed `[` where it gave up (often the end of the file);
             // the line that opened it is the one to fix.
-            match text
-                .lines()
-                .position(|l| l.trim_start().starts_with('[') && !l.contains(']'))
-            {
-                Some(n) => invalid(format!(
-                    "line {}: the section name has no closing `]`",
-                    n + 1
-                )),
+            match Self::malformed_line(&text) {
+                Some(detail) => invalid(detail),
                 None => invalid(format!("line {}: {}", e.line, super::display_safe(&e.msg))),
             }
         })?;
+        // The parser reads a section name up to its `]` and a key up to its `=` across line
+        // breaks, so a line that is neither would join the next into one name, which errors
+        // then show (with whatever secret the next line holds). truss's reader refuses it.
+        let spans_lines = |t: &str| t.contains(['\n', '\r']);
+        if ini
+            .iter()
+            .any(|(name, s)| name.is_some_and(spans_lines) || s.iter().any(|(k, _)| spans_lines(k)))
+        {
+            return Err(invalid(Self::malformed_line(&text).unwrap_or_else(|| {
+                "line 1: a section name or key runs over a line break".into()
+            })));
+        }
+        Self::refuse_duplicates(&ini, &text).map_err(invalid)?;
+        // A file keyhole would change by writing it back (a key the writer puts where the next
+        // read takes it for a comment, say) is refused now, before anything is written.
+        if let Some((section, key)) = Self::not_kept(&ini) {
+            let line = Self::line_of_nth(&text, section.as_deref(), key.as_deref(), 1).max(1);
+            return Err(invalid(format!(
+                "line {line}: keyhole cannot write this line back as it is (INI readers \
+                 disagree on it); change it"
+            )));
+        }
         Ok(Some((ini, text)))
+    }
+
+    fn options() -> ParseOption {
+        ParseOption {
+            enabled_quote: false,
+            enabled_escape: false,
+            ..ParseOption::default()
+        }
+    }
+
+    /// The file's text for `ini`, as keyhole writes it
+    fn write_text(ini: &Ini) -> Vec<u8> {
+        let mut out = Vec::new();
+        ini.write_to_opt(
+            &mut out,
+            WriteOption {
+                escape_policy: EscapePolicy::Nothing,
+                line_separator: LineSeparator::CR,
+                kv_separator: " = ",
+            },
+        )
+        .expect("writing to memory does not fail");
+        out
+    }
+
+    /// The first section (key `None`) or key whose name or value does not read back the same
+    /// after a write
+    fn not_kept(ini: &Ini) -> Option<(Option<String>, Option<String>)> {
+        let text = String::from_utf8(Self::write_text(ini)).unwrap_or_default();
+        let again = Ini::load_from_str_opt(&text, Self::options()).ok();
+        let again: Vec<_> = again.iter().flat_map(|a| a.iter()).collect();
+        for (i, (name, props)) in ini.iter().enumerate() {
+            let Some((name_again, props_again)) = again.get(i) else {
+                return Some((name.map(str::to_owned), None));
+            };
+            if name != *name_again {
+                return Some((name.map(str::to_owned), None));
+            }
+            let mut kept = props_again.iter();
+            for (key, value) in props.iter() {
+                if kept.next() != Some((key, value)) {
+                    return Some((name.map(str::to_owned), Some(key.to_owned())));
+                }
+            }
+        }
+        None
+    }
+
+    /// The first line that is neither blank, a comment, a `[section]` nor a `key = value`
+    fn malformed_line(text: &str) -> Option<String> {
+        text.lines().enumerate().find_map(|(n, line)| {
+            let t = line.trim();
+            let n = n + 1;
+            if t.is_empty() || t.starts_with([';', '#']) {
+                None
+            } else if t.starts_with('[') {
+                (!t.contains(']')).then(|| format!("line {n}: the section name has no closing `]`"))
+            } else {
+                (!t.contains(['=', ':'])).then(|| {
+                    format!("line {n}: it is neither a `[section]` nor a `key = value` line")
+                })
+            }
+        })
+    }
+
+    /// A section or a key given twice: truss's reader (Python's configparser, strict by
+    /// default) refuses such a file, and keyhole would read one value and write over another
+    fn refuse_duplicates(ini: &Ini, text: &str) -> Result<(), String> {
+        let mut seen: Vec<Option<&str>> = Vec::new();
+        for (name, section) in ini.iter() {
+            let shown = name.map_or_else(
+                || "the lines before the first section".to_owned(),
+                |n| format!("[{}]", super::display_safe(n)),
+            );
+            if seen.contains(&name) {
+                return Err(format!(
+                    "line {}: {shown} appears twice; truss refuses that too: merge the two",
+                    Self::line_of_nth(text, name, None, 2)
+                ));
+            }
+            seen.push(name);
+            let mut keys: Vec<&str> = Vec::new();
+            for (key, _) in section.iter() {
+                if keys.contains(&key) {
+                    return Err(format!(
+                        "line {}: `{}` appears twice in {shown}; truss refuses that too: keep one",
+                        Self::line_of_nth(text, name, Some(key), 2),
+                        super::display_safe(key)
+                    ));
+                }
+                keys.push(key);
+            }
+        }
+        Ok(())
     }
 
     /// Reads, changes and writes the file under its lock; a file that cannot be read is left alone
@@ -144,16 +259,17 @@ impl TrussRc {
         let _guard = self.locks.acquire("trussrc", "file", FILE_LOCK_WAIT)?;
         let mut ini = self.read()?.map(|(ini, _)| ini).unwrap_or_default();
         change(&mut ini)?;
-        let mut out = Vec::new();
-        ini.write_to_opt(
-            &mut out,
-            WriteOption {
-                escape_policy: EscapePolicy::Nothing,
-                line_separator: LineSeparator::CR,
-                kv_separator: " = ",
-            },
-        )
-        .map_err(|e| io_error("write", &self.path, &e))?;
+        // What the file cannot hold as written (a line break, a trailing `\` that would join
+        // the next line, a key the next read takes for a comment) is refused, never mangled.
+        if let Some((section, key)) = Self::not_kept(&ini) {
+            return Err(ReadError::Store(StoreError::Other(format!(
+                "`{}` in [{}] cannot be written to ~/.trussrc as it is (a line break, a \
+                 trailing `\\` or a leading `;`/`#`); nothing was written",
+                super::display_safe(key.as_deref().unwrap_or_default()),
+                super::display_safe(section.as_deref().unwrap_or_default())
+            ))));
+        }
+        let out = Self::write_text(&ini);
         // A dotfile is often a symlink into a dotfiles repository: replace the file it points
         // at, not the link.
         let target = fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone());
@@ -162,14 +278,26 @@ impl TrussRc {
 
     /// A value's line in the file, for errors about it
     fn line_of(text: &str, section: &str, key: &str) -> usize {
+        Self::line_of_nth(text, Some(section), Some(key), 1)
+    }
+
+    /// The line of the `nth` header of `section` (`key: None`), or of the `nth` `key` in the
+    /// sections named `section` (`None`: the lines before the first section); 0 if none
+    fn line_of_nth(text: &str, section: Option<&str>, key: Option<&str>, nth: usize) -> usize {
         let mut current = None;
+        let mut found = 0;
         for (n, line) in text.lines().enumerate() {
             let t = line.trim();
-            if let Some(name) = t.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+            if let Some(name) = t.strip_prefix('[').and_then(|t| t.split(']').next()) {
                 current = Some(name.trim());
-            } else if current == Some(section)
-                && t.split(['=', ':']).next().map(str::trim) == Some(key)
+                found += usize::from(key.is_none() && current == section);
+            } else if current == section
+                && key.is_some()
+                && t.split(['=', ':']).next().map(str::trim) == key
             {
+                found += 1;
+            }
+            if found == nth {
                 return n + 1;
             }
         }
@@ -799,6 +927,83 @@ mod tests {
             "{e}"
         );
         assert!(!e.contains("soon") && !e.contains("= t"), "{e}");
+    }
+
+    /// Found by the trussrc fuzz target: with a section or a key given twice, a config save
+    /// wrote the last one's value over the first; and a file that is not UTF-8 named no line
+    #[test]
+    fn duplicates_and_bad_text_are_refused_with_their_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = rc(dir.path());
+        let cases = [
+            (
+                "[a]\nremote_url = https://one.example\n\n[a]\nremote_url = https://two.example\n",
+                "line 4: [a] appears twice",
+            ),
+            (
+                "[a]\nremote_url = https://one.example\napi_key = k1\nremote_url = https://two.example\n",
+                "line 4: `remote_url` appears twice in [a]",
+            ),
+            (
+                "color = 1\ncolor = 2\n[a]\nremote_url = u\n",
+                "line 2: `color` appears twice in the lines before the first section",
+            ),
+        ];
+        for (text, said) in cases {
+            fs::write(&f.path, text).unwrap();
+            let e = f.load_config().unwrap_err().to_string();
+            assert!(e.contains(".trussrc") && e.contains(said), "{e}");
+            assert!(f.save_config(&Config::default()).is_err());
+            assert_eq!(fs::read_to_string(&f.path).unwrap(), text, "never written");
+        }
+        // A line with no `=` would run into the next as one key, and an unclosed `[` into the
+        // next lines as one section name, which errors then showed.
+        let cases = [
+            (
+                "[a]\nremote_url = u\noops\napi_key = sk-LIVE123\n",
+                "line 3: it is neither a `[section]` nor a `key = value` line",
+            ),
+            (
+                "[a\nremote_url = u\napi_key = sk-LIVE123\n]\nx = 1\nx = 2\n",
+                "line 1: the section name has no closing `]`",
+            ),
+        ];
+        for (text, said) in cases {
+            fs::write(&f.path, text).unwrap();
+            let e = f.load_config().unwrap_err().to_string();
+            assert!(e.contains(said) && !e.contains("sk-LIVE123"), "{e}");
+        }
+        // Found by the trussrc fuzz target: rust-ini joins a line ending in `\` with the next
+        // (truss keeps the backslash), and a value written with a trailing `\` swallowed the
+        // line after it on the next read.
+        let text = "[a]\nremote_url = https://a\\\nx = 1\n";
+        fs::write(&f.path, text).unwrap();
+        let e = f.load_config().unwrap_err().to_string();
+        assert!(e.contains("line 2: the line ends with `\\`"), "{e}");
+        fs::write(&f.path, "[a]\nremote_url = https://a\\").unwrap();
+        assert!(f.load_config().is_err(), "at the end of the file too");
+        fs::write(&f.path, "[a]\nremote_url = https://a\n").unwrap();
+        let e = f
+            .file_store()
+            .set("a/x", &api_key_record("sk-ends-in\\"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`api_key` in [a] cannot be written"), "{e}");
+        assert_eq!(
+            fs::read_to_string(&f.path).unwrap(),
+            "[a]\nremote_url = https://a\n"
+        );
+        // A key the writer would put at the start of a line, where the next read (and truss)
+        // takes it for a comment
+        fs::write(&f.path, "[a]\nremote_url = u\n ;note = kept\n").unwrap();
+        let e = f.load_config().unwrap_err().to_string();
+        assert!(
+            e.contains("line 3: keyhole cannot write this line back"),
+            "{e}"
+        );
+        fs::write(&f.path, b"[a]\nremote_url = u\napi_key = \xff\n").unwrap();
+        let e = f.load_config().unwrap_err().to_string();
+        assert!(e.contains("line 3: the text is not UTF-8"), "{e}");
     }
 
     /// Config saves and credential writes from many threads never lose each other's change

@@ -156,9 +156,9 @@ fn sync_dir(dir: &Path) -> Result<(), StoreError> {
 fn read_key_file(path: &Path) -> Result<Option<Secret>, StoreError> {
     match fs::read(path) {
         Ok(bytes) => {
-            let text = String::from_utf8(bytes).map_err(|_| {
+            let text = super::utf8_text(bytes).map_err(|line| {
                 StoreError::Other(format!(
-                    "{} line 1: the key is not UTF-8 text",
+                    "{} line {line}: the key is not UTF-8 text",
                     path.display()
                 ))
             })?;

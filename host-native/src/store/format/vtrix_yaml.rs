@@ -101,12 +101,10 @@ impl VtrixYaml {
             path: self.path.clone(),
             detail,
         };
-        let text = match fs::read_to_string(&self.path) {
-            Ok(t) => t,
+        let text = match fs::read(&self.path) {
+            Ok(bytes) => super::utf8_text(bytes)
+                .map_err(|line| invalid(format!("line {line}: the text is not UTF-8")))?,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Mapping::new()),
-            Err(e) if e.kind() == ErrorKind::InvalidData => {
-                return Err(invalid("is not UTF-8 text".into()));
-            }
             Err(e) => return Err(io_error("read", &self.path, &e).into()),
         };
         let value: Value = serde_yaml_ng::from_str(&text).map_err(|e| {
@@ -126,8 +124,14 @@ impl VtrixYaml {
         let _guard = self.locks.acquire("config.yml", "file", FILE_LOCK_WAIT)?;
         let mut map = self.read()?;
         change(&mut map);
-        let text = serde_yaml_ng::to_string(&map)
-            .map_err(|e| StoreError::Other(format!("cannot write YAML: {e}")))?;
+        // The YAML writer cannot represent everything the reader accepts (a tagged key, say):
+        // that is the file's content, not the disk, and the file is left as it is.
+        let text = serde_yaml_ng::to_string(&map).map_err(|_| ReadError::Invalid {
+            path: self.path.clone(),
+            detail: "keyhole cannot write this YAML back (it holds a tag or key its writer \
+                     cannot represent); nothing was changed"
+                .into(),
+        })?;
         // A dotfile is often a symlink into a dotfiles repository: replace the file it points
         // at, not the link.
         let target = fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone());
@@ -494,5 +498,25 @@ mod tests {
                 .to_string()
                 .contains("`auth_token` is not text")
         );
+    }
+
+    /// Found by the vtrix_yaml fuzz target: a file the reader takes but the writer cannot
+    /// represent failed to save with "check free disk space"; it is the file's content, named
+    /// as such, and the file is kept
+    #[test]
+    fn a_file_the_writer_cannot_represent_is_named_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = format(dir.path());
+        fs::create_dir_all(f.path.parent().unwrap()).unwrap();
+        let odd = "!pi_key: &k vx-ANCkeyresapihpi_key: &k vx-ANCkeyresapih_teny\n";
+        fs::write(&f.path, odd).unwrap();
+        let config = f.load_config().unwrap();
+        let e = f.save_config(&config).unwrap_err().to_string();
+        assert!(
+            e.contains("config.yml") && e.contains("cannot write this YAML back"),
+            "{e}"
+        );
+        assert!(!e.contains("disk space") && !e.contains("vx-ANC"), "{e}");
+        assert_eq!(fs::read_to_string(&f.path).unwrap(), odd);
     }
 }
