@@ -25,6 +25,9 @@ pub struct LoginDeviceConfig {
     pub account_hint: Option<String>,
 }
 
+// One phase value per operation, held while it runs: the inline `Endpoints` (six `Url`s) is
+// cheaper than another allocation per login.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Phase {
     Idle,
