@@ -5,13 +5,23 @@ mod common;
 use common::component_bytes;
 use keyhole_wasi::{CacheOutcome, Error, Runtime};
 
+/// The one cache entry's artefact (`.cwasm`), after checking that its check file (`.check`) is
+/// the only other file
 fn only_entry(dir: &std::path::Path) -> std::path::PathBuf {
-    let entries: Vec<_> = std::fs::read_dir(dir)
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    assert_eq!(entries.len(), 1, "one cache entry: {entries:?}");
-    entries.into_iter().next().unwrap()
+    entries.sort();
+    assert_eq!(entries.len(), 2, "one cache entry, two files: {entries:?}");
+    let artefact = entries[1].clone();
+    assert_eq!(artefact.extension().unwrap(), "cwasm", "{entries:?}");
+    assert_eq!(entries[0], check_of(&artefact), "{entries:?}");
+    artefact
+}
+
+fn check_of(artefact: &std::path::Path) -> std::path::PathBuf {
+    artefact.with_extension("check")
 }
 
 #[test]
@@ -43,11 +53,10 @@ fn compiles_once_then_loads_from_the_cache() {
             0o700,
             "the cache directory is private"
         );
-        assert_eq!(
-            mode(&only_entry(&cache)) & 0o777,
-            0o600,
-            "the entry is private"
-        );
+        let entry = only_entry(&cache);
+        for file in [check_of(&entry), entry] {
+            assert_eq!(mode(&file) & 0o777, 0o600, "{} is private", file.display());
+        }
     }
 }
 
@@ -71,7 +80,16 @@ fn the_embedded_component_shares_the_cache_key_of_its_bytes() {
 fn a_corrupt_or_truncated_cache_entry_is_rebuilt_not_trusted() {
     let dir = tempfile::tempdir().unwrap();
     let wasm = component_bytes();
-    Runtime::from_bytes(&wasm, Some(dir.path())).unwrap();
+    // Each load's `Runtime` is dropped before the next file edit: a loaded artefact is mapped
+    // from its file, and a file cut short under a live mapping is SIGBUS, as for any mapped
+    // executable. keyhole itself only ever replaces entries by renaming a new file over them.
+    let load = || {
+        Runtime::from_bytes(&wasm, Some(dir.path()))
+            .unwrap()
+            .cache_outcome()
+            .clone()
+    };
+    assert_eq!(load(), CacheOutcome::Miss);
     let entry = only_entry(dir.path());
 
     // One flipped byte deep inside the artefact.
@@ -79,34 +97,39 @@ fn a_corrupt_or_truncated_cache_entry_is_rebuilt_not_trusted() {
     let at = bytes.len() - 100;
     bytes[at] ^= 0xff;
     std::fs::write(&entry, &bytes).unwrap();
-    let r = Runtime::from_bytes(&wasm, Some(dir.path())).unwrap();
-    match r.cache_outcome() {
+    match load() {
         CacheOutcome::Rebuilt(reason) => assert!(reason.contains("checksum mismatch"), "{reason}"),
         other => panic!("a corrupt entry was not rebuilt: {other:?}"),
     }
     // The rebuilt entry is good again.
-    let r = Runtime::from_bytes(&wasm, Some(dir.path())).unwrap();
-    assert_eq!(r.cache_outcome(), &CacheOutcome::Hit);
+    assert_eq!(load(), CacheOutcome::Hit);
 
     // Truncated.
     let bytes = std::fs::read(&entry).unwrap();
     std::fs::write(&entry, &bytes[..bytes.len() / 2]).unwrap();
-    let r = Runtime::from_bytes(&wasm, Some(dir.path())).unwrap();
-    match r.cache_outcome() {
+    match load() {
         CacheOutcome::Rebuilt(reason) => assert!(reason.contains("truncated"), "{reason}"),
         other => panic!("a truncated entry was not rebuilt: {other:?}"),
     }
 
-    // Not a cache file at all.
+    // Not an artefact at all.
     std::fs::write(&entry, b"hello").unwrap();
-    let r = Runtime::from_bytes(&wasm, Some(dir.path())).unwrap();
-    assert!(matches!(r.cache_outcome(), CacheOutcome::Rebuilt(_)));
-    assert_eq!(
-        Runtime::from_bytes(&wasm, Some(dir.path()))
-            .unwrap()
-            .cache_outcome(),
-        &CacheOutcome::Hit
-    );
+    assert!(matches!(load(), CacheOutcome::Rebuilt(_)));
+    assert_eq!(load(), CacheOutcome::Hit);
+
+    // A check file that is not one.
+    std::fs::write(check_of(&entry), b"hello").unwrap();
+    match load() {
+        CacheOutcome::Rebuilt(reason) => assert!(reason.contains("not a keyhole cache"), "{reason}"),
+        other => panic!("a broken check file was trusted: {other:?}"),
+    }
+    assert_eq!(load(), CacheOutcome::Hit);
+
+    // An artefact whose check was never written (a crash between the two writes) is compiled
+    // again, not loaded unchecked.
+    std::fs::remove_file(check_of(&entry)).unwrap();
+    assert_eq!(load(), CacheOutcome::Miss);
+    assert_eq!(load(), CacheOutcome::Hit);
 }
 
 #[test]
@@ -124,8 +147,10 @@ fn an_entry_for_another_component_is_never_used() {
             .cache_outcome(),
         &CacheOutcome::Miss
     );
-    // Put A's (valid, checksummed) artefact where B's belongs.
-    std::fs::copy(only_entry(dir_a.path()), only_entry(dir_b.path())).unwrap();
+    // Put A's (valid, checksummed) artefact and its check where B's belong.
+    let (from, to) = (only_entry(dir_a.path()), only_entry(dir_b.path()));
+    std::fs::copy(&from, &to).unwrap();
+    std::fs::copy(check_of(&from), check_of(&to)).unwrap();
     match Runtime::from_bytes(&b, Some(dir_b.path()))
         .unwrap()
         .cache_outcome()
