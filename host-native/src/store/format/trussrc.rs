@@ -113,10 +113,13 @@ impl TrussRc {
             Err(e) => return Err(io_error("read", &self.path, &e).into()),
         };
         // rust-ini joins a line ending in `\` with the next one even with escapes off, where
-        // truss's reader keeps the backslash: the two would read different values.
+        // truss's reader keeps the backslash: the two would read different values. rust-ini
+        // also ends a line at a bare `\r`, so the check splits there too.
         if let Some(n) = text.lines().position(|l| {
-            let t = l.trim();
-            t.ends_with('\\') && !t.starts_with([';', '#'])
+            l.split('\r').any(|part| {
+                let t = part.trim();
+                t.ends_with('\\') && !t.starts_with([';', '#'])
+            })
         }) {
             return Err(invalid(format!(
                 "line {}: the line ends with `\\`, which INI readers disagree on (truss keeps it, \
@@ -982,6 +985,12 @@ mod tests {
         assert!(e.contains("line 2: the line ends with `\\`"), "{e}");
         fs::write(&f.path, "[a]\nremote_url = https://a\\").unwrap();
         assert!(f.load_config().is_err(), "at the end of the file too");
+        // Found by the trussrc fuzz target (a long run): rust-ini also ends a line at a bare
+        // `\r`, so a `\` before one joined lines too, and a saved file no longer loaded.
+        let text = "[a]\nremote_url = https://a\\\r[b]\nx = 1\n";
+        fs::write(&f.path, text).unwrap();
+        let e = f.load_config().unwrap_err().to_string();
+        assert!(e.contains("line 2: the line ends with `\\`"), "{e}");
         fs::write(&f.path, "[a]\nremote_url = https://a\n").unwrap();
         let e = f
             .file_store()
