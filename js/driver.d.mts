@@ -71,15 +71,56 @@ export function sleepUntil(untilMs: number, now?: () => number): Promise<void>;
 /** Performs a `send` with fetch (`redirect: "manual"`, size cap) and answers with the input */
 export function fetchSend(request: SendOutput, options?: { fetch?: typeof fetch; timeoutMs?: number }): Promise<object>;
 
-/** Secrets in memory; compare-and-swap is atomic within the process */
-export class MemoryStore {
-  constructor(entries?: Record<string, string>);
+/**
+ * The pluggable store `fetchIo` hands every `store` output to; each method may be async
+ *
+ * Values are the core's record text, opaque to the store. A method that fails throws, ideally a
+ * `StoreError` saying how.
+ */
+export interface Store {
+  /** The record under `key`, or null (or undefined) when there is none */
+  get(key: string): Awaitable<string | null | undefined>;
+  /**
+   * Replaces the record with `value` if it is still `expected` (null: only if absent), atomically
+   * against every other writer; returns the record held afterwards (`value` when it swapped)
+   */
+  compareAndSwap(key: string, expected: string | null, value: string): Awaitable<string | null | undefined>;
+  /** Removes the record (absent is fine) */
+  delete(key: string): Awaitable<void>;
+  /** Optional: a lock held around a refresh; throw `StoreError("unavailable", …)` when not taken in time */
+  lock?(key: string): Awaitable<void>;
+  /** Optional: releases `lock` */
+  unlock?(key: string): Awaitable<void>;
+}
+
+/** A store failure as the machine reads it */
+export class StoreError extends Error {
+  constructor(kind: "unavailable" | "denied" | "other", message: string);
+  kind: "unavailable" | "denied" | "other";
+}
+
+/** Performs a `store` output on `store`; resolves with the `stored` input (errors included) */
+export function storeAnswer(store: Store, op: StoreOutput): Promise<object>;
+
+/**
+ * Secrets in memory (Node and browsers); operations run one at a time, so compare-and-swap is
+ * atomic within the process, and `lock` waits for another operation's lock up to `lockTimeoutMs`
+ * (default 10 s)
+ */
+export class MemoryStore implements Store {
+  constructor(entries?: Record<string, string>, options?: { lockTimeoutMs?: number });
+  get(key: string): Promise<string | null>;
+  compareAndSwap(key: string, expected: string | null, value: string): Promise<string | null>;
+  delete(key: string): Promise<void>;
+  lock(key: string): Promise<void>;
+  unlock(key: string): Promise<void>;
+  /** `storeAnswer(this, op)` */
   apply(op: StoreOutput): Promise<object>;
 }
 
-/** Secrets in a JSON file (mode 0600) replaced atomically by rename; Node only */
+/** Secrets in a JSON file (mode 0600, directory 0700) replaced atomically by rename; Node only */
 export class FileStore extends MemoryStore {
-  constructor(path: string);
+  constructor(path: string, options?: { lockTimeoutMs?: number });
 }
 
 /** Browser login's loopback listener on 127.0.0.1:`port` (Node); keeps requests between waits */
@@ -93,7 +134,8 @@ export interface LoopbackCallbacks {
 export function loopbackCallbacks(port: number, now?: () => number): Promise<LoopbackCallbacks>;
 
 export function fetchIo(options?: {
-  store?: MemoryStore;
+  /** Default: a new MemoryStore */
+  store?: Store;
   show?: (prompt: Prompt) => Awaitable<void>;
   openBrowser?: (url: string) => Awaitable<boolean>;
   callbacks?: LoopbackCallbacks | null;

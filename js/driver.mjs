@@ -200,14 +200,77 @@ function transportFailed(error) {
 }
 
 /**
- * An in-memory secret store: what a `store` output asks, answered with the `stored` input
+ * A store operation failed; `kind` is how the machine reads it: `unavailable` (try again later, or
+ * a lock not taken in time), `denied` (no permission) or `other`
  *
- * Operations run one at a time in the order asked, so compare-and-swap is atomic within the process.
+ * A pluggable store throws it; any other error thrown by a store counts as `denied` when its
+ * `code` is EACCES or EPERM and `unavailable` otherwise.
+ */
+export class StoreError extends Error {
+  constructor(kind, message) {
+    super(message);
+    this.name = "StoreError";
+    this.kind = kind;
+  }
+}
+
+/**
+ * Performs a `store` output on a pluggable store and answers with the `stored` input
+ *
+ * The store interface (every method may return a promise; keys come from the machine, values are
+ * the core's record text, opaque to the store):
+ *   get(key)                              -> the record, or null when there is none
+ *   compareAndSwap(key, expected, value)  -> the record held afterwards: `value` when the record
+ *                                            was still `expected` (null: absent) and was replaced,
+ *                                            the current one when it was not. Must be atomic
+ *                                            against every other writer of the store.
+ *   delete(key)                           -> nothing (an absent record is fine)
+ *   lock(key), unlock(key)                -> optional: a lock held around a refresh so that
+ *                                            concurrent refreshers send one request; lock throws
+ *                                            StoreError("unavailable") when it cannot be taken in
+ *                                            time, and the machine goes on relying on the swap
+ */
+export async function storeAnswer(store, op) {
+  try {
+    switch (op.op) {
+      case "load":
+        return { type: "stored", value: (await store.get(op.key)) ?? null };
+      case "compare_and_swap":
+        return { type: "stored", value: (await store.compareAndSwap(op.key, op.expected ?? null, op.new)) ?? null };
+      case "delete":
+        await store.delete(op.key);
+        return { type: "stored", value: null };
+      case "lock":
+        await store.lock?.(op.key);
+        return { type: "stored", value: null };
+      case "unlock":
+        await store.unlock?.(op.key);
+        return { type: "stored", value: null };
+      default:
+        return { type: "stored", error: "other", message: `unknown store operation ${JSON.stringify(op.op)} (driver older than the core?)` };
+    }
+  } catch (error) {
+    const kind = error instanceof StoreError ? error.kind : error?.code === "EACCES" || error?.code === "EPERM" ? "denied" : "unavailable";
+    return { type: "stored", error: kind, message: String(error?.message ?? error) };
+  }
+}
+
+/**
+ * An in-memory secret store (Node and browsers), implementing the store interface of
+ * `storeAnswer`; subclasses change where the records live by overriding `load()` and `save()`
+ *
+ * Operations run one at a time in the order asked, so a compare-and-swap reads and writes with
+ * nothing in between, also when several operations run concurrently on one event loop. `lock`
+ * is a real in-process lock: a second `token` started while the first refreshes waits for it
+ * (up to `lockTimeoutMs`, then `unavailable`) and finds the fresh tokens instead of refreshing
+ * again.
  */
 export class MemoryStore {
-  constructor(entries = {}) {
+  constructor(entries = {}, { lockTimeoutMs = 10_000 } = {}) {
     this.records = new Map(Object.entries(entries));
     this.queue = Promise.resolve();
+    this.locks = new Map();
+    this.lockTimeoutMs = lockTimeoutMs;
   }
 
   async load() {
@@ -218,64 +281,93 @@ export class MemoryStore {
     this.records = records;
   }
 
-  /** Performs a `store` output; answers with the record held afterwards */
-  apply(op) {
-    // One operation at a time: a compare-and-swap reads and writes with nothing in between.
-    const result = this.queue.then(() => this.applyNow(op));
+  /** Runs `change(records)` with nothing else in between; saves when it returns `true` */
+  serialised(change) {
+    const result = this.queue.then(async () => {
+      const records = new Map(await this.load());
+      const [value, changed] = change(records);
+      if (changed) await this.save(records);
+      return value;
+    });
     this.queue = result.catch(() => {});
     return result;
   }
 
-  async applyNow(op) {
-    try {
-      const records = new Map(await this.load());
-      const current = records.has(op.key) ? records.get(op.key) : null;
-      switch (op.op) {
-        case "load":
-          return { type: "stored", value: current };
-        case "compare_and_swap":
-          if (current !== op.expected) return { type: "stored", value: current };
-          records.set(op.key, op.new);
-          await this.save(records);
-          return { type: "stored", value: op.new };
-        case "delete":
-          if (records.delete(op.key)) await this.save(records);
-          return { type: "stored", value: null };
-        case "lock":
-        case "unlock":
-          // One process, operations in order: nothing else can interleave a refresh.
-          return { type: "stored", value: null };
-        default:
-          return { type: "stored", error: "other", message: `unknown store operation ${JSON.stringify(op.op)}` };
-      }
-    } catch (error) {
-      return { type: "stored", error: error?.code === "EACCES" || error?.code === "EPERM" ? "denied" : "unavailable", message: String(error?.message ?? error) };
+  get(key) {
+    return this.serialised((records) => [records.get(key) ?? null, false]);
+  }
+
+  compareAndSwap(key, expected, value) {
+    return this.serialised((records) => {
+      const current = records.get(key) ?? null;
+      if (current !== expected) return [current, false];
+      records.set(key, value);
+      return [value, true];
+    });
+  }
+
+  delete(key) {
+    return this.serialised((records) => [undefined, records.delete(key)]);
+  }
+
+  async lock(key) {
+    const deadline = Date.now() + this.lockTimeoutMs;
+    while (this.locks.has(key)) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new StoreError("unavailable", `the lock on ${key} is still held by another operation of this process`);
+      let timer;
+      await Promise.race([this.locks.get(key).released, new Promise((resolve) => (timer = setTimeout(resolve, left)))]);
+      clearTimeout(timer);
     }
+    let release;
+    const released = new Promise((resolve) => (release = resolve));
+    this.locks.set(key, { released, release });
+  }
+
+  async unlock(key) {
+    this.locks.get(key)?.release();
+    this.locks.delete(key);
+  }
+
+  /** Performs a `store` output; answers with the `stored` input (see `storeAnswer`) */
+  apply(op) {
+    return storeAnswer(this, op);
   }
 }
 
 /**
- * A file secret store for Node: one JSON object of records, mode 0600, replaced atomically
- * (write a temporary file, then rename over the old one)
+ * A file secret store for Node: one JSON object of records, mode 0600 in a 0700 directory,
+ * replaced atomically (write a temporary file, then rename over the old one)
  *
- * Compare-and-swap is atomic among the flows of this process (operations run one at a time). For
- * several processes sharing one file, the component host's `FileSecrets` (js/host/store.mjs) adds
- * a lock file around each read-modify-write.
+ * Compare-and-swap and the lock are atomic among the operations of this process (operations run
+ * one at a time). For several processes sharing one file, the component host's `FileSecrets`
+ * (js/host/store.mjs) adds a lock file around each read-modify-write.
  */
 export class FileStore extends MemoryStore {
-  constructor(path) {
-    super();
+  constructor(path, options) {
+    super({}, options);
     this.path = path;
   }
 
   async load() {
     const { readFile } = await import("node:fs/promises");
+    let text;
     try {
-      return new Map(Object.entries(JSON.parse(await readFile(this.path, "utf8"))));
+      text = await readFile(this.path, "utf8");
     } catch (error) {
       if (error?.code === "ENOENT") return new Map();
       throw error;
     }
+    let records;
+    try {
+      records = JSON.parse(text);
+    } catch {
+      records = null;
+    }
+    if (!records || typeof records !== "object" || Array.isArray(records)) {
+      throw new StoreError("other", `${this.path} is not a JSON object of records; move it away to start afresh`);
+    }
+    return new Map(Object.entries(records));
   }
 
   async save(records) {
@@ -354,8 +446,9 @@ export async function loopbackCallbacks(port, now = Date.now) {
 }
 
 /**
- * The host pieces for `drive`: fetch for HTTP, timers for waits, a secret store, how to show the
- * device-login prompt and open a browser, and (browser login) the loopback `callbacks` listener
+ * The host pieces for `drive`: fetch for HTTP, timers for waits, a secret store (any object with
+ * the interface `storeAnswer` describes), how to show the device-login prompt and open a browser,
+ * and (browser login) the loopback `callbacks` listener
  */
 export function fetchIo({
   store = new MemoryStore(),
@@ -371,7 +464,7 @@ export function fetchIo({
   return {
     nowMs: now,
     send: (request) => fetchSend(request, { fetch: fetchFn }),
-    store: (op) => store.apply(op),
+    store: (op) => storeAnswer(store, op),
     show,
     openBrowser,
     waitUntil: async (untilMs) => {

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 
-import { FileStore, MemoryStore } from "../../js/driver.mjs";
+import { FileStore, MemoryStore, StoreError, fetchIo, storeAnswer } from "../../js/driver.mjs";
 import { FileSecrets, MemorySecrets } from "../../js/host/store.mjs";
 import { root } from "./support.mjs";
 
@@ -43,6 +43,86 @@ describe("the driver's stores answer store outputs with the record held afterwar
     const store = new MemoryStore();
     const answers = await Promise.all(["a", "b", "c"].map((v) => store.apply({ type: "store", op: "compare_and_swap", key: "k", expected: null, new: v })));
     assert.deepEqual(answers.map((a) => a.value), ["a", "a", "a"]);
+  });
+});
+
+describe("a pluggable store: the async get / compareAndSwap / delete / lock interface", () => {
+  /** A store of the host's own (here a Map behind awaits), with no `apply` of the driver's */
+  function customStore() {
+    const records = new Map();
+    const calls = [];
+    return {
+      calls,
+      records,
+      async get(key) {
+        calls.push(`get ${key}`);
+        return records.get(key) ?? null;
+      },
+      async compareAndSwap(key, expected, value) {
+        calls.push(`cas ${key} ${expected} ${value}`);
+        if ((records.get(key) ?? null) !== expected) return records.get(key) ?? null;
+        records.set(key, value);
+        return value;
+      },
+      async delete(key) {
+        calls.push(`delete ${key}`);
+        records.delete(key);
+      },
+    };
+  }
+
+  test("fetchIo hands every store output to the host's store and answers with the record held afterwards", async () => {
+    const store = customStore();
+    const io = fetchIo({ store });
+    const op = (fields) => io.store({ type: "store", key: "r/a", ...fields });
+    assert.deepEqual(await op({ op: "load" }), { type: "stored", value: null });
+    assert.deepEqual(await op({ op: "compare_and_swap", expected: null, new: "v1" }), { type: "stored", value: "v1" });
+    assert.deepEqual(await op({ op: "compare_and_swap", expected: null, new: "v2" }), { type: "stored", value: "v1" });
+    // A store without a lock: lock and unlock succeed and the machine relies on the swap.
+    assert.deepEqual(await op({ op: "lock" }), { type: "stored", value: null });
+    assert.deepEqual(await op({ op: "unlock" }), { type: "stored", value: null });
+    assert.deepEqual(await op({ op: "delete" }), { type: "stored", value: null });
+    assert.deepEqual(store.calls, ["get r/a", "cas r/a null v1", "cas r/a null v2", "delete r/a"]);
+  });
+
+  test("a store's failures become stored errors the machine reads", async () => {
+    const failing = {
+      get: async () => {
+        throw new StoreError("denied", "the keychain refused");
+      },
+      compareAndSwap: async () => {
+        throw Object.assign(new Error("read-only file system"), { code: "EPERM" });
+      },
+      delete: async () => {
+        throw new Error("disk gone");
+      },
+    };
+    assert.deepEqual(await storeAnswer(failing, { type: "store", op: "load", key: "k" }), { type: "stored", error: "denied", message: "the keychain refused" });
+    assert.equal((await storeAnswer(failing, { type: "store", op: "compare_and_swap", key: "k", expected: null, new: "v" })).error, "denied");
+    assert.deepEqual(await storeAnswer(failing, { type: "store", op: "delete", key: "k" }), { type: "stored", error: "unavailable", message: "disk gone" });
+  });
+
+  test("MemoryStore's lock holds a second operation of the same process until the first unlocks", async () => {
+    const store = new MemoryStore();
+    const order = [];
+    await store.lock("k");
+    const second = store.lock("k").then(() => order.push("second locked"));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    order.push("first unlocks");
+    await store.unlock("k");
+    await second;
+    assert.deepEqual(order, ["first unlocks", "second locked"]);
+    await store.unlock("k");
+  });
+
+  test("a lock not released in time is `unavailable`, and the machine goes on without it", async () => {
+    const store = new MemoryStore({}, { lockTimeoutMs: 50 });
+    await store.lock("k");
+    assert.deepEqual(await store.apply({ type: "store", op: "lock", key: "k" }), {
+      type: "stored",
+      error: "unavailable",
+      message: "the lock on k is still held by another operation of this process",
+    });
   });
 });
 
