@@ -1,4 +1,4 @@
-//! The core as a wasm component: the WIT world `keyhole:auth/keyhole` (`wit/keyhole-auth.wit`)
+//! The core as a wasm component: the WIT world `keyhole:auth/keyhole@0.2.0` (`wit/v0.2.0/`)
 //!
 //! Built with `cargo build -p keyhole-core --target wasm32-wasip2 --profile wasm --features
 //! component`; rustc's component linker wraps the module, so no cargo-component is needed.
@@ -27,7 +27,7 @@ use crate::wire::config_from_wire;
 #[allow(missing_docs, unreachable_pub, clippy::all)]
 mod bindings {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "../wit/v0.2.0",
         world: "keyhole",
     });
 }

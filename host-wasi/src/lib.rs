@@ -55,7 +55,7 @@ pub use engine::{ComponentSource, WasiEngine};
 /// The `bindgen!` output, kept out of the public API
 mod generated {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../wit/v0.2.0",
         world: "keyhole",
         imports: { default: trappable },
     });
@@ -100,7 +100,7 @@ pub enum Error {
         "the keyhole component is not a valid wasm component ({0}); rebuild it with `scripts/build-component`"
     )]
     Malformed(String),
-    /// The component does not have this host's world (`keyhole:auth/keyhole@0.1.0`)
+    /// The component does not have this host's world (`keyhole:auth/keyhole@0.2.0`)
     #[error(
         "the keyhole component does not match this keyhole-wasi ({0}); use the component built from the same keyhole version"
     )]

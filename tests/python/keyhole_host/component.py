@@ -106,7 +106,7 @@ class Component:
         self.linker.define_unknown_imports_as_traps(self.wasm)
 
     def export(self, interface: str) -> Optional[str]:
-        """The full name of the exported keyhole interface (`machines` -> `keyhole:auth/machines@0.1.0`),
+        """The full name of the exported keyhole interface (`machines` -> `keyhole:auth/machines@0.2.0`),
         whatever the package version"""
         prefix = f"{PACKAGE}/{interface}@"
         names = [n for n in self.wasm.type.exports(self.engine) if n.startswith(prefix)]
