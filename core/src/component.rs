@@ -1,9 +1,13 @@
-//! The core as a wasm component: the WIT world `keyhole:auth/keyhole@0.2.0` (`wit/v0.2.0/`)
+//! The core as a wasm component of `keyhole:auth@0.2.0` (`wit/v0.2.0/`)
 //!
-//! Built with `cargo build -p keyhole-core --target wasm32-wasip2 --profile wasm --features
-//! component`; rustc's component linker wraps the module, so no cargo-component is needed.
+//! Two worlds, two builds (`scripts/build-component`; rustc's component linker wraps the module,
+//! so no cargo-component is needed):
+//! - `--features component`: the world `client`, the `machine` export and the `operations`
+//!   export ([`operations`]) over the `http`, `secrets` and `host` imports;
+//! - `--features component-machines`: the world `machines`, the `machine` export alone, which
+//!   imports nothing from the host.
 //!
-//! The `machines.machine` resource holds one concrete core machine, built from the same JSON
+//! The `machine.machine` resource holds one concrete core machine, built from the same JSON
 //! config the transcripts use ([`crate::wire::config_from_wire`]). Outputs, `done` values
 //! included, are typed in the WIT.
 //!
@@ -12,7 +16,7 @@
 //! alive in the component; and everything after a machine's `poll_output` is non-generic.
 use core::cell::RefCell;
 
-use crate::account::{AccountOperation, AccountValue};
+use crate::account::AccountValue;
 use crate::credential::{AuthType, CredentialSource, ResolvedCredential};
 use crate::error::{AuthError, StoreError};
 use crate::http::{Body, HttpRequest, HttpResponse, Method, TransportError};
@@ -26,13 +30,24 @@ use crate::wire::config_from_wire;
 
 #[allow(missing_docs, unreachable_pub, clippy::all)]
 mod bindings {
+    // Feature `component`: the `client` world (the machines and the operations, over the
+    // imports). Feature `component-machines` alone: the `machines` world, which imports nothing.
+    #[cfg(feature = "component")]
     wit_bindgen::generate!({
         path: "../wit/v0.2.0",
-        world: "keyhole",
+        world: "client",
+    });
+    #[cfg(not(feature = "component"))]
+    wit_bindgen::generate!({
+        path: "../wit/v0.2.0",
+        world: "machines",
     });
 }
 
-use bindings::exports::keyhole::auth::machines as wit;
+#[cfg(feature = "component")]
+mod operations;
+
+use bindings::exports::keyhole::auth::machine as wit;
 use bindings::keyhole::auth::types as t;
 
 struct Component;
@@ -472,242 +487,6 @@ fn auth_error_to_wit(error: &AuthError) -> t::AuthError {
     }
 }
 
-// ---- The `client` export: core::client over the imports, one `remote-client` per remote ----
-
-use std::collections::BTreeMap;
-
-use bindings::exports::keyhole::auth::client as c;
-use bindings::keyhole::auth::{host, http, secrets};
-
-use crate::client::{
-    self as ops, CredentialOptions, LoginOutcome, RemoteSpec, TestMethod, TestOptions,
-};
-use crate::credential::EnvPrecedence;
-use crate::drive::Io;
-use crate::key_check::{KeyCheckMethod, KeyCheckSpec};
-use crate::oauth::Client;
-
-/// The core's [`Io`] over the WIT imports: what the `client` operations run on in the component
-struct ImportIo {
-    /// Browser login: the loopback port whose callback a wait may return
-    callback_port: Option<u16>,
-}
-
-impl Io for ImportIo {
-    fn now_ms(&mut self) -> u64 {
-        host::now_ms()
-    }
-
-    fn send(&mut self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
-        http::send(&request_to_wit(request))
-            .map(response_from_wit)
-            .map_err(transport_error_from_wit)
-    }
-
-    fn store(&mut self, op: &StoreOp) -> Result<Option<Secret>, StoreError> {
-        let unit = |r: Result<(), t::SecretError>| r.map(|()| None);
-        let answer = match op {
-            StoreOp::Load { key } => secrets::get(key),
-            StoreOp::CompareAndSwap { key, expected, new } => {
-                secrets::compare_and_swap(key, expected.as_ref().map(Secret::expose), new.expose())
-            }
-            StoreOp::Delete { key } => unit(secrets::delete(key)),
-            StoreOp::Lock { key } => unit(secrets::lock(key)),
-            StoreOp::Unlock { key } => unit(secrets::unlock(key)),
-        };
-        answer
-            .map(|value| value.map(Secret::new))
-            .map_err(store_error_from_wit)
-    }
-
-    fn show(&mut self, prompt: &Prompt) {
-        host::show_prompt(&prompt_to_wit(prompt));
-    }
-
-    fn open_browser(&mut self, url: &str) -> bool {
-        host::open_browser(url)
-    }
-
-    fn wait_until(&mut self, until_ms: u64) -> Option<String> {
-        let ms = until_ms.saturating_sub(host::now_ms());
-        match self.callback_port {
-            Some(port) => host::wait_callback(port, ms),
-            None => {
-                host::sleep(ms);
-                None
-            }
-        }
-    }
-}
-
-fn io() -> ImportIo {
-    ImportIo {
-        callback_port: None,
-    }
-}
-
-impl c::Guest for Component {
-    type RemoteClient = RemoteClient;
-}
-
-/// The `client.remote-client` resource: one remote, converted to the core's form once
-///
-/// `run` dispatches to the core's operations: one exported function writes every operation's
-/// result, so the generated lowering of `auth-error` and `login-outcome` exists once.
-struct RemoteClient(RemoteSpec);
-
-impl c::GuestRemoteClient for RemoteClient {
-    fn new(remote: c::Remote) -> Self {
-        Self(remote_from_wit(remote))
-    }
-
-    fn run(&self, operation: c::Operation) -> Result<c::Outcome, t::AuthError> {
-        use c::{Operation as Op, Outcome};
-        let remote = &self.0;
-        let login = |result: Result<LoginOutcome, AuthError>| {
-            result.map(|l| Outcome::Login(login_to_wit(l)))
-        };
-        finish(match operation {
-            Op::LoginDevice(hint) => login(ops::login_device(&mut io(), remote, hint.as_deref())),
-            Op::LoginBrowser(b) => {
-                let random = host::random_bytes(crate::browser::RANDOM_BYTES as u32);
-                let mut io = ImportIo {
-                    callback_port: Some(b.port),
-                };
-                let hint = b.account_hint.as_deref();
-                login(ops::login_browser(
-                    &mut io,
-                    remote,
-                    hint,
-                    b.port,
-                    b.timeout_s,
-                    &random,
-                ))
-            }
-            Op::LoginApiKey(key) => login(ops::login_api_key(
-                &mut io(),
-                remote,
-                None,
-                Secret::new(key),
-            )),
-            Op::SetKey(k) => login(ops::set_key(
-                &mut io(),
-                remote,
-                &k.account,
-                Secret::new(k.key),
-            )),
-            Op::Token(a) => {
-                let options = credential_options_from_wit(a.options);
-                ops::token(&mut io(), remote, &a.account, &options)
-                    .map(|r| Outcome::Credential(resolved_credential_to_wit(r)))
-            }
-            Op::Status(a) => {
-                let options = credential_options_from_wit(a.options);
-                ops::status(&mut io(), remote, &a.account, &options).map(|s| {
-                    Outcome::Status(c::StatusReport {
-                        logged_in: s.logged_in,
-                        remote: s.remote,
-                        account: s.account,
-                        auth_type: s.auth_type.map(auth_type_to_wit),
-                        from_env: s.from_env,
-                        expires_at_ms: s.expires_at_ms,
-                        has_api_key: s.has_api_key,
-                        has_oauth: s.has_oauth,
-                    })
-                })
-            }
-            Op::Logout(account) => ops::logout(&mut io(), remote, &account).map(|l| {
-                Outcome::Logout(c::LogoutOutcome {
-                    remote: l.remote,
-                    account: l.account,
-                    revoked: l.revoked,
-                    revocation_error: l.revocation_error.as_ref().map(auth_error_to_wit),
-                    unrevoked: l.unrevoked,
-                    cleared: l.cleared,
-                })
-            }),
-            Op::Forget(account) => {
-                ops::forget(&mut io(), remote, &account).map(|()| Outcome::Forgotten)
-            }
-            Op::AccountCall(a) => account_operation_from_wit(a.operation).and_then(|operation| {
-                let options = credential_options_from_wit(a.options);
-                ops::account_call(&mut io(), remote, &a.account, &options, &operation)
-                    .map(|v| Outcome::Account(account_value_to_wit(v)))
-            }),
-        })
-    }
-
-    fn test(
-        &self,
-        account: String,
-        options: c::TestOptions,
-    ) -> Result<c::TestReport, c::TestFailure> {
-        let options = TestOptions {
-            method: match options.method {
-                c::TestMethod::Auto => TestMethod::Auto,
-                c::TestMethod::ApiKey => TestMethod::ApiKey,
-                c::TestMethod::Oauth => TestMethod::Oauth,
-            },
-            url: options.url,
-            key: options.key.map(Secret::new),
-            credential: credential_options_from_wit(options.credential),
-        };
-        ops::test(&mut io(), &self.0, &account, &options)
-            .map(|r| c::TestReport {
-                url: r.url,
-                status: r.status,
-                elapsed_ms: r.elapsed_ms,
-                identity: r.identity.into_iter().collect(),
-                auth_type: auth_type_to_wit(r.auth_type),
-            })
-            .map_err(|f| c::TestFailure {
-                error: auth_error_to_wit(&f.error),
-                url: f.url,
-                status: f.status,
-                elapsed_ms: f.elapsed_ms,
-            })
-    }
-}
-
-fn finish<T>(result: Result<T, AuthError>) -> Result<T, t::AuthError> {
-    result.map_err(|e| auth_error_to_wit(&e))
-}
-
-fn auth_type_to_wit(a: AuthType) -> t::AuthType {
-    match a {
-        AuthType::Oauth => t::AuthType::Oauth,
-        AuthType::ApiKey => t::AuthType::ApiKey,
-    }
-}
-
-fn auth_type_from_wit(a: t::AuthType) -> AuthType {
-    match a {
-        t::AuthType::Oauth => AuthType::Oauth,
-        t::AuthType::ApiKey => AuthType::ApiKey,
-    }
-}
-
-fn credential_options_from_wit(o: c::CredentialOptions) -> CredentialOptions {
-    CredentialOptions {
-        prefer: auth_type_from_wit(o.prefer),
-        env_api_key: o.env_api_key.map(Secret::new),
-    }
-}
-
-fn endpoints_from_wit(e: t::Endpoints) -> Endpoints {
-    Endpoints {
-        issuer: e.issuer,
-        authorization_endpoint: e.authorization_endpoint,
-        token_endpoint: e.token_endpoint,
-        device_authorization_endpoint: e.device_authorization_endpoint,
-        revocation_endpoint: e.revocation_endpoint,
-        userinfo_endpoint: e.userinfo_endpoint,
-        introspection_endpoint: e.introspection_endpoint,
-        authorization_response_iss_parameter_supported: e
-            .authorization_response_iss_parameter_supported,
-    }
-}
-
 fn endpoints_to_wit(e: Endpoints) -> t::Endpoints {
     t::Endpoints {
         issuer: e.issuer,
@@ -719,109 +498,5 @@ fn endpoints_to_wit(e: Endpoints) -> t::Endpoints {
         introspection_endpoint: e.introspection_endpoint,
         authorization_response_iss_parameter_supported: e
             .authorization_response_iss_parameter_supported,
-    }
-}
-
-fn method_from_wit(m: t::Method) -> Method {
-    match m {
-        t::Method::Get => Method::Get,
-        t::Method::Post => Method::Post,
-        t::Method::Delete => Method::Delete,
-    }
-}
-
-/// The WIT account operation as the core's; permissions that are not JSON are a `config` error
-fn account_operation_from_wit(op: c::AccountOperation) -> Result<AccountOperation, AuthError> {
-    use c::AccountOperation as Op;
-    Ok(match op {
-        Op::Whoami(w) => AccountOperation::Whoami {
-            method: method_from_wit(w.method),
-            path: w.path,
-            label: w.label,
-        },
-        Op::ListProjects(l) => AccountOperation::ListProjects {
-            method: method_from_wit(l.method),
-            path: l.path,
-            list: l.list,
-            id_field: l.id_field,
-            name_field: l.name_field,
-        },
-        Op::CreateKey(k) => AccountOperation::CreateKey {
-            method: method_from_wit(k.method),
-            path: k.path,
-            name: k.name,
-            permissions: match k.permissions_json {
-                None => None,
-                Some(text) => Some(crate::body::parse_json(text.as_bytes()).map_err(|e| {
-                    AuthError::Config {
-                        detail: format!("the new key's permissions are not JSON: {e}"),
-                    }
-                })?),
-            },
-            name_field: k.name_field,
-            permissions_field: k.permissions_field,
-            key_pointer: k.key_pointer,
-        },
-        Op::ListKeys(l) => AccountOperation::ListKeys {
-            method: method_from_wit(l.method),
-            path: l.path,
-            list: l.list,
-        },
-        Op::ShowKey(k) => AccountOperation::ShowKey {
-            method: method_from_wit(k.method),
-            path: k.path,
-            id: k.id,
-        },
-        Op::DeleteKey(k) => AccountOperation::DeleteKey {
-            method: method_from_wit(k.method),
-            path: k.path,
-            id: k.id,
-        },
-    })
-}
-
-fn remote_from_wit(r: c::Remote) -> RemoteSpec {
-    RemoteSpec {
-        name: r.name,
-        issuer: r.issuer,
-        endpoints: r.endpoints.map(endpoints_from_wit),
-        client: Client {
-            client_id: r.client.client_id,
-            client_secret: r.client.client_secret.map(Secret::new),
-            scopes: r.client.scopes,
-        },
-        api_url: r.api_url,
-        key_check: r.key_check.map(|k| KeyCheckSpec {
-            method: match k.method {
-                c::KeyCheckMethod::Get => KeyCheckMethod::Get,
-                c::KeyCheckMethod::Post => KeyCheckMethod::Post,
-            },
-            url: k.url,
-            header: k.header,
-            scheme: k.scheme,
-            // Inserted one by one: `collect` into a BTreeMap would add a sort to the artefact.
-            identity: k
-                .identity
-                .into_iter()
-                .fold(BTreeMap::new(), |mut map, (k, v)| {
-                    map.insert(k, v);
-                    map
-                }),
-        }),
-        env_precedence: match r.env_precedence {
-            c::EnvPrecedence::Override => EnvPrecedence::Override,
-            c::EnvPrecedence::Fallback => EnvPrecedence::Fallback,
-        },
-    }
-}
-
-fn login_to_wit(l: LoginOutcome) -> c::LoginOutcome {
-    c::LoginOutcome {
-        remote: l.remote,
-        account: l.account,
-        auth_type: auth_type_to_wit(l.auth_type),
-        endpoints: l.endpoints.map(endpoints_to_wit),
-        identity: l.identity.into_iter().collect(),
-        expires_at_ms: l.expires_at_ms,
     }
 }

@@ -1,6 +1,6 @@
-//! The component's `client` export as methods on [`Instance`], in the core's own types
+//! The component's `operations` export (world `client`) as methods on [`Instance`], in the core's own types
 //!
-//! [`Instance::remote_client`] hands a remote to the component once (a `client.remote-client`);
+//! [`Instance::remote_client`] hands a remote to the component once (an `operations.remote-client`);
 //! the operations take that [`RemoteClient`] and call its `run` (`test` its own method). Each
 //! returns `Ok(Err(AuthError))` when the flow itself failed (the same error the native host would
 //! give, field for field) and `Err(Error)` when the component could not run it.
@@ -18,14 +18,14 @@ use wasmtime::component::ResourceAny;
 use crate::convert::{
     account_value_from_wit, auth_error_to_core, endpoints_from_wit, resolved_credential_from_wit,
 };
-use crate::generated::exports::keyhole::auth::client as c;
+use crate::generated::exports::keyhole::auth::operations as c;
 use crate::generated::keyhole::auth::types as t;
 use crate::{Error, Instance};
 
 /// What a `client` call gives: the flow's own result, or why the component could not run it
 pub type ClientResult<T> = Result<Result<T, AuthError>, Error>;
 
-/// A remote living inside an [`Instance`] (`client.remote-client`), made by
+/// A remote living inside an [`Instance`] (`operations.remote-client`), made by
 /// [`Instance::remote_client`]; drop it with [`Instance::drop_remote_client`]
 #[derive(Debug)]
 pub struct RemoteClient {
@@ -43,7 +43,7 @@ impl Instance {
     pub fn remote_client(&mut self, remote: &RemoteSpec) -> Result<RemoteClient, Error> {
         let handle = self
             .bindings
-            .keyhole_auth_client()
+            .keyhole_auth_operations()
             .remote_client()
             .call_constructor(&mut self.store, &remote_to_wit(remote))
             .map_err(|e| Error::call("client.remote-client", e))?;
@@ -72,7 +72,7 @@ impl Instance {
         self.store.data_mut().namespace = Some(client.namespace.clone());
         let result = self
             .bindings
-            .keyhole_auth_client()
+            .keyhole_auth_operations()
             .remote_client()
             .call_run(&mut self.store, client.handle, &operation);
         self.store.data_mut().namespace = None;
@@ -238,7 +238,7 @@ impl Instance {
         };
         let r = self
             .bindings
-            .keyhole_auth_client()
+            .keyhole_auth_operations()
             .remote_client()
             .call_test(&mut self.store, client.handle, account, &options);
         match r {

@@ -14,7 +14,7 @@ use keyhole_core::{AuthError, Endpoints, Output, StoreError, TokenSet};
 use keyhole_core::{HttpRequest, HttpResponse, Input, Prompt, Secret, StoreOp, TransportError};
 use serde_json::Value;
 
-use crate::generated::exports::keyhole::auth::machines as m;
+use crate::generated::exports::keyhole::auth::machine as m;
 use crate::generated::keyhole::auth::types as t;
 
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -113,7 +113,7 @@ pub(crate) fn prompt_from_wit(p: t::Prompt) -> Prompt {
     }
 }
 
-/// A core input as the WIT input a `machines` resource takes
+/// A core input as the WIT input a `machine` resource takes
 pub(crate) fn input_to_wit(input: &Input) -> m::Input {
     match input {
         Input::Start => m::Input::Start,

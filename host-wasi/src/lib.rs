@@ -15,7 +15,7 @@
 //!    drained exactly like a native machine ([`Instance::step`] does both in one call), in the
 //!    wire JSON form of `tests/transcripts/README.md`.
 //!
-//! 4. [`Instance::remote_client`] hands a remote to the `client` export once; [`Instance::token`],
+//! 4. [`Instance::remote_client`] hands a remote to the `operations` export once; [`Instance::token`],
 //!    [`Instance::login_device`] and the rest run the core's high-level operations on it inside the
 //!    component with the attached `Io`;
 //!    [`WasiEngine`] puts them behind host-native's `Engine` trait, which is all the
@@ -56,13 +56,13 @@ pub use engine::{ComponentSource, WasiEngine};
 mod generated {
     wasmtime::component::bindgen!({
         path: "../wit/v0.2.0",
-        world: "keyhole",
+        world: "client",
         imports: { default: trappable },
     });
 }
 
-use generated::exports::keyhole::auth::machines::MachineKind;
-use generated::{Keyhole, KeyholePre};
+use generated::exports::keyhole::auth::machine::MachineKind;
+use generated::{Client, ClientPre};
 
 /// The machine kinds the component exports, by wire name (the transcripts' `machine`): the core's
 /// one list, `keyhole_core::for_each_machine`
@@ -100,7 +100,7 @@ pub enum Error {
         "the keyhole component is not a valid wasm component ({0}); rebuild it with `scripts/build-component`"
     )]
     Malformed(String),
-    /// The component does not have this host's world (`keyhole:auth/keyhole@0.2.0`)
+    /// The component does not have this host's world (`keyhole:auth/client@0.2.0`)
     #[error(
         "the keyhole component does not match this keyhole-wasi ({0}); use the component built from the same keyhole version"
     )]
@@ -228,7 +228,7 @@ fn linker() -> Result<&'static Linker<HostState>, Error> {
     LINKER
         .get_or_init(|| {
             let mut linker = Linker::new(engine());
-            Keyhole::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
+            Client::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
                 &mut linker,
                 |state| state,
             )
@@ -321,7 +321,7 @@ const fn sha256_from_hex(hex: &str) -> [u8; 32] {
 
 /// A compiled keyhole component, ready to instantiate many times
 pub struct Runtime {
-    pre: KeyholePre<HostState>,
+    pre: ClientPre<HostState>,
     cache: CacheOutcome,
     limits: GuestLimits,
 }
@@ -370,7 +370,7 @@ impl Runtime {
             .instantiate_pre(&component)
             .map_err(|e| Error::Incompatible(format!("{e:#}")))?;
         let pre =
-            KeyholePre::new(instance_pre).map_err(|e| Error::Incompatible(format!("{e:#}")))?;
+            ClientPre::new(instance_pre).map_err(|e| Error::Incompatible(format!("{e:#}")))?;
         Ok(Self {
             pre,
             cache,
@@ -391,7 +391,7 @@ impl Runtime {
 
     /// A fresh instance; `io` performs the imports (HTTP, secrets, clock, prompts)
     ///
-    /// Without `io`, only the `machines` export is usable: the host drives every request itself,
+    /// Without `io`, only the `machine` export is usable: the host drives every request itself,
     /// and a call that reaches an import fails with an error naming it.
     pub fn instantiate(&self, io: Option<Box<dyn Io + Send>>) -> Result<Instance, Error> {
         let mut store = Store::new(engine(), HostState::new(io, self.limits));
@@ -426,7 +426,7 @@ impl Runtime {
 /// One instance of the component with its own memory and host I/O
 pub struct Instance {
     store: Store<HostState>,
-    bindings: Keyhole,
+    bindings: Client,
 }
 
 /// A machine living inside an [`Instance`]; drop it with [`Instance::drop_machine`]
@@ -463,7 +463,7 @@ impl Instance {
         })?;
         let handle = self
             .bindings
-            .keyhole_auth_machines()
+            .keyhole_auth_machine()
             .machine()
             .call_constructor(&mut self.store, wit_kind, config_json, now_ms, random)
             .map_err(|e| Error::call(format!("{kind}.constructor"), e))?;
@@ -478,7 +478,7 @@ impl Instance {
         input: &Input,
     ) -> Result<(), Error> {
         self.bindings
-            .keyhole_auth_machines()
+            .keyhole_auth_machine()
             .machine()
             .call_handle_input(
                 &mut self.store,
@@ -492,7 +492,7 @@ impl Instance {
     /// The next output, in the wire JSON form (`keyhole_core::wire::output_to_wire`'s shape)
     pub fn poll_output(&mut self, machine: &Machine) -> Result<Value, Error> {
         self.bindings
-            .keyhole_auth_machines()
+            .keyhole_auth_machine()
             .machine()
             .call_poll_output(&mut self.store, machine.handle)
             .map(convert::output_to_wire)
@@ -509,7 +509,7 @@ impl Instance {
         input: &Input,
     ) -> Result<Vec<Value>, Error> {
         self.bindings
-            .keyhole_auth_machines()
+            .keyhole_auth_machine()
             .machine()
             .call_step(
                 &mut self.store,

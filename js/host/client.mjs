@@ -1,6 +1,6 @@
-// The component's `client` export as one method per operation, for Node
+// The component's `operations` export (world `client`) as one method per operation, for Node
 //
-// The WIT resource `client.remote-client` takes the remote once and runs every operation but
+// The WIT resource `operations.remote-client` takes the remote once and runs every operation but
 // `test` through one `run(operation)` (one exported function keeps the component small, see the
 // WIT). This wraps it back into typed calls:
 //
@@ -15,12 +15,12 @@
 // jco's resources free their state in the component on this symbol (and when garbage collected).
 const dispose = Symbol.dispose ?? Symbol.for("dispose");
 
-/** The operations on `remote` (the WIT `client.remote` record) in an instantiated component */
+/** The operations on `remote` (the WIT `operations.remote` record) in an instantiated component */
 export function remoteClient(keyhole, remote) {
-  if (!keyhole.client) {
-    throw new Error("keyhole: the component exports no `client` interface (wit/: `export client;` in world keyhole)");
+  if (!keyhole.operations) {
+    throw new Error("keyhole: the component exports no `operations` interface (it is built for the `machines` world, not `client`)");
   }
-  return new RemoteClient(new keyhole.client.RemoteClient(remote));
+  return new RemoteClient(new keyhole.operations.RemoteClient(remote));
 }
 
 class RemoteClient {

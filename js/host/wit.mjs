@@ -2,7 +2,7 @@
 // represents them (variants `{tag, val}`, u64 as BigInt, option as value-or-undefined, records in
 // camelCase). The JS twin of host-wasi/src/convert.rs.
 //
-// `wireMachine` wraps a `machines` resource so that it speaks the transcript JSON: the same
+// `wireMachine` wraps a `machine` resource so that it speaks the transcript JSON: the same
 // replayer and the same async driver (js/driver.mjs) then run the wasm-bindgen classes and the
 // component alike.
 
@@ -182,7 +182,7 @@ export function authErrorToWire(error) {
   return { code: error.kind.tag.replaceAll("-", "_"), message: error.message };
 }
 
-/** A `machines` resource speaking transcript JSON: `handleInput(nowMs, input)` / `pollOutput()` */
+/** A `machine` resource speaking transcript JSON: `handleInput(nowMs, input)` / `pollOutput()` */
 export function wireMachine(resource) {
   return {
     handleInput: (nowMs, input) => resource.handleInput(BigInt(nowMs), inputToWit(input)),
@@ -191,7 +191,7 @@ export function wireMachine(resource) {
 }
 
 /**
- * Builds a machine from the component's `machines` export like the wasm-bindgen `Machine`
+ * Builds a machine from the component's `machine` export like the wasm-bindgen `Machine`
  * constructor: `kind` is a transcript machine name (`device_login`), `random` the bytes a browser
  * login needs (ignored by the other kinds)
  */

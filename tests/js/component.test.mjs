@@ -1,4 +1,4 @@
-// The component under jco: every transcript replays exactly through the `machines` export, and a
+// The component under jco: every transcript replays exactly through the `machine` export, and a
 // config the core cannot use ends the flow with a `config` error instead of trapping.
 
 import assert from "node:assert/strict";
@@ -12,23 +12,23 @@ before(async () => {
   keyhole = await loadComponent();
 });
 
-describe("transcripts through the component's machines export", () => {
+describe("transcripts through the component's machine export", () => {
   for (const transcript of transcripts()) {
     test(transcript.file, () => {
-      replay(transcript, (kind, config, nowMs, random) => newMachine(keyhole.machines, kind, config, nowMs, random));
+      replay(transcript, (kind, config, nowMs, random) => newMachine(keyhole.machine, kind, config, nowMs, random));
     });
   }
 });
 
 describe("bad arguments through the component", () => {
   test("an unknown machine kind is a JS error before the component is entered", () => {
-    assert.throws(() => new keyhole.machines.Machine("kerberos", "{}", 0n, new Uint8Array()), TypeError);
+    assert.throws(() => new keyhole.machine.Machine("kerberos", "{}", 0n, new Uint8Array()), TypeError);
     const sample = transcripts()[0];
-    replay(sample, (kind, config, nowMs, random) => newMachine(keyhole.machines, kind, config, nowMs, random));
+    replay(sample, (kind, config, nowMs, random) => newMachine(keyhole.machine, kind, config, nowMs, random));
   });
 
   test("a config that is not JSON ends with a config error, and the instance keeps working", () => {
-    const broken = new keyhole.machines.Machine("device-login", "{not json", 0n, new Uint8Array());
+    const broken = new keyhole.machine.Machine("device-login", "{not json", 0n, new Uint8Array());
     broken.handleInput(0n, { tag: "start" });
     const output = broken.pollOutput();
     assert.equal(output.tag, "done");
@@ -37,6 +37,6 @@ describe("bad arguments through the component", () => {
     assert.match(output.val.val.message, /device_login/);
     // The instance is not poisoned: a real transcript still replays.
     const sample = transcripts()[0];
-    replay(sample, (kind, config, nowMs, random) => newMachine(keyhole.machines, kind, config, nowMs, random));
+    replay(sample, (kind, config, nowMs, random) => newMachine(keyhole.machine, kind, config, nowMs, random));
   });
 });
