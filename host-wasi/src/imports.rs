@@ -53,8 +53,6 @@ fn store_key(op: &StoreOp) -> &str {
     }
 }
 
-/// How many compare-and-swap rounds `secrets.set` tries before giving up to a busy writer
-const SET_ATTEMPTS: usize = 16;
 
 /// The most random bytes one `host.random-bytes` call returns; the core asks for 32 at a time,
 /// so a larger request is a guest bug or an attempt to exhaust the host's memory
@@ -91,26 +89,6 @@ impl http::Host for HostState {
 impl secrets::Host for HostState {
     fn get(&mut self, key: String) -> Result<Result<Option<String>, t::SecretError>> {
         self.store_op("secrets.get", StoreOp::Load { key })
-    }
-
-    fn set(&mut self, key: String, value: String) -> Result<Result<(), t::SecretError>> {
-        // The core's store has no blind write; compare-and-swap against what is there until the
-        // swap lands gives one without a second code path in the adapters.
-        for _ in 0..SET_ATTEMPTS {
-            let current = match self.store_op("secrets.set", StoreOp::Load { key: key.clone() })? {
-                Ok(current) => current,
-                Err(e) => return Ok(Err(e)),
-            };
-            let op = convert::cas_op(key.clone(), current, value.clone());
-            match self.store_op("secrets.set", op)? {
-                Ok(Some(now)) if now == value => return Ok(Ok(())),
-                Ok(_) => continue,
-                Err(e) => return Ok(Err(e)),
-            }
-        }
-        Ok(Err(t::SecretError::Other(format!(
-            "the record kept changing while writing it ({SET_ATTEMPTS} attempts); another process is writing it, try again"
-        ))))
     }
 
     fn delete(&mut self, key: String) -> Result<Result<(), t::SecretError>> {
