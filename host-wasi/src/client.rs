@@ -1,7 +1,7 @@
 //! The component's `operations` export (world `client`) as methods on [`Instance`], in the core's own types
 //!
 //! [`Instance::remote_client`] hands a remote to the component once (an `operations.remote-client`);
-//! the operations take that [`RemoteClient`] and call its `run` (`test` its own method). Each
+//! each operation takes that [`RemoteClient`] and calls its method of the same name. Each
 //! returns `Ok(Err(AuthError))` when the flow itself failed (the same error the native host would
 //! give, field for field) and `Err(Error)` when the component could not run it.
 
@@ -61,27 +61,28 @@ impl Instance {
             .map_err(|e| Error::call("client.remote-client.drop", e))
     }
 
-    /// Runs `operation` through `remote-client.run` and takes the outcome it succeeds with
-    fn run<T>(
+    /// Calls one `remote-client` method with the secrets imports limited to this remote's keys;
+    /// `Ok(Err)` is the flow's own error, `Err` a trap
+    fn call<W, T>(
         &mut self,
         client: &RemoteClient,
         name: &str,
-        operation: c::Operation,
-        pick: impl FnOnce(c::Outcome) -> Option<T>,
+        call: impl FnOnce(
+            c::GuestRemoteClient<'_>,
+            &mut wasmtime::Store<crate::HostState>,
+            ResourceAny,
+        ) -> wasmtime::Result<Result<W, t::AuthError>>,
+        convert: impl FnOnce(W) -> T,
     ) -> ClientResult<T> {
         self.store.data_mut().namespace = Some(client.namespace.clone());
-        let result = self
-            .bindings
-            .keyhole_auth_operations()
-            .remote_client()
-            .call_run(&mut self.store, client.handle, &operation);
+        let result = call(
+            self.bindings.keyhole_auth_operations().remote_client(),
+            &mut self.store,
+            client.handle,
+        );
         self.store.data_mut().namespace = None;
         match result {
-            Ok(Ok(outcome)) => pick(outcome).map(Ok).ok_or_else(|| {
-                Error::Incompatible(format!(
-                    "the component answered `{name}` with another operation's outcome"
-                ))
-            }),
+            Ok(Ok(value)) => Ok(Ok(convert(value))),
             Ok(Err(error)) => Ok(Err(auth_error_to_core(error.kind))),
             Err(trap) => Err(Error::call(format!("client.{name}"), trap)),
         }
@@ -93,8 +94,12 @@ impl Instance {
         client: &RemoteClient,
         account_hint: Option<&str>,
     ) -> ClientResult<LoginOutcome> {
-        let operation = c::Operation::LoginDevice(account_hint.map(str::to_owned));
-        self.run(client, "login-device", operation, login_from_wit)
+        self.call(
+            client,
+            "login-device",
+            |r, store, h| r.call_login_device(store, h, account_hint),
+            login_from_wit,
+        )
     }
 
     /// `login-browser`: browser login with the callback on `port` (the attached `Io` listens
@@ -106,12 +111,17 @@ impl Instance {
         port: u16,
         timeout_s: u64,
     ) -> ClientResult<LoginOutcome> {
-        let operation = c::Operation::LoginBrowser(c::BrowserLogin {
+        let options = c::BrowserLogin {
             account_hint: account_hint.map(str::to_owned),
             port,
             timeout_s,
-        });
-        self.run(client, "login-browser", operation, login_from_wit)
+        };
+        self.call(
+            client,
+            "login-browser",
+            |r, store, h| r.call_login_browser(store, h, &options),
+            login_from_wit,
+        )
     }
 
     /// `login-api-key`
@@ -120,8 +130,12 @@ impl Instance {
         client: &RemoteClient,
         key: &Secret,
     ) -> ClientResult<LoginOutcome> {
-        let operation = c::Operation::LoginApiKey(key.expose().to_owned());
-        self.run(client, "login-api-key", operation, login_from_wit)
+        self.call(
+            client,
+            "login-api-key",
+            |r, store, h| r.call_login_api_key(store, h, key.expose()),
+            login_from_wit,
+        )
     }
 
     /// `set-key`
@@ -131,11 +145,12 @@ impl Instance {
         account: &str,
         key: &Secret,
     ) -> ClientResult<LoginOutcome> {
-        let operation = c::Operation::SetKey(c::AccountKey {
-            account: account.to_owned(),
-            key: key.expose().to_owned(),
-        });
-        self.run(client, "set-key", operation, login_from_wit)
+        self.call(
+            client,
+            "set-key",
+            |r, store, h| r.call_set_key(store, h, account, key.expose()),
+            login_from_wit,
+        )
     }
 
     /// `token`
@@ -145,11 +160,13 @@ impl Instance {
         account: &str,
         options: &CredentialOptions,
     ) -> ClientResult<ResolvedCredential> {
-        let operation = c::Operation::Token(account_options(account, options));
-        self.run(client, "token", operation, |outcome| match outcome {
-            c::Outcome::Credential(r) => Some(resolved_credential_from_wit(r)),
-            _ => None,
-        })
+        let options = credential_options_to_wit(options);
+        self.call(
+            client,
+            "token",
+            |r, store, h| r.call_token(store, h, account, &options),
+            resolved_credential_from_wit,
+        )
     }
 
     /// `status`
@@ -159,9 +176,12 @@ impl Instance {
         account: &str,
         options: &CredentialOptions,
     ) -> ClientResult<StatusReport> {
-        let operation = c::Operation::Status(account_options(account, options));
-        self.run(client, "status", operation, |outcome| match outcome {
-            c::Outcome::Status(s) => Some(StatusReport {
+        let options = credential_options_to_wit(options);
+        self.call(
+            client,
+            "status",
+            |r, store, h| r.call_status(store, h, account, &options),
+            |s| StatusReport {
                 logged_in: s.logged_in,
                 remote: s.remote,
                 account: s.account,
@@ -170,34 +190,35 @@ impl Instance {
                 expires_at_ms: s.expires_at_ms,
                 has_api_key: s.has_api_key,
                 has_oauth: s.has_oauth,
-            }),
-            _ => None,
-        })
+            },
+        )
     }
 
     /// `logout`
     pub fn logout(&mut self, client: &RemoteClient, account: &str) -> ClientResult<LogoutOutcome> {
-        let operation = c::Operation::Logout(account.to_owned());
-        self.run(client, "logout", operation, |outcome| match outcome {
-            c::Outcome::Logout(l) => Some(LogoutOutcome {
+        self.call(
+            client,
+            "logout",
+            |r, store, h| r.call_logout(store, h, account),
+            |l| LogoutOutcome {
                 remote: l.remote,
                 account: l.account,
                 revoked: l.revoked,
                 revocation_error: l.revocation_error.map(|e| auth_error_to_core(e.kind)),
                 unrevoked: l.unrevoked,
                 cleared: l.cleared,
-            }),
-            _ => None,
-        })
+            },
+        )
     }
 
     /// `forget`
     pub fn forget(&mut self, client: &RemoteClient, account: &str) -> ClientResult<()> {
-        let operation = c::Operation::Forget(account.to_owned());
-        self.run(client, "forget", operation, |outcome| match outcome {
-            c::Outcome::Forgotten => Some(()),
-            _ => None,
-        })
+        self.call(
+            client,
+            "forget",
+            |r, store, h| r.call_forget(store, h, account),
+            |()| (),
+        )
     }
 
     /// `account-call`: one call to the remote's account API with the account's credential
@@ -208,15 +229,14 @@ impl Instance {
         options: &CredentialOptions,
         operation: &AccountOperation,
     ) -> ClientResult<AccountValue> {
-        let operation = c::Operation::AccountCall(c::AccountCall {
-            account: account.to_owned(),
-            options: credential_options_to_wit(options),
-            operation: account_operation_to_wit(operation),
-        });
-        self.run(client, "account-call", operation, |outcome| match outcome {
-            c::Outcome::Account(a) => Some(account_value_from_wit(a)),
-            _ => None,
-        })
+        let options = credential_options_to_wit(options);
+        let operation = account_operation_to_wit(operation);
+        self.call(
+            client,
+            "account-call",
+            |r, store, h| r.call_account_call(store, h, account, &options, &operation),
+            account_value_from_wit,
+        )
     }
 
     /// `remote-client.test`: a failure keeps what is known of the check request
@@ -392,24 +412,14 @@ fn remote_to_wit(r: &RemoteSpec) -> c::Remote {
     }
 }
 
-fn account_options(account: &str, options: &CredentialOptions) -> c::AccountOptions {
-    c::AccountOptions {
-        account: account.to_owned(),
-        options: credential_options_to_wit(options),
-    }
-}
-
-/// The `login` outcome (every login and `set-key`), or `None` for another
-fn login_from_wit(outcome: c::Outcome) -> Option<LoginOutcome> {
-    let c::Outcome::Login(l) = outcome else {
-        return None;
-    };
-    Some(LoginOutcome {
+/// A `login-outcome` (every login and `set-key`) in the core's form
+fn login_from_wit(l: c::LoginOutcome) -> LoginOutcome {
+    LoginOutcome {
         remote: l.remote,
         account: l.account,
         auth_type: auth_type_from_wit(l.auth_type),
         endpoints: l.endpoints.map(endpoints_from_wit),
         identity: l.identity.into_iter().collect(),
         expires_at_ms: l.expires_at_ms,
-    })
+    }
 }

@@ -53,7 +53,6 @@ fn store_key(op: &StoreOp) -> &str {
     }
 }
 
-
 /// The most random bytes one `host.random-bytes` call returns; the core asks for 32 at a time,
 /// so a larger request is a guest bug or an attempt to exhaust the host's memory
 pub(crate) const MAX_RANDOM_BYTES: u32 = 4096;

@@ -79,10 +79,8 @@ impl c::Guest for Component {
     type RemoteClient = RemoteClient;
 }
 
-/// The `client.remote-client` resource: one remote, converted to the core's form once
-///
-/// `run` dispatches to the core's operations: one exported function writes every operation's
-/// result, so the generated lowering of `auth-error` and `login-outcome` exists once.
+/// The `operations.remote-client` resource: one remote, converted to the core's form once; each
+/// method is the core's operation of that name
 pub(super) struct RemoteClient(RemoteSpec);
 
 impl c::GuestRemoteClient for RemoteClient {
@@ -90,80 +88,100 @@ impl c::GuestRemoteClient for RemoteClient {
         Self(remote_from_wit(remote))
     }
 
-    fn run(&self, operation: c::Operation) -> Result<c::Outcome, t::AuthError> {
-        use c::{Operation as Op, Outcome};
-        let remote = &self.0;
-        let login = |result: Result<LoginOutcome, AuthError>| {
-            result.map(|l| Outcome::Login(login_to_wit(l)))
+    fn login_device(&self, account_hint: Option<String>) -> Result<c::LoginOutcome, t::AuthError> {
+        login(ops::login_device(
+            &mut io(),
+            &self.0,
+            account_hint.as_deref(),
+        ))
+    }
+
+    fn login_browser(&self, b: c::BrowserLogin) -> Result<c::LoginOutcome, t::AuthError> {
+        let random = host::random_bytes(crate::browser::RANDOM_BYTES as u32);
+        let mut io = ImportIo {
+            callback_port: Some(b.port),
         };
-        finish(match operation {
-            Op::LoginDevice(hint) => login(ops::login_device(&mut io(), remote, hint.as_deref())),
-            Op::LoginBrowser(b) => {
-                let random = host::random_bytes(crate::browser::RANDOM_BYTES as u32);
-                let mut io = ImportIo {
-                    callback_port: Some(b.port),
-                };
-                let hint = b.account_hint.as_deref();
-                login(ops::login_browser(
-                    &mut io,
-                    remote,
-                    hint,
-                    b.port,
-                    b.timeout_s,
-                    &random,
-                ))
-            }
-            Op::LoginApiKey(key) => login(ops::login_api_key(
-                &mut io(),
-                remote,
-                None,
-                Secret::new(key),
-            )),
-            Op::SetKey(k) => login(ops::set_key(
-                &mut io(),
-                remote,
-                &k.account,
-                Secret::new(k.key),
-            )),
-            Op::Token(a) => {
-                let options = credential_options_from_wit(a.options);
-                ops::token(&mut io(), remote, &a.account, &options)
-                    .map(|r| Outcome::Credential(resolved_credential_to_wit(r)))
-            }
-            Op::Status(a) => {
-                let options = credential_options_from_wit(a.options);
-                ops::status(&mut io(), remote, &a.account, &options).map(|s| {
-                    Outcome::Status(c::StatusReport {
-                        logged_in: s.logged_in,
-                        remote: s.remote,
-                        account: s.account,
-                        auth_type: s.auth_type.map(auth_type_to_wit),
-                        from_env: s.from_env,
-                        expires_at_ms: s.expires_at_ms,
-                        has_api_key: s.has_api_key,
-                        has_oauth: s.has_oauth,
-                    })
-                })
-            }
-            Op::Logout(account) => ops::logout(&mut io(), remote, &account).map(|l| {
-                Outcome::Logout(c::LogoutOutcome {
-                    remote: l.remote,
-                    account: l.account,
-                    revoked: l.revoked,
-                    revocation_error: l.revocation_error.as_ref().map(auth_error_to_wit),
-                    unrevoked: l.unrevoked,
-                    cleared: l.cleared,
-                })
+        let hint = b.account_hint.as_deref();
+        login(ops::login_browser(
+            &mut io,
+            &self.0,
+            hint,
+            b.port,
+            b.timeout_s,
+            &random,
+        ))
+    }
+
+    fn login_api_key(&self, key: String) -> Result<c::LoginOutcome, t::AuthError> {
+        login(ops::login_api_key(
+            &mut io(),
+            &self.0,
+            None,
+            Secret::new(key),
+        ))
+    }
+
+    fn set_key(&self, account: String, key: String) -> Result<c::LoginOutcome, t::AuthError> {
+        login(ops::set_key(&mut io(), &self.0, &account, Secret::new(key)))
+    }
+
+    fn token(
+        &self,
+        account: String,
+        options: c::CredentialOptions,
+    ) -> Result<t::ResolvedCredential, t::AuthError> {
+        let options = credential_options_from_wit(options);
+        finish(ops::token(&mut io(), &self.0, &account, &options).map(resolved_credential_to_wit))
+    }
+
+    fn status(
+        &self,
+        account: String,
+        options: c::CredentialOptions,
+    ) -> Result<c::StatusReport, t::AuthError> {
+        let options = credential_options_from_wit(options);
+        finish(
+            ops::status(&mut io(), &self.0, &account, &options).map(|s| c::StatusReport {
+                logged_in: s.logged_in,
+                remote: s.remote,
+                account: s.account,
+                auth_type: s.auth_type.map(auth_type_to_wit),
+                from_env: s.from_env,
+                expires_at_ms: s.expires_at_ms,
+                has_api_key: s.has_api_key,
+                has_oauth: s.has_oauth,
             }),
-            Op::Forget(account) => {
-                ops::forget(&mut io(), remote, &account).map(|()| Outcome::Forgotten)
-            }
-            Op::AccountCall(a) => account_operation_from_wit(a.operation).and_then(|operation| {
-                let options = credential_options_from_wit(a.options);
-                ops::account_call(&mut io(), remote, &a.account, &options, &operation)
-                    .map(|v| Outcome::Account(account_value_to_wit(v)))
+        )
+    }
+
+    fn logout(&self, account: String) -> Result<c::LogoutOutcome, t::AuthError> {
+        finish(
+            ops::logout(&mut io(), &self.0, &account).map(|l| c::LogoutOutcome {
+                remote: l.remote,
+                account: l.account,
+                revoked: l.revoked,
+                revocation_error: l.revocation_error.as_ref().map(auth_error_to_wit),
+                unrevoked: l.unrevoked,
+                cleared: l.cleared,
             }),
-        })
+        )
+    }
+
+    fn forget(&self, account: String) -> Result<(), t::AuthError> {
+        finish(ops::forget(&mut io(), &self.0, &account))
+    }
+
+    fn account_call(
+        &self,
+        account: String,
+        options: c::CredentialOptions,
+        operation: c::AccountOperation,
+    ) -> Result<t::AccountValue, t::AuthError> {
+        finish(account_operation_from_wit(operation).and_then(|operation| {
+            let options = credential_options_from_wit(options);
+            ops::account_call(&mut io(), &self.0, &account, &options, &operation)
+                .map(account_value_to_wit)
+        }))
     }
 
     fn test(
@@ -200,6 +218,11 @@ impl c::GuestRemoteClient for RemoteClient {
 
 fn finish<T>(result: Result<T, AuthError>) -> Result<T, t::AuthError> {
     result.map_err(|e| auth_error_to_wit(&e))
+}
+
+/// Every login (and `set-key`) answers with a `login-outcome`
+fn login(result: Result<LoginOutcome, AuthError>) -> Result<c::LoginOutcome, t::AuthError> {
+    finish(result.map(login_to_wit))
 }
 
 fn auth_type_to_wit(a: AuthType) -> t::AuthType {
