@@ -7,26 +7,32 @@
 //! - `--features component-machines`: the world `machines`, the `machine` export alone, which
 //!   imports nothing from the host.
 //!
-//! The `machine.machine` resource holds one concrete core machine, built from the same JSON
-//! config the transcripts use ([`crate::wire::config_from_wire`]). Outputs, `done` values
+//! The `machine.machine` resource holds one concrete core machine, built from its typed
+//! `machine-config` ([`FromWit`]: the WIT leaves a defaulted field `none`, and the core's
+//! defaults fill it here, as serde fills an absent JSON field natively). Outputs, `done` values
 //! included, are typed in the WIT.
 //!
 //! Size matters here (the budget is 512 KiB): the machines are held by type, not as
 //! `Box<dyn WireMachine>`, whose vtables would keep every machine's `Debug` and JSON-output code
 //! alive in the component; and everything after a machine's `poll_output` is non-generic.
 use core::cell::RefCell;
+use std::collections::BTreeMap;
 
-use crate::account::AccountValue;
-use crate::credential::{AuthType, CredentialSource, ResolvedCredential};
+use crate::account::{AccountCallConfig, AccountOperation, AccountValue};
+use crate::browser::BrowserLoginConfig;
+use crate::credential::{
+    AuthType, CredentialConfig, CredentialSource, EnvPrecedence, ResolvedCredential,
+};
+use crate::device::DeviceLoginConfig;
+use crate::discovery::DiscoveryConfig;
 use crate::error::{AuthError, StoreError};
 use crate::http::{Body, HttpRequest, HttpResponse, Method, TransportError};
-use crate::key_check::KeyCheckReport;
-use crate::machine::{FromConfig as _, Input, Machine as _, Output, Prompt, StoreOp};
-use crate::oauth::{Endpoints, TokenSet};
-use crate::refresh::RefreshOutcome;
-use crate::revocation::RevocationReport;
+use crate::key_check::{KeyCheckConfig, KeyCheckMethod, KeyCheckReport, KeyCheckSpec};
+use crate::machine::{FromConfig, Input, Machine as _, Output, Prompt, StoreOp};
+use crate::oauth::{Client, Endpoints, TokenSet};
+use crate::refresh::{RefreshConfig, RefreshOutcome};
+use crate::revocation::{RevocationConfig, RevocationReport};
 use crate::secret::Secret;
-use crate::wire::config_from_wire;
 
 #[allow(missing_docs, unreachable_pub, clippy::all)]
 mod bindings {
@@ -75,15 +81,16 @@ macro_rules! any_machine {
         }
 
         fn build(
-            kind: wit::MachineKind,
-            json: &str,
+            config: wit::MachineConfig,
             now: u64,
             random: &[u8],
-        ) -> Result<AnyMachine, String> {
-            Ok(match kind {
-                $(wit::MachineKind::$variant => {
-                    AnyMachine::$variant(<$ty>::from_config(config($kind, json)?, now, random))
-                })*
+        ) -> Result<AnyMachine, AuthError> {
+            Ok(match config {
+                $(wit::MachineConfig::$variant(c) => AnyMachine::$variant(<$ty>::from_config(
+                    <<$ty as FromConfig>::Config as FromWit>::from_wit(c)?,
+                    now,
+                    random,
+                )),)*
             })
         }
     };
@@ -98,31 +105,23 @@ struct MachineResource(RefCell<State>);
 #[allow(clippy::large_enum_variant)]
 enum State {
     Running(AnyMachine),
-    /// The config could not be read: `done(err(config))` once started, as the WIT promises
+    /// The config could not be used (permissions that are not JSON): `done(err(config))` once
+    /// started, as the WIT promises
     Broken {
         error: AuthError,
         started: bool,
     },
 }
 
-/// Reads a machine's JSON config with the name the transcripts use for its kind
-fn config<C: serde::de::DeserializeOwned>(kind: &str, config_json: &str) -> Result<C, String> {
-    let json = crate::body::parse_json(config_json.as_bytes())
-        .map_err(|e| format!("the `{kind}` config is not JSON: {e}"))?;
-    config_from_wire::<C>(kind, &json).map_err(|e| e.0)
-}
-
 impl wit::GuestMachine for MachineResource {
-    fn new(kind: wit::MachineKind, config_json: String, now_ms: u64, random: Vec<u8>) -> Self {
-        Self(RefCell::new(
-            match build(kind, &config_json, now_ms, &random) {
-                Ok(machine) => State::Running(machine),
-                Err(detail) => State::Broken {
-                    error: AuthError::Config { detail },
-                    started: false,
-                },
+    fn new(config: wit::MachineConfig, now_ms: u64, random: Vec<u8>) -> Self {
+        Self(RefCell::new(match build(config, now_ms, &random) {
+            Ok(machine) => State::Running(machine),
+            Err(error) => State::Broken {
+                error,
+                started: false,
             },
-        ))
+        }))
     }
 
     fn handle_input(&self, now_ms: u64, input: wit::Input) {
@@ -499,4 +498,261 @@ fn endpoints_to_wit(e: Endpoints) -> t::Endpoints {
         authorization_response_iss_parameter_supported: e
             .authorization_response_iss_parameter_supported,
     }
+}
+
+fn endpoints_from_wit(e: t::Endpoints) -> Endpoints {
+    Endpoints {
+        issuer: e.issuer,
+        authorization_endpoint: e.authorization_endpoint,
+        token_endpoint: e.token_endpoint,
+        device_authorization_endpoint: e.device_authorization_endpoint,
+        revocation_endpoint: e.revocation_endpoint,
+        userinfo_endpoint: e.userinfo_endpoint,
+        introspection_endpoint: e.introspection_endpoint,
+        authorization_response_iss_parameter_supported: e
+            .authorization_response_iss_parameter_supported,
+    }
+}
+
+// ---- Machine configs: the WIT records as the core's config types ----
+
+/// A core config from its WIT record: a `none` field takes the core's default (the one serde
+/// applies to an absent JSON field), so every host gets the defaults of `docs/architecture.md`
+trait FromWit: Sized {
+    type Wit;
+    fn from_wit(wit: Self::Wit) -> Result<Self, AuthError>;
+}
+
+/// A WIT `u64` byte count as the core's `usize` (a 32-bit guest caps it at `usize::MAX`)
+fn bytes(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+impl FromWit for DiscoveryConfig {
+    type Wit = wit::DiscoveryConfig;
+    fn from_wit(c: wit::DiscoveryConfig) -> Result<Self, AuthError> {
+        Ok(Self {
+            issuer: c.issuer,
+            max_response_bytes: c
+                .max_response_bytes
+                .map_or_else(crate::discovery::default_max_response_bytes, bytes),
+        })
+    }
+}
+
+impl FromWit for DeviceLoginConfig {
+    type Wit = wit::DeviceLoginConfig;
+    fn from_wit(c: wit::DeviceLoginConfig) -> Result<Self, AuthError> {
+        Ok(Self {
+            endpoints: endpoints_from_wit(c.endpoints),
+            client: client_from_wit(c.client),
+            max_slow_downs: c
+                .max_slow_downs
+                .unwrap_or_else(crate::device::default_max_slow_downs),
+        })
+    }
+}
+
+impl FromWit for BrowserLoginConfig {
+    type Wit = wit::BrowserLoginConfig;
+    fn from_wit(c: wit::BrowserLoginConfig) -> Result<Self, AuthError> {
+        Ok(Self {
+            endpoints: endpoints_from_wit(c.endpoints),
+            client: client_from_wit(c.client),
+            redirect_port: c.redirect_port,
+            timeout_s: c
+                .timeout_s
+                .unwrap_or_else(crate::browser::default_timeout_s),
+        })
+    }
+}
+
+impl FromWit for RefreshConfig {
+    type Wit = wit::RefreshConfig;
+    fn from_wit(c: wit::RefreshConfig) -> Result<Self, AuthError> {
+        Ok(Self {
+            endpoints: endpoints_from_wit(c.endpoints),
+            client: client_from_wit(c.client),
+            tokens: token_set_from_wit(c.tokens),
+            skew_s: c.skew_s.unwrap_or_else(crate::refresh::default_skew_s),
+            max_retries: c
+                .max_retries
+                .unwrap_or_else(crate::refresh::default_max_retries),
+            force: c.force.unwrap_or(false),
+        })
+    }
+}
+
+impl FromWit for CredentialConfig {
+    type Wit = wit::CredentialConfig;
+    fn from_wit(c: wit::CredentialConfig) -> Result<Self, AuthError> {
+        Ok(Self {
+            key: c.key,
+            endpoints: c.endpoints.map(endpoints_from_wit).unwrap_or_default(),
+            client: c.client.map(client_from_wit).unwrap_or_default(),
+            env_api_key: c.env_api_key.map(Secret::new),
+            env_precedence: c
+                .env_precedence
+                .map(env_precedence_from_wit)
+                .unwrap_or_default(),
+            prefer: c.prefer.map(auth_type_from_wit).unwrap_or_default(),
+            skew_s: c.skew_s.unwrap_or_else(crate::credential::default_skew_s),
+            api_key_scheme: c
+                .api_key_scheme
+                .unwrap_or_else(crate::credential::default_api_key_scheme),
+        })
+    }
+}
+
+impl FromWit for KeyCheckConfig {
+    type Wit = wit::KeyCheckConfig;
+    fn from_wit(c: wit::KeyCheckConfig) -> Result<Self, AuthError> {
+        Ok(Self {
+            spec: key_check_spec_from_wit(c.spec),
+            key: Secret::new(c.key),
+        })
+    }
+}
+
+impl FromWit for RevocationConfig {
+    type Wit = wit::RevocationConfig;
+    fn from_wit(c: wit::RevocationConfig) -> Result<Self, AuthError> {
+        Ok(Self {
+            endpoints: endpoints_from_wit(c.endpoints),
+            client: client_from_wit(c.client),
+            refresh_token: c.refresh_token.map(Secret::new),
+            access_token: c.access_token.map(Secret::new),
+        })
+    }
+}
+
+impl FromWit for AccountCallConfig {
+    type Wit = wit::AccountCallConfig;
+    fn from_wit(c: wit::AccountCallConfig) -> Result<Self, AuthError> {
+        Ok(Self {
+            credential: CredentialConfig::from_wit(c.credential)?,
+            api_base: c.api_base,
+            header: c.header.unwrap_or_else(crate::key_check::default_header),
+            max_response_bytes: c
+                .max_response_bytes
+                .map_or_else(crate::account::default_max_response_bytes, bytes),
+            operation: account_operation_from_wit(c.operation)?,
+        })
+    }
+}
+
+fn client_from_wit(c: t::OauthClient) -> Client {
+    Client {
+        client_id: c.client_id,
+        client_secret: c.client_secret.map(Secret::new),
+        scopes: c.scopes,
+    }
+}
+
+fn token_set_from_wit(t: t::TokenSet) -> TokenSet {
+    TokenSet {
+        access_token: Secret::new(t.access_token),
+        token_type: t.token_type,
+        refresh_token: t.refresh_token.map(Secret::new),
+        id_token: t.id_token.map(Secret::new),
+        scope: t.scope,
+        expires_at_ms: t.expires_at_ms,
+        refresh_at_ms: t.refresh_at_ms,
+        issued_at_ms: t.issued_at_ms,
+    }
+}
+
+fn env_precedence_from_wit(e: t::EnvPrecedence) -> EnvPrecedence {
+    match e {
+        t::EnvPrecedence::Override => EnvPrecedence::Override,
+        t::EnvPrecedence::Fallback => EnvPrecedence::Fallback,
+    }
+}
+
+fn auth_type_from_wit(a: t::AuthType) -> AuthType {
+    match a {
+        t::AuthType::Oauth => AuthType::Oauth,
+        t::AuthType::ApiKey => AuthType::ApiKey,
+    }
+}
+
+fn key_check_spec_from_wit(k: t::KeyCheckSpec) -> KeyCheckSpec {
+    KeyCheckSpec {
+        method: match k.method {
+            None | Some(t::KeyCheckMethod::Get) => KeyCheckMethod::Get,
+            Some(t::KeyCheckMethod::Post) => KeyCheckMethod::Post,
+        },
+        url: k.url,
+        header: k.header.unwrap_or_else(crate::key_check::default_header),
+        scheme: k.scheme.unwrap_or_else(crate::key_check::default_scheme),
+        // Inserted one by one: `collect` into a BTreeMap would add a sort to the artefact.
+        identity: k
+            .identity
+            .into_iter()
+            .fold(BTreeMap::new(), |mut map, (k, v)| {
+                map.insert(k, v);
+                map
+            }),
+    }
+}
+
+fn method_from_wit(m: Option<t::Method>, default: fn() -> Method) -> Method {
+    match m {
+        None => default(),
+        Some(t::Method::Get) => Method::Get,
+        Some(t::Method::Post) => Method::Post,
+        Some(t::Method::Delete) => Method::Delete,
+    }
+}
+
+/// The WIT account operation as the core's, defaults filled; permissions that are not JSON are
+/// a `config` error
+fn account_operation_from_wit(op: t::AccountOperation) -> Result<AccountOperation, AuthError> {
+    use crate::account as a;
+    use t::AccountOperation as Op;
+    Ok(match op {
+        Op::Whoami(w) => AccountOperation::Whoami {
+            method: method_from_wit(w.method, a::get),
+            path: w.path.unwrap_or_else(a::whoami_path),
+            label: w.label.unwrap_or_else(a::default_label),
+        },
+        Op::ListProjects(l) => AccountOperation::ListProjects {
+            method: method_from_wit(l.method, a::get),
+            path: l.path.unwrap_or_else(a::projects_path),
+            list: l.list.unwrap_or_default(),
+            id_field: l.id_field.unwrap_or_else(a::id_field),
+            name_field: l.name_field.unwrap_or_else(a::name_field),
+        },
+        Op::CreateKey(k) => AccountOperation::CreateKey {
+            method: method_from_wit(k.method, a::post),
+            path: k.path.unwrap_or_else(a::keys_path),
+            name: k.name,
+            permissions: match k.permissions_json {
+                None => None,
+                Some(text) => Some(crate::body::parse_json(text.as_bytes()).map_err(|e| {
+                    AuthError::Config {
+                        detail: format!("the new key's permissions are not JSON: {e}"),
+                    }
+                })?),
+            },
+            name_field: k.name_field.unwrap_or_else(a::name_field),
+            permissions_field: k.permissions_field.unwrap_or_else(a::permissions_field),
+            key_pointer: k.key_pointer.unwrap_or_else(a::key_pointer),
+        },
+        Op::ListKeys(l) => AccountOperation::ListKeys {
+            method: method_from_wit(l.method, a::get),
+            path: l.path.unwrap_or_else(a::keys_path),
+            list: l.list.unwrap_or_default(),
+        },
+        Op::ShowKey(k) => AccountOperation::ShowKey {
+            method: method_from_wit(k.method, a::get),
+            path: k.path.unwrap_or_else(a::key_path),
+            id: k.id,
+        },
+        Op::DeleteKey(k) => AccountOperation::DeleteKey {
+            method: method_from_wit(k.method, a::delete),
+            path: k.path.unwrap_or_else(a::key_path),
+            id: k.id,
+        },
+    })
 }

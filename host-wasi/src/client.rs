@@ -9,14 +9,14 @@ use keyhole_core::client::{
     AuthType, CredentialOptions, LoginOutcome, LogoutOutcome, RemoteSpec, StatusReport,
     TestFailure, TestMethod, TestOptions, TestReport,
 };
-use keyhole_core::credential::{EnvPrecedence, ResolvedCredential};
-use keyhole_core::http::Method;
-use keyhole_core::key_check::KeyCheckMethod;
-use keyhole_core::{AccountOperation, AccountValue, AuthError, Endpoints, Secret};
+use keyhole_core::credential::ResolvedCredential;
+use keyhole_core::{AccountOperation, AccountValue, AuthError, Secret};
 use wasmtime::component::ResourceAny;
 
 use crate::convert::{
-    account_value_from_wit, auth_error_to_core, endpoints_from_wit, resolved_credential_from_wit,
+    account_operation_to_wit, account_value_from_wit, auth_error_to_core, client_to_wit,
+    endpoints_from_wit, endpoints_to_wit, env_precedence_to_wit, key_check_spec_to_wit,
+    resolved_credential_from_wit,
 };
 use crate::generated::exports::keyhole::auth::operations as c;
 use crate::generated::keyhole::auth::types as t;
@@ -280,75 +280,6 @@ impl Instance {
     }
 }
 
-fn method_to_wit(m: Method) -> t::Method {
-    match m {
-        Method::Get => t::Method::Get,
-        Method::Post => t::Method::Post,
-        Method::Delete => t::Method::Delete,
-    }
-}
-
-/// The core's account operation, every default already applied, as the WIT one
-fn account_operation_to_wit(op: &AccountOperation) -> c::AccountOperation {
-    use c::AccountOperation as Op;
-    match op.clone() {
-        AccountOperation::Whoami {
-            method,
-            path,
-            label,
-        } => Op::Whoami(c::WhoamiCall {
-            method: method_to_wit(method),
-            path,
-            label,
-        }),
-        AccountOperation::ListProjects {
-            method,
-            path,
-            list,
-            id_field,
-            name_field,
-        } => Op::ListProjects(c::ListProjectsCall {
-            method: method_to_wit(method),
-            path,
-            list,
-            id_field,
-            name_field,
-        }),
-        AccountOperation::CreateKey {
-            method,
-            path,
-            name,
-            permissions,
-            name_field,
-            permissions_field,
-            key_pointer,
-        } => Op::CreateKey(c::CreateKeyCall {
-            method: method_to_wit(method),
-            path,
-            name,
-            permissions_json: permissions.map(|p| p.to_string()),
-            name_field,
-            permissions_field,
-            key_pointer,
-        }),
-        AccountOperation::ListKeys { method, path, list } => Op::ListKeys(c::ListKeysCall {
-            method: method_to_wit(method),
-            path,
-            list,
-        }),
-        AccountOperation::ShowKey { method, path, id } => Op::ShowKey(c::KeyCall {
-            method: method_to_wit(method),
-            path,
-            id,
-        }),
-        AccountOperation::DeleteKey { method, path, id } => Op::DeleteKey(c::KeyCall {
-            method: method_to_wit(method),
-            path,
-            id,
-        }),
-    }
-}
-
 fn auth_type_from_wit(a: t::AuthType) -> AuthType {
     match a {
         t::AuthType::Oauth => AuthType::Oauth,
@@ -366,49 +297,15 @@ fn credential_options_to_wit(o: &CredentialOptions) -> c::CredentialOptions {
     }
 }
 
-fn endpoints_to_wit(e: &Endpoints) -> t::Endpoints {
-    t::Endpoints {
-        issuer: e.issuer.clone(),
-        authorization_endpoint: e.authorization_endpoint.clone(),
-        token_endpoint: e.token_endpoint.clone(),
-        device_authorization_endpoint: e.device_authorization_endpoint.clone(),
-        revocation_endpoint: e.revocation_endpoint.clone(),
-        userinfo_endpoint: e.userinfo_endpoint.clone(),
-        introspection_endpoint: e.introspection_endpoint.clone(),
-        authorization_response_iss_parameter_supported: e
-            .authorization_response_iss_parameter_supported,
-    }
-}
-
 fn remote_to_wit(r: &RemoteSpec) -> c::Remote {
     c::Remote {
         name: r.name.clone(),
         issuer: r.issuer.clone(),
         endpoints: r.endpoints.as_ref().map(endpoints_to_wit),
-        client: c::OauthClient {
-            client_id: r.client.client_id.clone(),
-            client_secret: r
-                .client
-                .client_secret
-                .as_ref()
-                .map(|s| s.expose().to_owned()),
-            scopes: r.client.scopes.clone(),
-        },
+        client: client_to_wit(&r.client),
         api_url: r.api_url.clone(),
-        key_check: r.key_check.as_ref().map(|k| c::KeyCheckSpec {
-            method: match k.method {
-                KeyCheckMethod::Get => c::KeyCheckMethod::Get,
-                KeyCheckMethod::Post => c::KeyCheckMethod::Post,
-            },
-            url: k.url.clone(),
-            header: k.header.clone(),
-            scheme: k.scheme.clone(),
-            identity: k.identity.clone().into_iter().collect(),
-        }),
-        env_precedence: match r.env_precedence {
-            EnvPrecedence::Override => c::EnvPrecedence::Override,
-            EnvPrecedence::Fallback => c::EnvPrecedence::Fallback,
-        },
+        key_check: r.key_check.as_ref().map(key_check_spec_to_wit),
+        env_precedence: env_precedence_to_wit(r.env_precedence),
     }
 }
 

@@ -61,26 +61,11 @@ mod generated {
     });
 }
 
-use generated::exports::keyhole::auth::machine::MachineKind;
 use generated::{Client, ClientPre};
 
 /// The machine kinds the component exports, by wire name (the transcripts' `machine`): the core's
 /// one list, `keyhole_core::for_each_machine`
 pub use keyhole_core::wire::MACHINE_KINDS;
-
-/// The WIT `machine-kind` for a wire name. Expanded from the core's list, so a machine missing
-/// from the WIT is a compile error here (and one missing from the core, in the component).
-macro_rules! wit_machine_kind {
-    ($($variant:ident => $kind:literal, $ty:ty, $doc:literal;)*) => {
-        fn wit_machine_kind(kind: &str) -> Option<(&'static str, MachineKind)> {
-            match kind {
-                $($kind => Some(($kind, MachineKind::$variant)),)*
-                _ => None,
-            }
-        }
-    };
-}
-keyhole_core::for_each_machine!(wit_machine_kind);
 
 /// Why the component could not be loaded or called
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +90,9 @@ pub enum Error {
         "the keyhole component does not match this keyhole-wasi ({0}); use the component built from the same keyhole version"
     )]
     Incompatible(String),
+    /// A machine's JSON config cannot be read (what is wrong, as the core says it natively)
+    #[error("{0}")]
+    Config(String),
     /// A call into the guest trapped or an import failed
     #[error(
         "the keyhole component failed during {operation}: {detail}; stored credentials are only ever replaced whole, so they are as the last completed write left them"
@@ -446,9 +434,11 @@ impl Machine {
 impl Instance {
     /// Builds a machine by wire name from its JSON config text (see `docs/architecture.md`)
     ///
-    /// The text goes to the component as it is, which parses it. `random` is read by
-    /// `browser_login` only. A config the machine cannot use (or text that is not JSON) is not an
-    /// error here: the machine reports it as `done` with a `config` error after `start`.
+    /// The text is read as the core reads it natively (`keyhole_core::wire::new_machine`: the
+    /// same field names and defaults) and handed to the component as its typed `machine-config`.
+    /// Text that is not such a config is an [`Error::Config`], as natively; a config that reads
+    /// but cannot work (a missing endpoint) is the machine's own `done` with a `config` error
+    /// after `start`. `random` is read by `browser_login` only.
     pub fn machine(
         &mut self,
         kind: &str,
@@ -456,16 +446,12 @@ impl Instance {
         now_ms: u64,
         random: &[u8],
     ) -> Result<Machine, Error> {
-        let (kind, wit_kind) = wit_machine_kind(kind).ok_or_else(|| {
-            Error::Incompatible(format!(
-                "unknown machine `{kind}`; expected one of {MACHINE_KINDS:?}"
-            ))
-        })?;
+        let (kind, config) = convert::config_to_wit(kind, config_json)?;
         let handle = self
             .bindings
             .keyhole_auth_machine()
             .machine()
-            .call_constructor(&mut self.store, wit_kind, config_json, now_ms, random)
+            .call_constructor(&mut self.store, &config, now_ms, random)
             .map_err(|e| Error::call(format!("{kind}.constructor"), e))?;
         Ok(Machine { kind, handle })
     }

@@ -2,19 +2,13 @@
 //! `remote-client` per remote
 use super::*;
 
-use std::collections::BTreeMap;
-
 use super::bindings::exports::keyhole::auth::operations as c;
 use super::bindings::keyhole::auth::{host, http, secrets};
 
-use crate::account::AccountOperation;
 use crate::client::{
     self as ops, CredentialOptions, LoginOutcome, RemoteSpec, TestMethod, TestOptions,
 };
-use crate::credential::EnvPrecedence;
 use crate::drive::Io;
-use crate::key_check::{KeyCheckMethod, KeyCheckSpec};
-use crate::oauth::Client;
 
 /// The core's [`Io`] over the WIT imports: what the `client` operations run on in the component
 struct ImportIo {
@@ -175,7 +169,7 @@ impl c::GuestRemoteClient for RemoteClient {
         &self,
         account: String,
         options: c::CredentialOptions,
-        operation: c::AccountOperation,
+        operation: t::AccountOperation,
     ) -> Result<t::AccountValue, t::AuthError> {
         finish(account_operation_from_wit(operation).and_then(|operation| {
             let options = credential_options_from_wit(options);
@@ -232,13 +226,6 @@ fn auth_type_to_wit(a: AuthType) -> t::AuthType {
     }
 }
 
-fn auth_type_from_wit(a: t::AuthType) -> AuthType {
-    match a {
-        t::AuthType::Oauth => AuthType::Oauth,
-        t::AuthType::ApiKey => AuthType::ApiKey,
-    }
-}
-
 fn credential_options_from_wit(o: c::CredentialOptions) -> CredentialOptions {
     CredentialOptions {
         prefer: auth_type_from_wit(o.prefer),
@@ -246,110 +233,15 @@ fn credential_options_from_wit(o: c::CredentialOptions) -> CredentialOptions {
     }
 }
 
-fn endpoints_from_wit(e: t::Endpoints) -> Endpoints {
-    Endpoints {
-        issuer: e.issuer,
-        authorization_endpoint: e.authorization_endpoint,
-        token_endpoint: e.token_endpoint,
-        device_authorization_endpoint: e.device_authorization_endpoint,
-        revocation_endpoint: e.revocation_endpoint,
-        userinfo_endpoint: e.userinfo_endpoint,
-        introspection_endpoint: e.introspection_endpoint,
-        authorization_response_iss_parameter_supported: e
-            .authorization_response_iss_parameter_supported,
-    }
-}
-
-fn method_from_wit(m: t::Method) -> Method {
-    match m {
-        t::Method::Get => Method::Get,
-        t::Method::Post => Method::Post,
-        t::Method::Delete => Method::Delete,
-    }
-}
-
-/// The WIT account operation as the core's; permissions that are not JSON are a `config` error
-fn account_operation_from_wit(op: c::AccountOperation) -> Result<AccountOperation, AuthError> {
-    use c::AccountOperation as Op;
-    Ok(match op {
-        Op::Whoami(w) => AccountOperation::Whoami {
-            method: method_from_wit(w.method),
-            path: w.path,
-            label: w.label,
-        },
-        Op::ListProjects(l) => AccountOperation::ListProjects {
-            method: method_from_wit(l.method),
-            path: l.path,
-            list: l.list,
-            id_field: l.id_field,
-            name_field: l.name_field,
-        },
-        Op::CreateKey(k) => AccountOperation::CreateKey {
-            method: method_from_wit(k.method),
-            path: k.path,
-            name: k.name,
-            permissions: match k.permissions_json {
-                None => None,
-                Some(text) => Some(crate::body::parse_json(text.as_bytes()).map_err(|e| {
-                    AuthError::Config {
-                        detail: format!("the new key's permissions are not JSON: {e}"),
-                    }
-                })?),
-            },
-            name_field: k.name_field,
-            permissions_field: k.permissions_field,
-            key_pointer: k.key_pointer,
-        },
-        Op::ListKeys(l) => AccountOperation::ListKeys {
-            method: method_from_wit(l.method),
-            path: l.path,
-            list: l.list,
-        },
-        Op::ShowKey(k) => AccountOperation::ShowKey {
-            method: method_from_wit(k.method),
-            path: k.path,
-            id: k.id,
-        },
-        Op::DeleteKey(k) => AccountOperation::DeleteKey {
-            method: method_from_wit(k.method),
-            path: k.path,
-            id: k.id,
-        },
-    })
-}
-
 fn remote_from_wit(r: c::Remote) -> RemoteSpec {
     RemoteSpec {
         name: r.name,
         issuer: r.issuer,
         endpoints: r.endpoints.map(endpoints_from_wit),
-        client: Client {
-            client_id: r.client.client_id,
-            client_secret: r.client.client_secret.map(Secret::new),
-            scopes: r.client.scopes,
-        },
+        client: client_from_wit(r.client),
         api_url: r.api_url,
-        key_check: r.key_check.map(|k| KeyCheckSpec {
-            method: match k.method {
-                c::KeyCheckMethod::Get => KeyCheckMethod::Get,
-                c::KeyCheckMethod::Post => KeyCheckMethod::Post,
-            },
-            url: k.url,
-            header: k.header,
-            scheme: k.scheme,
-            // Inserted one by one: `collect` into a BTreeMap would add a sort to the artefact.
-            identity: k
-                .identity
-                .into_iter()
-                .fold(BTreeMap::new(), |mut map, (k, v)| {
-                    map.insert(k, v);
-                    map
-                }),
-        }),
-        env_precedence: match r.env_precedence {
-            c::EnvPrecedence::Override => EnvPrecedence::Override,
-            c::EnvPrecedence::Fallback => EnvPrecedence::Fallback,
-        },
+        key_check: r.key_check.map(key_check_spec_from_wit),
+        env_precedence: env_precedence_from_wit(r.env_precedence),
     }
 }
 

@@ -166,8 +166,14 @@ class Instance:
         self._poll_output = func("[method]machine.poll-output")
         self._step = func("[method]machine.step")
 
-    def machine(self, kind: str, config_json: str, now_ms: int, random: bytes) -> "Machine":
-        return Machine(self, self._new(self.store, kind, config_json, now_ms, random))
+    def machine(self, kind: str, config: Any, now_ms: int, random: bytes) -> "Machine":
+        """A machine of the transcript kind `kind` from its JSON `config` (see
+        `wit.machine_config_to_wit`)"""
+        from . import wit
+
+        [(_, config_type), *_] = self._new.type(self.store).params
+        typed = wit.machine_config_to_wit(config_type, kind, config)
+        return Machine(self, self._new(self.store, typed, now_ms, random))
 
 
 class Machine:
