@@ -48,9 +48,14 @@ export interface Io {
   store(op: StoreOutput): Awaitable<object>;
   show(prompt: Prompt): Awaitable<void>;
   openBrowser(url: string): Awaitable<boolean>;
-  /** Resolves at `untilMs` with null, or earlier with a loopback callback's request target */
+  /** Resolves at `untilMs` with null, or earlier with a loopback request's target (held open) */
   waitUntil(untilMs: number): Awaitable<string | null>;
+  /** Answers the request whose target `waitUntil` last returned, as the machine decided */
+  answerCallback(verdict: CallbackVerdict): Awaitable<void>;
 }
+
+/** How a loopback request is answered: 200 for the login's redirect, 400 for any other, or the login failed */
+export type CallbackVerdict = "accepted" | "rejected" | "failed";
 
 /** A machine ended with an error; `code` is the core's stable AuthError code */
 export class KeyholeError extends Error {
@@ -77,10 +82,12 @@ export class FileStore extends MemoryStore {
   constructor(path: string);
 }
 
-/** Browser login's loopback listener on 127.0.0.1:`port` (Node); keeps callbacks between waits */
+/** Browser login's loopback listener on 127.0.0.1:`port` (Node); keeps requests between waits */
 export interface LoopbackCallbacks {
-  /** The next `/callback?…` request target, or null at `untilMs` */
+  /** The next GET request's target (held open until `answer`), or null at `untilMs` */
   wait(untilMs: number): Promise<string | null>;
+  /** Answers the request `wait` last returned with the page for the machine's verdict */
+  answer(verdict: CallbackVerdict): void;
   close(): Promise<void>;
 }
 export function loopbackCallbacks(port: number, now?: () => number): Promise<LoopbackCallbacks>;

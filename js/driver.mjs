@@ -27,14 +27,19 @@ export class KeyholeError extends Error {
  * operations met on the way are performed and their answers fed back in order.
  *
  * `io` supplies: nowMs(), send(request) -> input, store(op) -> input, show(prompt),
- * openBrowser(url) -> boolean, waitUntil(untilMs) -> callback target or null. Each may be async.
+ * openBrowser(url) -> boolean, waitUntil(untilMs) -> callback target or null, and
+ * answerCallback(verdict), which answers the request of the target waitUntil last returned (held
+ * open until then). Each may be async. A callback the machine does not answer is answered
+ * `rejected`.
  */
 export async function drive(machine, io) {
   const next = [{ type: "start" }];
   for (;;) {
     const input = next.shift();
+    let unanswered = input.type === "callback";
     machine.handleInput(io.nowMs(), input);
     let wait;
+    let done;
     for (;;) {
       const output = machine.pollOutput();
       if (output.type === "send") {
@@ -47,15 +52,24 @@ export async function drive(machine, io) {
         // A host that cannot open a browser has already shown the URL; the machine's deadline
         // still bounds the wait.
         await io.openBrowser(output.url);
+      } else if (output.type === "answer_callback") {
+        // One answer per request: a machine answers only the callback just fed.
+        if (unanswered) await io.answerCallback(output.verdict);
+        unanswered = false;
       } else if (output.type === "wait") {
         wait = output.until_ms;
         break;
       } else if (output.type === "done") {
-        if ("error" in output) throw new KeyholeError(output.error);
-        return output.ok;
+        done = output;
+        break;
       } else {
         throw new Error(`keyhole: unknown output type ${JSON.stringify(output.type)} (driver older than the core?)`);
       }
+    }
+    if (unanswered) await io.answerCallback("rejected");
+    if (done) {
+      if ("error" in done) throw new KeyholeError(done.error);
+      return done.ok;
     }
     if (next.length === 0) {
       // A machine waiting for an answer nobody owes it would hang a host forever.
@@ -274,26 +288,34 @@ export class FileStore extends MemoryStore {
   }
 }
 
+/** The pages of the loopback listener, by the machine's verdict on the request */
+const CALLBACK_PAGES = {
+  accepted: [200, "<!doctype html><meta charset=\"utf-8\"><title>Login received</title><h1>Login received</h1><p>Return to the terminal: it finishes the login and shows the result. You can close this tab.</p>"],
+  rejected: [400, "<!doctype html><meta charset=\"utf-8\"><title>Not this login</title><h1>Not this login</h1><p>This request does not belong to the login in progress, which is still waiting. If you started a login, finish it in the browser tab it opened.</p>"],
+  failed: [200, "<!doctype html><meta charset=\"utf-8\"><title>Login failed</title><h1>Login failed</h1><p>Return to the terminal to see why. You can close this tab.</p>"],
+};
+
 /**
  * The loopback listener of a browser login (Node): `http://127.0.0.1:{port}/callback`
  *
- * Starts listening at once and keeps every callback request that arrives, also between two waits.
- * `wait(untilMs)` resolves with the next request target (`/callback?code=…&state=…`) or null at
- * `untilMs`. The browser gets a page telling the user to return to the terminal. The listener
- * does not keep the process alive; `close()` stops it.
+ * Starts listening at once and keeps every GET request that arrives, also between two waits,
+ * holding each open: only the machine knows which one is the login's redirect. `wait(untilMs)`
+ * resolves with the next request target (`/callback?code=…&state=…`, or any other path) or null
+ * at `untilMs`; `answer(verdict)` answers that request with the page for the machine's verdict
+ * (`accepted`, `rejected` with a 400, `failed`). The listener does not keep the process alive;
+ * `close()` stops it.
  */
 export async function loopbackCallbacks(port, now = Date.now) {
   const { createServer } = await import("node:http");
   const queue = [];
+  let held = null;
   let wake = null;
   const server = createServer((request, response) => {
-    if (!request.url.startsWith("/callback")) {
+    if (request.method !== "GET") {
       response.writeHead(404).end();
       return;
     }
-    response.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-    response.end("<!doctype html><title>keyhole</title><p>Login received. You can close this window and return to the terminal.</p>");
-    queue.push(request.url);
+    queue.push({ target: request.url, response });
     wake?.();
   });
   await new Promise((resolve, reject) => {
@@ -303,6 +325,8 @@ export async function loopbackCallbacks(port, now = Date.now) {
   server.unref();
   return {
     async wait(untilMs) {
+      // A request never answered (a caller without a verdict) is told nothing was confirmed.
+      if (held) this.answer("rejected");
       if (queue.length === 0) {
         await new Promise((resolve) => {
           const timer = setTimeout(resolve, Math.max(0, untilMs - now()));
@@ -313,9 +337,19 @@ export async function loopbackCallbacks(port, now = Date.now) {
         });
         wake = null;
       }
-      return queue.shift() ?? null;
+      held = queue.shift() ?? null;
+      return held?.target ?? null;
     },
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    answer(verdict) {
+      const [status, page] = CALLBACK_PAGES[verdict] ?? CALLBACK_PAGES.rejected;
+      held?.response.writeHead(status, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store", connection: "close" }).end(page);
+      held = null;
+    },
+    close() {
+      if (held) this.answer("rejected");
+      for (const { response } of queue.splice(0)) response.writeHead(503, { connection: "close" }).end();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
   };
 }
 
@@ -345,5 +379,6 @@ export function fetchIo({
       await sleepUntil(untilMs, now);
       return null;
     },
+    answerCallback: (verdict) => callbacks?.answer(verdict),
   };
 }

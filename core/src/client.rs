@@ -16,7 +16,7 @@ use crate::drive::{Io, drive};
 use crate::error::{AuthError, StoreError};
 use crate::key_check::{KeyCheck, KeyCheckConfig, KeyCheckMethod, KeyCheckReport, KeyCheckSpec};
 use crate::machine::{Input, Machine, Output, StoreOp};
-use crate::oauth::{Client, Endpoints, TokenSet, identity_from_id_token};
+use crate::oauth::{Client, Endpoints, TokenSet, id_token_claims};
 use crate::record::{StoredRecord, storage_key};
 use crate::revocation::{Revocation, RevocationConfig};
 use crate::secret::Secret;
@@ -24,7 +24,7 @@ use crate::secret::Secret;
 pub use crate::credential::AuthType;
 
 /// A remote as the operations need it; hosts keep their own config format and build this
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct RemoteSpec {
     /// The remote's name (first half of the storage key)
     pub name: String,
@@ -47,6 +47,63 @@ pub struct RemoteSpec {
     /// Whether an API key from the environment beats stored credentials
     #[serde(default)]
     pub env_precedence: EnvPrecedence,
+    /// Whether an account whose OAuth refresh the provider refuses (`invalid_grant`) goes on
+    /// with the API key stored in the same record, with a warning, instead of needing a login
+    ///
+    /// Allowed by default: the key is in the record because the user saved it for this account
+    /// on this remote, and a key the API refuses fails on its own, so the fallback only keeps
+    /// working what already worked before the session ended. A vendor whose policy makes the
+    /// OAuth session the only way in (SSO enforcement, keys with other rights) turns it off.
+    #[serde(default = "crate::credential::yes")]
+    pub api_key_fallback: bool,
+    /// The identity claims that name an account at login, tried in order: from the ID token
+    /// and the userinfo endpoint for OAuth, from the key check's identity fields for an API key
+    /// (default [`DEFAULT_ACCOUNT_LABEL`])
+    ///
+    /// The userinfo endpoint is asked when the ID token lacks the first claim. When none of the
+    /// claims is present the account is named after the first identity field (by name), then
+    /// the host's hint, then [`DEFAULT_ACCOUNT`].
+    #[serde(default = "default_account_label")]
+    pub account_label: Vec<String>,
+}
+
+/// The claims that name an account unless the remote says otherwise: the email (from the ID
+/// token or userinfo), a login or username, a display name, then the subject
+pub const DEFAULT_ACCOUNT_LABEL: &[&str] = &[
+    "email",
+    "login",
+    "username",
+    "preferred_username",
+    "name",
+    "sub",
+    "id",
+];
+
+/// [`DEFAULT_ACCOUNT_LABEL`] as a [`RemoteSpec::account_label`]
+pub fn default_account_label() -> Vec<String> {
+    DEFAULT_ACCOUNT_LABEL
+        .iter()
+        .map(|c| (*c).to_owned())
+        .collect()
+}
+
+/// The identity fields every OAuth login reports, whatever names the account
+const LOGIN_IDENTITY: [&str; 3] = ["email", "name", "sub"];
+
+impl Default for RemoteSpec {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            issuer: None,
+            endpoints: None,
+            client: Client::default(),
+            api_url: None,
+            key_check: None,
+            env_precedence: EnvPrecedence::default(),
+            api_key_fallback: true,
+            account_label: default_account_label(),
+        }
+    }
 }
 
 /// What a login produced
@@ -209,22 +266,15 @@ impl Machine for Observed<'_> {
     }
 }
 
-/// The account label picked from identity fields: email, login, username, name, sub, then any
-pub fn account_label(identity: &BTreeMap<String, String>) -> Option<String> {
-    [
-        "email",
-        "login",
-        "username",
-        "preferred_username",
-        "name",
-        "sub",
-        "id",
-    ]
-    .iter()
-    .find_map(|k| identity.get(*k))
-    .or_else(|| identity.values().next())
-    .filter(|v| !v.trim().is_empty())
-    .cloned()
+/// The account label picked from identity fields: the first of `claims` with a value that is
+/// not blank, else the first such field by name
+pub fn account_label(identity: &BTreeMap<String, String>, claims: &[String]) -> Option<String> {
+    let usable = |v: &&String| !v.trim().is_empty();
+    claims
+        .iter()
+        .find_map(|c| identity.get(c).filter(usable))
+        .or_else(|| identity.values().find(usable))
+        .cloned()
 }
 
 /// The remote's endpoints: discovery from the issuer with the configured endpoints laid over it
@@ -312,24 +362,30 @@ fn store_tokens(
     tokens: TokenSet,
     account_hint: Option<&str>,
 ) -> Result<LoginOutcome, AuthError> {
-    let mut identity = BTreeMap::new();
-    if let Some(id) = tokens.id_token.as_ref().and_then(identity_from_id_token) {
-        for (k, v) in [("email", id.email), ("name", id.name), ("sub", id.subject)] {
-            if let Some(v) = v {
-                identity.insert(k.to_owned(), v);
-            }
-        }
-    }
-    // Device grants often return no ID token (or one without an email): the userinfo endpoint
-    // names the user then, so the account is not called after `sub` or `default`.
-    if !identity.contains_key("email")
+    let claims = &remote.account_label;
+    let mut wanted: Vec<&str> = claims.iter().map(String::as_str).collect();
+    wanted.extend(
+        LOGIN_IDENTITY
+            .iter()
+            .filter(|c| !claims.iter().any(|w| w == *c)),
+    );
+    let mut identity = tokens
+        .id_token
+        .as_ref()
+        .and_then(|t| id_token_claims(t, &wanted))
+        .unwrap_or_default();
+    // Device grants often return no ID token (or one without the preferred claim): the
+    // userinfo endpoint names the user then, so the account is not called after `sub` or
+    // `default`.
+    if claims.first().is_some_and(|c| !identity.contains_key(c))
         && let Some(url) = &endpoints.userinfo_endpoint
     {
-        for (k, v) in userinfo_identity(io, url, &tokens.access_token, identity.get("sub")) {
+        let sub = identity.get("sub").cloned();
+        for (k, v) in userinfo_identity(io, url, &tokens.access_token, sub.as_ref(), &wanted) {
             identity.entry(k).or_insert(v);
         }
     }
-    let account = account_label(&identity)
+    let account = account_label(&identity, claims)
         .or_else(|| account_hint.map(str::to_owned))
         .unwrap_or_else(|| DEFAULT_ACCOUNT.to_owned());
     let expires_at_ms = tokens.expires_at_ms;
@@ -357,15 +413,18 @@ fn userinfo_identity(
     url: &str,
     access_token: &Secret,
     id_token_sub: Option<&String>,
+    claims: &[&str],
 ) -> BTreeMap<String, String> {
     let spec = KeyCheckSpec {
         method: KeyCheckMethod::Get,
         url: url.to_owned(),
         header: BEARER_HEADER.to_owned(),
         scheme: BEARER_SCHEME.to_owned(),
-        identity: ["email", "preferred_username", "name", "sub"]
-            .into_iter()
-            .map(|field| (field.to_owned(), format!("/{field}")))
+        // `sub` always: an answer about someone else is recognised by it (§5.3.2).
+        identity: claims
+            .iter()
+            .chain(&["sub"])
+            .map(|claim| ((*claim).to_owned(), json_pointer(claim)))
             .collect(),
     };
     let config = KeyCheckConfig {
@@ -380,6 +439,12 @@ fn userinfo_identity(
         (Some(expected), Some(sub)) if sub != expected => BTreeMap::new(),
         _ => report.identity,
     }
+}
+
+/// The JSON pointer of a top-level member (RFC 6901 §3: `~` and `/` escaped), for claim names
+/// such as `https://example.com/handle`
+fn json_pointer(member: &str) -> String {
+    format!("/{}", member.replace('~', "~0").replace('/', "~1"))
 }
 
 const BEARER_HEADER: &str = "authorization";
@@ -445,7 +510,7 @@ pub fn login_api_key(
     };
     let account = account
         .map(str::to_owned)
-        .or_else(|| account_label(&identity))
+        .or_else(|| account_label(&identity, &remote.account_label))
         .unwrap_or_else(|| DEFAULT_ACCOUNT.to_owned());
     update_record(io, &storage_key(&remote.name, &account), |record| {
         record.api_key = Some(key.clone());
@@ -507,6 +572,7 @@ fn credential_config(
             .key_check
             .as_ref()
             .map_or_else(|| BEARER_SCHEME.to_owned(), |spec| spec.scheme.clone()),
+        api_key_fallback: remote.api_key_fallback,
     }
 }
 
@@ -813,6 +879,9 @@ mod tests {
             self.now = self.now.max(until_ms);
             None
         }
+        fn answer_callback(&mut self, verdict: crate::machine::CallbackVerdict) {
+            panic!("answered {verdict:?}, but no callback was returned");
+        }
     }
 
     fn remote() -> RemoteSpec {
@@ -902,6 +971,10 @@ mod tests {
                 r#"{"sub":"u1","preferred_username":"ada"}"#,
             )),
             "https://id.example.com/userinfo-down" => Ok(HttpResponse::new(503, "")),
+            "https://id.example.com/userinfo-handle" => Ok(HttpResponse::new(
+                200,
+                r#"{"sub":"u1","email":"ada@example.com","https://example.com/handle":"ada-h"}"#,
+            )),
             _ => provider(request),
         }
     }
@@ -970,6 +1043,63 @@ mod tests {
         assert_eq!(
             login_device(&mut io, &r, None).unwrap().account,
             "ada@example.com"
+        );
+    }
+
+    /// Issue 12: the claims that name an account are the remote's, in its order
+    #[test]
+    fn the_remote_decides_which_claims_name_the_account() {
+        let labelled = |url: &str, claims: &[&str]| {
+            let mut r = remote();
+            r.endpoints.as_mut().unwrap().userinfo_endpoint = Some(url.into());
+            r.account_label = claims.iter().map(|c| (*c).to_owned()).collect();
+            r
+        };
+        let login = |provider, r: &RemoteSpec| {
+            let mut io = Mem::new(provider);
+            let outcome = login_device(&mut io, r, None).unwrap();
+            (outcome, io.sent)
+        };
+        // The default names Ada after her email; this remote prefers the username.
+        let r = labelled(
+            "https://id.example.com/userinfo",
+            &["preferred_username", "email"],
+        );
+        let (outcome, _) = login(provider_without_id_token, &r);
+        assert_eq!(outcome.account, "ada");
+        assert_eq!(outcome.identity["email"], "ada@example.com");
+        // A namespaced claim, read from userinfo (its `/` escaped in the pointer).
+        let r = labelled(
+            "https://id.example.com/userinfo-handle",
+            &["https://example.com/handle", "email"],
+        );
+        assert_eq!(login(provider_without_id_token, &r).0.account, "ada-h");
+        // The ID token has the first claim (`sub`): userinfo is not asked.
+        let r = labelled("https://id.example.com/never", &["sub", "email"]);
+        let (outcome, sent) = login(provider, &r);
+        assert_eq!(outcome.account, "u1");
+        assert!(!sent.iter().any(|u| u.contains("never")), "{sent:?}");
+        // None of the claims: the first identity field, as before.
+        let mut r = labelled("https://id.example.com/unused", &["nickname"]);
+        r.endpoints.as_mut().unwrap().userinfo_endpoint = None;
+        assert_eq!(login(provider, &r).0.account, "ada@example.com");
+        // API keys too: the key check's fields in the remote's order.
+        let mut io = Mem::new(provider);
+        let mut r = remote();
+        r.key_check.as_mut().unwrap().identity = BTreeMap::from([
+            ("email".into(), "/email".into()),
+            ("id".into(), "/email".into()),
+        ]);
+        r.account_label = vec!["id".into()];
+        let outcome = login_api_key(&mut io, &r, None, Secret::new("good")).unwrap();
+        assert_eq!(outcome.account, "key@example.com");
+        assert_eq!(
+            account_label(
+                &BTreeMap::from([("email".into(), " ".into()), ("sub".into(), "u1".into())]),
+                &default_account_label()
+            ),
+            Some("u1".into()),
+            "a blank claim is skipped"
         );
     }
 
@@ -1128,6 +1258,85 @@ mod tests {
             io.sent.last().map(String::as_str),
             Some("https://api.example.com/v1/api-keys")
         );
+    }
+
+    fn refusing_provider(request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+        match request.url.as_str() {
+            "https://id.example.com/token" => Ok(HttpResponse::new(
+                400,
+                r#"{"error":"invalid_grant","error_description":"grant revoked"}"#,
+            )),
+            other => panic!("unexpected request to {other}"),
+        }
+    }
+
+    /// Issue 16 item 15: a refused refresh uses the record's API key, says so, and drops the
+    /// refused tokens so the next call sends no refresh; a remote that disallows it, or a record
+    /// without a key, needs a login as before
+    #[test]
+    fn a_refused_refresh_falls_back_to_the_stored_api_key() {
+        let key = storage_key("work", "ada@example.com");
+        let stale = StoredRecord {
+            api_key: Some(Secret::new("k1")),
+            oauth: Some(TokenSet {
+                access_token: Secret::new("at"),
+                token_type: "Bearer".into(),
+                refresh_token: Some(Secret::new("rt")),
+                id_token: None,
+                scope: None,
+                expires_at_ms: Some(1),
+                refresh_at_ms: None,
+                issued_at_ms: None,
+            }),
+            updated_at_ms: 1,
+        };
+        let options = CredentialOptions {
+            prefer: AuthType::Oauth,
+            env_api_key: None,
+        };
+        let mut io = Mem::new(refusing_provider);
+        io.store.insert(key.clone(), stale.to_json());
+        let t = token(&mut io, &remote(), "ada@example.com", &options).unwrap();
+        assert_eq!((t.kind, t.secret), (AuthType::ApiKey, Secret::new("k1")));
+        assert_eq!(
+            t.warning.as_deref(),
+            Some(crate::credential::WARNING_OAUTH_REFUSED)
+        );
+        assert!(
+            t.fallback_reason
+                .as_deref()
+                .unwrap()
+                .contains("grant revoked"),
+            "{:?}",
+            t.fallback_reason
+        );
+        let record = io.record(&key);
+        assert_eq!(record.api_key, Some(Secret::new("k1")), "the key stays");
+        assert_eq!(record.oauth, None, "the refused tokens are dropped");
+        let sent = io.sent.len();
+        let t = token(&mut io, &remote(), "ada@example.com", &options).unwrap();
+        assert_eq!((t.kind, t.warning), (AuthType::ApiKey, None));
+        assert_eq!(io.sent.len(), sent, "no refused refresh is sent again");
+
+        let mut io = Mem::new(refusing_provider);
+        io.store.insert(key.clone(), stale.to_json());
+        let strict = RemoteSpec {
+            api_key_fallback: false,
+            ..remote()
+        };
+        let e = token(&mut io, &strict, "ada@example.com", &options).unwrap_err();
+        assert_eq!(e.code(), "relogin_required");
+        assert_eq!(io.store[&key], stale.to_json(), "nothing is written");
+
+        let mut io = Mem::new(refusing_provider);
+        let no_key = StoredRecord {
+            api_key: None,
+            ..stale.clone()
+        };
+        io.store.insert(key.clone(), no_key.to_json());
+        let e = token(&mut io, &remote(), "ada@example.com", &options).unwrap_err();
+        assert_eq!(e.code(), "relogin_required");
+        assert_eq!(io.store[&key], no_key.to_json());
     }
 
     #[test]

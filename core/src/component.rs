@@ -28,7 +28,7 @@ use crate::discovery::DiscoveryConfig;
 use crate::error::{AuthError, StoreError};
 use crate::http::{Body, HttpRequest, HttpResponse, Method, TransportError};
 use crate::key_check::{KeyCheckConfig, KeyCheckMethod, KeyCheckReport, KeyCheckSpec};
-use crate::machine::{FromConfig, Input, Machine as _, Output, Prompt, StoreOp};
+use crate::machine::{CallbackVerdict, FromConfig, Input, Machine as _, Output, Prompt, StoreOp};
 use crate::oauth::{Client, Endpoints, TokenSet};
 use crate::refresh::{RefreshConfig, RefreshOutcome};
 use crate::revocation::{RevocationConfig, RevocationReport};
@@ -274,6 +274,7 @@ fn resolved_credential_to_wit(r: ResolvedCredential) -> t::ResolvedCredential {
         expires_at_ms: r.expires_at_ms,
         refreshed: r.refreshed,
         warning: r.warning,
+        fallback_reason: r.fallback_reason,
     }
 }
 
@@ -284,6 +285,7 @@ fn with_done_value<T: IntoDoneValue>(output: Output<T>) -> Output<wit::DoneValue
         Output::Store(op) => Output::Store(op),
         Output::Show(prompt) => Output::Show(prompt),
         Output::OpenBrowser(url) => Output::OpenBrowser(url),
+        Output::AnswerCallback(verdict) => Output::AnswerCallback(verdict),
         Output::Wait { until_ms } => Output::Wait { until_ms },
         Output::Done(result) => Output::Done(result.map(T::into_done_value)),
     }
@@ -404,10 +406,19 @@ fn output_to_wit(output: Output<wit::DoneValue>) -> wit::Output {
         Output::Store(op) => wit::Output::Store(store_op_to_wit(&op)),
         Output::Show(prompt) => wit::Output::Show(prompt_to_wit(&prompt)),
         Output::OpenBrowser(url) => wit::Output::OpenBrowser(url),
+        Output::AnswerCallback(verdict) => wit::Output::AnswerCallback(verdict_to_wit(verdict)),
         Output::Wait { until_ms } => wit::Output::Wait(until_ms),
         Output::Done(result) => {
             wit::Output::Done(result.map_err(|error| auth_error_to_wit(&error)))
         }
+    }
+}
+
+fn verdict_to_wit(verdict: CallbackVerdict) -> t::CallbackVerdict {
+    match verdict {
+        CallbackVerdict::Accepted => t::CallbackVerdict::Accepted,
+        CallbackVerdict::Rejected => t::CallbackVerdict::Rejected,
+        CallbackVerdict::Failed => t::CallbackVerdict::Failed,
     }
 }
 
@@ -600,6 +611,7 @@ impl FromWit for CredentialConfig {
             api_key_scheme: c
                 .api_key_scheme
                 .unwrap_or_else(crate::credential::default_api_key_scheme),
+            api_key_fallback: c.api_key_fallback.unwrap_or_else(crate::credential::yes),
         })
     }
 }

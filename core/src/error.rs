@@ -125,8 +125,12 @@ pub enum AuthError {
     /// The secret store failed
     #[error("{0}")]
     Storage(#[from] StoreError),
-    /// A browser-login callback carried the wrong `state` (a forged or stale redirect)
-    #[error("the login callback did not match this login (state mismatch); start the login again")]
+    /// The browser-login wait ended at its deadline, and a request to the callback came with a
+    /// missing or wrong `state` (a stale tab or another program); such requests never end the
+    /// login early
+    #[error(
+        "no login callback matched this login before the deadline; one came with another state (an old browser tab or another program); start the login again"
+    )]
     StateMismatch,
     /// No browser-login callback arrived in time
     #[error("no login callback arrived in time; run the login again, or use the device login")]

@@ -42,6 +42,12 @@ export type Input =
   | { type: "callback"; target: string }
   | { type: "timer" };
 
+/**
+ * How to answer the loopback request of the last `callback` input: `accepted` (200, the login's
+ * redirect), `rejected` (400, not this login's: it keeps waiting), `failed` (the login ended)
+ */
+export type CallbackVerdict = "accepted" | "rejected" | "failed";
+
 /** A stable error code and a message for people */
 export interface AuthError { code: string; message: string }
 
@@ -52,6 +58,7 @@ export type Output =
   | { type: "store"; op: "compare_and_swap"; key: string; expected: string | null; new: string }
   | { type: "show"; user_code: string; verification_uri: string; verification_uri_complete: string | null; expires_in_s: number; expires_at_ms: number }
   | { type: "open_browser"; url: string }
+  | { type: "answer_callback"; verdict: CallbackVerdict }
   | { type: "wait"; until_ms: number | null }
   | { type: "done"; ok: unknown }
   | { type: "done"; error: AuthError };

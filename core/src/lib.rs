@@ -91,7 +91,7 @@ pub use drive::{Io, drive};
 pub use error::{AuthError, Refusal, StoreError};
 pub use http::{HttpRequest, HttpResponse, TransportError};
 pub use key_check::{KeyCheck, KeyCheckConfig, KeyCheckReport, KeyCheckSpec};
-pub use machine::{FromConfig, Input, Machine, Output, Prompt, StoreOp};
+pub use machine::{CallbackVerdict, FromConfig, Input, Machine, Output, Prompt, StoreOp};
 pub use oauth::{Endpoints, TokenSet};
 pub use record::StoredRecord;
 pub use refresh::{Refresh, RefreshConfig, RefreshOutcome, needs_refresh};

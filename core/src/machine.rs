@@ -20,6 +20,9 @@ pub enum Input {
     /// `None`. `Ok(None)` means "not found" and is not an error.
     Stored(Result<Option<Secret>, StoreError>),
     /// Browser login: the request target (`/callback?code=…&state=…`) seen on the loopback listener
+    ///
+    /// The host holds that request open: the drain that follows answers it with one
+    /// [`Output::AnswerCallback`].
     Callback(String),
     /// The last [`Output::Wait`] deadline passed
     Timer,
@@ -108,6 +111,35 @@ pub struct Prompt {
     pub expires_at_ms: u64,
 }
 
+/// How the host answers the loopback request of the last [`Input::Callback`]
+///
+/// The machine decides after checking the request (path, `state`, `iss`); the host only renders
+/// the page. Nothing here carries the request's code or state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallbackVerdict {
+    /// The login's own redirect with its code: answer 200 with a page saying the login was
+    /// received and the terminal finishes it
+    Accepted,
+    /// Not the login's redirect (another path, a missing or wrong `state`): answer 400 with a
+    /// short page that confirms nothing; the login keeps waiting for the real one
+    Rejected,
+    /// The login's own redirect, but it ends the login (the provider's error, a wrong `iss`, no
+    /// code, the deadline passed): answer with a page saying the login failed and the terminal
+    /// says why
+    Failed,
+}
+
+impl CallbackVerdict {
+    /// The name in the transcript format and the WIT (`accepted`, `rejected`, `failed`)
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallbackVerdict::Accepted => "accepted",
+            CallbackVerdict::Rejected => "rejected",
+            CallbackVerdict::Failed => "failed",
+        }
+    }
+}
+
 /// What a machine needs done next; drain with [`Machine::poll_output`] until `Wait` or `Done`
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
@@ -120,6 +152,9 @@ pub enum Output<T> {
     Show(Prompt),
     /// Open this URL in the user's browser; no answer (a host that cannot open one shows it)
     OpenBrowser(String),
+    /// Answer the loopback request of the last [`Input::Callback`] as the verdict says, and
+    /// close it; no answer. Comes in the drain after every `Callback` the machine takes
+    AnswerCallback(CallbackVerdict),
     /// Nothing to do until `until_ms` (answer with [`Input::Timer`] then, or earlier with a
     /// [`Input::Callback`]); `None` means "until the answer to the pending Send or Store"
     Wait {

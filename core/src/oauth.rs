@@ -1,6 +1,8 @@
 //! What every OAuth flow shares: endpoints, the client, token sets and token-endpoint replies
 //!
 //! Pure functions only; the machines compose them.
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -458,43 +460,24 @@ fn imf_fixdate_ms(value: &str) -> Option<u64> {
     secs.checked_mul(1000)
 }
 
-/// Who a token belongs to, read from an ID token's claims for display and account naming only
+/// The string claims of a JWT ID token named in `claims`, or `None` if it is not a readable JWT
 ///
-/// The signature is not checked: this never decides access, it only labels the account.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Identity {
-    /// The `sub` claim
-    pub subject: Option<String>,
-    /// The `email` claim
-    pub email: Option<String>,
-    /// The `name` or `preferred_username` claim
-    pub name: Option<String>,
-}
-
-impl Identity {
-    /// The best label for the account: email, then name, then subject
-    pub fn label(&self) -> Option<&str> {
-        self.email
-            .as_deref()
-            .or(self.name.as_deref())
-            .or(self.subject.as_deref())
-    }
-}
-
-/// Reads the identity claims of a JWT ID token, or `None` if it is not a readable JWT
-pub fn identity_from_id_token(id_token: &Secret) -> Option<Identity> {
+/// For display and account naming only: the signature is not checked, so this never decides
+/// access.
+pub fn id_token_claims(id_token: &Secret, claims: &[&str]) -> Option<BTreeMap<String, String>> {
     let payload = id_token.expose().split('.').nth(1)?;
     use base64::Engine as _;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
         .ok()?;
-    let claims: Map<String, Value> = crate::body::parse_json_object(&bytes)?;
-    let text = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_owned);
-    Some(Identity {
-        subject: text("sub"),
-        email: text("email"),
-        name: text("name").or_else(|| text("preferred_username")),
-    })
+    let body: Map<String, Value> = crate::body::parse_json_object(&bytes)?;
+    let mut found = BTreeMap::new();
+    for claim in claims {
+        if let Some(value) = body.get(*claim).and_then(Value::as_str) {
+            found.insert((*claim).to_owned(), value.to_owned());
+        }
+    }
+    Some(found)
 }
 
 #[cfg(test)]
@@ -578,8 +561,15 @@ mod tests {
             &base64::engine::general_purpose::URL_SAFE_NO_PAD,
             br#"{"sub":"u1","email":"a@b.c"}"#,
         );
-        let id = identity_from_id_token(&Secret::new(format!("x.{payload}.y"))).unwrap();
-        assert_eq!(id.label(), Some("a@b.c"));
-        assert!(identity_from_id_token(&Secret::new("nope")).is_none());
+        let token = Secret::new(format!("x.{payload}.y"));
+        let id = id_token_claims(&token, &["email", "name", "sub"]).unwrap();
+        assert_eq!(
+            id,
+            BTreeMap::from([
+                ("email".into(), "a@b.c".into()),
+                ("sub".into(), "u1".into())
+            ])
+        );
+        assert!(id_token_claims(&Secret::new("nope"), &["sub"]).is_none());
     }
 }

@@ -54,9 +54,12 @@ impl<T: Clone> Outbox<T> {
         self.until_ms = None;
     }
 
-    /// Queues an output that needs no answer (`Show`, `OpenBrowser`)
+    /// Queues an output that needs no answer (`Show`, `OpenBrowser`, `AnswerCallback`)
     pub(crate) fn notify(&mut self, output: Output<T>) {
-        debug_assert!(matches!(output, Output::Show(_) | Output::OpenBrowser(_)));
+        debug_assert!(matches!(
+            output,
+            Output::Show(_) | Output::OpenBrowser(_) | Output::AnswerCallback(_)
+        ));
         self.queue.push_back(output);
     }
 

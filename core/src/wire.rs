@@ -192,6 +192,7 @@ pub fn output_to_wire<T: WireValue>(output: &Output<T>) -> Value {
         Output::Store(op) => store_op_to_wire(op),
         Output::Show(p) => show_to_wire(p),
         Output::OpenBrowser(url) => open_browser_to_wire(url),
+        Output::AnswerCallback(verdict) => answer_callback_to_wire(*verdict),
         Output::Wait { until_ms } => wait_to_wire(*until_ms),
         Output::Done(Ok(value)) => done_to_wire(Ok(value.to_wire())),
         Output::Done(Err(error)) => done_to_wire(Err(error)),
@@ -213,6 +214,11 @@ fn show_to_wire(p: &crate::machine::Prompt) -> Value {
 #[inline(never)]
 fn open_browser_to_wire(url: &str) -> Value {
     json!({ "type": "open_browser", "url": url })
+}
+
+#[inline(never)]
+fn answer_callback_to_wire(verdict: crate::machine::CallbackVerdict) -> Value {
+    json!({ "type": "answer_callback", "verdict": verdict.as_str() })
 }
 
 #[inline(never)]

@@ -90,6 +90,14 @@ pub struct RemoteConfig {
     /// none, where a project id is taken as typed (llamactl's self-hosted environments)
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub requires_auth: bool,
+    /// Whether an account whose OAuth refresh the provider refuses goes on with the API key
+    /// stored beside its tokens, with a warning (default); `false`: it needs a login then
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub api_key_fallback: bool,
+    /// The identity claims that name an account at login, in order; absent: keyhole's
+    /// (`keyhole_core::client::DEFAULT_ACCOUNT_LABEL`: email, then usernames, then `sub`)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_label: Option<Vec<String>>,
     /// The account used when none is named
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_account: Option<String>,
@@ -112,6 +120,8 @@ impl Default for RemoteConfig {
             callback_port: None,
             callback_timeout_s: None,
             requires_auth: true,
+            api_key_fallback: true,
+            account_label: None,
             active_account: None,
             accounts: BTreeMap::new(),
         }
@@ -251,6 +261,11 @@ impl RemoteConfig {
             api_url: self.api_url.clone(),
             key_check: self.key_check.as_ref().map(KeyCheckSettings::to_core),
             env_precedence: self.env_key_precedence.to_core(),
+            api_key_fallback: self.api_key_fallback,
+            account_label: self
+                .account_label
+                .clone()
+                .unwrap_or_else(keyhole_core::client::default_account_label),
         }
     }
 

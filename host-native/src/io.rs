@@ -11,13 +11,17 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use keyhole_core::endpoint::is_loopback_host;
 use keyhole_core::http::{Body, Method};
 use keyhole_core::{
-    HttpRequest, HttpResponse, Io, Prompt, Secret, StoreError, StoreOp, TransportError,
+    CallbackVerdict, HttpRequest, HttpResponse, Io, Prompt, Secret, StoreError, StoreOp,
+    TransportError,
 };
 
 use crate::store::Store;
@@ -69,7 +73,9 @@ pub struct NativeIo {
     user_agent: String,
     store: Store,
     frontend: Box<dyn Frontend + Send>,
-    listener: Option<TcpListener>,
+    listener: Option<CallbackListener>,
+    /// The request the last `wait_until` returned, open until the core's verdict
+    held: Option<HeldRequest>,
     /// After a browser could not be opened for a browser login, the clock is moved past every
     /// deadline so the flow ends at once (with `callback_timeout`) instead of waiting for nothing
     skipped_to_ms: u64,
@@ -96,6 +102,7 @@ impl NativeIo {
             store,
             frontend: Box::new(Silent),
             listener: None,
+            held: None,
             skipped_to_ms: 0,
             no_browser: false,
         }
@@ -104,7 +111,8 @@ impl NativeIo {
     /// Starts an operation: prompts go to `frontend`; a browser login passes its bound listener
     pub fn begin(&mut self, frontend: Box<dyn Frontend + Send>, listener: Option<TcpListener>) {
         self.frontend = frontend;
-        self.listener = listener;
+        self.listener = listener.map(CallbackListener::new);
+        self.held = None;
         self.skipped_to_ms = 0;
         self.no_browser = false;
     }
@@ -315,8 +323,19 @@ impl Io for NativeIo {
             self.skipped_to_ms = self.skipped_to_ms.max(until_ms);
             return None;
         }
+        if self.held.is_some() {
+            // The verdict never came (a caller driving this `Io` by hand): confirm nothing.
+            self.answer_callback(CallbackVerdict::Rejected);
+        }
         let result = match &self.listener {
-            Some(listener) => accept_callback(listener, until_ms, self.frontend.as_mut()),
+            Some(listener) => {
+                listener
+                    .next(until_ms, self.frontend.as_mut())
+                    .map(|(target, held)| {
+                        self.held = Some(held);
+                        target
+                    })
+            }
             None => {
                 loop {
                     let now = unix_now_ms();
@@ -332,70 +351,128 @@ impl Io for NativeIo {
         self.frontend.done_waiting();
         result
     }
+
+    fn answer_callback(&mut self, verdict: CallbackVerdict) {
+        if let Some(held) = self.held.take() {
+            let (status, page) = match verdict {
+                CallbackVerdict::Accepted => ("200 OK", ACCEPTED_PAGE),
+                CallbackVerdict::Rejected => ("400 Bad Request", REJECTED_PAGE),
+                CallbackVerdict::Failed => ("200 OK", FAILED_PAGE),
+            };
+            respond(&held.stream, status, page);
+        }
+    }
 }
 
-/// The page the browser shows after the redirect
+/// The pages the browser shows, by the core's verdict on its request
 ///
-/// It is answered before the core has checked the response (state, issuer, code exchange), so it
-/// claims nothing: the terminal says whether the login succeeded.
-const CALLBACK_PAGE: &str = "<!doctype html><html><head><meta charset=\"utf-8\"><title>Return to the terminal</title></head>\
-<body style=\"font-family:sans-serif\"><h1>Return to the terminal</h1><p>The provider's answer was handed to the terminal, which checks it and shows whether the login succeeded. You can close this tab.</p></body></html>";
+/// Each is written only after the core has checked the request (path, state, issuer), so the
+/// accepted page may say the login was received; the terminal still says whether it succeeded.
+const ACCEPTED_PAGE: &str = "<!doctype html><html><head><meta charset=\"utf-8\"><title>Login received</title></head>\
+<body style=\"font-family:sans-serif\"><h1>Login received</h1><p>Return to the terminal: it finishes the login and shows the result. You can close this tab.</p></body></html>";
+const REJECTED_PAGE: &str = "<!doctype html><html><head><meta charset=\"utf-8\"><title>Not this login</title></head>\
+<body style=\"font-family:sans-serif\"><h1>Not this login</h1><p>This request does not belong to the login in progress, which is still waiting. If you started a login, finish it in the browser tab it opened.</p></body></html>";
+const FAILED_PAGE: &str = "<!doctype html><html><head><meta charset=\"utf-8\"><title>Login failed</title></head>\
+<body style=\"font-family:sans-serif\"><h1>Login failed</h1><p>Return to the terminal to see why. You can close this tab.</p></body></html>";
 
 /// The most a callback request's head (request line and headers) may hold
 const MAX_REQUEST_HEAD: usize = 8 * 1024;
 /// How long one connection may take to send its request head
 const PER_CONNECTION: Duration = Duration::from_secs(2);
-/// Connections served at once; more are closed unanswered until one finishes
+/// Connections open at once (being read or held for a verdict); more are closed unanswered
+/// until one finishes
 const MAX_CONNECTIONS: usize = 16;
 
-/// Accepts loopback connections until `until_ms` and returns the first `/callback` request target
+/// A loopback GET request whose head has been read, open until the core's verdict is written
+struct HeldRequest {
+    stream: TcpStream,
+    _slot: ConnectionSlot,
+}
+
+/// One of the [`MAX_CONNECTIONS`]; freed when the connection is answered or dropped
+struct ConnectionSlot(Arc<AtomicUsize>);
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The browser-login listener: hands over GET requests one at a time, held open for the
+/// core's verdict, and keeps those that arrive in the meantime for the next wait
 ///
 /// Each connection is read on its own thread within [`PER_CONNECTION`] and [`MAX_REQUEST_HEAD`],
-/// so a slow or junk client never delays the real callback, and the wait ends at `until_ms`
-/// whatever the clients do.
-fn accept_callback(
-    listener: &TcpListener,
-    until_ms: u64,
-    frontend: &mut dyn Frontend,
-) -> Option<String> {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::mpsc;
+/// so a slow or junk client never delays the real callback, and each wait ends at its deadline
+/// whatever the clients do. Which request is the callback is the core's decision, not this one's.
+#[derive(Debug)]
+struct CallbackListener {
+    listener: TcpListener,
+    arrived_tx: mpsc::Sender<(String, HeldRequest)>,
+    arrived: mpsc::Receiver<(String, HeldRequest)>,
+    active: Arc<AtomicUsize>,
+}
 
-    if listener.set_nonblocking(true).is_err() {
-        return None;
+impl std::fmt::Debug for HeldRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HeldRequest")
     }
-    let (found, callbacks) = mpsc::channel::<String>();
-    let active = Arc::new(AtomicUsize::new(0));
-    loop {
-        if let Ok(target) = callbacks.try_recv() {
-            return Some(target);
+}
+
+impl CallbackListener {
+    fn new(listener: TcpListener) -> Self {
+        let (arrived_tx, arrived) = mpsc::channel();
+        Self {
+            listener,
+            arrived_tx,
+            arrived,
+            active: Arc::new(AtomicUsize::new(0)),
         }
-        let now = unix_now_ms();
-        if now >= until_ms {
+    }
+
+    /// The next GET request's target, held open, or `None` at `until_ms`
+    fn next(&self, until_ms: u64, frontend: &mut dyn Frontend) -> Option<(String, HeldRequest)> {
+        if self.listener.set_nonblocking(true).is_err() {
             return None;
         }
-        match listener.accept() {
-            Ok((stream, _)) => {
-                if active.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
-                    continue; // dropped: closed unanswered
-                }
-                active.fetch_add(1, Ordering::SeqCst);
-                let deadline = Instant::now()
-                    + PER_CONNECTION.min(Duration::from_millis(until_ms.saturating_sub(now)));
-                let (found, active) = (found.clone(), Arc::clone(&active));
-                thread::spawn(move || {
-                    if let Some(target) = answer_request(stream, deadline) {
-                        let _ = found.send(target);
+        loop {
+            if let Ok(request) = self.arrived.try_recv() {
+                return Some(request);
+            }
+            let now = unix_now_ms();
+            if now >= until_ms {
+                return None;
+            }
+            match self.listener.accept() {
+                Ok((stream, _)) => {
+                    if self.active.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
+                        continue; // dropped: closed unanswered
                     }
-                    active.fetch_sub(1, Ordering::SeqCst);
-                });
+                    self.active.fetch_add(1, Ordering::SeqCst);
+                    let slot = ConnectionSlot(Arc::clone(&self.active));
+                    let deadline = Instant::now()
+                        + PER_CONNECTION.min(Duration::from_millis(until_ms.saturating_sub(now)));
+                    let arrived = self.arrived_tx.clone();
+                    thread::spawn(move || match read_get_target(&stream, deadline) {
+                        Ok(target) => {
+                            let _ = arrived.send((
+                                target,
+                                HeldRequest {
+                                    stream,
+                                    _slot: slot,
+                                },
+                            ));
+                        }
+                        Err(status) => respond(&stream, status, status),
+                    });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    frontend.tick(now, until_ms);
+                    thread::sleep(
+                        Duration::from_millis(20).min(Duration::from_millis(until_ms - now)),
+                    );
+                }
+                Err(_) => thread::sleep(Duration::from_millis(20)),
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                frontend.tick(now, until_ms);
-                thread::sleep(Duration::from_millis(20).min(Duration::from_millis(until_ms - now)));
-            }
-            Err(_) => thread::sleep(Duration::from_millis(20)),
         }
     }
 }
@@ -424,24 +501,24 @@ fn read_request_head(stream: &TcpStream, deadline: Instant) -> Result<Vec<u8>, &
     }
 }
 
-/// Reads one request's head, answers it, and returns its target when it is the callback
-fn answer_request(stream: TcpStream, deadline: Instant) -> Option<String> {
+/// Reads one request's head and returns its target when it is a GET request, or the status to
+/// answer it with at once (it is no browser's redirect)
+fn read_get_target(stream: &TcpStream, deadline: Instant) -> Result<String, &'static str> {
     let _ = stream.set_nonblocking(false);
-    let head = read_request_head(&stream, deadline);
-    let target = head.as_ref().ok().and_then(|head| {
-        let line = head.split(|&b| b == b'\n').next()?;
-        let mut parts = std::str::from_utf8(line).ok()?.split_whitespace();
-        let (method, target) = (parts.next()?, parts.next()?);
-        let is_callback =
-            method == "GET" && (target == "/callback" || target.starts_with("/callback?"));
-        is_callback.then(|| target.to_owned())
-    });
-    let (status, body) = match (&head, &target) {
-        (Err(status), _) => (*status, "bad request".to_owned()),
-        (Ok(_), Some(_)) => ("200 OK", CALLBACK_PAGE.to_owned()),
-        (Ok(_), None) => ("404 Not Found", "not found".to_owned()),
-    };
-    let mut out = &stream;
+    let head = read_request_head(stream, deadline)?;
+    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    let mut parts = std::str::from_utf8(line)
+        .unwrap_or_default()
+        .split_whitespace();
+    match (parts.next(), parts.next()) {
+        (Some("GET"), Some(target)) => Ok(target.to_owned()),
+        _ => Err("404 Not Found"),
+    }
+}
+
+/// Writes a whole response and closes the connection; the body is the status when no page fits
+fn respond(stream: &TcpStream, status: &str, body: &str) {
+    let mut out = stream;
     let _ = stream.set_write_timeout(Some(PER_CONNECTION));
     let _ = write!(
         out,
@@ -449,7 +526,6 @@ fn answer_request(stream: TcpStream, deadline: Instant) -> Option<String> {
         body.len()
     );
     let _ = out.flush();
-    target
 }
 
 /// Opens `url` in the user's browser: `$BROWSER` if set, else `wslview` on WSL, else the
@@ -758,38 +834,102 @@ mod tests {
         assert_eq!(e, TransportError::Connect);
     }
 
-    #[test]
-    fn callback_listener_answers_and_returns_the_target() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let browser = thread::spawn(move || {
-            let get = |path: &str| {
-                let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-                write!(s, "GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n").unwrap();
-                let mut out = String::new();
-                s.read_to_string(&mut out).unwrap();
-                out
-            };
-            (get("/favicon.ico"), get("/callback?code=c&state=s"))
-        });
+    fn test_io() -> NativeIo {
         let store = Store::open(
             "t",
             tempfile::tempdir().unwrap().path(),
             crate::store::Backend::File,
         );
-        let mut io = NativeIo::new("ua", store);
+        NativeIo::new("ua", store)
+    }
+
+    /// Sends a GET for `path` to the listener on `port` and reads the whole answer
+    fn get(port: u16, path: &str) -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn callback_listener_holds_each_request_until_the_core_answers_it() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let browser = thread::spawn(move || {
+            (
+                get(port, "/favicon.ico"),
+                get(port, "/callback?code=x&state=wrong"),
+                get(port, "/callback?code=c&state=s"),
+            )
+        });
+        let mut io = test_io();
         io.begin(Box::new(Silent), Some(listener));
-        let target = io.wait_until(unix_now_ms() + 10_000);
-        assert_eq!(target.as_deref(), Some("/callback?code=c&state=s"));
-        let (favicon, page) = browser.join().unwrap();
-        assert!(favicon.starts_with("HTTP/1.1 404"));
-        assert!(page.starts_with("HTTP/1.1 200") && page.contains("close this tab"));
-        // Answered before the core checks state and code: the page must not claim success.
-        let lower = page.to_ascii_lowercase();
+        let until = unix_now_ms() + 10_000;
+        // The listener decides nothing: every GET goes to the core, which answers each one.
+        assert_eq!(io.wait_until(until).as_deref(), Some("/favicon.ico"));
+        io.answer_callback(CallbackVerdict::Rejected);
+        let wrong = io.wait_until(until);
+        assert_eq!(wrong.as_deref(), Some("/callback?code=x&state=wrong"));
+        // Still held: the client has no answer until the verdict.
+        thread::sleep(Duration::from_millis(200));
+        assert!(!browser.is_finished());
+        io.answer_callback(CallbackVerdict::Rejected);
+        assert_eq!(
+            io.wait_until(until).as_deref(),
+            Some("/callback?code=c&state=s")
+        );
+        io.answer_callback(CallbackVerdict::Accepted);
+        let (favicon, wrong, page) = browser.join().unwrap();
+        assert!(favicon.starts_with("HTTP/1.1 400"), "{favicon}");
+        assert!(wrong.starts_with("HTTP/1.1 400"), "{wrong}");
+        let lower = wrong.to_ascii_lowercase();
         for claim in ["received", "success", "logged in", "complete"] {
-            assert!(!lower.contains(claim), "the page claims {claim:?}: {page}");
+            assert!(
+                !lower.contains(claim),
+                "a rejected page claims {claim:?}: {wrong}"
+            );
         }
-        assert!(page.contains("shows whether the login succeeded"));
+        assert!(wrong.contains("still waiting"), "{wrong}");
+        assert!(page.starts_with("HTTP/1.1 200") && page.contains("Login received"));
+    }
+
+    #[test]
+    fn a_failed_verdict_says_the_login_failed() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let browser = thread::spawn(move || get(port, "/callback?error=access_denied&state=s"));
+        let mut io = test_io();
+        io.begin(Box::new(Silent), Some(listener));
+        assert!(io.wait_until(unix_now_ms() + 10_000).is_some());
+        io.answer_callback(CallbackVerdict::Failed);
+        let page = browser.join().unwrap();
+        assert!(
+            page.contains("Login failed") && !page.contains("received"),
+            "{page}"
+        );
+    }
+
+    #[test]
+    fn requests_arriving_while_one_is_held_wait_for_the_next_wait() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut io = test_io();
+        io.begin(Box::new(Silent), Some(listener));
+        let first = thread::spawn(move || get(port, "/callback?code=x&state=wrong"));
+        let until = unix_now_ms() + 10_000;
+        assert!(io.wait_until(until).is_some());
+        // The real callback comes while the core is deciding on the first: it is kept.
+        let second = thread::spawn(move || get(port, "/callback?code=c&state=s"));
+        thread::sleep(Duration::from_millis(300));
+        io.answer_callback(CallbackVerdict::Rejected);
+        assert_eq!(
+            io.wait_until(until).as_deref(),
+            Some("/callback?code=c&state=s")
+        );
+        io.answer_callback(CallbackVerdict::Accepted);
+        assert!(first.join().unwrap().starts_with("HTTP/1.1 400"));
+        assert!(second.join().unwrap().starts_with("HTTP/1.1 200"));
     }
 
     /// A client that sends one byte every 1.5 s until the server closes the connection
@@ -808,7 +948,8 @@ mod tests {
         });
     }
 
-    /// Runs `accept_callback` on a thread; its answer, or `Err` if it is still waiting at `within`
+    /// Waits for the listener's next request on a thread; its target (answered `Accepted`), or
+    /// `Err` if it is still waiting at `within`
     fn wait_for_callback(
         listener: TcpListener,
         wait_ms: u64,
@@ -817,7 +958,12 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::channel();
         let until = unix_now_ms() + wait_ms;
         thread::spawn(move || {
-            let _ = tx.send(accept_callback(&listener, until, &mut Silent));
+            let listener = CallbackListener::new(listener);
+            let next = listener.next(until, &mut Silent).map(|(target, held)| {
+                respond(&held.stream, "200 OK", ACCEPTED_PAGE);
+                target
+            });
+            let _ = tx.send(next);
         });
         rx.recv_timeout(within)
     }
@@ -878,12 +1024,7 @@ mod tests {
 
     #[test]
     fn waits_until_the_deadline_without_a_listener() {
-        let store = Store::open(
-            "t",
-            tempfile::tempdir().unwrap().path(),
-            crate::store::Backend::File,
-        );
-        let mut io = NativeIo::new("ua", store);
+        let mut io = test_io();
         let start = unix_now_ms();
         assert_eq!(io.wait_until(start + 150), None);
         assert!(unix_now_ms() >= start + 150);

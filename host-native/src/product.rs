@@ -20,6 +20,7 @@
 //! Nothing in keyhole asks which vendor it runs for: a difference is a field here.
 
 use crate::config::{EnvKeyPrecedence, KeyCheckSettings, RemoteConfig};
+use keyhole_core::client::DEFAULT_ACCOUNT_LABEL;
 use keyhole_core::http::Method;
 
 /// Who is embedding keyhole, and how its `auth` group behaves
@@ -73,6 +74,14 @@ pub struct Product {
     /// The account API of the remotes (who am I, projects, API keys), relative to each remote's
     /// `api_url`
     pub account_api: AccountApi,
+    /// Whether an account whose OAuth refresh the provider refuses goes on with the API key
+    /// stored beside its tokens, with the warning `messages.api_key_fallback` (keyhole: yes; see
+    /// `RemoteSpec::api_key_fallback`); written into each remote this product creates
+    pub api_key_fallback: bool,
+    /// The identity claims that name an account at login, tried in order (OAuth: ID token,
+    /// then userinfo; API keys: the key check's identity fields); keyhole's is
+    /// `DEFAULT_ACCOUNT_LABEL`, the email first. Written into each remote this product creates.
+    pub account_label: &'static [&'static str],
     /// Every user-facing line that differs between vendors
     pub messages: Messages,
 }
@@ -100,6 +109,8 @@ impl Product {
         commands: None,
         aliases: &[],
         account_api: AccountApi::KEYHOLE,
+        api_key_fallback: true,
+        account_label: DEFAULT_ACCOUNT_LABEL,
         messages: Messages::KEYHOLE,
     };
 
@@ -116,6 +127,13 @@ impl Product {
     /// The template of the default remote
     pub fn default_template(&self) -> Option<&'static RemoteTemplate> {
         self.default_remote.and_then(|n| self.template(n))
+    }
+
+    /// The `account_label` of a remote this product creates: `None` (keyhole's order, not
+    /// written to the config) unless the product names the account otherwise
+    pub fn account_label_config(&self) -> Option<Vec<String>> {
+        (self.account_label != DEFAULT_ACCOUNT_LABEL)
+            .then(|| self.account_label.iter().map(|c| (*c).to_owned()).collect())
     }
 
     /// The user agent of HTTP requests
@@ -301,6 +319,8 @@ impl RemoteTemplate {
                     .collect(),
             }),
             env_key_precedence: product.env_key_precedence,
+            api_key_fallback: product.api_key_fallback,
+            account_label: product.account_label_config(),
             // A vendor's own defaults are written into the remote's config, where its users
             // change them (sentrix: "from config").
             callback_port: (product.callback_port != 0).then_some(product.callback_port),
@@ -506,6 +526,9 @@ pub struct Messages {
     /// A command that needs a credential found none: `{error}` (the core's text), `{name}`
     /// and `{api_key_env}`
     pub login_required: &'static str,
+    /// The one warning line when the provider refused the OAuth refresh and the stored API key
+    /// is used instead: `{account}`, `{remote}`, `{reason}` (the provider's refusal), `{name}`
+    pub api_key_fallback: &'static str,
     /// Device login: waiting for the approval
     pub device_waiting: &'static str,
     /// Browser login: waiting for the callback
@@ -537,6 +560,7 @@ impl Messages {
         no_login_method: "no login method given and no terminal to ask on; pass --device, --browser, --api-key KEY or --api-key-stdin",
         not_logged_in: "{remote}: not logged in; run `{name} login`",
         login_required: "{error}; run `{name} login` or set {api_key_env}",
+        api_key_fallback: "the OAuth session for {account} was refused ({reason}); using the stored API key — run `{name} login` to restore it",
         api_key_kept: "the API key is cleared here but stays valid at the provider: only the provider can revoke it",
         keyring_fallback: "warning: no usable keyring ({why}); credentials are stored in a file in the config directory",
         unknown_remote: "no remote named `{remote}`; `{name} remote list` shows them, `{name} remote add` adds one",

@@ -31,7 +31,7 @@ fn id_token(email: &str) -> String {
     format!(
         "{}.{}.sig",
         b64(r#"{"alg":"none"}"#),
-        b64(&json!({"sub": "u1", "email": email}).to_string())
+        b64(&json!({"sub": "u1", "email": email, "preferred_username": "ada"}).to_string())
     )
 }
 
@@ -1201,4 +1201,135 @@ fn logout_says_plainly_what_stays_valid_at_the_provider() {
         "{}",
         stderr(&out)
     );
+}
+
+/// Issue 16 item 15: an account whose refresh the provider refuses (`invalid_grant`) goes on
+/// with the API key stored beside its tokens, says so on stderr in one line, and sends no
+/// refused refresh again; a remote configured without the fallback needs a login as before
+#[test]
+fn a_refused_refresh_falls_back_to_the_stored_api_key() {
+    let env = Env::new();
+    let p = Provider::start();
+    env.add_remote(&p);
+    assert_eq!(code(&env.run(&["login", "--device", "--no-open"])), 0);
+    let out = env.run_with_stdin(&["set-key", "--stdin"], "good-key\n");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // Logging in again makes OAuth the preferred credential; the record keeps the key.
+    assert_eq!(code(&env.run(&["login", "--device", "--no-open"])), 0);
+    let path = env
+        .config_dir()
+        .join("credentials/local%2Fada%40example%2Ecom.json");
+    let mut record: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(record["api_key"], "good-key");
+    // An expired token whose refresh token the provider no longer knows.
+    record["oauth"]["refresh_token"] = json!("rt-revoked");
+    record["oauth"]["expires_at_ms"] = json!(1);
+    let refused = record.to_string();
+    std::fs::write(&path, &refused).unwrap();
+
+    // Not allowed for this remote: a login is needed, and the record is left as it was.
+    let cfg = env.config_dir().join("config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace(
+            "[remotes.local]\n",
+            "[remotes.local]\napi_key_fallback = false\n",
+        ),
+    )
+    .unwrap();
+    let out = env.run(&["token"]);
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(stderr(&out).contains("invalid_grant"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), refused);
+    assert_eq!(p.count("POST /token refresh_token"), 1);
+
+    // Allowed (keyhole's default): the stored key, with one warning line.
+    std::fs::write(&cfg, &text).unwrap();
+    let out = env.run(&["token"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "good-key\n");
+    assert_eq!(
+        stderr(&out),
+        "! the OAuth session for ada@example.com was refused (the refresh token was rejected: \
+         invalid_grant); using the stored API key — run `keyhole login` to restore it\n"
+    );
+    assert_eq!(p.count("POST /token refresh_token"), 2);
+    let record: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(record["api_key"], "good-key");
+    assert!(
+        record.get("oauth").is_none(),
+        "the refused tokens are dropped: {record}"
+    );
+
+    // The next call uses the key without asking the provider again.
+    let out = env.run(&["token"]);
+    assert_eq!(
+        (stdout(&out).as_str(), stderr(&out).as_str()),
+        ("good-key\n", "")
+    );
+    assert_eq!(p.count("POST /token refresh_token"), 2);
+}
+
+/// Issue 12: what names an account is the product's (`Product::account_label`): a vendor whose
+/// accounts go by username gets `ada` where keyhole says `ada@example.com`, from the same ID
+/// token; the order is written into the remotes the vendor's CLI creates
+#[test]
+fn the_product_decides_which_claim_names_the_account() {
+    use keyhole_native::product::{EnvNames, Product};
+    use keyhole_native::{App, NativeEngine};
+    static BY_USERNAME: Product = Product {
+        name: "byname",
+        config_dir_name: "byname",
+        env: EnvNames {
+            api_key: "BYNAME_API_KEY",
+            no_keyring: "BYNAME_NO_KEYRING",
+            config_dir: "BYNAME_CONFIG_DIR",
+            remote: "BYNAME_REMOTE",
+            token: "BYNAME_TOKEN",
+        },
+        account_label: &["preferred_username", "sub"],
+        ..Product::KEYHOLE
+    };
+    // Only this test reads the variable (the other tests run `keyhole` with a cleared env).
+    unsafe { std::env::set_var("BYNAME_NO_KEYRING", "1") };
+    let p = Provider::start();
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::new(&BY_USERNAME).with_config_dir(dir.path().join("cfg"));
+    let mut engine = NativeEngine::new(&app);
+    let mut run = |args: &[&str]| {
+        let argv = std::iter::once("byname").chain(args.iter().copied());
+        format!("{:?}", keyhole_native::cli::run(&mut engine, &app, argv))
+    };
+    let ok = format!("{:?}", std::process::ExitCode::SUCCESS);
+    let add = [
+        "remote",
+        "add",
+        "local",
+        "--issuer",
+        &p.base,
+        "--client-id",
+        "cli",
+    ];
+    assert_eq!(run(&add), ok);
+    assert_eq!(run(&["login", "--device", "--no-open"]), ok);
+    let config = app.load_config().unwrap();
+    let remote = &config.remotes["local"];
+    assert_eq!(remote.accounts.keys().collect::<Vec<_>>(), ["ada"]);
+    assert_eq!(
+        remote.account_label.as_deref(),
+        Some(&["preferred_username".to_owned(), "sub".to_owned()][..])
+    );
+    assert!(dir.path().join("cfg/credentials/local%2Fada.json").exists());
+
+    // keyhole's own order names the same login after the email, and writes no order.
+    let env = Env::new();
+    env.add_remote(&p);
+    assert_eq!(code(&env.run(&["login", "--device", "--no-open"])), 0);
+    assert_eq!(
+        json_of(&env.run(&["status", "--json"]))["account"],
+        "ada@example.com"
+    );
+    let text = std::fs::read_to_string(env.config_dir().join("config.toml")).unwrap();
+    assert!(!text.contains("account_label"), "{text}");
 }

@@ -184,3 +184,67 @@ fn device_login_opens_the_verification_page_in_the_browser_unless_no_open() {
     assert_eq!(other["account"], "gwen@example.test");
     assert_eq!(browser_runs(&log).len(), 1, "--no-open opened nothing");
 }
+
+#[test]
+fn a_forged_callback_is_answered_400_and_the_real_one_still_logs_in() {
+    // Issue 16 item 5: while the login waits, another local program sends a callback with the
+    // wrong state. It gets a 400 that confirms nothing, and the login goes on to the real one.
+    let provider = Provider::start();
+    let (mut env, log) = browser_env(&provider);
+    env.set("KEYHOLE_E2E_LOGIN", "hana");
+    let forger = env.root().join("forger.mjs");
+    std::fs::write(
+        &forger,
+        r#"const authorize = new URL(process.argv[2]);
+const redirect = new URL(authorize.searchParams.get("redirect_uri"));
+const answer = await fetch(`http://127.0.0.1:${redirect.port}/callback?code=forged&state=wrong`);
+console.log(JSON.stringify({ status: answer.status, body: await answer.text() }));
+"#,
+    )
+    .unwrap();
+    let forged_log = env.root().join("forged.json");
+    let wrapper = env.root().join("forge-then-browse");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nnode '{}' \"$1\" > '{}' || exit 1\nexec '{}' \"$@\"\n",
+            forger.display(),
+            forged_log.display(),
+            repo_root().join("tests/support/browser").display()
+        ),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    env.set("BROWSER", wrapper.to_string_lossy());
+    let (_, run) = login_browser(&env, "60");
+
+    let forged: Value = serde_json::from_str(
+        &std::fs::read_to_string(&forged_log).expect("the forger ran before the browser"),
+    )
+    .expect("the forger got an answer");
+    assert_eq!(forged["status"], 400, "{forged}");
+    let page = forged["body"].as_str().unwrap_or_default();
+    assert!(!page.contains("Login received"), "{page}");
+    assert!(page.contains("still waiting"), "{page}");
+
+    run.expect_ok();
+    let last = run.json_lines().pop().expect("a result event");
+    assert_eq!(last["event"], "login", "{}", run.describe());
+    assert_eq!(last["account"], "hana@example.test");
+    // The forged code was never exchanged; the real one was, once.
+    assert_eq!(provider.token_requests("authorization_code"), 1);
+    let runs = support::poll(100, Duration::from_millis(100), || {
+        let runs = browser_runs(&log);
+        (!runs.is_empty()).then_some(runs)
+    })
+    .unwrap_or_default();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["callback_reached"], true, "{runs:?}");
+    // The real redirect's page is written after the core's check, so it may confirm.
+    let final_text = runs[0]["final_text"].as_str().unwrap_or_default();
+    assert!(final_text.contains("Login received"), "{runs:?}");
+}

@@ -268,6 +268,67 @@ fn a_refused_refresh_means_login_required() {
     );
 }
 
+/// Issue 16 item 15 against the real provider: the grant is revoked there, so the refresh is
+/// refused for real; the account's stored API key is printed instead, with one warning line, and
+/// the next call asks the provider nothing
+#[test]
+fn a_refused_refresh_falls_back_to_the_stored_api_key() {
+    let provider = Provider::start();
+    provider.set(json!({ "access_ttl": 4 }));
+    let (env, _) = logged_in_env(&provider, "dave");
+    env.run_input(["set-key", "--stdin"], "key_valid_dave\n")
+        .expect_ok();
+    // Logging in again makes the OAuth session the preferred credential; the key stays.
+    env.device_login(&provider, "dave", &[]);
+    assert!(provider.introspect(&env.token()), "the session works");
+    let records = env.stored_records();
+    let (_, record) = &records[0];
+    assert_eq!(record["api_key"], "key_valid_dave", "{records:?}");
+    let refresh_token = record["oauth"]["refresh_token"]
+        .as_str()
+        .expect("the file store holds the refresh token")
+        .to_string();
+    let answer = support::http(
+        "POST",
+        &provider.url("/token/revocation"),
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &format!("token={refresh_token}&client_id={}", support::CLIENT_ID),
+    );
+    assert_eq!(answer.status, 200);
+    support::wait_until_due(4);
+
+    let refreshes = provider.token_requests("refresh_token");
+    let run = env.run(["token"]);
+    run.expect_ok();
+    assert_eq!(run.stdout, "key_valid_dave\n", "{}", run.describe());
+    let warning = run.stderr.trim_end();
+    assert_eq!(
+        warning.lines().count(),
+        1,
+        "one warning line\n{}",
+        run.describe()
+    );
+    assert!(
+        warning.starts_with("! the OAuth session for dave@example.test was refused (")
+            && warning.contains("invalid_grant")
+            && warning.ends_with("); using the stored API key — run `keyhole login` to restore it"),
+        "{}",
+        run.describe()
+    );
+    assert_eq!(provider.token_requests("refresh_token"), refreshes + 1);
+    let records = env.stored_records();
+    assert_eq!(records[0].1["api_key"], "key_valid_dave");
+    assert!(records[0].1.get("oauth").is_none(), "{records:?}");
+
+    let run = env.run(["token"]);
+    run.expect_ok();
+    assert_eq!(
+        (run.stdout.as_str(), run.stderr.as_str()),
+        ("key_valid_dave\n", "")
+    );
+    assert_eq!(provider.token_requests("refresh_token"), refreshes + 1);
+}
+
 #[test]
 fn a_server_error_while_polling_does_not_end_the_login() {
     let provider = Provider::start();

@@ -306,6 +306,8 @@ fn remote_to_wit(r: &RemoteSpec) -> c::Remote {
         api_url: r.api_url.clone(),
         key_check: r.key_check.as_ref().map(key_check_spec_to_wit),
         env_precedence: env_precedence_to_wit(r.env_precedence),
+        api_key_fallback: r.api_key_fallback,
+        account_label: Some(r.account_label.clone()),
     }
 }
 

@@ -11,7 +11,7 @@ use keyhole_core::refresh::RefreshOutcome;
 use keyhole_core::revocation::RevocationReport;
 use keyhole_core::wire::{self, WireValue};
 use keyhole_core::{AccountValue, CreatedKey, Project};
-use keyhole_core::{AuthError, Endpoints, Output, StoreError, TokenSet};
+use keyhole_core::{AuthError, CallbackVerdict, Endpoints, Output, StoreError, TokenSet};
 use keyhole_core::{HttpRequest, HttpResponse, Input, Prompt, Secret, StoreOp, TransportError};
 use serde_json::Value;
 
@@ -131,6 +131,15 @@ pub(crate) fn input_to_wit(input: &Input) -> m::Input {
     }
 }
 
+/// The guest's callback verdict as the core's
+pub(crate) fn verdict_from_wit(verdict: t::CallbackVerdict) -> CallbackVerdict {
+    match verdict {
+        t::CallbackVerdict::Accepted => CallbackVerdict::Accepted,
+        t::CallbackVerdict::Rejected => CallbackVerdict::Rejected,
+        t::CallbackVerdict::Failed => CallbackVerdict::Failed,
+    }
+}
+
 /// A WIT output in the wire JSON form, written by the core's own `wire` functions
 ///
 /// The output is first turned back into the core's `Output` (the request with its form, the
@@ -142,6 +151,7 @@ pub(crate) fn output_to_wire(output: m::Output) -> Value {
         m::Output::Store(op) => Output::Store(store_op_from_wit(op)),
         m::Output::Show(p) => Output::Show(prompt_from_wit(p)),
         m::Output::OpenBrowser(url) => Output::OpenBrowser(url),
+        m::Output::AnswerCallback(verdict) => Output::AnswerCallback(verdict_from_wit(verdict)),
         m::Output::Wait(until_ms) => Output::Wait { until_ms },
         m::Output::Done(Ok(value)) => return wire::done_to_wire(Ok(done_value_to_wire(value))),
         m::Output::Done(Err(error)) => Output::Done(Err(auth_error_to_core(error.kind))),
@@ -253,6 +263,7 @@ pub(crate) fn resolved_credential_from_wit(r: t::ResolvedCredential) -> Resolved
         expires_at_ms: r.expires_at_ms,
         refreshed: r.refreshed,
         warning: r.warning,
+        fallback_reason: r.fallback_reason,
     }
 }
 
@@ -438,6 +449,7 @@ impl ToWit for keyhole_core::CredentialConfig {
             prefer: Some(auth_type_to_wit(self.prefer)),
             skew_s: Some(self.skew_s),
             api_key_scheme: Some(self.api_key_scheme.clone()),
+            api_key_fallback: Some(self.api_key_fallback),
         }
     }
 }

@@ -15,8 +15,8 @@ use keyhole_core::client::{
 };
 use keyhole_core::credential::ResolvedCredential;
 use keyhole_core::{
-    AccountOperation, AccountValue, AuthError, HttpRequest, HttpResponse, Io, Prompt, Secret,
-    StoreError, StoreOp, TransportError,
+    AccountOperation, AccountValue, AuthError, CallbackVerdict, HttpRequest, HttpResponse, Io,
+    Prompt, Secret, StoreError, StoreOp, TransportError,
 };
 use keyhole_native::io::{Frontend, NativeIo, Silent};
 use keyhole_native::store::Source;
@@ -82,6 +82,9 @@ impl Io for SharedIo {
     }
     fn wait_until(&mut self, until_ms: u64) -> Option<String> {
         self.lock().wait_until(until_ms)
+    }
+    fn answer_callback(&mut self, verdict: CallbackVerdict) {
+        self.lock().answer_callback(verdict)
     }
 }
 

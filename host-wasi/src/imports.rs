@@ -166,6 +166,14 @@ impl host::Host for HostState {
         let until = io.now_ms().saturating_add(timeout_ms);
         Ok(io.wait_until(until))
     }
+
+    /// The guest's verdict on the request `wait_callback` returned; the attached `Io` holds it
+    /// open and writes the page (a verdict with no request pending is ignored there)
+    fn answer_callback(&mut self, _port: u16, verdict: t::CallbackVerdict) -> Result<()> {
+        self.io("host.answer-callback")?
+            .answer_callback(convert::verdict_from_wit(verdict));
+        Ok(())
+    }
 }
 
 /// An absolute `http://` or `https://` URL with a host, and nothing a shell or opener could read

@@ -47,6 +47,9 @@ impl Io for MemoryIo {
     fn wait_until(&mut self, _until_ms: u64) -> Option<String> {
         None
     }
+    fn answer_callback(&mut self, verdict: keyhole_core::CallbackVerdict) {
+        panic!("answered {verdict:?}, but no callback was returned");
+    }
 }
 
 fn remote() -> RemoteSpec {
@@ -161,6 +164,9 @@ impl Io for AccountApiIo {
     }
     fn wait_until(&mut self, _until_ms: u64) -> Option<String> {
         None
+    }
+    fn answer_callback(&mut self, verdict: keyhole_core::CallbackVerdict) {
+        panic!("answered {verdict:?}, but no callback was returned");
     }
 }
 

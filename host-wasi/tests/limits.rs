@@ -40,6 +40,9 @@ impl Io for SlowStore {
     fn wait_until(&mut self, _until_ms: u64) -> Option<String> {
         None
     }
+    fn answer_callback(&mut self, verdict: keyhole_core::CallbackVerdict) {
+        panic!("answered {verdict:?}, but no callback was returned");
+    }
 }
 
 fn runtime(limits: GuestLimits) -> Runtime {

@@ -87,6 +87,14 @@ export function keyholeImports({
         return undefined;
       }
     },
+    answerCallback(port, verdict) {
+      try {
+        callSync("answer", { port, verdict });
+      } catch (error) {
+        // The request is lost (the browser sees the connection close); the flow goes on.
+        process.stderr.write(`keyhole: cannot answer the login callback on 127.0.0.1:${port}: ${error.message}\n`);
+      }
+    },
   };
 
   const store = {

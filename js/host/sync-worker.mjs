@@ -2,8 +2,9 @@
 //
 // Operations:
 //   send     { request, timeoutMs }  -> the driver's `response` / `transport_failed` input
-//   callback { port, timeoutMs }     -> the request target of the next loopback /callback request,
-//                                       or null on timeout
+//   callback { port, timeoutMs }     -> the request target of the next loopback GET request, held
+//                                       open, or null on timeout
+//   answer   { port, verdict }       -> answers the held request with the verdict's page
 // A callback listener stays open once started, so a request arriving between two calls is kept
 // (the WIT's `wait-callback` promise); it does not keep the process alive.
 
@@ -27,9 +28,17 @@ async function waitForCallback(listenPort, timeoutMs) {
   return listener.wait(Date.now() + timeoutMs);
 }
 
+/** Answers the request the last wait on `listenPort` returned (none pending: nothing to do) */
+async function answerCallback(listenPort, verdict) {
+  const listener = await listeners.get(listenPort)?.catch(() => null);
+  listener?.answer(verdict);
+  return null;
+}
+
 const operations = {
   send: ({ request, timeoutMs }) => fetchSend(request, { timeoutMs }),
   callback: ({ port: listenPort, timeoutMs }) => waitForCallback(listenPort, timeoutMs),
+  answer: ({ port: listenPort, verdict }) => answerCallback(listenPort, verdict),
 };
 
 port.on("message", async ({ op, args }) => {

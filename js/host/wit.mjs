@@ -67,6 +67,8 @@ export function outputToWire(output) {
       };
     case "open-browser":
       return { type: "open_browser", url: v };
+    case "answer-callback":
+      return { type: "answer_callback", verdict: v };
     case "wait":
       return { type: "wait", until_ms: v === undefined ? null : Number(v) };
     case "done":
@@ -103,6 +105,7 @@ export function doneValueToWire({ tag, val: v }) {
         expires_at_ms: msOrNull(v.expiresAtMs),
         refreshed: v.refreshed,
         warning: orNull(v.warning),
+        fallback_reason: orNull(v.fallbackReason),
       };
     case "key-check":
       return { status: v.status, elapsed_ms: Number(v.elapsedMs), identity: Object.fromEntries(v.identity) };

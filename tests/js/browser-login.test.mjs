@@ -27,11 +27,15 @@ test("browser login: Chromium approves, the loopback callback completes the PKCE
   const callbacks = await loopbackCallbacks(port);
   const opened = [];
   let browser;
+  let forged;
   const io = fetchIo({
     callbacks,
     openBrowser: (url) => {
       opened.push(url);
-      browser = browserLogin(url);
+      // Another local program sends a callback with the wrong state first: it is answered 400
+      // and the login waits on for the browser's real redirect.
+      forged = fetch(`http://127.0.0.1:${port}/callback?code=forged&state=wrong`).then(async (r) => [r.status, await r.text()]);
+      browser = forged.then(() => browserLogin(url));
       return true;
     },
   });
@@ -40,6 +44,9 @@ test("browser login: Chromium approves, the loopback callback completes the PKCE
     const config = { client: { client_id: "keyhole-cli", scopes: ["openid", "offline_access"] }, endpoints, redirect_port: port };
     const tokens = await drive(new keyhole.BrowserLogin(config, Date.now(), webcrypto.getRandomValues(new Uint8Array(64))), io);
     await browser;
+    const [forgedStatus, forgedPage] = await forged;
+    assert.equal(forgedStatus, 400);
+    assert.doesNotMatch(forgedPage, /Login received/);
     assert.equal(opened.length, 1);
     const url = new URL(opened[0]);
     assert.equal(url.searchParams.get("redirect_uri"), `http://127.0.0.1:${port}/callback`);

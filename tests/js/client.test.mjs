@@ -32,6 +32,8 @@ const remoteFor = (issuer, extra = {}) => ({
   apiUrl: undefined,
   keyCheck: undefined,
   envPrecedence: "override",
+  apiKeyFallback: true,
+  accountLabel: undefined,
   ...extra,
 });
 
@@ -131,6 +133,12 @@ test("API keys through the client export: checked before they are stored, then t
   const status = remote.status(login.account, options.credential);
   assert.equal(status.loggedIn, false);
   assert.equal(status.hasApiKey, false);
+
+  // The remote's claims name the account, in its order (issue 12).
+  const byId = { ...keyCheck, identity: [["email", "/email"], ["id", "/id"]] };
+  const labelled = remoteClient(keyhole, remoteFor(provider.issuer, { keyCheck: byId, accountLabel: ["id", "email"] }));
+  assert.equal(labelled.loginApiKey("key_valid_ada").account, "acct-ada");
+  labelled.forget("acct-ada");
 });
 
 test("a secret store that cannot answer is a storage error from the client, and the instance lives on", async () => {

@@ -114,14 +114,28 @@ describe("the component's http and host imports", () => {
     assert.ok(new Set(bytes.subarray(65536)).size > 100, "the bytes past the first 64 KiB are random too");
   });
 
-  test("host: the loopback callback, including one that arrives between calls", async () => {
+  test("host: each loopback request is held until the flow's verdict, also one that arrives between calls", async () => {
     const port = await freePort();
     assert.equal(imports.host.waitCallback(port, 100n), undefined, "a timeout is none");
-    // A browser (another process) hits the callback while nobody is waiting...
-    const browser = spawn(process.execPath, ["-e", `fetch("http://127.0.0.1:${port}/favicon.ico").then(() => fetch("http://127.0.0.1:${port}/callback?code=c&state=s")).then((r) => r.text()).then((t) => console.log(t))`], { stdio: ["ignore", "pipe", "inherit"] });
-    const page = await new Promise((resolve) => browser.stdout.once("data", (d) => resolve(String(d))));
-    assert.match(page, /return to the terminal/);
-    // ...and the next call still gets it.
-    assert.equal(imports.host.waitCallback(port, 1000n), "/callback?code=c&state=s");
+    // Another process (a forger, then the browser) hits the listener while nobody is waiting...
+    const get = (path) => `fetch("http://127.0.0.1:${port}${path}").then(async (r) => [r.status, await r.text()])`;
+    const script = `(async () => console.log(JSON.stringify([await ${get("/callback?code=x&state=wrong")}, await ${get("/callback?code=c&state=s")}])))()`;
+    const browser = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    browser.stdout.on("data", (d) => (out += d));
+    const exited = new Promise((resolve) => browser.once("exit", resolve));
+    imports.host.sleep(500n);
+    // ...the next call still gets each request, and only the verdict answers it.
+    assert.equal(imports.host.waitCallback(port, 5000n), "/callback?code=x&state=wrong");
+    imports.host.answerCallback(port, "rejected");
+    assert.equal(imports.host.waitCallback(port, 5000n), "/callback?code=c&state=s");
+    imports.host.answerCallback(port, "accepted");
+    await exited;
+    const [[wrongStatus, wrongPage], [status, page]] = JSON.parse(out);
+    assert.equal(wrongStatus, 400);
+    assert.doesNotMatch(wrongPage, /received/i);
+    assert.match(wrongPage, /still waiting/);
+    assert.equal(status, 200);
+    assert.match(page, /Login received/);
   });
 });

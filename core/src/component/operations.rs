@@ -61,6 +61,13 @@ impl Io for ImportIo {
             }
         }
     }
+
+    fn answer_callback(&mut self, verdict: CallbackVerdict) {
+        // Only a browser login listens, so only it gets callbacks to answer.
+        if let Some(port) = self.callback_port {
+            host::answer_callback(port, verdict_to_wit(verdict));
+        }
+    }
 }
 
 fn io() -> ImportIo {
@@ -242,6 +249,10 @@ fn remote_from_wit(r: c::Remote) -> RemoteSpec {
         api_url: r.api_url,
         key_check: r.key_check.map(key_check_spec_from_wit),
         env_precedence: env_precedence_from_wit(r.env_precedence),
+        api_key_fallback: r.api_key_fallback,
+        account_label: r
+            .account_label
+            .unwrap_or_else(crate::client::default_account_label),
     }
 }
 

@@ -584,8 +584,8 @@ impl AccountCall {
                 } => return self.outbox.wait_until(until_ms),
                 Output::Wait { until_ms: None } => return,
                 Output::Done(result) => break result,
-                // Resolving a credential never shows or opens anything.
-                Output::Show(_) | Output::OpenBrowser(_) => {}
+                // Resolving a credential never shows, opens or answers anything.
+                Output::Show(_) | Output::OpenBrowser(_) | Output::AnswerCallback(_) => {}
             }
         };
         match result {

@@ -4,7 +4,10 @@
 //! [RFC 7636](https://www.rfc-editor.org/rfc/rfc7636) (S256 only) and the loopback redirect of
 //! [RFC 8252 §7.3](https://www.rfc-editor.org/rfc/rfc8252#section-7.3). `Start` opens the
 //! authorization URL; the host listens on `127.0.0.1:{redirect_port}` and feeds each request
-//! target it sees as a `Callback`; the code in the right one is exchanged for tokens.
+//! target it sees as a `Callback`, holding the request open; the machine answers each with an
+//! `AnswerCallback` verdict. A request that is not this login's redirect (another path, a missing
+//! or wrong `state`) is rejected and the login keeps waiting, so another local process cannot end
+//! it; the code in the right one is exchanged for tokens.
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
@@ -12,7 +15,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::error::AuthError;
 use crate::http::{DEFAULT_MAX_RESPONSE_BYTES, HttpRequest, HttpResponse, Param};
-use crate::machine::{Input, Machine, Output};
+use crate::machine::{CallbackVerdict, Input, Machine, Output};
 use crate::oauth::{Client, Endpoints, TokenReply, TokenSet, read_token_response};
 use crate::outbox::Outbox;
 use crate::secret::{Secret, constant_time_eq};
@@ -66,8 +69,10 @@ enum Phase {
 /// What a callback request target said
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum CallbackResult {
-    /// Not the redirect (a favicon, a probe): ignore it
+    /// Not the redirect path (a favicon, a probe): ignore it
     NotOurs,
+    /// The redirect path without this login's `state` (a stale tab, another program): ignore it
+    WrongState,
     /// The authorization code to exchange
     Code(Secret),
     /// The login is over
@@ -84,6 +89,9 @@ pub struct BrowserLogin {
     verifier: Secret,
     state: Secret,
     deadline_ms: u64,
+    /// A request to the redirect path came with a missing or wrong `state`: if the deadline
+    /// passes, that (`state_mismatch`) says more than `callback_timeout`
+    saw_wrong_state: bool,
     token_url: String,
     out: Outbox<TokenSet>,
 }
@@ -106,6 +114,7 @@ impl BrowserLogin {
             verifier,
             state,
             deadline_ms: 0,
+            saw_wrong_state: false,
             token_url: String::new(),
             out: Outbox::new(now_ms),
         }
@@ -162,9 +171,23 @@ impl BrowserLogin {
         ))
     }
 
+    /// Ends the wait at the deadline
+    fn time_out(&mut self) {
+        self.out.finish(Err(if self.saw_wrong_state {
+            AuthError::StateMismatch
+        } else {
+            AuthError::CallbackTimeout
+        }));
+    }
+
+    fn answer(&mut self, verdict: CallbackVerdict) {
+        self.out.notify(Output::AnswerCallback(verdict));
+    }
+
     fn on_callback(&mut self, target: &str) {
         if self.out.now_ms() >= self.deadline_ms {
-            return self.out.finish(Err(AuthError::CallbackTimeout));
+            self.answer(CallbackVerdict::Failed);
+            return self.time_out();
         }
         let endpoints = &self.config.endpoints;
         let issuer = Issuer {
@@ -172,9 +195,21 @@ impl BrowserLogin {
             required: endpoints.authorization_response_iss_parameter_supported,
         };
         match read_callback(target, &self.state, issuer) {
-            CallbackResult::NotOurs => self.out.rearm(),
-            CallbackResult::Fail(error) => self.out.finish(Err(error)),
+            CallbackResult::NotOurs => {
+                self.answer(CallbackVerdict::Rejected);
+                self.out.rearm();
+            }
+            CallbackResult::WrongState => {
+                self.saw_wrong_state = true;
+                self.answer(CallbackVerdict::Rejected);
+                self.out.rearm();
+            }
+            CallbackResult::Fail(error) => {
+                self.answer(CallbackVerdict::Failed);
+                self.out.finish(Err(error));
+            }
             CallbackResult::Code(code) => {
+                self.answer(CallbackVerdict::Accepted);
                 self.phase = Phase::Exchanging;
                 let form = code_exchange_form(
                     &self.config.client,
@@ -214,14 +249,17 @@ impl Machine for BrowserLogin {
         match (self.phase, input) {
             (Phase::Idle, Input::Start) => self.start(),
             (Phase::AwaitingCallback, Input::Callback(target)) => self.on_callback(&target),
-            (Phase::AwaitingCallback, Input::Timer) if now >= self.deadline_ms => {
-                self.out.finish(Err(AuthError::CallbackTimeout))
-            }
+            (Phase::AwaitingCallback, Input::Timer) if now >= self.deadline_ms => self.time_out(),
             (Phase::Exchanging, Input::Response(response)) => self.on_token_response(&response),
             (Phase::Exchanging, Input::TransportFailed(error)) => {
                 self.out.finish(Err(AuthError::Transport(error)))
             }
-            // A second Start, an early Timer, a stray Response or Callback, a Stored.
+            // A callback before Start or during the exchange is not one this login waits for.
+            (_, Input::Callback(_)) => {
+                self.answer(CallbackVerdict::Rejected);
+                self.out.rearm();
+            }
+            // A second Start, an early Timer, a stray Response, a Stored.
             _ => self.out.rearm(),
         }
     }
@@ -291,7 +329,8 @@ pub(crate) struct Issuer<'a> {
 
 /// Reads the redirect's request target ([RFC 6749 §4.1.2](https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2), §4.1.2.1)
 ///
-/// Another path is not ours. Then, in order: `state` must match (constant-time), `iss` must be
+/// Another path is not ours, and neither is the redirect path without the right `state`
+/// (constant-time compare): both leave the login waiting. Then, in order: `iss` must be
 /// there when the provider advertises it and must match the known issuer when both are present
 /// ([RFC 9207 §2.4](https://www.rfc-editor.org/rfc/rfc9207#section-2.4), for error responses too),
 /// `error=access_denied` is `Denied` and any other `error` is `Provider`, and a `code` must be there.
@@ -312,7 +351,7 @@ pub(crate) fn read_callback(target: &str, state: &Secret, issuer: Issuer<'_>) ->
     };
     let echoed = param("state").unwrap_or_default();
     if !constant_time_eq(echoed.as_bytes(), state.expose().as_bytes()) {
-        return CallbackResult::Fail(AuthError::StateMismatch);
+        return CallbackResult::WrongState;
     }
     match (issuer.expected, param("iss")) {
         (Some(expected), Some(iss)) if iss != expected => {
@@ -432,12 +471,12 @@ mod tests {
         );
         assert_eq!(
             read("/callback?code=c&state=st_2"),
-            CallbackResult::Fail(AuthError::StateMismatch)
+            CallbackResult::WrongState
         );
-        assert_eq!(
-            read("/callback?code=c"),
-            CallbackResult::Fail(AuthError::StateMismatch)
-        );
+        assert_eq!(read("/callback?code=c"), CallbackResult::WrongState);
+        assert_eq!(read("/callback"), CallbackResult::WrongState);
+        // The right state on another path is still not the redirect.
+        assert_eq!(read("/other?code=c&state=st_1"), CallbackResult::NotOurs);
         assert_eq!(
             read("/callback?error=access_denied&state=st_1"),
             CallbackResult::Fail(AuthError::Denied)
@@ -488,7 +527,7 @@ mod tests {
         }
         assert_eq!(
             strict("/callback?code=c&state=st_2"),
-            CallbackResult::Fail(AuthError::StateMismatch)
+            CallbackResult::WrongState
         );
         assert_eq!(
             strict("/callback?code=c&state=st_1&iss=https%3A%2F%2Fi.example"),
@@ -514,6 +553,56 @@ mod tests {
             m.poll_output(),
             Output::Done(Err(AuthError::Config { .. }))
         ));
+    }
+
+    #[test]
+    fn a_callback_during_the_exchange_is_rejected_and_changes_nothing() {
+        let random = [9u8; RANDOM_BYTES];
+        let state = URL_SAFE_NO_PAD.encode(&random[VERIFIER_BYTES..]);
+        let mut m = BrowserLogin::new(
+            BrowserLoginConfig {
+                endpoints: Endpoints {
+                    authorization_endpoint: Some("https://i.example/authorize".into()),
+                    token_endpoint: Some("https://i.example/token".into()),
+                    ..Endpoints::default()
+                },
+                client: Client::default(),
+                redirect_port: 8765,
+                timeout_s: DEFAULT_TIMEOUT_S,
+            },
+            0,
+            &random,
+        );
+        let drain = |m: &mut BrowserLogin| {
+            let mut outputs = Vec::new();
+            loop {
+                let output = m.poll_output();
+                let last = matches!(output, Output::Wait { .. } | Output::Done(_));
+                outputs.push(output);
+                if last {
+                    return outputs;
+                }
+            }
+        };
+        m.handle_input(0, Input::Start);
+        let _ = drain(&mut m);
+        let real = format!("/callback?code=c&state={state}");
+        m.handle_input(1, Input::Callback(real.clone()));
+        let outputs = drain(&mut m);
+        assert_eq!(
+            outputs[0],
+            Output::AnswerCallback(CallbackVerdict::Accepted)
+        );
+        assert!(matches!(outputs[1], Output::Send(_)));
+        // The same redirect again (a reload) while the code is being exchanged.
+        m.handle_input(2, Input::Callback(real));
+        assert_eq!(
+            drain(&mut m),
+            [
+                Output::AnswerCallback(CallbackVerdict::Rejected),
+                Output::Wait { until_ms: None }
+            ]
+        );
     }
 
     machine_guard_tests!(BrowserLogin, 600);

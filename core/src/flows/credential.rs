@@ -20,7 +20,11 @@
 //!    warning [`WARNING_NOT_SAVED`].
 //! 6. `invalid_grant`: `Load` again; a record holding a different refresh token was written by
 //!    someone who refreshed before us (rotation): adopt it, refreshing with it when its access token
-//!    is stale. Otherwise `relogin_required`. A credential is never deleted on a failure.
+//!    is stale. Otherwise the OAuth session is over: when the record also holds an API key and
+//!    `api_key_fallback` allows it, the refused tokens are dropped from the record
+//!    (`CompareAndSwap`; the API key and the rest stay) and the API key is returned with the
+//!    warning [`WARNING_OAUTH_REFUSED`] and the refusal in `fallback_reason`; otherwise
+//!    `relogin_required`. A credential is never deleted on a failure.
 //! 7. Once the lock is held, `Unlock` comes before `Done`, on errors too.
 //!
 //! A transient refresh failure while the access token is still valid returns that token (the
@@ -41,6 +45,8 @@ use crate::secret::Secret;
 
 /// The `warning` of a credential whose refreshed tokens could not be written to the store
 pub const WARNING_NOT_SAVED: &str = "not_saved";
+/// The `warning` of a stored API key returned because the provider refused the OAuth refresh
+pub const WARNING_OAUTH_REFUSED: &str = "oauth_refused";
 /// Refresh attempts per resolution: the first, plus one with a newer refresh token adopted after
 /// an `invalid_grant`
 pub const MAX_REFRESHES: u32 = 2;
@@ -88,6 +94,10 @@ pub(crate) fn default_api_key_scheme() -> String {
     crate::oauth::BEARER.to_owned()
 }
 
+pub(crate) fn yes() -> bool {
+    true
+}
+
 /// What a [`Credential`] needs
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct CredentialConfig {
@@ -115,6 +125,11 @@ pub struct CredentialConfig {
     /// (default `Bearer`; for example `Api-Key`)
     #[serde(default = "default_api_key_scheme")]
     pub api_key_scheme: String,
+    /// Whether a refused refresh (`invalid_grant`) falls back to the record's API key rather
+    /// than ending with `relogin_required` (default `true`, see
+    /// [`crate::client::RemoteSpec::api_key_fallback`])
+    #[serde(default = "yes")]
+    pub api_key_fallback: bool,
 }
 
 /// Where the credential came from
@@ -142,8 +157,12 @@ pub struct ResolvedCredential {
     /// Whether this resolution refreshed the tokens
     pub refreshed: bool,
     /// Why a usable credential comes with a caveat: a refresh that failed transiently
-    /// (`unavailable`, `rate_limited`, `transport`), `no_refresh_token`, or [`WARNING_NOT_SAVED`]
+    /// (`unavailable`, `rate_limited`, `transport`), `no_refresh_token`, [`WARNING_NOT_SAVED`],
+    /// or [`WARNING_OAUTH_REFUSED`]
     pub warning: Option<String>,
+    /// With [`WARNING_OAUTH_REFUSED`]: why the provider refused the refresh (its error code and
+    /// description, as sent: a host strips control characters before printing it)
+    pub fallback_reason: Option<String>,
 }
 
 impl WireValue for ResolvedCredential {
@@ -162,6 +181,7 @@ impl WireValue for ResolvedCredential {
             "expires_at_ms": self.expires_at_ms,
             "refreshed": self.refreshed,
             "warning": self.warning,
+            "fallback_reason": self.fallback_reason,
         })
     }
 }
@@ -221,6 +241,13 @@ enum Phase {
     Locking,
     /// A refresh runs as a sub-machine
     Refreshing(Box<Refresh>),
+    /// A `CompareAndSwap` dropping refused OAuth tokens is out; the API key follows its answer
+    Dropping {
+        /// The record's API key
+        key: Secret,
+        /// The provider's refusal
+        reason: String,
+    },
     /// A `CompareAndSwap` is out
     Swapping {
         /// What we asked to write
@@ -275,6 +302,7 @@ impl Credential {
             expires_at_ms: None,
             refreshed: false,
             warning: None,
+            fallback_reason: None,
         }
     }
 
@@ -287,6 +315,7 @@ impl Credential {
             expires_at_ms: tokens.expires_at_ms,
             refreshed,
             warning,
+            fallback_reason: None,
         }
     }
 
@@ -345,6 +374,20 @@ impl Credential {
                 self.load(Reading::Locked);
             }
             Phase::Swapping { new, ours } => self.on_swapped(now_ms, &new, ours, answer),
+            Phase::Dropping { key, reason } => match answer {
+                // The record was removed meanwhile (a logout): its API key went with it.
+                Ok(None) => self.nothing_stored(AuthError::NotLoggedIn),
+                // Written, or not (a conflict, a store error): the key we read works either way;
+                // a later call that still finds the refused tokens drops them then.
+                Ok(Some(_)) | Err(_) => {
+                    let resolved = ResolvedCredential {
+                        warning: Some(WARNING_OAUTH_REFUSED.into()),
+                        fallback_reason: Some(reason),
+                        ..self.api_key(key, CredentialSource::Store)
+                    };
+                    self.end(Ok(resolved));
+                }
+            },
             Phase::Unlocking(result) => {
                 // An unlock that failed leaves nothing to do: the lock is the host's to expire.
                 self.phase = Phase::Done;
@@ -437,10 +480,38 @@ impl Credential {
                     self.basis = Some((raw, record));
                     self.refresh(now_ms, tokens);
                 } else {
-                    self.end(Err(error));
+                    self.fall_back(now_ms, raw, record, error);
                 }
             }
         }
+    }
+
+    /// The provider refused the refresh of the tokens in `record` (held as `raw`): the record's API
+    /// key, with the refused tokens dropped, where allowed; else the refusal
+    ///
+    /// Only the OAuth tokens go: the refresh token is refused and the access token belongs to
+    /// the same grant, so keeping them would only send the same refused refresh on every call.
+    /// A login puts new ones in.
+    fn fall_back(&mut self, now_ms: u64, raw: Secret, record: StoredRecord, error: AuthError) {
+        let key = record.api_key.clone().filter(|k| !k.is_empty());
+        let (Some(key), true, AuthError::ReloginRequired { reason }) =
+            (key, self.config.api_key_fallback, &error)
+        else {
+            return self.end(Err(error));
+        };
+        let reason = reason.clone();
+        let new = StoredRecord {
+            oauth: None,
+            updated_at_ms: now_ms,
+            ..record
+        }
+        .to_json();
+        self.phase = Phase::Dropping { key, reason };
+        self.outbox.store(StoreOp::CompareAndSwap {
+            key: self.config.key.clone(),
+            expected: Some(raw),
+            new,
+        });
     }
 
     fn refresh(&mut self, now_ms: u64, tokens: TokenSet) {
@@ -472,8 +543,11 @@ impl Credential {
                 } => return self.outbox.wait_until(until_ms),
                 Output::Wait { until_ms: None } => return,
                 Output::Done(result) => break result,
-                // A refresh never stores, shows or opens anything.
-                Output::Store(_) | Output::Show(_) | Output::OpenBrowser(_) => {}
+                // A refresh never stores, shows, opens or answers anything.
+                Output::Store(_)
+                | Output::Show(_)
+                | Output::OpenBrowser(_)
+                | Output::AnswerCallback(_) => {}
             }
         };
         let rejected = sub.grant_rejected();
@@ -558,7 +632,11 @@ impl Machine for Credential {
         match (&self.phase, input) {
             (Phase::Idle, Input::Start) => self.start(),
             (
-                Phase::Loading(_) | Phase::Locking | Phase::Swapping { .. } | Phase::Unlocking(_),
+                Phase::Loading(_)
+                | Phase::Locking
+                | Phase::Swapping { .. }
+                | Phase::Dropping { .. }
+                | Phase::Unlocking(_),
                 Input::Stored(answer),
             ) => self.on_stored(now_ms, answer),
             (
@@ -768,7 +846,7 @@ mod tests {
                             results[who] = Some(result);
                             break;
                         }
-                        Output::Show(_) | Output::OpenBrowser(_) => {}
+                        Output::Show(_) | Output::OpenBrowser(_) | Output::AnswerCallback(_) => {}
                     }
                 }
             }

@@ -152,12 +152,7 @@ impl Ctx<'_> {
                     HelperError::Failed(format!("{e} (remote `{name}`)"))
                 }
             })?;
-        if let Some(w) = &resolved.warning {
-            self.out.warn(&format!(
-                "the credential works but: {w} (run `{} status` for details)",
-                self.app.name()
-            ));
-        }
+        self.warn_credential(&resolved, name, &account);
         Ok(Credential {
             oauth: resolved.kind == keyhole_core::credential::AuthType::Oauth,
             secret: resolved.secret,

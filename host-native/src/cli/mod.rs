@@ -58,6 +58,7 @@ use keyhole_core::client::{
     AuthType, CredentialOptions, DEFAULT_ACCOUNT, LoginOutcome, StatusReport, TestFailure,
     TestOptions,
 };
+use keyhole_core::credential::ResolvedCredential;
 use keyhole_core::{AuthError, Secret};
 use serde_json::{Value, json};
 
@@ -463,6 +464,22 @@ impl Ctx<'_> {
             .to_owned();
         let remote = config.remotes[&name].clone();
         Ok((name, remote))
+    }
+
+    /// The one stderr line about a credential that works with a caveat: the API key standing in
+    /// for a refused OAuth session, or the core's other warnings
+    fn warn_credential(&self, resolved: &ResolvedCredential, remote: &str, account: &str) {
+        match (&resolved.fallback_reason, &resolved.warning) {
+            (Some(reason), _) => self.out.warn(&self.message(
+                self.app.product().messages.api_key_fallback,
+                &[("account", account), ("remote", remote), ("reason", reason)],
+            )),
+            (None, Some(w)) => self.out.warn(&format!(
+                "the credential works but: {w} (run `{} status` for details)",
+                self.app.name()
+            )),
+            (None, None) => {}
+        }
     }
 
     fn credential_options(&self, remote: &RemoteConfig, account: &str) -> CredentialOptions {

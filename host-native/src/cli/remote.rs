@@ -14,7 +14,11 @@ impl Ctx<'_> {
                         "a remote named `{name}` exists; remove it first with `remote remove {name}`"
                     )));
                 }
-                let remote = remote_from_args(a)?;
+                let remote = RemoteConfig {
+                    api_key_fallback: self.app.product().api_key_fallback,
+                    account_label: self.app.product().account_label_config(),
+                    ..remote_from_args(a)?
+                };
                 config.remotes.insert(name.clone(), remote);
                 let current = config.current_remote.is_none();
                 if current {

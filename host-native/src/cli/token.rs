@@ -9,12 +9,7 @@ impl Ctx<'_> {
         let account = current_account(&remote);
         let options = self.credential_options(&remote, &account);
         let resolved = engine.token(&remote.spec(&name, &[]), &account, &options)?;
-        if let Some(w) = &resolved.warning {
-            self.out.warn(&format!(
-                "the credential works but: {w} (run `{} status` for details)",
-                self.app.name()
-            ));
-        }
+        self.warn_credential(&resolved, &name, &account);
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "{}", resolved.secret.expose())
             .and_then(|()| stdout.flush())

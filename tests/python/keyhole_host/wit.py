@@ -322,7 +322,7 @@ CREDENTIAL_SOURCES = {"env": "env", "store": "store"}
 
 
 def credential_to_wire(c: Any) -> Dict[str, Any]:
-    names = ["kind", "source", "secret", "token-type", "expires-at-ms", "refreshed", "warning"]
+    names = ["kind", "source", "secret", "token-type", "expires-at-ms", "refreshed", "warning", "fallback-reason"]
     f = fields(c, "resolved-credential", names)
     return {
         "kind": case(f["kind"], "auth-type", AUTH_TYPES),
@@ -332,6 +332,7 @@ def credential_to_wire(c: Any) -> Dict[str, Any]:
         "expires_at_ms": f["expires-at-ms"],
         "refreshed": f["refreshed"],
         "warning": f["warning"],
+        "fallback_reason": f["fallback-reason"],
     }
 
 
@@ -475,6 +476,8 @@ def done_to_wire(result: Any) -> Dict[str, Any]:
     raise UnknownWit(f"`done` carries {result!r}, not a result")
 
 
+CALLBACK_VERDICTS = {"accepted": "accepted", "rejected": "rejected", "failed": "failed"}
+
 OUTPUTS: Dict[str, Callable[[Any], Dict[str, Any]]] = {
     "send": request_to_wire,
     "store": store_op_to_wire,
@@ -482,6 +485,10 @@ OUTPUTS: Dict[str, Callable[[Any], Dict[str, Any]]] = {
     "open-browser": lambda url: {"type": "open_browser", "url": url},
     "wait": lambda until_ms: {"type": "wait", "until_ms": until_ms},
     "done": done_to_wire,
+    "answer-callback": lambda verdict: {
+        "type": "answer_callback",
+        "verdict": case(verdict, "callback-verdict", CALLBACK_VERDICTS),
+    },
 }
 
 
