@@ -43,3 +43,34 @@ describe("bad arguments through the component", () => {
     replay(sample, (kind, config, nowMs, random) => newMachine(keyhole.machine, kind, config, nowMs, random));
   });
 });
+
+describe("URLs in typed configs", () => {
+  // WIT carries URLs as text and the core holds url::Url: the component parses each one when it
+  // builds the machine, and one that does not parse is a config error naming its field.
+  const refused = (tag, val) => {
+    const machine = new keyhole.machine.Machine({ tag, val }, 0n, new Uint8Array());
+    machine.handleInput(0n, { tag: "start" });
+    const output = machine.pollOutput();
+    assert.equal(output.tag, "done");
+    assert.equal(output.val.tag, "err");
+    assert.equal(output.val.val.kind.tag, "config");
+    return output.val.val.message;
+  };
+  const endpoints = { tokenEndpoint: "https://idp.example/token", authorizationResponseIssParameterSupported: false };
+  const client = { clientId: "cli", scopes: [] };
+
+  test("a key check's spec.url", () => {
+    const message = refused("key-check", { spec: { url: "no url", identity: [] }, key: "k" });
+    assert.match(message, /`spec\.url`: `no url` is not a URL/);
+  });
+
+  test("an endpoint", () => {
+    const message = refused("device-login", { endpoints: { ...endpoints, deviceAuthorizationEndpoint: "idp.example/device" }, client });
+    assert.match(message, /`endpoints\.device_authorization_endpoint`: `idp\.example\/device` is not a URL/);
+  });
+
+  test("an account call's api_base", () => {
+    const message = refused("account-call", { credential: { key: "r/a" }, apiBase: "api.example", operation: { tag: "whoami", val: {} } });
+    assert.match(message, /`api_base`: `api\.example` is not a URL/);
+  });
+});
