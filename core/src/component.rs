@@ -1,42 +1,61 @@
-//! The core as a wasm component: the WIT world `keyhole:auth/keyhole` (`wit/keyhole-auth.wit`)
+//! The core as a wasm component of `keyhole:auth@0.2.0` (`wit/v0.2.0/`)
 //!
-//! Built with `cargo build -p keyhole-core --target wasm32-wasip2 --profile wasm --features
-//! component`; rustc's component linker wraps the module, so no cargo-component is needed.
+//! Two worlds, two builds (`scripts/build-component`; rustc's component linker wraps the module,
+//! so no cargo-component is needed):
+//! - `--features component`: the world `client`, the `machine` export and the `operations`
+//!   export ([`operations`]) over the `http`, `secrets` and `host` imports;
+//! - `--features component-machines`: the world `machines`, the `machine` export alone, which
+//!   imports nothing from the host.
 //!
-//! The `machines.machine` resource holds one concrete core machine, built from the same JSON
-//! config the transcripts use ([`crate::wire::config_from_wire`]). Outputs, `done` values
+//! The `machine.machine` resource holds one concrete core machine, built from its typed
+//! `machine-config` ([`FromWit`]: the WIT leaves a defaulted field `none`, and the core's
+//! defaults fill it here, as serde fills an absent JSON field natively). Outputs, `done` values
 //! included, are typed in the WIT.
 //!
 //! Size matters here (the budget is 512 KiB): the machines are held by type, not as
 //! `Box<dyn WireMachine>`, whose vtables would keep every machine's `Debug` and JSON-output code
 //! alive in the component; and everything after a machine's `poll_output` is non-generic.
 use core::cell::RefCell;
+use std::collections::BTreeMap;
 
 use url::Url;
 
-use crate::account::{AccountOperation, AccountValue};
-use crate::credential::{AuthType, CredentialSource, ResolvedCredential};
+use crate::account::{AccountCallConfig, AccountOperation, AccountValue};
+use crate::browser::BrowserLoginConfig;
+use crate::credential::{
+    AuthType, CredentialConfig, CredentialSource, EnvPrecedence, ResolvedCredential,
+};
+use crate::device::DeviceLoginConfig;
+use crate::discovery::DiscoveryConfig;
 use crate::error::{AuthError, StoreError};
 use crate::http::{Body, HttpRequest, HttpResponse, Method, TransportError};
-use crate::key_check::KeyCheckReport;
-use crate::machine::{
-    CallbackVerdict, FromConfig as _, Input, Machine as _, Output, Prompt, StoreOp,
-};
-use crate::oauth::{Endpoints, TokenSet};
-use crate::refresh::RefreshOutcome;
-use crate::revocation::RevocationReport;
+use crate::key_check::{KeyCheckConfig, KeyCheckMethod, KeyCheckReport, KeyCheckSpec};
+use crate::machine::{CallbackVerdict, FromConfig, Input, Machine as _, Output, Prompt, StoreOp};
+use crate::oauth::{Client, Endpoints, TokenSet};
+use crate::refresh::{RefreshConfig, RefreshOutcome};
+use crate::revocation::{RevocationConfig, RevocationReport};
 use crate::secret::Secret;
-use crate::wire::config_from_wire;
 
 #[allow(missing_docs, unreachable_pub, clippy::all)]
 mod bindings {
+    // Feature `component`: the `client` world (the machines and the operations, over the
+    // imports). Feature `component-machines` alone: the `machines` world, which imports nothing.
+    #[cfg(feature = "component")]
     wit_bindgen::generate!({
-        path: "../wit",
-        world: "keyhole",
+        path: "../wit/v0.2.0",
+        world: "client",
+    });
+    #[cfg(not(feature = "component"))]
+    wit_bindgen::generate!({
+        path: "../wit/v0.2.0",
+        world: "machines",
     });
 }
 
-use bindings::exports::keyhole::auth::machines as wit;
+#[cfg(feature = "component")]
+mod operations;
+
+use bindings::exports::keyhole::auth::machine as wit;
 use bindings::keyhole::auth::types as t;
 
 struct Component;
@@ -64,15 +83,16 @@ macro_rules! any_machine {
         }
 
         fn build(
-            kind: wit::MachineKind,
-            json: &str,
+            config: wit::MachineConfig,
             now: u64,
             random: &[u8],
-        ) -> Result<AnyMachine, String> {
-            Ok(match kind {
-                $(wit::MachineKind::$variant => {
-                    AnyMachine::$variant(<$ty>::from_config(config($kind, json)?, now, random))
-                })*
+        ) -> Result<AnyMachine, AuthError> {
+            Ok(match config {
+                $(wit::MachineConfig::$variant(c) => AnyMachine::$variant(<$ty>::from_config(
+                    <<$ty as FromConfig>::Config as FromWit>::from_wit(c)?,
+                    now,
+                    random,
+                )),)*
             })
         }
     };
@@ -87,31 +107,23 @@ struct MachineResource(RefCell<State>);
 #[allow(clippy::large_enum_variant)]
 enum State {
     Running(AnyMachine),
-    /// The config could not be read: `done(err(config))` once started, as the WIT promises
+    /// The config could not be used (permissions that are not JSON): `done(err(config))` once
+    /// started, as the WIT promises
     Broken {
         error: AuthError,
         started: bool,
     },
 }
 
-/// Reads a machine's JSON config with the name the transcripts use for its kind
-fn config<C: serde::de::DeserializeOwned>(kind: &str, config_json: &str) -> Result<C, String> {
-    let json = crate::body::parse_json(config_json.as_bytes())
-        .map_err(|e| format!("the `{kind}` config is not JSON: {e}"))?;
-    config_from_wire::<C>(kind, &json).map_err(|e| e.0)
-}
-
 impl wit::GuestMachine for MachineResource {
-    fn new(kind: wit::MachineKind, config_json: String, now_ms: u64, random: Vec<u8>) -> Self {
-        Self(RefCell::new(
-            match build(kind, &config_json, now_ms, &random) {
-                Ok(machine) => State::Running(machine),
-                Err(detail) => State::Broken {
-                    error: AuthError::Config { detail },
-                    started: false,
-                },
+    fn new(config: wit::MachineConfig, now_ms: u64, random: Vec<u8>) -> Self {
+        Self(RefCell::new(match build(config, now_ms, &random) {
+            Ok(machine) => State::Running(machine),
+            Err(error) => State::Broken {
+                error,
+                started: false,
             },
-        ))
+        }))
     }
 
     fn handle_input(&self, now_ms: u64, input: wit::Input) {
@@ -490,244 +502,22 @@ fn auth_error_to_wit(error: &AuthError) -> t::AuthError {
     }
 }
 
-// ---- The `client` export: core::client over the imports, one `remote-client` per remote ----
-
-use std::collections::BTreeMap;
-
-use bindings::exports::keyhole::auth::client as c;
-use bindings::keyhole::auth::{host, http, secrets};
-
-use crate::client::{
-    self as ops, CredentialOptions, LoginOutcome, RemoteSpec, TestMethod, TestOptions,
-};
-use crate::credential::EnvPrecedence;
-use crate::drive::Io;
-use crate::key_check::{KeyCheckMethod, KeyCheckSpec};
-use crate::oauth::Client;
-
-/// The core's [`Io`] over the WIT imports: what the `client` operations run on in the component
-struct ImportIo {
-    /// Browser login: the loopback port whose callback a wait may return
-    callback_port: Option<u16>,
-}
-
-impl Io for ImportIo {
-    fn now_ms(&mut self) -> u64 {
-        host::now_ms()
-    }
-
-    fn send(&mut self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
-        http::send(&request_to_wit(request))
-            .map(response_from_wit)
-            .map_err(transport_error_from_wit)
-    }
-
-    fn store(&mut self, op: &StoreOp) -> Result<Option<Secret>, StoreError> {
-        let unit = |r: Result<(), t::SecretError>| r.map(|()| None);
-        let answer = match op {
-            StoreOp::Load { key } => secrets::get(key),
-            StoreOp::CompareAndSwap { key, expected, new } => {
-                secrets::compare_and_swap(key, expected.as_ref().map(Secret::expose), new.expose())
-            }
-            StoreOp::Delete { key } => unit(secrets::delete(key)),
-            StoreOp::Lock { key } => unit(secrets::lock(key)),
-            StoreOp::Unlock { key } => unit(secrets::unlock(key)),
-        };
-        answer
-            .map(|value| value.map(Secret::new))
-            .map_err(store_error_from_wit)
-    }
-
-    fn show(&mut self, prompt: &Prompt) {
-        host::show_prompt(&prompt_to_wit(prompt));
-    }
-
-    fn open_browser(&mut self, url: &Url) -> bool {
-        host::open_browser(url.as_str())
-    }
-
-    fn wait_until(&mut self, until_ms: u64) -> Option<String> {
-        let ms = until_ms.saturating_sub(host::now_ms());
-        match self.callback_port {
-            Some(port) => host::wait_callback(port, ms),
-            None => {
-                host::sleep(ms);
-                None
-            }
-        }
-    }
-
-    fn answer_callback(&mut self, verdict: CallbackVerdict) {
-        // Only a browser login listens, so only it gets callbacks to answer.
-        if let Some(port) = self.callback_port {
-            host::answer_callback(port, verdict_to_wit(verdict));
-        }
+fn endpoints_to_wit(e: Endpoints) -> t::Endpoints {
+    t::Endpoints {
+        issuer: e.issuer,
+        authorization_endpoint: e.authorization_endpoint.map(String::from),
+        token_endpoint: e.token_endpoint.map(String::from),
+        device_authorization_endpoint: e.device_authorization_endpoint.map(String::from),
+        revocation_endpoint: e.revocation_endpoint.map(String::from),
+        userinfo_endpoint: e.userinfo_endpoint.map(String::from),
+        introspection_endpoint: e.introspection_endpoint.map(String::from),
+        authorization_response_iss_parameter_supported: e
+            .authorization_response_iss_parameter_supported,
     }
 }
 
-fn io() -> ImportIo {
-    ImportIo {
-        callback_port: None,
-    }
-}
-
-impl c::Guest for Component {
-    type RemoteClient = RemoteClient;
-}
-
-/// The `client.remote-client` resource: one remote, converted to the core's form once
-///
-/// `run` dispatches to the core's operations: one exported function writes every operation's
-/// result, so the generated lowering of `auth-error` and `login-outcome` exists once. A remote
-/// whose URLs do not parse gives its `config` error from every call (the constructor cannot fail).
-struct RemoteClient(Result<RemoteSpec, AuthError>);
-
-impl c::GuestRemoteClient for RemoteClient {
-    fn new(remote: c::Remote) -> Self {
-        Self(remote_from_wit(remote))
-    }
-
-    fn run(&self, operation: c::Operation) -> Result<c::Outcome, t::AuthError> {
-        use c::{Operation as Op, Outcome};
-        let remote = self.0.as_ref().map_err(auth_error_to_wit)?;
-        let login = |result: Result<LoginOutcome, AuthError>| {
-            result.map(|l| Outcome::Login(login_to_wit(l)))
-        };
-        finish(match operation {
-            Op::LoginDevice(hint) => login(ops::login_device(&mut io(), remote, hint.as_deref())),
-            Op::LoginBrowser(b) => {
-                let random = host::random_bytes(crate::browser::RANDOM_BYTES as u32);
-                let mut io = ImportIo {
-                    callback_port: Some(b.port),
-                };
-                let hint = b.account_hint.as_deref();
-                login(ops::login_browser(
-                    &mut io,
-                    remote,
-                    hint,
-                    b.port,
-                    b.timeout_s,
-                    &random,
-                ))
-            }
-            Op::LoginApiKey(key) => login(ops::login_api_key(
-                &mut io(),
-                remote,
-                None,
-                Secret::new(key),
-            )),
-            Op::SetKey(k) => login(ops::set_key(
-                &mut io(),
-                remote,
-                &k.account,
-                Secret::new(k.key),
-            )),
-            Op::Token(a) => {
-                let options = credential_options_from_wit(a.options);
-                ops::token(&mut io(), remote, &a.account, &options)
-                    .map(|r| Outcome::Credential(resolved_credential_to_wit(r)))
-            }
-            Op::Status(a) => {
-                let options = credential_options_from_wit(a.options);
-                ops::status(&mut io(), remote, &a.account, &options).map(|s| {
-                    Outcome::Status(c::StatusReport {
-                        logged_in: s.logged_in,
-                        remote: s.remote,
-                        account: s.account,
-                        auth_type: s.auth_type.map(auth_type_to_wit),
-                        from_env: s.from_env,
-                        expires_at_ms: s.expires_at_ms,
-                        has_api_key: s.has_api_key,
-                        has_oauth: s.has_oauth,
-                    })
-                })
-            }
-            Op::Logout(account) => ops::logout(&mut io(), remote, &account).map(|l| {
-                Outcome::Logout(c::LogoutOutcome {
-                    remote: l.remote,
-                    account: l.account,
-                    revoked: l.revoked,
-                    revocation_error: l.revocation_error.as_ref().map(auth_error_to_wit),
-                    unrevoked: l.unrevoked,
-                    cleared: l.cleared,
-                })
-            }),
-            Op::Forget(account) => {
-                ops::forget(&mut io(), remote, &account).map(|()| Outcome::Forgotten)
-            }
-            Op::AccountCall(a) => account_operation_from_wit(a.operation).and_then(|operation| {
-                let options = credential_options_from_wit(a.options);
-                ops::account_call(&mut io(), remote, &a.account, &options, &operation)
-                    .map(|v| Outcome::Account(account_value_to_wit(v)))
-            }),
-        })
-    }
-
-    fn test(
-        &self,
-        account: String,
-        options: c::TestOptions,
-    ) -> Result<c::TestReport, c::TestFailure> {
-        let failure = |error: &AuthError| c::TestFailure {
-            error: auth_error_to_wit(error),
-            url: None,
-            status: None,
-            elapsed_ms: None,
-        };
-        let remote = self.0.as_ref().map_err(failure)?;
-        let options = TestOptions {
-            method: match options.method {
-                c::TestMethod::Auto => TestMethod::Auto,
-                c::TestMethod::ApiKey => TestMethod::ApiKey,
-                c::TestMethod::Oauth => TestMethod::Oauth,
-            },
-            url: optional_url_from_wit("url", options.url).map_err(|e| failure(&e))?,
-            key: options.key.map(Secret::new),
-            credential: credential_options_from_wit(options.credential),
-        };
-        ops::test(&mut io(), remote, &account, &options)
-            .map(|r| c::TestReport {
-                url: r.url.into(),
-                status: r.status,
-                elapsed_ms: r.elapsed_ms,
-                identity: r.identity.into_iter().collect(),
-                auth_type: auth_type_to_wit(r.auth_type),
-            })
-            .map_err(|f| c::TestFailure {
-                error: auth_error_to_wit(&f.error),
-                url: f.url.map(String::from),
-                status: f.status,
-                elapsed_ms: f.elapsed_ms,
-            })
-    }
-}
-
-fn finish<T>(result: Result<T, AuthError>) -> Result<T, t::AuthError> {
-    result.map_err(|e| auth_error_to_wit(&e))
-}
-
-fn auth_type_to_wit(a: AuthType) -> t::AuthType {
-    match a {
-        AuthType::Oauth => t::AuthType::Oauth,
-        AuthType::ApiKey => t::AuthType::ApiKey,
-    }
-}
-
-fn auth_type_from_wit(a: t::AuthType) -> AuthType {
-    match a {
-        t::AuthType::Oauth => AuthType::Oauth,
-        t::AuthType::ApiKey => AuthType::ApiKey,
-    }
-}
-
-fn credential_options_from_wit(o: c::CredentialOptions) -> CredentialOptions {
-    CredentialOptions {
-        prefer: auth_type_from_wit(o.prefer),
-        env_api_key: o.env_api_key.map(Secret::new),
-    }
-}
-
-/// A WIT string as a URL, or a `config` error naming the field it came in
+/// A WIT string as a URL, or a `config` error naming the field it came in (WIT carries URLs as
+/// text; the core holds `url::Url`)
 fn url_from_wit(field: &str, raw: String) -> Result<Url, AuthError> {
     crate::endpoint::parse_url(&raw).map_err(|detail| AuthError::Config {
         detail: format!("`{field}`: {detail}"),
@@ -756,47 +546,224 @@ fn endpoints_from_wit(e: t::Endpoints) -> Result<Endpoints, AuthError> {
     })
 }
 
-fn endpoints_to_wit(e: Endpoints) -> t::Endpoints {
-    t::Endpoints {
-        issuer: e.issuer,
-        authorization_endpoint: e.authorization_endpoint.map(String::from),
-        token_endpoint: e.token_endpoint.map(String::from),
-        device_authorization_endpoint: e.device_authorization_endpoint.map(String::from),
-        revocation_endpoint: e.revocation_endpoint.map(String::from),
-        userinfo_endpoint: e.userinfo_endpoint.map(String::from),
-        introspection_endpoint: e.introspection_endpoint.map(String::from),
-        authorization_response_iss_parameter_supported: e
-            .authorization_response_iss_parameter_supported,
+// ---- Machine configs: the WIT records as the core's config types ----
+
+/// A core config from its WIT record: a `none` field takes the core's default (the one serde
+/// applies to an absent JSON field), so every host gets the defaults of `docs/architecture.md`
+trait FromWit: Sized {
+    type Wit;
+    fn from_wit(wit: Self::Wit) -> Result<Self, AuthError>;
+}
+
+/// A WIT `u64` byte count as the core's `usize` (a 32-bit guest caps it at `usize::MAX`)
+fn bytes(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+impl FromWit for DiscoveryConfig {
+    type Wit = wit::DiscoveryConfig;
+    fn from_wit(c: wit::DiscoveryConfig) -> Result<Self, AuthError> {
+        Ok(Self {
+            issuer: c.issuer,
+            max_response_bytes: c
+                .max_response_bytes
+                .map_or_else(crate::discovery::default_max_response_bytes, bytes),
+        })
     }
 }
 
-fn method_from_wit(m: t::Method) -> Method {
+impl FromWit for DeviceLoginConfig {
+    type Wit = wit::DeviceLoginConfig;
+    fn from_wit(c: wit::DeviceLoginConfig) -> Result<Self, AuthError> {
+        Ok(Self {
+            endpoints: endpoints_from_wit(c.endpoints)?,
+            client: client_from_wit(c.client),
+            max_slow_downs: c
+                .max_slow_downs
+                .unwrap_or_else(crate::device::default_max_slow_downs),
+        })
+    }
+}
+
+impl FromWit for BrowserLoginConfig {
+    type Wit = wit::BrowserLoginConfig;
+    fn from_wit(c: wit::BrowserLoginConfig) -> Result<Self, AuthError> {
+        Ok(Self {
+            endpoints: endpoints_from_wit(c.endpoints)?,
+            client: client_from_wit(c.client),
+            redirect_port: c.redirect_port,
+            timeout_s: c
+                .timeout_s
+                .unwrap_or_else(crate::browser::default_timeout_s),
+        })
+    }
+}
+
+impl FromWit for RefreshConfig {
+    type Wit = wit::RefreshConfig;
+    fn from_wit(c: wit::RefreshConfig) -> Result<Self, AuthError> {
+        Ok(Self {
+            endpoints: endpoints_from_wit(c.endpoints)?,
+            client: client_from_wit(c.client),
+            tokens: token_set_from_wit(c.tokens),
+            skew_s: c.skew_s.unwrap_or_else(crate::refresh::default_skew_s),
+            max_retries: c
+                .max_retries
+                .unwrap_or_else(crate::refresh::default_max_retries),
+            force: c.force.unwrap_or(false),
+        })
+    }
+}
+
+impl FromWit for CredentialConfig {
+    type Wit = wit::CredentialConfig;
+    fn from_wit(c: wit::CredentialConfig) -> Result<Self, AuthError> {
+        Ok(Self {
+            key: c.key,
+            endpoints: c
+                .endpoints
+                .map(endpoints_from_wit)
+                .transpose()?
+                .unwrap_or_default(),
+            client: c.client.map(client_from_wit).unwrap_or_default(),
+            env_api_key: c.env_api_key.map(Secret::new),
+            env_precedence: c
+                .env_precedence
+                .map(env_precedence_from_wit)
+                .unwrap_or_default(),
+            prefer: c.prefer.map(auth_type_from_wit).unwrap_or_default(),
+            skew_s: c.skew_s.unwrap_or_else(crate::credential::default_skew_s),
+            api_key_scheme: c
+                .api_key_scheme
+                .unwrap_or_else(crate::credential::default_api_key_scheme),
+            api_key_fallback: c.api_key_fallback.unwrap_or_else(crate::credential::yes),
+        })
+    }
+}
+
+impl FromWit for KeyCheckConfig {
+    type Wit = wit::KeyCheckConfig;
+    fn from_wit(c: wit::KeyCheckConfig) -> Result<Self, AuthError> {
+        Ok(Self {
+            spec: key_check_spec_from_wit("spec.url", c.spec)?,
+            key: Secret::new(c.key),
+        })
+    }
+}
+
+impl FromWit for RevocationConfig {
+    type Wit = wit::RevocationConfig;
+    fn from_wit(c: wit::RevocationConfig) -> Result<Self, AuthError> {
+        Ok(Self {
+            endpoints: endpoints_from_wit(c.endpoints)?,
+            client: client_from_wit(c.client),
+            refresh_token: c.refresh_token.map(Secret::new),
+            access_token: c.access_token.map(Secret::new),
+        })
+    }
+}
+
+impl FromWit for AccountCallConfig {
+    type Wit = wit::AccountCallConfig;
+    fn from_wit(c: wit::AccountCallConfig) -> Result<Self, AuthError> {
+        Ok(Self {
+            credential: CredentialConfig::from_wit(c.credential)?,
+            api_base: url_from_wit("api_base", c.api_base)?,
+            header: c.header.unwrap_or_else(crate::key_check::default_header),
+            max_response_bytes: c
+                .max_response_bytes
+                .map_or_else(crate::account::default_max_response_bytes, bytes),
+            operation: account_operation_from_wit(c.operation)?,
+        })
+    }
+}
+
+fn client_from_wit(c: t::OauthClient) -> Client {
+    Client {
+        client_id: c.client_id,
+        client_secret: c.client_secret.map(Secret::new),
+        scopes: c.scopes,
+    }
+}
+
+fn token_set_from_wit(t: t::TokenSet) -> TokenSet {
+    TokenSet {
+        access_token: Secret::new(t.access_token),
+        token_type: t.token_type,
+        refresh_token: t.refresh_token.map(Secret::new),
+        id_token: t.id_token.map(Secret::new),
+        scope: t.scope,
+        expires_at_ms: t.expires_at_ms,
+        refresh_at_ms: t.refresh_at_ms,
+        issued_at_ms: t.issued_at_ms,
+    }
+}
+
+fn env_precedence_from_wit(e: t::EnvPrecedence) -> EnvPrecedence {
+    match e {
+        t::EnvPrecedence::Override => EnvPrecedence::Override,
+        t::EnvPrecedence::Fallback => EnvPrecedence::Fallback,
+    }
+}
+
+fn auth_type_from_wit(a: t::AuthType) -> AuthType {
+    match a {
+        t::AuthType::Oauth => AuthType::Oauth,
+        t::AuthType::ApiKey => AuthType::ApiKey,
+    }
+}
+
+/// `url_field` names the URL in a `config` error: where the spec sits in the caller's record
+fn key_check_spec_from_wit(url_field: &str, k: t::KeyCheckSpec) -> Result<KeyCheckSpec, AuthError> {
+    Ok(KeyCheckSpec {
+        method: match k.method {
+            None | Some(t::KeyCheckMethod::Get) => KeyCheckMethod::Get,
+            Some(t::KeyCheckMethod::Post) => KeyCheckMethod::Post,
+        },
+        url: url_from_wit(url_field, k.url)?,
+        header: k.header.unwrap_or_else(crate::key_check::default_header),
+        scheme: k.scheme.unwrap_or_else(crate::key_check::default_scheme),
+        // Inserted one by one: `collect` into a BTreeMap would add a sort to the artefact.
+        identity: k
+            .identity
+            .into_iter()
+            .fold(BTreeMap::new(), |mut map, (k, v)| {
+                map.insert(k, v);
+                map
+            }),
+    })
+}
+
+fn method_from_wit(m: Option<t::Method>, default: fn() -> Method) -> Method {
     match m {
-        t::Method::Get => Method::Get,
-        t::Method::Post => Method::Post,
-        t::Method::Delete => Method::Delete,
+        None => default(),
+        Some(t::Method::Get) => Method::Get,
+        Some(t::Method::Post) => Method::Post,
+        Some(t::Method::Delete) => Method::Delete,
     }
 }
 
-/// The WIT account operation as the core's; permissions that are not JSON are a `config` error
-fn account_operation_from_wit(op: c::AccountOperation) -> Result<AccountOperation, AuthError> {
-    use c::AccountOperation as Op;
+/// The WIT account operation as the core's, defaults filled; permissions that are not JSON are
+/// a `config` error
+fn account_operation_from_wit(op: t::AccountOperation) -> Result<AccountOperation, AuthError> {
+    use crate::account as a;
+    use t::AccountOperation as Op;
     Ok(match op {
         Op::Whoami(w) => AccountOperation::Whoami {
-            method: method_from_wit(w.method),
-            path: w.path,
-            label: w.label,
+            method: method_from_wit(w.method, a::get),
+            path: w.path.unwrap_or_else(a::whoami_path),
+            label: w.label.unwrap_or_else(a::default_label),
         },
         Op::ListProjects(l) => AccountOperation::ListProjects {
-            method: method_from_wit(l.method),
-            path: l.path,
-            list: l.list,
-            id_field: l.id_field,
-            name_field: l.name_field,
+            method: method_from_wit(l.method, a::get),
+            path: l.path.unwrap_or_else(a::projects_path),
+            list: l.list.unwrap_or_default(),
+            id_field: l.id_field.unwrap_or_else(a::id_field),
+            name_field: l.name_field.unwrap_or_else(a::name_field),
         },
         Op::CreateKey(k) => AccountOperation::CreateKey {
-            method: method_from_wit(k.method),
-            path: k.path,
+            method: method_from_wit(k.method, a::post),
+            path: k.path.unwrap_or_else(a::keys_path),
             name: k.name,
             permissions: match k.permissions_json {
                 None => None,
@@ -806,80 +773,24 @@ fn account_operation_from_wit(op: c::AccountOperation) -> Result<AccountOperatio
                     }
                 })?),
             },
-            name_field: k.name_field,
-            permissions_field: k.permissions_field,
-            key_pointer: k.key_pointer,
+            name_field: k.name_field.unwrap_or_else(a::name_field),
+            permissions_field: k.permissions_field.unwrap_or_else(a::permissions_field),
+            key_pointer: k.key_pointer.unwrap_or_else(a::key_pointer),
         },
         Op::ListKeys(l) => AccountOperation::ListKeys {
-            method: method_from_wit(l.method),
-            path: l.path,
-            list: l.list,
+            method: method_from_wit(l.method, a::get),
+            path: l.path.unwrap_or_else(a::keys_path),
+            list: l.list.unwrap_or_default(),
         },
         Op::ShowKey(k) => AccountOperation::ShowKey {
-            method: method_from_wit(k.method),
-            path: k.path,
+            method: method_from_wit(k.method, a::get),
+            path: k.path.unwrap_or_else(a::key_path),
             id: k.id,
         },
         Op::DeleteKey(k) => AccountOperation::DeleteKey {
-            method: method_from_wit(k.method),
-            path: k.path,
+            method: method_from_wit(k.method, a::delete),
+            path: k.path.unwrap_or_else(a::key_path),
             id: k.id,
         },
     })
-}
-
-/// The WIT remote as the core's; a URL that does not parse is a `config` error naming its field
-fn remote_from_wit(r: c::Remote) -> Result<RemoteSpec, AuthError> {
-    Ok(RemoteSpec {
-        name: r.name,
-        issuer: r.issuer,
-        endpoints: r.endpoints.map(endpoints_from_wit).transpose()?,
-        client: Client {
-            client_id: r.client.client_id,
-            client_secret: r.client.client_secret.map(Secret::new),
-            scopes: r.client.scopes,
-        },
-        api_url: optional_url_from_wit("api_url", r.api_url)?,
-        key_check: r
-            .key_check
-            .map(|k| {
-                Ok::<_, AuthError>(KeyCheckSpec {
-                    method: match k.method {
-                        c::KeyCheckMethod::Get => KeyCheckMethod::Get,
-                        c::KeyCheckMethod::Post => KeyCheckMethod::Post,
-                    },
-                    url: url_from_wit("key_check.url", k.url)?,
-                    header: k.header,
-                    scheme: k.scheme,
-                    // Inserted one by one: `collect` into a BTreeMap would add a sort to the artefact.
-                    identity: k
-                        .identity
-                        .into_iter()
-                        .fold(BTreeMap::new(), |mut map, (k, v)| {
-                            map.insert(k, v);
-                            map
-                        }),
-                })
-            })
-            .transpose()?,
-        env_precedence: match r.env_precedence {
-            c::EnvPrecedence::Override => EnvPrecedence::Override,
-            c::EnvPrecedence::Fallback => EnvPrecedence::Fallback,
-        },
-        api_key_fallback: r.api_key_fallback,
-        account_label: r
-            .account_label
-            .unwrap_or_else(crate::client::default_account_label),
-    })
-}
-
-fn login_to_wit(l: LoginOutcome) -> c::LoginOutcome {
-    c::LoginOutcome {
-        remote: l.remote,
-        account: l.account,
-        auth_type: auth_type_to_wit(l.auth_type),
-        endpoints: l.endpoints.map(endpoints_to_wit),
-        identity: l.identity.into_iter().collect(),
-        expires_at_ms: l.expires_at_ms,
-    }
 }

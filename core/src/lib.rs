@@ -40,7 +40,7 @@ macro_rules! machine_guard_tests {
 
 mod body;
 pub mod client;
-#[cfg(feature = "component")]
+#[cfg(any(feature = "component", feature = "component-machines"))]
 mod component;
 mod drive;
 pub mod endpoint;

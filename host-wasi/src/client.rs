@@ -1,7 +1,7 @@
-//! The component's `client` export as methods on [`Instance`], in the core's own types
+//! The component's `operations` export (world `client`) as methods on [`Instance`], in the core's own types
 //!
-//! [`Instance::remote_client`] hands a remote to the component once (a `client.remote-client`);
-//! the operations take that [`RemoteClient`] and call its `run` (`test` its own method). Each
+//! [`Instance::remote_client`] hands a remote to the component once (an `operations.remote-client`);
+//! each operation takes that [`RemoteClient`] and calls its method of the same name. Each
 //! returns `Ok(Err(AuthError))` when the flow itself failed (the same error the native host would
 //! give, field for field) and `Err(Error)` when the component could not run it.
 
@@ -9,24 +9,23 @@ use keyhole_core::client::{
     AuthType, CredentialOptions, LoginOutcome, LogoutOutcome, RemoteSpec, StatusReport,
     TestFailure, TestMethod, TestOptions, TestReport,
 };
-use keyhole_core::credential::{EnvPrecedence, ResolvedCredential};
-use keyhole_core::http::Method;
-use keyhole_core::key_check::KeyCheckMethod;
-use keyhole_core::{AccountOperation, AccountValue, AuthError, Endpoints, Secret};
+use keyhole_core::credential::ResolvedCredential;
+use keyhole_core::{AccountOperation, AccountValue, AuthError, Secret};
 use wasmtime::component::ResourceAny;
 
 use crate::convert::{
-    account_value_from_wit, auth_error_to_core, endpoints_from_wit, resolved_credential_from_wit,
-    url_from_wit,
+    account_operation_to_wit, account_value_from_wit, auth_error_to_core, client_to_wit,
+    endpoints_from_wit, endpoints_to_wit, env_precedence_to_wit, key_check_spec_to_wit,
+    resolved_credential_from_wit, url_from_wit,
 };
-use crate::generated::exports::keyhole::auth::client as c;
+use crate::generated::exports::keyhole::auth::operations as c;
 use crate::generated::keyhole::auth::types as t;
 use crate::{Error, Instance};
 
 /// What a `client` call gives: the flow's own result, or why the component could not run it
 pub type ClientResult<T> = Result<Result<T, AuthError>, Error>;
 
-/// A remote living inside an [`Instance`] (`client.remote-client`), made by
+/// A remote living inside an [`Instance`] (`operations.remote-client`), made by
 /// [`Instance::remote_client`]; drop it with [`Instance::drop_remote_client`]
 #[derive(Debug)]
 pub struct RemoteClient {
@@ -44,7 +43,7 @@ impl Instance {
     pub fn remote_client(&mut self, remote: &RemoteSpec) -> Result<RemoteClient, Error> {
         let handle = self
             .bindings
-            .keyhole_auth_client()
+            .keyhole_auth_operations()
             .remote_client()
             .call_constructor(&mut self.store, &remote_to_wit(remote))
             .map_err(|e| Error::call("client.remote-client", e))?;
@@ -62,26 +61,29 @@ impl Instance {
             .map_err(|e| Error::call("client.remote-client.drop", e))
     }
 
-    /// Runs `operation` through `remote-client.run` and takes the outcome it succeeds with
-    fn run<T>(
+    /// Calls one `remote-client` method with the secrets imports limited to this remote's keys;
+    /// `Ok(Err)` is the flow's own error, `Err` a trap
+    fn call<W, T>(
         &mut self,
         client: &RemoteClient,
         name: &str,
-        operation: c::Operation,
-        pick: impl FnOnce(c::Outcome) -> Option<T>,
+        call: impl FnOnce(
+            c::GuestRemoteClient<'_>,
+            &mut wasmtime::Store<crate::HostState>,
+            ResourceAny,
+        ) -> wasmtime::Result<Result<W, t::AuthError>>,
+        convert: impl FnOnce(W) -> Result<T, String>,
     ) -> ClientResult<T> {
         self.store.data_mut().namespace = Some(client.namespace.clone());
-        let result = self
-            .bindings
-            .keyhole_auth_client()
-            .remote_client()
-            .call_run(&mut self.store, client.handle, &operation);
+        let result = call(
+            self.bindings.keyhole_auth_operations().remote_client(),
+            &mut self.store,
+            client.handle,
+        );
         self.store.data_mut().namespace = None;
         match result {
-            Ok(Ok(outcome)) => pick(outcome).map(Ok).ok_or_else(|| {
-                Error::Incompatible(format!(
-                    "the component answered `{name}` with another operation's outcome, or with a URL that does not parse"
-                ))
+            Ok(Ok(value)) => convert(value).map(Ok).map_err(|e| {
+                Error::Incompatible(format!("the component's answer to `{name}`: {e}"))
             }),
             Ok(Err(error)) => Ok(Err(auth_error_to_core(error.kind))),
             Err(trap) => Err(Error::call(format!("client.{name}"), trap)),
@@ -94,8 +96,12 @@ impl Instance {
         client: &RemoteClient,
         account_hint: Option<&str>,
     ) -> ClientResult<LoginOutcome> {
-        let operation = c::Operation::LoginDevice(account_hint.map(str::to_owned));
-        self.run(client, "login-device", operation, login_from_wit)
+        self.call(
+            client,
+            "login-device",
+            |r, store, h| r.call_login_device(store, h, account_hint),
+            login_from_wit,
+        )
     }
 
     /// `login-browser`: browser login with the callback on `port` (the attached `Io` listens
@@ -107,12 +113,17 @@ impl Instance {
         port: u16,
         timeout_s: u64,
     ) -> ClientResult<LoginOutcome> {
-        let operation = c::Operation::LoginBrowser(c::BrowserLogin {
+        let options = c::BrowserLogin {
             account_hint: account_hint.map(str::to_owned),
             port,
             timeout_s,
-        });
-        self.run(client, "login-browser", operation, login_from_wit)
+        };
+        self.call(
+            client,
+            "login-browser",
+            |r, store, h| r.call_login_browser(store, h, &options),
+            login_from_wit,
+        )
     }
 
     /// `login-api-key`
@@ -121,8 +132,12 @@ impl Instance {
         client: &RemoteClient,
         key: &Secret,
     ) -> ClientResult<LoginOutcome> {
-        let operation = c::Operation::LoginApiKey(key.expose().to_owned());
-        self.run(client, "login-api-key", operation, login_from_wit)
+        self.call(
+            client,
+            "login-api-key",
+            |r, store, h| r.call_login_api_key(store, h, key.expose()),
+            login_from_wit,
+        )
     }
 
     /// `set-key`
@@ -132,11 +147,12 @@ impl Instance {
         account: &str,
         key: &Secret,
     ) -> ClientResult<LoginOutcome> {
-        let operation = c::Operation::SetKey(c::AccountKey {
-            account: account.to_owned(),
-            key: key.expose().to_owned(),
-        });
-        self.run(client, "set-key", operation, login_from_wit)
+        self.call(
+            client,
+            "set-key",
+            |r, store, h| r.call_set_key(store, h, account, key.expose()),
+            login_from_wit,
+        )
     }
 
     /// `token`
@@ -146,11 +162,13 @@ impl Instance {
         account: &str,
         options: &CredentialOptions,
     ) -> ClientResult<ResolvedCredential> {
-        let operation = c::Operation::Token(account_options(account, options));
-        self.run(client, "token", operation, |outcome| match outcome {
-            c::Outcome::Credential(r) => Some(resolved_credential_from_wit(r)),
-            _ => None,
-        })
+        let options = credential_options_to_wit(options);
+        self.call(
+            client,
+            "token",
+            |r, store, h| r.call_token(store, h, account, &options),
+            |r| Ok(resolved_credential_from_wit(r)),
+        )
     }
 
     /// `status`
@@ -160,45 +178,53 @@ impl Instance {
         account: &str,
         options: &CredentialOptions,
     ) -> ClientResult<StatusReport> {
-        let operation = c::Operation::Status(account_options(account, options));
-        self.run(client, "status", operation, |outcome| match outcome {
-            c::Outcome::Status(s) => Some(StatusReport {
-                logged_in: s.logged_in,
-                remote: s.remote,
-                account: s.account,
-                auth_type: s.auth_type.map(auth_type_from_wit),
-                from_env: s.from_env,
-                expires_at_ms: s.expires_at_ms,
-                has_api_key: s.has_api_key,
-                has_oauth: s.has_oauth,
-            }),
-            _ => None,
-        })
+        let options = credential_options_to_wit(options);
+        self.call(
+            client,
+            "status",
+            |r, store, h| r.call_status(store, h, account, &options),
+            |s| {
+                Ok(StatusReport {
+                    logged_in: s.logged_in,
+                    remote: s.remote,
+                    account: s.account,
+                    auth_type: s.auth_type.map(auth_type_from_wit),
+                    from_env: s.from_env,
+                    expires_at_ms: s.expires_at_ms,
+                    has_api_key: s.has_api_key,
+                    has_oauth: s.has_oauth,
+                })
+            },
+        )
     }
 
     /// `logout`
     pub fn logout(&mut self, client: &RemoteClient, account: &str) -> ClientResult<LogoutOutcome> {
-        let operation = c::Operation::Logout(account.to_owned());
-        self.run(client, "logout", operation, |outcome| match outcome {
-            c::Outcome::Logout(l) => Some(LogoutOutcome {
-                remote: l.remote,
-                account: l.account,
-                revoked: l.revoked,
-                revocation_error: l.revocation_error.map(|e| auth_error_to_core(e.kind)),
-                unrevoked: l.unrevoked,
-                cleared: l.cleared,
-            }),
-            _ => None,
-        })
+        self.call(
+            client,
+            "logout",
+            |r, store, h| r.call_logout(store, h, account),
+            |l| {
+                Ok(LogoutOutcome {
+                    remote: l.remote,
+                    account: l.account,
+                    revoked: l.revoked,
+                    revocation_error: l.revocation_error.map(|e| auth_error_to_core(e.kind)),
+                    unrevoked: l.unrevoked,
+                    cleared: l.cleared,
+                })
+            },
+        )
     }
 
     /// `forget`
     pub fn forget(&mut self, client: &RemoteClient, account: &str) -> ClientResult<()> {
-        let operation = c::Operation::Forget(account.to_owned());
-        self.run(client, "forget", operation, |outcome| match outcome {
-            c::Outcome::Forgotten => Some(()),
-            _ => None,
-        })
+        self.call(
+            client,
+            "forget",
+            |r, store, h| r.call_forget(store, h, account),
+            |()| Ok(()),
+        )
     }
 
     /// `account-call`: one call to the remote's account API with the account's credential
@@ -209,15 +235,14 @@ impl Instance {
         options: &CredentialOptions,
         operation: &AccountOperation,
     ) -> ClientResult<AccountValue> {
-        let operation = c::Operation::AccountCall(c::AccountCall {
-            account: account.to_owned(),
-            options: credential_options_to_wit(options),
-            operation: account_operation_to_wit(operation),
-        });
-        self.run(client, "account-call", operation, |outcome| match outcome {
-            c::Outcome::Account(a) => Some(account_value_from_wit(a)),
-            _ => None,
-        })
+        let options = credential_options_to_wit(options);
+        let operation = account_operation_to_wit(operation);
+        self.call(
+            client,
+            "account-call",
+            |r, store, h| r.call_account_call(store, h, account, &options, &operation),
+            |v| Ok(account_value_from_wit(v)),
+        )
     }
 
     /// `remote-client.test`: a failure keeps what is known of the check request
@@ -239,7 +264,7 @@ impl Instance {
         };
         let r = self
             .bindings
-            .keyhole_auth_client()
+            .keyhole_auth_operations()
             .remote_client()
             .call_test(&mut self.store, client.handle, account, &options);
         match r {
@@ -265,75 +290,6 @@ impl Instance {
     }
 }
 
-fn method_to_wit(m: Method) -> t::Method {
-    match m {
-        Method::Get => t::Method::Get,
-        Method::Post => t::Method::Post,
-        Method::Delete => t::Method::Delete,
-    }
-}
-
-/// The core's account operation, every default already applied, as the WIT one
-fn account_operation_to_wit(op: &AccountOperation) -> c::AccountOperation {
-    use c::AccountOperation as Op;
-    match op.clone() {
-        AccountOperation::Whoami {
-            method,
-            path,
-            label,
-        } => Op::Whoami(c::WhoamiCall {
-            method: method_to_wit(method),
-            path,
-            label,
-        }),
-        AccountOperation::ListProjects {
-            method,
-            path,
-            list,
-            id_field,
-            name_field,
-        } => Op::ListProjects(c::ListProjectsCall {
-            method: method_to_wit(method),
-            path,
-            list,
-            id_field,
-            name_field,
-        }),
-        AccountOperation::CreateKey {
-            method,
-            path,
-            name,
-            permissions,
-            name_field,
-            permissions_field,
-            key_pointer,
-        } => Op::CreateKey(c::CreateKeyCall {
-            method: method_to_wit(method),
-            path,
-            name,
-            permissions_json: permissions.map(|p| p.to_string()),
-            name_field,
-            permissions_field,
-            key_pointer,
-        }),
-        AccountOperation::ListKeys { method, path, list } => Op::ListKeys(c::ListKeysCall {
-            method: method_to_wit(method),
-            path,
-            list,
-        }),
-        AccountOperation::ShowKey { method, path, id } => Op::ShowKey(c::KeyCall {
-            method: method_to_wit(method),
-            path,
-            id,
-        }),
-        AccountOperation::DeleteKey { method, path, id } => Op::DeleteKey(c::KeyCall {
-            method: method_to_wit(method),
-            path,
-            id,
-        }),
-    }
-}
-
 fn auth_type_from_wit(a: t::AuthType) -> AuthType {
     match a {
         t::AuthType::Oauth => AuthType::Oauth,
@@ -351,72 +307,27 @@ fn credential_options_to_wit(o: &CredentialOptions) -> c::CredentialOptions {
     }
 }
 
-fn endpoints_to_wit(e: &Endpoints) -> t::Endpoints {
-    let text = |url: &Option<url::Url>| url.as_ref().map(|url| url.as_str().to_owned());
-    t::Endpoints {
-        issuer: e.issuer.clone(),
-        authorization_endpoint: text(&e.authorization_endpoint),
-        token_endpoint: text(&e.token_endpoint),
-        device_authorization_endpoint: text(&e.device_authorization_endpoint),
-        revocation_endpoint: text(&e.revocation_endpoint),
-        userinfo_endpoint: text(&e.userinfo_endpoint),
-        introspection_endpoint: text(&e.introspection_endpoint),
-        authorization_response_iss_parameter_supported: e
-            .authorization_response_iss_parameter_supported,
-    }
-}
-
 fn remote_to_wit(r: &RemoteSpec) -> c::Remote {
     c::Remote {
         name: r.name.clone(),
         issuer: r.issuer.clone(),
         endpoints: r.endpoints.as_ref().map(endpoints_to_wit),
-        client: c::OauthClient {
-            client_id: r.client.client_id.clone(),
-            client_secret: r
-                .client
-                .client_secret
-                .as_ref()
-                .map(|s| s.expose().to_owned()),
-            scopes: r.client.scopes.clone(),
-        },
+        client: client_to_wit(&r.client),
         api_url: r.api_url.as_ref().map(|url| url.as_str().to_owned()),
-        key_check: r.key_check.as_ref().map(|k| c::KeyCheckSpec {
-            method: match k.method {
-                KeyCheckMethod::Get => c::KeyCheckMethod::Get,
-                KeyCheckMethod::Post => c::KeyCheckMethod::Post,
-            },
-            url: k.url.as_str().to_owned(),
-            header: k.header.clone(),
-            scheme: k.scheme.clone(),
-            identity: k.identity.clone().into_iter().collect(),
-        }),
-        env_precedence: match r.env_precedence {
-            EnvPrecedence::Override => c::EnvPrecedence::Override,
-            EnvPrecedence::Fallback => c::EnvPrecedence::Fallback,
-        },
+        key_check: r.key_check.as_ref().map(key_check_spec_to_wit),
+        env_precedence: env_precedence_to_wit(r.env_precedence),
         api_key_fallback: r.api_key_fallback,
         account_label: Some(r.account_label.clone()),
     }
 }
 
-fn account_options(account: &str, options: &CredentialOptions) -> c::AccountOptions {
-    c::AccountOptions {
-        account: account.to_owned(),
-        options: credential_options_to_wit(options),
-    }
-}
-
-/// The `login` outcome (every login and `set-key`), or `None` for another
-fn login_from_wit(outcome: c::Outcome) -> Option<LoginOutcome> {
-    let c::Outcome::Login(l) = outcome else {
-        return None;
-    };
-    Some(LoginOutcome {
+/// A `login-outcome` (every login and `set-key`) in the core's form
+fn login_from_wit(l: c::LoginOutcome) -> Result<LoginOutcome, String> {
+    Ok(LoginOutcome {
         remote: l.remote,
         account: l.account,
         auth_type: auth_type_from_wit(l.auth_type),
-        endpoints: l.endpoints.map(endpoints_from_wit).transpose().ok()?,
+        endpoints: l.endpoints.map(endpoints_from_wit).transpose()?,
         identity: l.identity.into_iter().collect(),
         expires_at_ms: l.expires_at_ms,
     })

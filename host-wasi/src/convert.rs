@@ -3,6 +3,7 @@
 //! Imports arrive as WIT values and go to a core [`keyhole_core::Io`]; machine outputs arrive as
 //! WIT values and leave as the wire JSON the transcripts pin. Every conversion lives here once.
 
+use keyhole_core::AccountOperation;
 use keyhole_core::credential::{AuthType, CredentialSource, ResolvedCredential};
 use keyhole_core::http::{Body, Method, Param};
 use keyhole_core::key_check::KeyCheckReport;
@@ -15,7 +16,7 @@ use keyhole_core::{HttpRequest, HttpResponse, Input, Prompt, Secret, StoreOp, Tr
 use serde_json::{Value, json};
 use url::Url;
 
-use crate::generated::exports::keyhole::auth::machines as m;
+use crate::generated::exports::keyhole::auth::machine as m;
 use crate::generated::keyhole::auth::types as t;
 
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -131,7 +132,7 @@ pub(crate) fn prompt_from_wit(p: t::Prompt) -> Result<Prompt, String> {
     })
 }
 
-/// A core input as the WIT input a `machines` resource takes
+/// A core input as the WIT input a `machine` resource takes
 pub(crate) fn input_to_wit(input: &Input) -> m::Input {
     match input {
         Input::Start => m::Input::Start,
@@ -252,8 +253,6 @@ pub(crate) fn account_value_from_wit(value: t::AccountValue) -> AccountValue {
     }
 }
 
-/// JSON text the component wrote from a value it parsed; text that is not JSON (a broken
-/// component) comes through as a string, so it shows up rather than vanishing
 /// The server's JSON text as the component passed it on (key order kept); text that is not JSON
 /// (a broken component) is shown as a JSON string rather than lost
 fn json_from_wit(text: &str) -> JsonText {
@@ -393,6 +392,279 @@ pub(crate) fn cas_op(key: String, expected: Option<String>, new: String) -> Stor
         key,
         expected: expected.map(Secret::new),
         new: Secret::new(new),
+    }
+}
+
+// ---- Machine configs: the transcripts' JSON, read as the core reads it, as the WIT records ----
+
+/// A machine's JSON config as its `machine-config` case, by wire name
+///
+/// The JSON is read by the core's own deserializer (`keyhole_core::wire::config_from_wire`, the
+/// one `new_machine` uses natively), so the field names, defaults and error messages are the
+/// native ones; every defaulted WIT field then carries the value the core chose.
+pub(crate) fn config_to_wit(
+    kind: &str,
+    config_json: &str,
+) -> Result<(&'static str, m::MachineConfig), crate::Error> {
+    let json: Value = serde_json::from_str(config_json)
+        .map_err(|e| crate::Error::Config(format!("the `{kind}` config is not JSON: {e}")))?;
+    macro_rules! by_kind {
+        ($($variant:ident => $kind:literal, $ty:ty, $doc:literal;)*) => {
+            match kind {
+                $($kind => Ok(($kind, m::MachineConfig::$variant(ToWit::to_wit(
+                    &wire::config_from_wire::<<$ty as keyhole_core::FromConfig>::Config>(
+                        kind, &json,
+                    )
+                    .map_err(|e| crate::Error::Config(e.0))?,
+                )))),)*
+                _ => Err(crate::Error::Incompatible(format!(
+                    "unknown machine `{kind}`; expected one of {:?}",
+                    wire::MACHINE_KINDS
+                ))),
+            }
+        };
+    }
+    keyhole_core::for_each_machine!(by_kind)
+}
+
+/// A core config as its WIT record
+trait ToWit {
+    type Wit;
+    fn to_wit(&self) -> Self::Wit;
+}
+
+impl ToWit for keyhole_core::DiscoveryConfig {
+    type Wit = m::DiscoveryConfig;
+    fn to_wit(&self) -> m::DiscoveryConfig {
+        m::DiscoveryConfig {
+            issuer: self.issuer.clone(),
+            max_response_bytes: Some(self.max_response_bytes as u64),
+        }
+    }
+}
+
+impl ToWit for keyhole_core::DeviceLoginConfig {
+    type Wit = m::DeviceLoginConfig;
+    fn to_wit(&self) -> m::DeviceLoginConfig {
+        m::DeviceLoginConfig {
+            endpoints: endpoints_to_wit(&self.endpoints),
+            client: client_to_wit(&self.client),
+            max_slow_downs: Some(self.max_slow_downs),
+        }
+    }
+}
+
+impl ToWit for keyhole_core::BrowserLoginConfig {
+    type Wit = m::BrowserLoginConfig;
+    fn to_wit(&self) -> m::BrowserLoginConfig {
+        m::BrowserLoginConfig {
+            endpoints: endpoints_to_wit(&self.endpoints),
+            client: client_to_wit(&self.client),
+            redirect_port: self.redirect_port,
+            timeout_s: Some(self.timeout_s),
+        }
+    }
+}
+
+impl ToWit for keyhole_core::RefreshConfig {
+    type Wit = m::RefreshConfig;
+    fn to_wit(&self) -> m::RefreshConfig {
+        m::RefreshConfig {
+            endpoints: endpoints_to_wit(&self.endpoints),
+            client: client_to_wit(&self.client),
+            tokens: token_set_to_wit(&self.tokens),
+            skew_s: Some(self.skew_s),
+            max_retries: Some(self.max_retries),
+            force: Some(self.force),
+        }
+    }
+}
+
+impl ToWit for keyhole_core::CredentialConfig {
+    type Wit = m::CredentialConfig;
+    fn to_wit(&self) -> m::CredentialConfig {
+        m::CredentialConfig {
+            key: self.key.clone(),
+            endpoints: Some(endpoints_to_wit(&self.endpoints)),
+            client: Some(client_to_wit(&self.client)),
+            env_api_key: self.env_api_key.as_ref().map(|k| k.expose().to_owned()),
+            env_precedence: Some(env_precedence_to_wit(self.env_precedence)),
+            prefer: Some(auth_type_to_wit(self.prefer)),
+            skew_s: Some(self.skew_s),
+            api_key_scheme: Some(self.api_key_scheme.clone()),
+            api_key_fallback: Some(self.api_key_fallback),
+        }
+    }
+}
+
+impl ToWit for keyhole_core::KeyCheckConfig {
+    type Wit = m::KeyCheckConfig;
+    fn to_wit(&self) -> m::KeyCheckConfig {
+        m::KeyCheckConfig {
+            spec: key_check_spec_to_wit(&self.spec),
+            key: self.key.expose().to_owned(),
+        }
+    }
+}
+
+impl ToWit for keyhole_core::RevocationConfig {
+    type Wit = m::RevocationConfig;
+    fn to_wit(&self) -> m::RevocationConfig {
+        m::RevocationConfig {
+            endpoints: endpoints_to_wit(&self.endpoints),
+            client: client_to_wit(&self.client),
+            refresh_token: self.refresh_token.as_ref().map(|k| k.expose().to_owned()),
+            access_token: self.access_token.as_ref().map(|k| k.expose().to_owned()),
+        }
+    }
+}
+
+impl ToWit for keyhole_core::account::AccountCallConfig {
+    type Wit = m::AccountCallConfig;
+    fn to_wit(&self) -> m::AccountCallConfig {
+        m::AccountCallConfig {
+            credential: self.credential.to_wit(),
+            api_base: self.api_base.as_str().to_owned(),
+            header: Some(self.header.clone()),
+            max_response_bytes: Some(self.max_response_bytes as u64),
+            operation: account_operation_to_wit(&self.operation),
+        }
+    }
+}
+
+pub(crate) fn endpoints_to_wit(e: &Endpoints) -> t::Endpoints {
+    let text = |url: &Option<Url>| url.as_ref().map(|url| url.as_str().to_owned());
+    t::Endpoints {
+        issuer: e.issuer.clone(),
+        authorization_endpoint: text(&e.authorization_endpoint),
+        token_endpoint: text(&e.token_endpoint),
+        device_authorization_endpoint: text(&e.device_authorization_endpoint),
+        revocation_endpoint: text(&e.revocation_endpoint),
+        userinfo_endpoint: text(&e.userinfo_endpoint),
+        introspection_endpoint: text(&e.introspection_endpoint),
+        authorization_response_iss_parameter_supported: e
+            .authorization_response_iss_parameter_supported,
+    }
+}
+
+pub(crate) fn client_to_wit(c: &keyhole_core::oauth::Client) -> t::OauthClient {
+    t::OauthClient {
+        client_id: c.client_id.clone(),
+        client_secret: c.client_secret.as_ref().map(|s| s.expose().to_owned()),
+        scopes: c.scopes.clone(),
+    }
+}
+
+fn token_set_to_wit(t: &TokenSet) -> t::TokenSet {
+    t::TokenSet {
+        access_token: t.access_token.expose().to_owned(),
+        token_type: t.token_type.clone(),
+        refresh_token: t.refresh_token.as_ref().map(|s| s.expose().to_owned()),
+        id_token: t.id_token.as_ref().map(|s| s.expose().to_owned()),
+        scope: t.scope.clone(),
+        expires_at_ms: t.expires_at_ms,
+        refresh_at_ms: t.refresh_at_ms,
+        issued_at_ms: t.issued_at_ms,
+    }
+}
+
+pub(crate) fn env_precedence_to_wit(
+    e: keyhole_core::credential::EnvPrecedence,
+) -> t::EnvPrecedence {
+    use keyhole_core::credential::EnvPrecedence as E;
+    match e {
+        E::Override => t::EnvPrecedence::Override,
+        E::Fallback => t::EnvPrecedence::Fallback,
+    }
+}
+
+fn auth_type_to_wit(a: AuthType) -> t::AuthType {
+    match a {
+        AuthType::Oauth => t::AuthType::Oauth,
+        AuthType::ApiKey => t::AuthType::ApiKey,
+    }
+}
+
+pub(crate) fn key_check_spec_to_wit(k: &keyhole_core::KeyCheckSpec) -> t::KeyCheckSpec {
+    use keyhole_core::key_check::KeyCheckMethod;
+    t::KeyCheckSpec {
+        method: Some(match k.method {
+            KeyCheckMethod::Get => t::KeyCheckMethod::Get,
+            KeyCheckMethod::Post => t::KeyCheckMethod::Post,
+        }),
+        url: k.url.as_str().to_owned(),
+        header: Some(k.header.clone()),
+        scheme: Some(k.scheme.clone()),
+        identity: k.identity.clone().into_iter().collect(),
+    }
+}
+
+fn method_to_wit(m: Method) -> Option<t::Method> {
+    Some(match m {
+        Method::Get => t::Method::Get,
+        Method::Post => t::Method::Post,
+        Method::Delete => t::Method::Delete,
+    })
+}
+
+/// The core's account operation, every default already applied, as the WIT one
+pub(crate) fn account_operation_to_wit(op: &AccountOperation) -> t::AccountOperation {
+    use t::AccountOperation as Op;
+    match op.clone() {
+        AccountOperation::Whoami {
+            method,
+            path,
+            label,
+        } => Op::Whoami(t::WhoamiCall {
+            method: method_to_wit(method),
+            path: Some(path),
+            label: Some(label),
+        }),
+        AccountOperation::ListProjects {
+            method,
+            path,
+            list,
+            id_field,
+            name_field,
+        } => Op::ListProjects(t::ListProjectsCall {
+            method: method_to_wit(method),
+            path: Some(path),
+            list: Some(list),
+            id_field: Some(id_field),
+            name_field: Some(name_field),
+        }),
+        AccountOperation::CreateKey {
+            method,
+            path,
+            name,
+            permissions,
+            name_field,
+            permissions_field,
+            key_pointer,
+        } => Op::CreateKey(t::CreateKeyCall {
+            method: method_to_wit(method),
+            path: Some(path),
+            name,
+            permissions_json: permissions.map(|p| p.to_string()),
+            name_field: Some(name_field),
+            permissions_field: Some(permissions_field),
+            key_pointer: Some(key_pointer),
+        }),
+        AccountOperation::ListKeys { method, path, list } => Op::ListKeys(t::ListKeysCall {
+            method: method_to_wit(method),
+            path: Some(path),
+            list: Some(list),
+        }),
+        AccountOperation::ShowKey { method, path, id } => Op::ShowKey(t::KeyCall {
+            method: method_to_wit(method),
+            path: Some(path),
+            id,
+        }),
+        AccountOperation::DeleteKey { method, path, id } => Op::DeleteKey(t::KeyCall {
+            method: method_to_wit(method),
+            path: Some(path),
+            id,
+        }),
     }
 }
 

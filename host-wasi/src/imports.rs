@@ -4,7 +4,7 @@
 //! embedder attached (for the CLI, host-native's reqwest client and keyring/file store). An import
 //! called without one traps with an error naming it, which the caller sees as [`crate::Error::Call`].
 
-use keyhole_core::{Io, StoreOp, SwapBudget};
+use keyhole_core::{Io, StoreOp};
 use wasmtime::Result;
 
 use crate::HostState;
@@ -91,29 +91,6 @@ impl http::Host for HostState {
 impl secrets::Host for HostState {
     fn get(&mut self, key: String) -> Result<Result<Option<String>, t::SecretError>> {
         self.store_op("secrets.get", StoreOp::Load { key })
-    }
-
-    fn set(&mut self, key: String, value: String) -> Result<Result<(), t::SecretError>> {
-        // The core's store has no blind write; compare-and-swap against what is there until the
-        // swap lands gives one without a second code path in the adapters, within the core's one
-        // retry policy for lost races.
-        let mut budget = SwapBudget::new();
-        while budget.take() {
-            let current = match self.store_op("secrets.set", StoreOp::Load { key: key.clone() })? {
-                Ok(current) => current,
-                Err(e) => return Ok(Err(e)),
-            };
-            let op = convert::cas_op(key.clone(), current, value.clone());
-            match self.store_op("secrets.set", op)? {
-                Ok(Some(now)) if now == value => return Ok(Ok(())),
-                Ok(_) => continue,
-                Err(e) => return Ok(Err(e)),
-            }
-        }
-        Ok(Err(t::SecretError::Other(format!(
-            "the record kept changing while writing it ({} attempts); another process is writing it, try again",
-            SwapBudget::ATTEMPTS
-        ))))
     }
 
     fn delete(&mut self, key: String) -> Result<Result<(), t::SecretError>> {

@@ -15,7 +15,7 @@
 //!    drained exactly like a native machine ([`Instance::step`] does both in one call), in the
 //!    wire JSON form of `tests/transcripts/README.md`.
 //!
-//! 4. [`Instance::remote_client`] hands a remote to the `client` export once; [`Instance::token`],
+//! 4. [`Instance::remote_client`] hands a remote to the `operations` export once; [`Instance::token`],
 //!    [`Instance::login_device`] and the rest run the core's high-level operations on it inside the
 //!    component with the attached `Io`;
 //!    [`WasiEngine`] puts them behind host-native's `Engine` trait, which is all the
@@ -55,32 +55,17 @@ pub use engine::{ComponentSource, WasiEngine};
 /// The `bindgen!` output, kept out of the public API
 mod generated {
     wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "keyhole",
+        path: "../wit/v0.2.0",
+        world: "client",
         imports: { default: trappable },
     });
 }
 
-use generated::exports::keyhole::auth::machines::MachineKind;
-use generated::{Keyhole, KeyholePre};
+use generated::{Client, ClientPre};
 
 /// The machine kinds the component exports, by wire name (the transcripts' `machine`): the core's
 /// one list, `keyhole_core::for_each_machine`
 pub use keyhole_core::wire::MACHINE_KINDS;
-
-/// The WIT `machine-kind` for a wire name. Expanded from the core's list, so a machine missing
-/// from the WIT is a compile error here (and one missing from the core, in the component).
-macro_rules! wit_machine_kind {
-    ($($variant:ident => $kind:literal, $ty:ty, $doc:literal;)*) => {
-        fn wit_machine_kind(kind: &str) -> Option<(&'static str, MachineKind)> {
-            match kind {
-                $($kind => Some(($kind, MachineKind::$variant)),)*
-                _ => None,
-            }
-        }
-    };
-}
-keyhole_core::for_each_machine!(wit_machine_kind);
 
 /// Why the component could not be loaded or called
 #[derive(Debug, thiserror::Error)]
@@ -100,11 +85,14 @@ pub enum Error {
         "the keyhole component is not a valid wasm component ({0}); rebuild it with `scripts/build-component`"
     )]
     Malformed(String),
-    /// The component does not have this host's world (`keyhole:auth/keyhole@0.1.0`)
+    /// The component does not have this host's world (`keyhole:auth/client@0.2.0`)
     #[error(
         "the keyhole component does not match this keyhole-wasi ({0}); use the component built from the same keyhole version"
     )]
     Incompatible(String),
+    /// A machine's JSON config cannot be read (what is wrong, as the core says it natively)
+    #[error("{0}")]
+    Config(String),
     /// A call into the guest trapped or an import failed
     #[error(
         "the keyhole component failed during {operation}: {detail}; stored credentials are only ever replaced whole, so they are as the last completed write left them"
@@ -228,7 +216,7 @@ fn linker() -> Result<&'static Linker<HostState>, Error> {
     LINKER
         .get_or_init(|| {
             let mut linker = Linker::new(engine());
-            Keyhole::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
+            Client::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
                 &mut linker,
                 |state| state,
             )
@@ -321,7 +309,7 @@ const fn sha256_from_hex(hex: &str) -> [u8; 32] {
 
 /// A compiled keyhole component, ready to instantiate many times
 pub struct Runtime {
-    pre: KeyholePre<HostState>,
+    pre: ClientPre<HostState>,
     cache: CacheOutcome,
     limits: GuestLimits,
 }
@@ -370,7 +358,7 @@ impl Runtime {
             .instantiate_pre(&component)
             .map_err(|e| Error::Incompatible(format!("{e:#}")))?;
         let pre =
-            KeyholePre::new(instance_pre).map_err(|e| Error::Incompatible(format!("{e:#}")))?;
+            ClientPre::new(instance_pre).map_err(|e| Error::Incompatible(format!("{e:#}")))?;
         Ok(Self {
             pre,
             cache,
@@ -391,7 +379,7 @@ impl Runtime {
 
     /// A fresh instance; `io` performs the imports (HTTP, secrets, clock, prompts)
     ///
-    /// Without `io`, only the `machines` export is usable: the host drives every request itself,
+    /// Without `io`, only the `machine` export is usable: the host drives every request itself,
     /// and a call that reaches an import fails with an error naming it.
     pub fn instantiate(&self, io: Option<Box<dyn Io + Send>>) -> Result<Instance, Error> {
         let mut store = Store::new(engine(), HostState::new(io, self.limits));
@@ -426,7 +414,7 @@ impl Runtime {
 /// One instance of the component with its own memory and host I/O
 pub struct Instance {
     store: Store<HostState>,
-    bindings: Keyhole,
+    bindings: Client,
 }
 
 /// A machine living inside an [`Instance`]; drop it with [`Instance::drop_machine`]
@@ -446,9 +434,11 @@ impl Machine {
 impl Instance {
     /// Builds a machine by wire name from its JSON config text (see `docs/architecture.md`)
     ///
-    /// The text goes to the component as it is, which parses it. `random` is read by
-    /// `browser_login` only. A config the machine cannot use (or text that is not JSON) is not an
-    /// error here: the machine reports it as `done` with a `config` error after `start`.
+    /// The text is read as the core reads it natively (`keyhole_core::wire::new_machine`: the
+    /// same field names and defaults) and handed to the component as its typed `machine-config`.
+    /// Text that is not such a config is an [`Error::Config`], as natively; a config that reads
+    /// but cannot work (a missing endpoint) is the machine's own `done` with a `config` error
+    /// after `start`. `random` is read by `browser_login` only.
     pub fn machine(
         &mut self,
         kind: &str,
@@ -456,16 +446,12 @@ impl Instance {
         now_ms: u64,
         random: &[u8],
     ) -> Result<Machine, Error> {
-        let (kind, wit_kind) = wit_machine_kind(kind).ok_or_else(|| {
-            Error::Incompatible(format!(
-                "unknown machine `{kind}`; expected one of {MACHINE_KINDS:?}"
-            ))
-        })?;
+        let (kind, config) = convert::config_to_wit(kind, config_json)?;
         let handle = self
             .bindings
-            .keyhole_auth_machines()
+            .keyhole_auth_machine()
             .machine()
-            .call_constructor(&mut self.store, wit_kind, config_json, now_ms, random)
+            .call_constructor(&mut self.store, &config, now_ms, random)
             .map_err(|e| Error::call(format!("{kind}.constructor"), e))?;
         Ok(Machine { kind, handle })
     }
@@ -478,7 +464,7 @@ impl Instance {
         input: &Input,
     ) -> Result<(), Error> {
         self.bindings
-            .keyhole_auth_machines()
+            .keyhole_auth_machine()
             .machine()
             .call_handle_input(
                 &mut self.store,
@@ -492,7 +478,7 @@ impl Instance {
     /// The next output, in the wire JSON form (`keyhole_core::wire::output_to_wire`'s shape)
     pub fn poll_output(&mut self, machine: &Machine) -> Result<Value, Error> {
         self.bindings
-            .keyhole_auth_machines()
+            .keyhole_auth_machine()
             .machine()
             .call_poll_output(&mut self.store, machine.handle)
             .map(convert::output_to_wire)
@@ -509,7 +495,7 @@ impl Instance {
         input: &Input,
     ) -> Result<Vec<Value>, Error> {
         self.bindings
-            .keyhole_auth_machines()
+            .keyhole_auth_machine()
             .machine()
             .call_step(
                 &mut self.store,

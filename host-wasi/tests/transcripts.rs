@@ -73,24 +73,29 @@ fn every_machine_kind_has_transcripts() {
     }
 }
 
-/// A config the machine cannot read is reported the same way natively and in the component
+/// A config that cannot be read is refused as natively, with the core's own message, before
+/// anything reaches the component (its `machine-config` is typed)
 #[test]
-fn an_unreadable_config_is_a_config_error_after_start() {
+fn an_unreadable_config_is_refused_with_the_native_message() {
     let runtime = runtime();
     let mut instance = runtime.instantiate(None).unwrap();
-    for (kind, config) in keyhole_wasi::MACHINE_KINDS
-        .iter()
-        .flat_map(|kind| [(kind, r#"{"surely": "not a config"}"#), (kind, "not JSON")])
-    {
-        let m = instance.machine(kind, config, 1, &[]).unwrap();
-        instance
-            .handle_input(&m, 2, &keyhole_core::Input::Start)
-            .unwrap();
-        let out = instance.poll_output(&m).unwrap();
-        assert_eq!(out["type"], "done", "{kind}: {out}");
-        assert_eq!(out["error"]["code"], "config", "{kind}: {out}");
-        let again = instance.poll_output(&m).unwrap();
-        assert_eq!(out, again, "{kind}: done repeats");
-        instance.drop_machine(m).unwrap();
+    for kind in keyhole_wasi::MACHINE_KINDS {
+        let config = serde_json::json!({"surely": "not a config"});
+        let native = match keyhole_core::wire::new_machine(kind, &config, 1, &[]) {
+            Err(e) => e.0,
+            Ok(_) => panic!("{kind}: the native core read {config}"),
+        };
+        match instance.machine(kind, &config.to_string(), 1, &[]) {
+            Err(keyhole_wasi::Error::Config(message)) => assert_eq!(message, native, "{kind}"),
+            Err(other) => panic!("{kind}: {other}"),
+            Ok(_) => panic!("{kind}: the component took {config}"),
+        }
+        match instance.machine(kind, "not JSON", 1, &[]) {
+            Err(keyhole_wasi::Error::Config(message)) => {
+                assert!(message.contains("is not JSON"), "{kind}: {message}")
+            }
+            Err(other) => panic!("{kind}: {other}"),
+            Ok(_) => panic!("{kind}: the component took text that is not JSON"),
+        }
     }
 }

@@ -1,8 +1,8 @@
-// The component's `client` export as one method per operation, for Node
+// The component's `operations` export (world `client`) as one method per operation, for Node
 //
-// The WIT resource `client.remote-client` takes the remote once and runs every operation but
-// `test` through one `run(operation)` (one exported function keeps the component small, see the
-// WIT). This wraps it back into typed calls:
+// The WIT resource `operations.remote-client` takes the remote once and has one method per
+// operation; this keeps the positional arguments of the JS API the component's earlier hosts used
+// (`loginBrowser(accountHint, port, timeoutS)`) and frees the resource on `Symbol.dispose`:
 //
 //   const keyhole = await loadComponent(dir, { secrets: new FileSecrets(path) });
 //   const work = remoteClient(keyhole, remote);
@@ -15,12 +15,12 @@
 // jco's resources free their state in the component on this symbol (and when garbage collected).
 const dispose = Symbol.dispose ?? Symbol.for("dispose");
 
-/** The operations on `remote` (the WIT `client.remote` record) in an instantiated component */
+/** The operations on `remote` (the WIT `operations.remote` record) in an instantiated component */
 export function remoteClient(keyhole, remote) {
-  if (!keyhole.client) {
-    throw new Error("keyhole: the component exports no `client` interface (wit/: `export client;` in world keyhole)");
+  if (!keyhole.operations) {
+    throw new Error("keyhole: the component exports no `operations` interface (it is built for the `machines` world, not `client`)");
   }
-  return new RemoteClient(new keyhole.client.RemoteClient(remote));
+  return new RemoteClient(new keyhole.operations.RemoteClient(remote));
 }
 
 class RemoteClient {
@@ -30,53 +30,44 @@ class RemoteClient {
     this.#resource = resource;
   }
 
-  /** Runs `operation` and returns the value of the outcome case `expected` */
-  #run(tag, val, expected) {
-    const outcome = this.#resource.run({ tag, val });
-    if (outcome.tag !== expected) {
-      throw new Error(`keyhole: the component answered \`${tag}\` with a \`${outcome.tag}\` outcome instead of \`${expected}\``);
-    }
-    return outcome.val;
-  }
-
   /** Device login; the prompt goes to the host's `showPrompt` */
   loginDevice(accountHint) {
-    return this.#run("login-device", accountHint, "login");
+    return this.#resource.loginDevice(accountHint);
   }
 
   /** Browser login with the redirect to http://127.0.0.1:`port`/callback, waited for `timeoutS` (BigInt) seconds */
   loginBrowser(accountHint, port, timeoutS) {
-    return this.#run("login-browser", { accountHint, port, timeoutS }, "login");
+    return this.#resource.loginBrowser({ accountHint, port, timeoutS });
   }
 
   /** Stores an API key (checked first when the remote has a key check) */
   loginApiKey(key) {
-    return this.#run("login-api-key", key, "login");
+    return this.#resource.loginApiKey(key);
   }
 
   /** Replaces only the API key of `account` */
   setKey(account, key) {
-    return this.#run("set-key", { account, key }, "login");
+    return this.#resource.setKey(account, key);
   }
 
   /** A usable credential, refreshed first when (nearly) expired */
   token(account, options) {
-    return this.#run("token", { account, options }, "credential");
+    return this.#resource.token(account, options);
   }
 
   /** The account's login state from the store alone */
   status(account, options) {
-    return this.#run("status", { account, options }, "status");
+    return this.#resource.status(account, options);
   }
 
   /** Revokes the account's tokens at the provider, then deletes the local record */
   logout(account) {
-    return this.#run("logout", account, "logout");
+    return this.#resource.logout(account);
   }
 
   /** Deletes the account's local record without contacting the provider */
   forget(account) {
-    this.#run("forget", account, "forgotten");
+    this.#resource.forget(account);
   }
 
   /**
@@ -85,7 +76,7 @@ class RemoteClient {
    * "me", label: ["/email"] } }`; returns the `account-value` (server JSON as JSON text)
    */
   accountCall(account, options, operation) {
-    return this.#run("account-call", { account, options, operation }, "account");
+    return this.#resource.accountCall(account, options, operation);
   }
 
   /** Checks a credential; a failure's `payload` keeps the check's URL, status and time */

@@ -2,7 +2,7 @@
 // with its imports: keyhole:auth/* from imports.mjs, wasi:* from @bytecodealliance/preview2-shim.
 //
 //   const keyhole = await loadComponent(dir, { secrets: new FileSecrets(path) });
-//   keyhole.machines.Machine, new keyhole.client.RemoteClient(remote).loginDevice(undefined)
+//   keyhole.machine.Machine, new keyhole.operations.RemoteClient(remote).loginDevice(undefined)
 
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";

@@ -99,7 +99,6 @@ export function keyholeImports({
 
   const store = {
     get: (key) => secrets.get(key),
-    set: (key, value) => secrets.set(key, value),
     delete: (key) => secrets.delete(key),
     compareAndSwap: (key, expected, value) => secrets.compareAndSwap(key, expected, value),
     lock: (key) => secrets.lock(key),

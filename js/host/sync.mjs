@@ -4,7 +4,7 @@
 // HTTP servers in Node are asynchronous. This runs them on a worker thread and blocks the calling
 // thread with `Atomics.wait` until the worker answers (the pattern preview2-shim uses for
 // wasi:http). Blocking is fine in Node's main thread and in workers; a browser main thread cannot
-// block, so the component's `client` export is for Node (browsers use the `machines` export with
+// block, so the component's `operations` export is for Node (browsers use the `machine` export with
 // the async driver instead).
 
 import { MessageChannel, receiveMessageOnPort, Worker } from "node:worker_threads";

@@ -2,7 +2,7 @@
 // represents them (variants `{tag, val}`, u64 as BigInt, option as value-or-undefined, records in
 // camelCase). The JS twin of host-wasi/src/convert.rs.
 //
-// `wireMachine` wraps a `machines` resource so that it speaks the transcript JSON: the same
+// `wireMachine` wraps a `machine` resource so that it speaks the transcript JSON: the same
 // replayer and the same async driver (js/driver.mjs) then run the wasm-bindgen classes and the
 // component alike.
 
@@ -185,7 +185,7 @@ export function authErrorToWire(error) {
   return { code: error.kind.tag.replaceAll("-", "_"), message: error.message };
 }
 
-/** A `machines` resource speaking transcript JSON: `handleInput(nowMs, input)` / `pollOutput()` */
+/** A `machine` resource speaking transcript JSON: `handleInput(nowMs, input)` / `pollOutput()` */
 export function wireMachine(resource) {
   return {
     handleInput: (nowMs, input) => resource.handleInput(BigInt(nowMs), inputToWit(input)),
@@ -193,12 +193,47 @@ export function wireMachine(resource) {
   };
 }
 
+// JSON config fields whose WIT type is u64 (a BigInt in jco) or an enum written differently
+const U64_FIELDS = new Set(["max_response_bytes", "timeout_s", "skew_s", "expires_at_ms", "refresh_at_ms", "issued_at_ms"]);
+const ENUM_FIELDS = new Set(["method", "prefer", "env_precedence"]);
+const camel = (name) => name.replace(/_([a-z])/g, (_, c) => c.toUpperCase());
+
 /**
- * Builds a machine from the component's `machines` export like the wasm-bindgen `Machine`
- * constructor: `kind` is a transcript machine name (`device_login`), `random` the bytes a browser
- * login needs (ignored by the other kinds)
+ * A transcript's JSON config as the WIT record jco takes, field for field: `max_response_bytes`
+ * is `maxResponseBytes`, an absent or null field an option's `undefined` (the component fills the
+ * core's default), an absent list empty, an enum its case (`GET` is `get`, `api_key` is
+ * `api-key`), the account operation's `{"whoami": {…}}` its variant `{tag, val}`, `identity` (a
+ * JSON object of names) its list of pairs, and `permissions` (any JSON value; WIT has no recursive
+ * types) the field `permissionsJson` as JSON text. The JS twin of `machine_config_to_wit` in
+ * tests/python/keyhole_host/wit.py and `config_to_wit` in host-wasi/src/convert.rs.
+ */
+export function configToWit(json) {
+  const out = {};
+  for (const [key, value] of Object.entries(json)) {
+    if (value === null || value === undefined) continue;
+    if (key === "permissions") out.permissionsJson = JSON.stringify(value);
+    else if (key === "identity") out.identity = Object.entries(value);
+    else if (key === "operation") {
+      const [[tag, val]] = Object.entries(value);
+      out.operation = { tag: tag.replaceAll("_", "-"), val: configToWit(val) };
+    } else if (U64_FIELDS.has(key)) out[camel(key)] = BigInt(value);
+    else if (ENUM_FIELDS.has(key)) out[camel(key)] = value.toLowerCase().replaceAll("_", "-");
+    else if (typeof value === "object" && !Array.isArray(value)) out[camel(key)] = configToWit(value);
+    else out[camel(key)] = value;
+  }
+  // Lists with no JSON default in the transcripts: the client's scopes, a key check's identity.
+  if ("clientId" in out) out.scopes ??= [];
+  if ("url" in out) out.identity ??= [];
+  return out;
+}
+
+/**
+ * Builds a machine from the component's `machine` export like the wasm-bindgen `Machine`
+ * constructor: `kind` is a transcript machine name (`device_login`), `config` its JSON config,
+ * `random` the bytes a browser login needs (ignored by the other kinds)
  */
 export function newMachine(machines, kind, config, nowMs, random) {
-  const resource = new machines.Machine(kind.replaceAll("_", "-"), JSON.stringify(config), BigInt(nowMs), Uint8Array.from(random ?? []));
+  const typed = { tag: kind.replaceAll("_", "-"), val: configToWit(config) };
+  const resource = new machines.Machine(typed, BigInt(nowMs), Uint8Array.from(random ?? []));
   return wireMachine(resource);
 }

@@ -76,7 +76,7 @@ const SURFACES = {
   },
   "component machines under jco": async () => {
     const keyhole = await loadComponent();
-    return (config) => newMachine(keyhole.machines, "account_call", config, Date.now());
+    return (config) => newMachine(keyhole.machine, "account_call", config, Date.now());
   },
 };
 

@@ -11,7 +11,7 @@ const keyhole = loadModule();
 const component = await loadComponent();
 const hosts = {
   "wasm-bindgen module": (kind, config, nowMs, random) => new keyhole.Machine(kind, config, nowMs, random),
-  "component under jco": (kind, config, nowMs, random) => newMachine(component.machines, kind, config, nowMs, random),
+  "component under jco": (kind, config, nowMs, random) => newMachine(component.machine, kind, config, nowMs, random),
 };
 for (const [name, build] of Object.entries(hosts)) {
   for (let i = 0; i < 5; i += 1) for (const t of all) replay(t, build);

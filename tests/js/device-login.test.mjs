@@ -81,7 +81,7 @@ describe("device login through the wasm-bindgen module and js/driver.mjs", () =>
 describe("device login through the component's machines and js/driver.mjs", () => {
   test("approved: tokens the provider accepts", async () => {
     const keyhole = await loadComponent();
-    const result = await deviceLogin((kind, config) => newMachine(keyhole.machines, kind, config, Date.now()));
+    const result = await deviceLogin((kind, config) => newMachine(keyhole.machine, kind, config, Date.now()));
     checkTokens(result);
     await userinfo(result.endpoints, result.tokens.access_token);
   });

@@ -45,45 +45,45 @@ pub const ID_PLACEHOLDER: &str = "{id}";
 /// The longest server text (an error description) put into an error message
 const MAX_SERVER_TEXT_CHARS: usize = 200;
 
-fn get() -> Method {
+pub(crate) fn get() -> Method {
     Method::Get
 }
-fn post() -> Method {
+pub(crate) fn post() -> Method {
     Method::Post
 }
-fn delete() -> Method {
+pub(crate) fn delete() -> Method {
     Method::Delete
 }
-fn whoami_path() -> String {
+pub(crate) fn whoami_path() -> String {
     "me".into()
 }
-fn projects_path() -> String {
+pub(crate) fn projects_path() -> String {
     "projects".into()
 }
-fn keys_path() -> String {
+pub(crate) fn keys_path() -> String {
     "api-keys".into()
 }
-fn key_path() -> String {
+pub(crate) fn key_path() -> String {
     "api-keys/{id}".into()
 }
-fn default_label() -> Vec<String> {
+pub(crate) fn default_label() -> Vec<String> {
     ["/email", "/username", "/login", "/name", "/id"]
         .map(String::from)
         .to_vec()
 }
-fn id_field() -> String {
+pub(crate) fn id_field() -> String {
     "id".into()
 }
-fn name_field() -> String {
+pub(crate) fn name_field() -> String {
     "name".into()
 }
-fn permissions_field() -> String {
+pub(crate) fn permissions_field() -> String {
     "permissions".into()
 }
-fn key_pointer() -> String {
+pub(crate) fn key_pointer() -> String {
     "/key".into()
 }
-fn default_max_response_bytes() -> usize {
+pub(crate) fn default_max_response_bytes() -> usize {
     DEFAULT_MAX_RESPONSE_BYTES
 }
 

@@ -4,9 +4,9 @@
 //! random bytes it needs, then fed inputs and drained of outputs. The crate root re-exports each
 //! module (`keyhole_core::device`), so paths stay short.
 /// The one list of machines. Adding a machine means a line here (and its case in the WIT
-/// `machine-kind`); every artefact and host expands its own code from this list:
+/// `machine-config`); every artefact and host expands its own code from this list:
 /// `for_each_machine!(callback)` calls `callback! { Variant => "wire_name", Type, "doc"; ... }`,
-/// where `Variant` is also the WIT `machine-kind` case and the JS class name, and `Type`
+/// where `Variant` is also the WIT `machine-config` case and the JS class name, and `Type`
 /// implements [`crate::machine::FromConfig`].
 #[macro_export]
 macro_rules! for_each_machine {

@@ -1,10 +1,10 @@
-"""keyhole's component in wasmtime-py, linked for the `machines` export alone
+"""keyhole's `machines` component in wasmtime-py
 
-The component of today has one world (`keyhole`) that also imports `http`, `secrets`, `host` and,
-through Rust's std, WASI's cli and io interfaces. The machines never call any of them, so this host
-gives every imported function a stand-in that records the call and fails it, and links whatever is
-left (resources) with `define_unknown_imports_as_traps`: a replay that calls an import fails, and
-`Component.import_calls` says which one.
+The WIT world `machines` exports `machine` and imports nothing from the host (its component's one
+keyhole import, `types`, carries types alone). Rust's std still links WASI's cli and io interfaces,
+which the machines never call, so this host gives every imported function a stand-in that records
+the call and fails it, and links whatever is left (resources) with `define_unknown_imports_as_traps`:
+a replay that calls an import fails, and `Component.import_calls` says which one.
 """
 
 import ctypes
@@ -28,11 +28,11 @@ PACKAGE = "keyhole:auth"
 
 
 def component_path() -> Path:
-    """Where `scripts/build-component` writes the component (or `$KEYHOLE_COMPONENT`)"""
+    """Where `scripts/build-component` writes the `machines` component (or `$KEYHOLE_COMPONENT`)"""
     if "KEYHOLE_COMPONENT" in os.environ:
         return Path(os.environ["KEYHOLE_COMPONENT"])
     target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
-    return target / "wasm32-wasip2" / "wasm" / "keyhole_core.wasm"
+    return target / "wasm32-wasip2" / "wasm" / "keyhole_machines.wasm"
 
 
 # wasmtime-py maps a `result` to its bare payload when the ok and err payloads have different Python
@@ -106,7 +106,7 @@ class Component:
         self.linker.define_unknown_imports_as_traps(self.wasm)
 
     def export(self, interface: str) -> Optional[str]:
-        """The full name of the exported keyhole interface (`machines` -> `keyhole:auth/machines@0.1.0`),
+        """The full name of the exported keyhole interface (`machine` -> `keyhole:auth/machine@0.2.0`),
         whatever the package version"""
         prefix = f"{PACKAGE}/{interface}@"
         names = [n for n in self.wasm.type.exports(self.engine) if n.startswith(prefix)]
@@ -149,16 +149,16 @@ class Instance:
     def __init__(self, component: Component):
         self.store = wasmtime.Store(component.engine)
         self.instance = component.linker.instantiate(self.store, component.wasm)
-        name = component.export("machines")
+        name = component.export("machine")
         machines = name and self.instance.get_export_index(self.store, name)
         if not machines:
-            raise LookupError(f"the component exports no {PACKAGE}/machines interface")
+            raise LookupError(f"the component exports no {PACKAGE}/machine interface")
 
         def func(name: str) -> Any:
             index = self.instance.get_export_index(self.store, name, machines)
             found = index and self.instance.get_func(self.store, index)
             if not found:
-                raise LookupError(f"{PACKAGE}/machines has no {name}")
+                raise LookupError(f"{PACKAGE}/machine has no {name}")
             return found
 
         self._new = func("[constructor]machine")
@@ -166,8 +166,14 @@ class Instance:
         self._poll_output = func("[method]machine.poll-output")
         self._step = func("[method]machine.step")
 
-    def machine(self, kind: str, config_json: str, now_ms: int, random: bytes) -> "Machine":
-        return Machine(self, self._new(self.store, kind, config_json, now_ms, random))
+    def machine(self, kind: str, config: Any, now_ms: int, random: bytes) -> "Machine":
+        """A machine of the transcript kind `kind` from its JSON `config` (see
+        `wit.machine_config_to_wit`)"""
+        from . import wit
+
+        [(_, config_type), *_] = self._new.type(self.store).params
+        typed = wit.machine_config_to_wit(config_type, kind, config)
+        return Machine(self, self._new(self.store, typed, now_ms, random))
 
 
 class Machine:

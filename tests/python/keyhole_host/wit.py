@@ -20,6 +20,7 @@ import json
 from typing import Any, Callable, Dict, List
 from urllib.parse import unquote_to_bytes
 
+from wasmtime import component as t
 from wasmtime.component import Record, Variant
 
 from .component import Err, Ok
@@ -497,5 +498,90 @@ def output_to_wire(output: Variant) -> Dict[str, Any]:
 
 
 def machine_kind(name: str) -> str:
-    """A transcript machine name (`device_login`) as the WIT `machine-kind` (`device-login`)"""
+    """A transcript machine name (`device_login`) as its WIT `machine-config` case (`device-login`)"""
     return name.replace("_", "-")
+
+
+def machine_config_to_wit(ty: Any, kind: str, config: Any) -> Variant:
+    """A transcript's `machine` and JSON `config` as the WIT `machine-config` case of that kind
+
+    Read by the WIT type itself (`ty`, the constructor's parameter type), field for field:
+    `max_response_bytes` is `max-response-bytes`, an absent or null field an option's none (the
+    component fills the core's default), an empty list or `false`, an enum its case (`GET` is `get`,
+    `api_key` is `api-key`), the account operation's `{"whoami": {…}}` its variant case, a JSON
+    object of names its `list<tuple<string, string>>`, and `permissions` (any JSON value; WIT has
+    no recursive types) the field `permissions-json` as JSON text.
+    """
+    tag = machine_kind(kind)
+    for name, payload in ty.cases:
+        if name == tag:
+            return Variant(tag, _from_json(payload, config, kind))
+    raise BadTranscript(f"unknown machine {kind!r}")
+
+
+def _from_json(ty: Any, v: Any, at: str) -> Any:
+    if isinstance(ty, t.OptionType):
+        return None if v is None else _from_json(ty.payload, v, at)
+    if isinstance(ty, t.RecordType):
+        if not isinstance(v, dict):
+            raise BadTranscript(f"`{at}` is not a JSON object")
+        r = Record()
+        known = set()
+        for name, field in ty.fields:
+            key = name.replace("-", "_")
+            if key == "permissions_json":
+                key = "permissions"
+                value = None if v.get(key) is None else json.dumps(v[key])
+            else:
+                value = v.get(key)
+            known.add(key)
+            if value is None and isinstance(field, t.ListType):
+                value = {} if _is_pairs(field) else []
+            elif value is None and isinstance(field, t.Bool):
+                value = False
+            elif value is None and not isinstance(field, t.OptionType):
+                raise BadTranscript(f"`{at}.{key}` is missing")
+            setattr(r, name, value if key == "permissions" else _from_json(field, value, f"{at}.{key}"))
+        unknown = set(v) - known
+        if unknown:
+            raise BadTranscript(f"`{at}` has fields the WIT record does not: {sorted(unknown)}")
+        return r
+    if isinstance(ty, t.VariantType):
+        if not (isinstance(v, dict) and len(v) == 1):
+            raise BadTranscript(f"`{at}` is not a one-key JSON object naming its case")
+        [(key, payload)] = v.items()
+        for name, case_ty in ty.cases:
+            if name == key.replace("_", "-"):
+                return Variant(name, None if case_ty is None else _from_json(case_ty, payload, f"{at}.{key}"))
+        raise BadTranscript(f"`{at}`: unknown case {key!r}")
+    if isinstance(ty, t.EnumType):
+        name = str(v).lower().replace("_", "-")
+        if name not in ty.names:
+            raise BadTranscript(f"`{at}`: {v!r} is none of {ty.names}")
+        return name
+    if isinstance(ty, t.ListType):
+        if _is_pairs(ty):
+            if not isinstance(v, dict):
+                raise BadTranscript(f"`{at}` is not a JSON object")
+            return [(k, _from_json(ty.element.elements[1], x, f"{at}.{k}")) for k, x in v.items()]
+        if not isinstance(v, list):
+            raise BadTranscript(f"`{at}` is not a JSON array")
+        return [_from_json(ty.element, x, f"{at}[]") for x in v]
+    if isinstance(ty, t.String):
+        if not isinstance(v, str):
+            raise BadTranscript(f"`{at}` is not a string")
+        return v
+    if isinstance(ty, t.Bool):
+        if not isinstance(v, bool):
+            raise BadTranscript(f"`{at}` is not a boolean")
+        return v
+    if isinstance(ty, (t.U8, t.U16, t.U32, t.U64)):
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise BadTranscript(f"`{at}` is not an integer")
+        return v
+    raise BadTranscript(f"`{at}`: no JSON form for the WIT type {ty!r}")
+
+
+def _is_pairs(ty: Any) -> bool:
+    """`list<tuple<string, string>>`: a JSON object of names"""
+    return isinstance(ty.element, t.TupleType) and len(ty.element.elements) == 2
