@@ -127,6 +127,12 @@ impl TrussRc {
                 n + 1
             )));
         }
+        // A `[` with no `]` on its line makes the parser read the section name on into the next
+        // lines (where a secret may be) and trim the line break away, so the check after
+        // parsing cannot see it: such a line is refused first, as truss's reader refuses it.
+        if let Some(detail) = Self::malformed_line(&text) {
+            return Err(invalid(detail));
+        }
         let ini = Ini::load_from_str_opt(&text, Self::options()).map_err(|e| {
             // The parser reports an unclosed `[` where it gave up (often the end of the file);
             // the line that opened it is the one to fix.
@@ -968,6 +974,12 @@ mod tests {
             ),
             (
                 "[a\nremote_url = u\napi_key = sk-LIVE123\n]\nx = 1\nx = 2\n",
+                "line 1: the section name has no closing `]`",
+            ),
+            // Found by the trussrc fuzz target (a long run): the parser trims the line break
+            // out of such a name, and a later error showed it.
+            (
+                "[\r\napi_key = sk-LIVE123[prod]\nremote_url = u\n",
                 "line 1: the section name has no closing `]`",
             ),
         ];
