@@ -120,7 +120,9 @@ fn a_corrupt_or_truncated_cache_entry_is_rebuilt_not_trusted() {
     // A check file that is not one.
     std::fs::write(check_of(&entry), b"hello").unwrap();
     match load() {
-        CacheOutcome::Rebuilt(reason) => assert!(reason.contains("not a keyhole cache"), "{reason}"),
+        CacheOutcome::Rebuilt(reason) => {
+            assert!(reason.contains("not a keyhole cache"), "{reason}")
+        }
         other => panic!("a broken check file was trusted: {other:?}"),
     }
     assert_eq!(load(), CacheOutcome::Hit);
