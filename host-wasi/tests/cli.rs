@@ -57,14 +57,14 @@ fn a_broken_component_is_a_clear_error_and_the_stored_key_survives() {
     let token = keyhole_wasi(home, None, &["token"]);
     ok(&token);
     assert_eq!(text(&token.stdout).trim(), "sk-test-123");
-    // The precompiled component is cached in the user's cache directory.
-    assert!(
-        std::fs::read_dir(home.join("cache/keyhole"))
-            .unwrap()
-            .count()
-            == 1,
-        "one cache entry"
-    );
+    // The precompiled component is cached in the user's cache directory: one entry, its
+    // artefact and the check beside it.
+    let mut cached: Vec<_> = std::fs::read_dir(home.join("cache/keyhole"))
+        .unwrap()
+        .map(|e| e.unwrap().path().extension().unwrap().to_owned())
+        .collect();
+    cached.sort();
+    assert_eq!(cached, ["check", "cwasm"], "one cache entry");
 
     let missing = home.join("nowhere/keyhole.wasm");
     let garbage = home.join("garbage.wasm");
