@@ -294,7 +294,7 @@ pub fn assert_printable(what: &str, text: &str) {
 /// provider may legitimately echo back any text it was sent, e.g. as a user code)
 ///
 /// Control bytes are ignored in that comparison: the core strips them from text it shows, which
-/// can join the fuzzer's pieces into a secret.
+/// can join the fuzzer's pieces into a secret; and Debug escapes them as letters, which can too.
 ///
 /// A callback's query is percent-decoded (and `+` read as a space) before the core sees it, so
 /// a secret the fuzzer spells in percent-encoded pieces (an `iss` of `%73k-…`) is the fuzzer's
@@ -311,11 +311,16 @@ pub fn watched_secrets<'a>(t: &'a Transcript, data: &[u8]) -> Vec<&'a str> {
         .map(|&b| if b == b'+' { b' ' } else { b })
         .collect();
     let decoded: Vec<u8> = percent_encoding::percent_decode(&plus_as_space).collect();
+    // The Debug text of a machine escapes a control byte as letters (`\r`, `\u{c}`), which can
+    // join with the fuzzer's next bytes into a secret (`\r` + `t_fake…` reads `rt_fake…`).
+    let debug_escaped = |d: &[u8]| format!("{:?}", String::from_utf8_lossy(d)).into_bytes();
     let forms = [
         data.to_vec(),
         without_controls(data),
+        debug_escaped(data),
         decoded.clone(),
         without_controls(&decoded),
+        debug_escaped(&decoded),
     ];
     let spelled = |d: &[u8], s: &str| d.windows(s.len()).any(|w| w == s.as_bytes());
     t.secrets
